@@ -1,0 +1,307 @@
+"""ONNX -> graph dialect. Opsets 7 to current; initializers and Constant nodes become weights.
+
+Ops import generically from their declaration (inputs by position, attributes by name); the
+few ops whose ONNX form changed across opsets have a small adapter in `_ADAPTERS`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from sofie.errors import SofieError
+from sofie.ir.core import Builder, Function, Module, Value
+from sofie.ir.registry import lookup_onnx, onnx_op_types
+from sofie.ir.types import Dim, TensorType, dtype_name
+from sofie.ir.verifier import verify
+
+MIN_OPSET = 7
+MAX_OPSET = onnx.defs.onnx_opset_version()
+
+# attributes that only matter for training or for layouts sofie does not take
+_IGNORED_ATTRS = {"momentum", "is_test", "consumed_inputs", "spatial", "broadcast", "training_mode"}
+
+
+def load_onnx(model: str | os.PathLike | onnx.ModelProto, name: str | None = None) -> Module:
+    """Imports an ONNX file or ModelProto into a verified graph-dialect module."""
+    source = str(model) if not isinstance(model, onnx.ModelProto) else "<ModelProto>"
+    if isinstance(model, onnx.ModelProto):
+        proto, base = model, None
+    else:
+        proto, base = _read(str(model)), os.path.dirname(os.path.abspath(str(model)))
+    if name is None:
+        name = os.path.splitext(os.path.basename(source))[0] if base else (proto.graph.name or "model")
+    return _Importer(proto, base, source).run(_module_name(name))
+
+
+def _module_name(name: str) -> str:
+    import re
+    s = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return s if s and not s[0].isdigit() else "m_" + s
+
+
+def _read(path: str) -> onnx.ModelProto:
+    if not os.path.isfile(path):
+        raise SofieError(f"{path}: no such file")
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        proto = onnx.ModelProto()
+        proto.ParseFromString(data)
+    except Exception as e:  # protobuf raises several types for a damaged file
+        raise SofieError(f"{path}: not a readable ONNX model ({type(e).__name__}: {e})") from None
+    if not proto.graph.node and not proto.graph.output:
+        raise SofieError(f"{path}: not a readable ONNX model (no graph; truncated or not ONNX?)")
+    return proto
+
+
+class _Importer:
+    def __init__(self, proto: onnx.ModelProto, base: str | None, source: str) -> None:
+        self.proto = proto
+        self.base = base
+        self.source = source
+        self.values: dict[str, Value] = {}
+        self.opset = self._opset()
+
+    def _opset(self) -> int:
+        for o in self.proto.opset_import:
+            if o.domain in ("", "ai.onnx"):
+                if not MIN_OPSET <= o.version <= MAX_OPSET:
+                    raise SofieError(f"{self.source}: opset {o.version} is outside the supported "
+                                     f"range {MIN_OPSET}..{MAX_OPSET}")
+                return o.version
+        raise SofieError(f"{self.source}: the model imports no default-domain opset")
+
+    def run(self, name: str) -> Module:
+        g = self.proto.graph
+        m = Module(name)
+        inits = {t.name: t for t in g.initializer}
+        args = [Value(self._input_type(i), i.name) for i in g.input if i.name not in inits]
+        f = m.add_function(Function("main", args))
+        self.b = Builder(f)
+        for a in args:
+            self.values[a.name] = a
+        for t in g.initializer:
+            self.values[t.name] = self.b.weight(self._tensor(t), t.name)
+        for i, node in enumerate(g.node):
+            self._node(node, i)
+        for o in g.output:
+            if o.name not in self.values:
+                raise SofieError(f"{self.source}: graph output '{o.name}' is not produced by any node")
+            f.outputs.append(self.values[o.name])
+        verify(m, "ONNX import")
+        return m
+
+    def _input_type(self, vi: onnx.ValueInfoProto) -> TensorType:
+        tt = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type"):
+            raise SofieError(f"{self.source}: input '{vi.name}' is not a tensor")
+        dims: list[Dim] = []
+        for k, d in enumerate(tt.shape.dim):
+            if d.HasField("dim_value") and d.dim_value > 0:
+                dims.append(int(d.dim_value))
+            elif d.HasField("dim_param") and d.dim_param:
+                dims.append(symbol_name(d.dim_param))
+            elif k == 0:
+                dims.append("N")
+            else:
+                raise SofieError(f"{self.source}: input '{vi.name}' has an unknown dim at axis {k}; "
+                                 f"only the batch (axis 0) may be dynamic")
+        try:
+            dt = dtype_name(helper.tensor_dtype_to_np_dtype(tt.elem_type))
+        except (KeyError, SofieError):
+            raise SofieError(f"{self.source}: input '{vi.name}' has unsupported element type "
+                             f"{onnx.TensorProto.DataType.Name(tt.elem_type)}") from None
+        return TensorType(dt, tuple(dims))
+
+    def _tensor(self, t: onnx.TensorProto) -> np.ndarray:
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            return self._external(t)
+        try:
+            return np.ascontiguousarray(numpy_helper.to_array(t))
+        except Exception as e:
+            raise SofieError(f"{self.source}: tensor '{t.name}' cannot be read: {e}") from None
+
+    def _external(self, t: onnx.TensorProto) -> np.ndarray:
+        info = {e.key: e.value for e in t.external_data}
+        loc = info.get("location", "")
+        if self.base is None:
+            raise SofieError(f"tensor '{t.name}' has external data '{loc}'; load the model from its "
+                             f"file so the data can be found")
+        path = os.path.realpath(os.path.join(self.base, loc))
+        base = os.path.realpath(self.base)
+        if os.path.isabs(loc) or os.path.commonpath([path, base]) != base:
+            raise SofieError(f"{self.source}: external data path '{loc}' of tensor '{t.name}' escapes "
+                             f"the model's folder; refused")
+        if not os.path.isfile(path):
+            raise SofieError(f"{self.source}: external data file '{loc}' of tensor '{t.name}' is missing")
+        dt = helper.tensor_dtype_to_np_dtype(t.data_type)
+        count = int(np.prod(t.dims)) if t.dims else 1
+        offset, length = int(info.get("offset", 0)), int(info.get("length", count * dt.itemsize))
+        if length != count * dt.itemsize:
+            raise SofieError(f"{self.source}: tensor '{t.name}' external length {length} != "
+                             f"{count} x {dt.itemsize} bytes")
+        with open(path, "rb") as f:
+            f.seek(offset)
+            raw = f.read(length)
+        if len(raw) != length:
+            raise SofieError(f"{self.source}: external data file '{loc}' is truncated (tensor '{t.name}' "
+                             f"needs bytes {offset}..{offset + length})")
+        return np.frombuffer(raw, dtype=dt).reshape(tuple(t.dims)).copy()
+
+    def _node(self, node: onnx.NodeProto, index: int) -> None:
+        loc = node.name or f"{node.op_type}_{index}"
+        where = f"{self.source}: node '{loc}' ({node.op_type}, opset {self.opset})"
+        if node.domain not in ("", "ai.onnx"):
+            raise SofieError(f"{where}: custom domain '{node.domain}' is not supported")
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "Constant":
+            self.values[node.output[0]] = self.b.weight(self._constant(attrs, where), node.output[0], loc)
+            return
+        opdef = lookup_onnx(node.op_type)
+        if opdef is None:
+            raise SofieError(f"{where}: unsupported op '{node.op_type}'. Supported ops: "
+                             f"{', '.join(onnx_op_types() + ['Constant'])}")
+        inputs = []
+        for name in node.input:
+            if name and name not in self.values:
+                raise SofieError(f"{where}: input '{name}' is not defined before this node")
+            inputs.append(self.values[name] if name else None)
+        while inputs and inputs[-1] is None:
+            inputs.pop()
+        adapter = _ADAPTERS.get(node.op_type)
+        if adapter is not None:
+            result = adapter(self, inputs, attrs, loc, where)
+            if result is not None:
+                self._bind(node, [result] if isinstance(result, Value) else result, where)
+                return
+        attrs = {k: v for k, v in attrs.items() if k not in _IGNORED_ATTRS}
+        for k in attrs:
+            if k not in opdef.attrs:
+                raise SofieError(f"{where}: attribute '{k}' is not supported "
+                                 f"(supported: {', '.join(opdef.attrs) or 'none'})")
+        try:
+            op = self.b.create(opdef.name, inputs, attrs, loc, result_names=list(node.output)[:1])
+        except SofieError as e:
+            raise SofieError(f"{where}: {e}") from None
+        self._bind(node, op.results, where)
+
+    def _bind(self, node: onnx.NodeProto, results: list[Value], where: str) -> None:
+        outs = list(node.output)
+        for name, v in zip(outs, results):
+            if name:
+                if v.name is None:
+                    v.name = name
+                self.values[name] = v
+        used = {i for n in self.proto.graph.node for i in n.input} | {o.name for o in self.proto.graph.output}
+        for extra in outs[len(results):]:
+            if extra and extra in used:
+                raise SofieError(f"{where}: output '{extra}' (an optional training/indices output) is "
+                                 f"used but not supported")
+
+    def _constant(self, attrs: dict[str, Any], where: str) -> np.ndarray:
+        if "value" in attrs:
+            return self._tensor(attrs["value"])
+        for key, dt in (("value_float", np.float32), ("value_floats", np.float32),
+                        ("value_int", np.int64), ("value_ints", np.int64)):
+            if key in attrs:
+                return np.array(attrs[key], dtype=dt)
+        raise SofieError(f"{where}: Constant with attributes {sorted(attrs)} is not supported")
+
+    # helpers for adapters ------------------------------------------------------------------
+    def const_input(self, v: Value | None, what: str, where: str) -> np.ndarray | None:
+        if v is None:
+            return None
+        data = self.b.func.module.constant_value(v)
+        if data is None:
+            raise SofieError(f"{where}: {what} must be a constant")
+        return data
+
+    def create(self, name: str, inputs: list, attrs: dict, loc: str, where: str) -> Value:
+        try:
+            return self.b.create(name, inputs, attrs, loc).result
+        except SofieError as e:
+            raise SofieError(f"{where}: {e}") from None
+
+
+def symbol_name(param: str) -> str:
+    """A dim symbol spelled so the type syntax stays unambiguous ('x' separates dims)."""
+    import re
+    s = re.sub(r"[^A-Za-z0-9_]", "_", param).replace("x", "X")
+    return s if s and not s[0].isdigit() else "d_" + s
+
+
+# ---- opset adapters: return the result value(s), or None to import generically --------------
+
+def _softmax(imp: _Importer, inputs, attrs, loc, where):
+    if imp.opset >= 13:
+        return None
+    # before opset 13 Softmax works on the input flattened to 2-D at `axis` (default 1)
+    x = inputs[0]
+    axis = attrs.get("axis", 1)
+    axis = axis + x.type.rank if axis < 0 else axis
+    if axis == x.type.rank - 1:
+        return imp.create("graph.softmax", [x], {"axis": -1}, loc, where)
+    flat = imp.create("graph.flatten", [x], {"axis": axis}, loc + "/flatten", where)
+    y = imp.create("graph.softmax", [flat], {"axis": -1}, loc, where)
+    shape = imp.b.weight(np.array([0 if isinstance(d, str) else d for d in x.type.shape], np.int64),
+                         loc + "/shape")
+    return imp.create("graph.reshape", [y, shape], {}, loc + "/unflatten", where)
+
+
+def _clip(imp: _Importer, inputs, attrs, loc, where):
+    if imp.opset < 11:
+        return imp.create("graph.clip", inputs[:1], {k: v for k, v in attrs.items()
+                                                     if k in ("min", "max")}, loc, where)
+    lo = imp.const_input(inputs[1] if len(inputs) > 1 else None, "Clip min", where)
+    hi = imp.const_input(inputs[2] if len(inputs) > 2 else None, "Clip max", where)
+    bounds = {}
+    if lo is not None:
+        bounds["min"] = float(lo)
+    if hi is not None:
+        bounds["max"] = float(hi)
+    return imp.create("graph.clip", inputs[:1], bounds, loc, where)
+
+
+def _reshape(imp: _Importer, inputs, attrs, loc, where):
+    if "shape" not in attrs:
+        return None
+    shape = imp.b.weight(np.array(attrs["shape"], np.int64), loc + "/shape")
+    return imp.create("graph.reshape", [inputs[0], shape], {}, loc, where)
+
+
+def _cast(imp: _Importer, inputs, attrs, loc, where):
+    to = attrs.get("to")
+    try:
+        dt = dtype_name(helper.tensor_dtype_to_np_dtype(int(to)))
+    except (KeyError, SofieError, TypeError, ValueError):
+        raise SofieError(f"{where}: Cast to type {to} is not supported") from None
+    return imp.create("graph.cast", inputs, {"to": dt}, loc, where)
+
+
+def _constant_of_shape(imp: _Importer, inputs, attrs, loc, where):
+    value = attrs.get("value")
+    arr = numpy_helper.to_array(value).reshape(-1) if value is not None else np.zeros(1, np.float32)
+    return imp.create("graph.constant_of_shape", inputs,
+                      {"value": [float(arr[0])], "dtype": dtype_name(arr.dtype)}, loc, where)
+
+
+def _batchnorm(imp: _Importer, inputs, attrs, loc, where):
+    if attrs.get("training_mode", 0):
+        raise SofieError(f"{where}: training_mode=1 is not supported (inference only)")
+    return None
+
+
+_ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
+    "Softmax": _softmax,
+    "Clip": _clip,
+    "Reshape": _reshape,
+    "Cast": _cast,
+    "ConstantOfShape": _constant_of_shape,
+    "BatchNormalization": _batchnorm,
+}

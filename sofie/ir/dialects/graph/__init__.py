@@ -1,0 +1,1 @@
+"""The `graph` dialect: ONNX-level ops, one file per op family."""

@@ -1,0 +1,352 @@
+"""Neural-network ops: dense, convolution, pooling, normalization, softmax.
+
+Gemm, MatMul and Conv carry an `activation` epilogue (a sofie::rt::Act name with its params);
+Conv also takes an optional residual `Z` added before the activation. Both come from fusion.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sofie.errors import SofieError
+from sofie.ir.core import Operation
+from sofie.ir.dialects.graph.elementwise import ACTIVATIONS
+from sofie.ir.registry import Attr, OpDef, register
+from sofie.ir.types import Dim, TensorType, broadcast_shapes, fmt_shape
+
+EPILOGUE = {"activation": Attr("str", ""), "activation_params": Attr("floats", [])}
+
+
+def _check_activation(op: Operation) -> None:
+    act = op.attr("activation")
+    if act and act not in ACTIVATIONS:
+        raise SofieError(f"{op.describe()}: unknown activation '{act}' (known: {', '.join(ACTIVATIONS)})")
+
+
+def apply_activation(op: Operation, y: np.ndarray) -> np.ndarray:
+    act = op.attr("activation")
+    if not act:
+        return y
+    spec = ACTIVATIONS[act]
+    params = op.attr("activation_params") or [d for _, d in spec.params]
+    return np.asarray(spec.fn(y, *[y.dtype.type(p) for p in params])).astype(y.dtype)
+
+
+def _same_dtype(op: Operation, *types: TensorType | None) -> str:
+    dts = {t.dtype for t in types if t is not None}
+    if len(dts) != 1:
+        raise SofieError(f"{op.describe()}: operand element types differ: {sorted(dts)}")
+    return dts.pop()
+
+
+@register
+class Gemm(OpDef):
+    name = "graph.gemm"
+    onnx = "Gemm"
+    operands = "A B C?"
+    attrs = {"alpha": Attr("float", 1.0), "beta": Attr("float", 1.0),
+             "transA": Attr("int", 0), "transB": Attr("int", 0), **EPILOGUE}
+    doc = "Y = act(alpha * op(A) @ op(B) + beta * C)"
+
+    def shape(self, op, a, b, c):
+        dt = _same_dtype(op, a, b, c)
+        if a.rank != 2 or b.rank != 2:
+            raise SofieError(f"{op.describe()}: Gemm needs 2-D A and B, got {fmt_shape(a.shape)} "
+                             f"and {fmt_shape(b.shape)}")
+        m, k = a.shape[::-1] if op.attr("transA") else a.shape
+        k2, n = b.shape[::-1] if op.attr("transB") else b.shape
+        if k != k2:
+            raise SofieError(f"{op.describe()}: inner dimensions differ: A gives K={k}, B gives K={k2}")
+        if c is not None and broadcast_shapes(c.shape, (m, n)) != (m, n):
+            raise SofieError(f"{op.describe()}: C {fmt_shape(c.shape)} does not broadcast to [{m}, {n}]")
+        _check_activation(op)
+        return TensorType(dt, (m, n))
+
+    def reference(self, op, a, b, c):
+        a = a.T if op.attr("transA") else a
+        b = b.T if op.attr("transB") else b
+        y = op.attr("alpha") * (a @ b)
+        if c is not None:
+            y = y + op.attr("beta") * c
+        return apply_activation(op, y.astype(a.dtype))
+
+
+def matmul_shape(a: tuple[Dim, ...], b: tuple[Dim, ...], where: str) -> tuple[Dim, ...]:
+    if not a or not b:
+        raise SofieError(f"{where}: MatMul operands must have rank >= 1")
+    a2 = (1,) + a if len(a) == 1 else a
+    b2 = b + (1,) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise SofieError(f"{where}: inner dimensions differ: {fmt_shape(a)} @ {fmt_shape(b)}")
+    out = broadcast_shapes(a2[:-2], b2[:-2]) + (a2[-2], b2[-1])
+    if len(a) == 1:
+        out = out[:-2] + out[-1:]
+    if len(b) == 1:
+        out = out[:-1]
+    return out
+
+
+@register
+class MatMul(OpDef):
+    name = "graph.matmul"
+    onnx = "MatMul"
+    operands = "A B"
+    attrs = dict(EPILOGUE)
+    doc = "numpy.matmul semantics, with an activation epilogue"
+
+    def shape(self, op, a, b):
+        _check_activation(op)
+        return TensorType(_same_dtype(op, a, b), matmul_shape(a.shape, b.shape, op.describe()))
+
+    def reference(self, op, a, b):
+        return apply_activation(op, np.matmul(a, b).astype(a.dtype))
+
+
+# ---- convolution and pooling geometry ------------------------------------------------------
+
+def window_geometry(op: Operation, spatial: tuple[Dim, ...], kernel: list[int],
+                    ceil_mode: bool = False) -> tuple[list[int], list[int], list[int], list[Dim]]:
+    """(pads [begin..., end...], strides, dilations, output dims) with ONNX auto_pad rules."""
+    nd = len(spatial)
+    strides = op.attr("strides") or [1] * nd
+    dilations = (op.attr("dilations") if "dilations" in op.opdef.attrs else None) or [1] * nd
+    pads = op.attr("pads") or [0] * (2 * nd)
+    auto_pad = op.attr("auto_pad")
+    if len(strides) != nd or len(dilations) != nd or len(pads) != 2 * nd or len(kernel) != nd:
+        raise SofieError(f"{op.describe()}: strides/dilations/pads/kernel_shape do not match "
+                         f"{nd} spatial dims")
+    if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise SofieError(f"{op.describe()}: unknown auto_pad '{auto_pad}'")
+    out: list[Dim] = []
+    for i, size in enumerate(spatial):
+        if not isinstance(size, int):
+            raise SofieError(f"{op.describe()}: spatial dim {size} must be static")
+        eff = dilations[i] * (kernel[i] - 1) + 1
+        if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            o = -(-size // strides[i])
+            total = max(0, (o - 1) * strides[i] + eff - size)
+            small, big = total // 2, total - total // 2
+            pads[i], pads[i + nd] = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
+        elif auto_pad == "VALID":
+            pads[i] = pads[i + nd] = 0
+        span = size + pads[i] + pads[i + nd] - eff
+        if span < 0:
+            raise SofieError(f"{op.describe()}: kernel {kernel} larger than padded input {size}")
+        o = (-(-span // strides[i]) if ceil_mode else span // strides[i]) + 1
+        if ceil_mode and (o - 1) * strides[i] >= size + pads[i]:
+            o -= 1  # the last window would start in the end padding only
+        out.append(o)
+    return list(pads), list(strides), list(dilations), out
+
+
+def _windows(x: np.ndarray, kernel, pads, strides, dilations, out, fill: float) -> np.ndarray:
+    """[N, C, OH, OW, kH, kW] view of the padded input (numpy reference helper)."""
+    nd = len(kernel)
+    extra = [max(0, (out[i] - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1
+                 - (x.shape[2 + i] + pads[i] + pads[i + nd])) for i in range(nd)]
+    width = [(0, 0), (0, 0)] + [(pads[i], pads[i + nd] + extra[i]) for i in range(nd)]
+    xp = np.pad(x, width, constant_values=fill)
+    oh, ow = out
+    cols = np.empty(x.shape[:2] + (oh, ow, kernel[0], kernel[1]), x.dtype)
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            h0, w0 = i * dilations[0], j * dilations[1]
+            cols[:, :, :, :, i, j] = xp[:, :, h0:h0 + strides[0] * oh:strides[0],
+                                        w0:w0 + strides[1] * ow:strides[1]]
+    return cols
+
+
+CONV_ATTRS = {"auto_pad": Attr("str", "NOTSET"), "dilations": Attr("ints", []),
+              "group": Attr("int", 1), "kernel_shape": Attr("ints", []),
+              "pads": Attr("ints", []), "strides": Attr("ints", [])}
+
+
+@register
+class Conv(OpDef):
+    name = "graph.conv"
+    onnx = "Conv"
+    operands = "X W B? Z?"
+    attrs = {**CONV_ATTRS, **EPILOGUE}
+    doc = "2-D convolution; Z (from fusion) is a residual added before the activation"
+
+    def geometry(self, op: Operation):
+        x, w = op.operands[0].type, op.operands[1].type
+        kernel = op.attr("kernel_shape") or [d for d in w.shape[2:]]
+        return window_geometry(op, x.shape[2:], list(kernel))
+
+    def shape(self, op, x, w, b, z):
+        dt = _same_dtype(op, x, w, b, z)
+        if x.rank != 4 or w.rank != 4:
+            raise SofieError(f"{op.describe()}: only 2-D Conv is supported (X {fmt_shape(x.shape)}, "
+                             f"W {fmt_shape(w.shape)})")
+        g = op.attr("group")
+        c, m = x.shape[1], w.shape[0]
+        if not isinstance(c, int) or c % g or w.shape[1] * g != c or m % g:
+            raise SofieError(f"{op.describe()}: X has {c} channels, W {fmt_shape(w.shape)} and "
+                             f"group={g} do not agree (expected W[1] * group == C)")
+        if op.attr("kernel_shape") and list(op.attr("kernel_shape")) != list(w.shape[2:]):
+            raise SofieError(f"{op.describe()}: kernel_shape {op.attr('kernel_shape')} differs "
+                             f"from W {fmt_shape(w.shape)}")
+        if b is not None and b.shape != (m,):
+            raise SofieError(f"{op.describe()}: bias shape {fmt_shape(b.shape)}, expected [{m}]")
+        _, _, _, out = self.geometry(op)
+        y = TensorType(dt, (x.shape[0], m, *out))
+        if z is not None and z.shape != y.shape:
+            raise SofieError(f"{op.describe()}: residual {fmt_shape(z.shape)} differs from output "
+                             f"{fmt_shape(y.shape)}")
+        _check_activation(op)
+        return y
+
+    def scratch_bytes(self, op: Operation) -> int:
+        w = op.operands[1].type
+        pads, strides, dil, out = self.geometry(op)
+        if w.shape[2:] == (1, 1) and not any(pads) and strides == [1, 1]:
+            return 0  # 1x1 conv: the input already is the im2col matrix
+        return (w.shape[1] * w.shape[2] * w.shape[3]) * math.prod(out) * w.itemsize
+
+    def reference(self, op, x, w, b, z):
+        pads, strides, dil, out = self.geometry(op)
+        g = op.attr("group")
+        cols = _windows(x, list(w.shape[2:]), pads, strides, dil, out, 0.0)
+        n, c = x.shape[:2]
+        m, cg = w.shape[0], c // g
+        ys = []
+        for gi in range(g):
+            cg_cols = cols[:, gi * cg:(gi + 1) * cg]                      # N, cg, OH, OW, kh, kw
+            wg = w[gi * (m // g):(gi + 1) * (m // g)]                     # mg, cg, kh, kw
+            ys.append(np.einsum("nchwij,mcij->nmhw", cg_cols, wg, optimize=True))
+        y = np.concatenate(ys, axis=1)
+        if b is not None:
+            y = y + b.reshape(1, -1, 1, 1)
+        if z is not None:
+            y = y + z
+        return apply_activation(op, y.astype(x.dtype))
+
+
+class Pool(OpDef):
+    operands = "X"
+    kind = ""
+
+    def geometry(self, op: Operation):
+        x = op.operands[0].type
+        return window_geometry(op, x.shape[2:], list(op.attr("kernel_shape")), bool(op.attr("ceil_mode")))
+
+    def shape(self, op, x):
+        if x.rank != 4:
+            raise SofieError(f"{op.describe()}: only 2-D pooling is supported, X is {fmt_shape(x.shape)}")
+        if len(op.attr("kernel_shape")) != 2:
+            raise SofieError(f"{op.describe()}: kernel_shape must have 2 entries")
+        _, _, _, out = self.geometry(op)
+        return x.with_shape((*x.shape[:2], *out))
+
+    def reference(self, op, x):
+        pads, strides, dil, out = self.geometry(op)
+        k = list(op.attr("kernel_shape"))
+        if self.kind == "max":
+            return _windows(x, k, pads, strides, dil, out, -np.inf).max(axis=(4, 5)).astype(x.dtype)
+        total = _windows(x, k, pads, strides, dil, out, 0.0).sum(axis=(4, 5))
+        if op.attr("count_include_pad"):
+            ones = np.ones((1, 1) + x.shape[2:], x.dtype)
+            # windows that run past the end padding (ceil_mode) still divide by what they cover
+            counts = _windows(np.pad(ones, [(0, 0), (0, 0)] + [(pads[i], pads[i + 2]) for i in range(2)],
+                                     constant_values=1.0), k, [0, 0, 0, 0], strides, dil, out, 0.0)
+        else:
+            counts = _windows(np.ones((1, 1) + x.shape[2:], x.dtype), k, pads, strides, dil, out, 0.0)
+        return (total / counts.sum(axis=(4, 5))).astype(x.dtype)
+
+
+POOL_ATTRS = {"auto_pad": Attr("str", "NOTSET"), "kernel_shape": Attr("ints"),
+              "pads": Attr("ints", []), "strides": Attr("ints", []), "ceil_mode": Attr("int", 0)}
+
+
+@register
+class MaxPool(Pool):
+    name = "graph.max_pool"
+    onnx = "MaxPool"
+    kind = "max"
+    attrs = {**POOL_ATTRS, "dilations": Attr("ints", []), "storage_order": Attr("int", 0)}
+
+    def verify(self, op):
+        if op.attr("storage_order"):
+            raise SofieError(f"{op.describe()}: MaxPool storage_order=1 is not supported")
+
+
+@register
+class AveragePool(Pool):
+    name = "graph.average_pool"
+    onnx = "AveragePool"
+    kind = "avg"
+    attrs = {**POOL_ATTRS, "count_include_pad": Attr("int", 0)}
+
+
+@register
+class GlobalAveragePool(OpDef):
+    name = "graph.global_average_pool"
+    onnx = "GlobalAveragePool"
+    operands = "X"
+
+    def shape(self, op, x):
+        if x.rank < 3:
+            raise SofieError(f"{op.describe()}: needs rank >= 3, got {fmt_shape(x.shape)}")
+        return x.with_shape(x.shape[:2] + (1,) * (x.rank - 2))
+
+    def reference(self, op, x):
+        return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(x.dtype)
+
+
+@register
+class BatchNormalization(OpDef):
+    name = "graph.batch_normalization"
+    onnx = "BatchNormalization"
+    operands = "X scale B mean var"
+    attrs = {"epsilon": Attr("float", 1e-5)}
+    inplace = True
+    doc = "inference form: (X - mean) / sqrt(var + epsilon) * scale + B, per channel (axis 1)"
+
+    def shape(self, op, x, scale, b, mean, var):
+        c = x.shape[1] if x.rank >= 2 else None
+        for name, t in (("scale", scale), ("B", b), ("mean", mean), ("var", var)):
+            if t.shape != (c,):
+                raise SofieError(f"{op.describe()}: {name} has shape {fmt_shape(t.shape)}, expected [{c}]")
+        return x
+
+    def reference(self, op, x, scale, b, mean, var):
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        inv = scale / np.sqrt(var + np.float32(op.attr("epsilon")))
+        return ((x - mean.reshape(shape)) * inv.reshape(shape) + b.reshape(shape)).astype(x.dtype)
+
+
+@register
+class Softmax(OpDef):
+    name = "graph.softmax"
+    onnx = "Softmax"
+    operands = "X"
+    attrs = {"axis": Attr("int", -1)}
+    inplace = True
+
+    def shape(self, op, x):
+        if not -x.rank <= op.attr("axis") < x.rank:
+            raise SofieError(f"{op.describe()}: axis {op.attr('axis')} out of range for rank {x.rank}")
+        return x
+
+    def reference(self, op, x):
+        e = np.exp(x - x.max(axis=op.attr("axis"), keepdims=True))
+        return (e / e.sum(axis=op.attr("axis"), keepdims=True)).astype(x.dtype)
+
+
+@register
+class Dropout(OpDef):
+    name = "graph.dropout"
+    onnx = "Dropout"
+    operands = "X ratio? training_mode?"
+    attrs = {"seed": Attr("int", 0), "ratio": Attr("float", 0.5)}
+    view = True
+    doc = "inference: the identity"
+
+    def shape(self, op, x, ratio, training):
+        return x
+
+    def reference(self, op, x, ratio, training):
+        return x

@@ -1,0 +1,324 @@
+"""Shape and data-movement ops: reshape family, transpose, concat, and the small shape
+computations PyTorch's exporter writes for a dynamic batch (Shape -> Gather -> Concat).
+
+Ops marked `symbolic = True` also evaluate on numpy object arrays whose entries may be
+dimension symbols; `sofie.ir.symbolic` uses that to resolve Reshape targets such as [N, 512].
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from sofie.errors import SofieError
+from sofie.ir.core import Operation
+from sofie.ir.registry import Attr, OpDef, register
+from sofie.ir.symbolic import symbolic_value
+from sofie.ir.types import DTYPES, Dim, TensorType, dims_product, dtype_name, fmt_shape
+
+
+def _axis(op: Operation, axis: int, rank: int) -> int:
+    if not -rank <= axis < rank:
+        raise SofieError(f"{op.describe()}: axis {axis} out of range for rank {rank}")
+    return axis % rank
+
+
+def _known(op: Operation, i: int, what: str) -> np.ndarray:
+    v = symbolic_value(op.operands[i])
+    if v is None:
+        raise SofieError(f"{op.describe()}: the {what} is computed at run time; sofie needs it at "
+                         f"compile time (a constant, or derived from static shapes)")
+    return v
+
+
+def reshape_dims(op: Operation, shape: tuple[Dim, ...], target: list, allowzero: bool) -> tuple[Dim, ...]:
+    out: list[Dim] = []
+    infer_at = None
+    for i, t in enumerate(target):
+        if isinstance(t, str):
+            out.append(t)
+        elif int(t) == -1:
+            if infer_at is not None:
+                raise SofieError(f"{op.describe()}: more than one -1 in the target shape {list(target)}")
+            infer_at = i
+            out.append(-1)
+        elif int(t) == 0 and not allowzero:
+            if i >= len(shape):
+                raise SofieError(f"{op.describe()}: 0 at position {i} copies a dim the input lacks")
+            out.append(shape[i])
+        else:
+            out.append(int(t))
+    n_in, s_in = dims_product(shape)
+    n_out, s_out = dims_product([d for d in out if d != -1])
+    if infer_at is not None:
+        left = Counter(s_in)
+        left.subtract(Counter(s_out))
+        if any(c < 0 for c in left.values()) or n_out == 0 or n_in % n_out:
+            raise SofieError(f"{op.describe()}: cannot reshape {fmt_shape(shape)} to {list(target)}")
+        syms = [s for s, c in left.items() for _ in range(c)]
+        ratio = n_in // n_out
+        if not syms:
+            out[infer_at] = ratio
+        elif len(syms) == 1 and ratio == 1:
+            out[infer_at] = syms[0]
+        else:
+            raise SofieError(f"{op.describe()}: reshaping {fmt_shape(shape)} to {list(target)} mixes "
+                             f"the symbolic dim into another; only a dim equal to it is supported")
+    elif (n_in, s_in) != dims_product(out):
+        raise SofieError(f"{op.describe()}: cannot reshape {fmt_shape(shape)} ({n_in} elements) "
+                         f"to {fmt_shape(tuple(out))}")
+    return tuple(out)
+
+
+@register
+class Reshape(OpDef):
+    name = "graph.reshape"
+    onnx = "Reshape"
+    operands = "data shape"
+    attrs = {"allowzero": Attr("int", 0)}
+    view = True
+
+    def shape(self, op, x, shape):
+        if shape.rank != 1:
+            raise SofieError(f"{op.describe()}: the shape operand must be 1-D")
+        target = list(_known(op, 1, "target shape"))
+        return x.with_shape(reshape_dims(op, x.shape, target, bool(op.attr("allowzero"))))
+
+    def reference(self, op, x, shape):
+        return x.reshape(op.results[0].type.shape if op.results else tuple(int(d) for d in shape))
+
+
+@register
+class Flatten(OpDef):
+    name = "graph.flatten"
+    onnx = "Flatten"
+    operands = "X"
+    attrs = {"axis": Attr("int", 1)}
+    view = True
+
+    def shape(self, op, x):
+        axis = op.attr("axis")
+        if not -x.rank <= axis <= x.rank:
+            raise SofieError(f"{op.describe()}: axis {axis} out of range for rank {x.rank}")
+        axis = axis + x.rank if axis < 0 else axis
+        return x.with_shape((_merge(op, x.shape[:axis]), _merge(op, x.shape[axis:])))
+
+    def reference(self, op, x):
+        axis = op.attr("axis") + x.ndim if op.attr("axis") < 0 else op.attr("axis")
+        return x.reshape(int(np.prod(x.shape[:axis])), -1)
+
+
+def _merge(op: Operation, dims: tuple[Dim, ...]) -> Dim:
+    n, syms = dims_product(dims)
+    if not syms:
+        return n
+    if len(syms) == 1 and n == 1:
+        return syms[0]
+    raise SofieError(f"{op.describe()}: merging dims {fmt_shape(dims)} mixes the symbolic dim into "
+                     f"another; only a dim equal to it is supported")
+
+
+@register
+class Identity(OpDef):
+    name = "graph.identity"
+    onnx = "Identity"
+    operands = "X"
+    view = True
+
+    def shape(self, op, x):
+        return x
+
+    def reference(self, op, x):
+        return x
+
+
+@register
+class Transpose(OpDef):
+    name = "graph.transpose"
+    onnx = "Transpose"
+    operands = "X"
+    attrs = {"perm": Attr("ints", [])}
+    symbolic = True
+
+    def perm(self, op: Operation, rank: int) -> list[int]:
+        return list(op.attr("perm")) or list(range(rank))[::-1]
+
+    def shape(self, op, x):
+        perm = self.perm(op, x.rank)
+        if sorted(perm) != list(range(x.rank)):
+            raise SofieError(f"{op.describe()}: perm {perm} is not a permutation of {x.rank} axes")
+        return x.with_shape(tuple(x.shape[p] for p in perm))
+
+    def reference(self, op, x):
+        return np.transpose(x, self.perm(op, x.ndim))
+
+
+@register
+class Concat(OpDef):
+    name = "graph.concat"
+    onnx = "Concat"
+    operands = "inputs*"
+    attrs = {"axis": Attr("int")}
+    symbolic = True
+
+    def shape(self, op, *xs):
+        if not xs:
+            raise SofieError(f"{op.describe()}: needs at least one input")
+        rank = xs[0].rank
+        axis = _axis(op, op.attr("axis"), rank)
+        total: list[Dim] = []
+        for x in xs:
+            if x.rank != rank or x.dtype != xs[0].dtype or any(
+                    x.shape[i] != xs[0].shape[i] for i in range(rank) if i != axis):
+                raise SofieError(f"{op.describe()}: inputs {', '.join(fmt_shape(t.shape) for t in xs)} "
+                                 f"differ outside axis {axis}")
+            total.append(x.shape[axis])
+        n, syms = dims_product(total)
+        if syms:
+            if len(syms) > 1 or n != 0 and len(total) > 1:
+                raise SofieError(f"{op.describe()}: concatenating along the symbolic dim is not supported")
+        return xs[0].with_shape(xs[0].shape[:axis] + ((syms[0] if syms else n),) + xs[0].shape[axis + 1:])
+
+    def reference(self, op, *xs):
+        return np.concatenate(xs, axis=op.attr("axis"))
+
+
+@register
+class Shape(OpDef):
+    name = "graph.shape"
+    onnx = "Shape"
+    operands = "data"
+    attrs = {"start": Attr("int", 0), "end": Attr("int", 2**62)}
+    symbolic = True
+
+    def _dims(self, op: Operation, shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
+        r = len(shape)
+        start, end = op.attr("start"), min(op.attr("end"), r)
+        return shape[start % r if start < 0 else min(start, r): end % r if end < 0 else end]
+
+    def shape(self, op, x):
+        return TensorType("i64", (len(self._dims(op, x.shape)),))
+
+    def reference(self, op, x):
+        return np.array(self._dims(op, x.shape), dtype=np.int64)
+
+    def symbolic_reference(self, op: Operation) -> np.ndarray:
+        dims = self._dims(op, op.operands[0].type.shape)
+        return np.array(list(dims), dtype=object)
+
+
+@register
+class Gather(OpDef):
+    name = "graph.gather"
+    onnx = "Gather"
+    operands = "data indices"
+    attrs = {"axis": Attr("int", 0)}
+    symbolic = True
+
+    def shape(self, op, x, idx):
+        axis = _axis(op, op.attr("axis"), x.rank)
+        return x.with_shape(x.shape[:axis] + idx.shape + x.shape[axis + 1:])
+
+    def reference(self, op, x, idx):
+        axis = op.attr("axis") % x.ndim
+        n = x.shape[axis]
+        if np.any((idx < -n) | (idx >= n)):
+            raise SofieError(f"{op.describe()}: index out of range for axis of size {n}")
+        return np.take(x, np.where(idx < 0, idx + n, idx), axis=axis)
+
+
+def _axes(op: Operation, i: int) -> list[int]:
+    if op.attrs.get("axes") is not None and op.attr("axes"):
+        return list(op.attr("axes"))
+    if len(op.operands) > i and op.operands[i] is not None:
+        return [int(a) for a in _known(op, i, "axes operand")]
+    return []
+
+
+@register
+class Unsqueeze(OpDef):
+    name = "graph.unsqueeze"
+    onnx = "Unsqueeze"
+    operands = "data axes?"
+    attrs = {"axes": Attr("ints", [])}
+    view = True
+    symbolic = True
+
+    def _shape(self, op: Operation, shape: tuple) -> tuple:
+        axes = _axes(op, 1)
+        rank = len(shape) + len(axes)
+        axes = sorted(_axis(op, a, rank) for a in axes)
+        out, it = [], iter(shape)
+        for i in range(rank):
+            out.append(1 if i in axes else next(it))
+        return tuple(out)
+
+    def shape(self, op, x, axes):
+        return x.with_shape(self._shape(op, x.shape))
+
+    def reference(self, op, x, axes):
+        return x.reshape(self._shape(op, x.shape))
+
+
+@register
+class Squeeze(OpDef):
+    name = "graph.squeeze"
+    onnx = "Squeeze"
+    operands = "data axes?"
+    attrs = {"axes": Attr("ints", [])}
+    view = True
+    symbolic = True
+
+    def _shape(self, op: Operation, shape: tuple) -> tuple:
+        axes = [_axis(op, a, len(shape)) for a in _axes(op, 1)] or [
+            i for i, d in enumerate(shape) if d == 1]
+        for a in axes:
+            if shape[a] != 1:
+                raise SofieError(f"{op.describe()}: cannot squeeze axis {a} of size {shape[a]}")
+        return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+    def shape(self, op, x, axes):
+        return x.with_shape(self._shape(op, x.shape))
+
+    def reference(self, op, x, axes):
+        return x.reshape(self._shape(op, x.shape))
+
+
+@register
+class Cast(OpDef):
+    name = "graph.cast"
+    onnx = "Cast"
+    operands = "X"
+    attrs = {"to": Attr("str"), "saturate": Attr("int", 1)}
+    symbolic = True
+
+    def shape(self, op, x):
+        if op.attr("to") not in DTYPES:
+            raise SofieError(f"{op.describe()}: cast to unsupported type '{op.attr('to')}'")
+        return TensorType(op.attr("to"), x.shape)
+
+    def reference(self, op, x):
+        if x.dtype == object:
+            return x
+        return x.astype(DTYPES[op.attr("to")][0])
+
+
+@register
+class ConstantOfShape(OpDef):
+    name = "graph.constant_of_shape"
+    onnx = "ConstantOfShape"
+    operands = "input"
+    attrs = {"value": Attr("floats", [0.0]), "dtype": Attr("str", "f32")}
+
+    def shape(self, op, shape):
+        dims = tuple(d if isinstance(d, str) else int(d) for d in _known(op, 0, "shape operand"))
+        return TensorType(op.attr("dtype"), dims)
+
+    def reference(self, op, shape):
+        dt = DTYPES[op.attr("dtype")][0]
+        return np.full(tuple(int(d) for d in shape), op.attr("value")[0], dtype=dt)
+
+
+def dtype_of_onnx_tensor(arr: np.ndarray) -> str:
+    return dtype_name(arr.dtype)

@@ -1,0 +1,220 @@
+"""The dialect registry: each op is declared once, and the parser, printer, verifier,
+ONNX importer, folder and lowering all read that declaration.
+
+A declaration is a subclass of `OpDef` decorated with `@register`:
+
+    @register
+    class Gemm(OpDef):
+        name = "graph.gemm"; onnx = "Gemm"
+        operands = "A B C?"
+        attrs = {"alpha": Attr("float", 1.0), "transB": Attr("int", 0)}
+        def shape(self, op, A, B, C): ...          # operand types -> result type(s)
+        def reference(self, op, A, B, C): ...      # numpy semantics
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sofie.errors import SofieError
+from sofie.ir.core import Operation
+from sofie.ir.types import TensorType
+
+REQUIRED = object()  # marks an attribute without default
+
+_KINDS = {
+    "int": int, "float": float, "str": str,
+    "ints": list, "floats": list, "strs": list,
+}
+
+
+@dataclass(frozen=True)
+class Attr:
+    kind: str
+    default: Any = REQUIRED
+
+    def coerce(self, value: Any, where: str, key: str) -> Any:
+        """Brings a parsed or imported value to the declared kind, or says what is wrong."""
+        try:
+            if self.kind == "int":
+                if isinstance(value, float) and not value.is_integer():
+                    raise ValueError
+                return int(value)
+            if self.kind == "float":
+                return float(value)
+            if self.kind == "str":
+                return value.decode() if isinstance(value, bytes) else str(value)
+            if not isinstance(value, list | tuple | np.ndarray):
+                raise ValueError
+            if self.kind == "ints":
+                return [int(v) for v in value]
+            if self.kind == "floats":
+                return [float(v) for v in value]
+            return [v.decode() if isinstance(v, bytes) else str(v) for v in value]
+        except (ValueError, TypeError):
+            raise SofieError(f"{where}: attribute '{key}' must be {self.kind}, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class OperandSpec:
+    name: str
+    optional: bool = False
+    variadic: bool = False
+
+
+def _parse_operands(spec: str) -> tuple[OperandSpec, ...]:
+    out = []
+    for tok in spec.split():
+        if tok.endswith("*"):
+            out.append(OperandSpec(tok[:-1], variadic=True))
+        elif tok.endswith("?"):
+            out.append(OperandSpec(tok[:-1], optional=True))
+        else:
+            out.append(OperandSpec(tok))
+    return tuple(out)
+
+
+class OpDef:
+    """Base of all op declarations. Class attributes declare; methods give semantics."""
+
+    name: str = ""
+    onnx: str | None = None          # ONNX op_type this op imports from
+    operands: str = ""               # "A B C?" ; a trailing '*' makes the last one variadic
+    attrs: dict[str, Attr] = {}
+    results: int = 1                 # -1: as many as the op says (attribute-driven)
+    view: bool = False               # the result aliases operand 0's storage (reshape, flatten)
+    inplace: bool = False            # the result may reuse operand 0's buffer (elementwise)
+    side_effects: bool = False       # never dead-code eliminated
+    doc: str = ""
+
+    def __init__(self) -> None:
+        self.operand_specs = _parse_operands(self.operands)
+
+    # ---- declaration queries -------------------------------------------------------------
+    def attr_default(self, key: str) -> Any:
+        spec = self.attrs.get(key)
+        if spec is None:
+            raise KeyError(f"{self.name} declares no attribute '{key}'")
+        if spec.default is REQUIRED:
+            raise SofieError(f"{self.name}: required attribute '{key}' is missing")
+        return spec.default
+
+    def operand_index(self, key: str) -> int:
+        for i, s in enumerate(self.operand_specs):
+            if s.name == key:
+                return i
+        raise KeyError(f"{self.name} declares no operand '{key}'")
+
+    def normalize_attrs(self, attrs: dict[str, Any], where: str) -> dict[str, Any]:
+        """Coerces declared attributes, drops those equal to their default, keeps `plan.*`."""
+        out: dict[str, Any] = {}
+        for key, value in attrs.items():
+            spec = self.attrs.get(key)
+            if spec is None:
+                if is_discardable(key):
+                    out[key] = value
+                    continue
+                raise SofieError(f"{where}: unknown attribute '{key}' for {self.name} "
+                                 f"(declared: {', '.join(self.attrs) or 'none'})")
+            value = spec.coerce(value, where, key)
+            if spec.default is REQUIRED or value != spec.default:
+                out[key] = value
+        return out
+
+    def arity_ok(self, n: int) -> bool:
+        specs = self.operand_specs
+        if specs and specs[-1].variadic:
+            return n >= len(specs) - 1
+        required = sum(1 for s in specs if not s.optional)
+        return required <= n <= len(specs)
+
+    # ---- semantics, overridden per op ----------------------------------------------------
+    def shape(self, op: Operation, *types: TensorType | None) -> TensorType | list[TensorType]:
+        raise NotImplementedError(f"{self.name} has no shape rule")
+
+    def reference(self, op: Operation, *arrays: np.ndarray | None) -> np.ndarray | list[np.ndarray]:
+        raise NotImplementedError(f"{self.name} has no numpy reference")
+
+    def verify(self, op: Operation) -> None:
+        """Checks beyond arity, attributes and the shape rule. Raise SofieError."""
+
+    def scratch_bytes(self, op: Operation) -> int:
+        """Per-event workspace the kernel needs while the op runs (im2col, ...)."""
+        return 0
+
+    # ---- driven by the declaration --------------------------------------------------------
+    def infer(self, op: Operation) -> list[TensorType]:
+        types = [v.type if v is not None else None for v in op.operands]
+        if self.operand_specs and self.operand_specs[-1].variadic:
+            r = self.shape(op, *types)
+        else:
+            types += [None] * (len(self.operand_specs) - len(types))
+            r = self.shape(op, *types)
+        return list(r) if isinstance(r, list | tuple) else [r]
+
+    def evaluate(self, op: Operation, arrays: list[np.ndarray | None]) -> list[np.ndarray]:
+        if not (self.operand_specs and self.operand_specs[-1].variadic):
+            arrays = arrays + [None] * (len(self.operand_specs) - len(arrays))
+        r = self.reference(op, *arrays)
+        return list(r) if isinstance(r, list | tuple) else [r]
+
+    @property
+    def has_reference(self) -> bool:
+        return type(self).reference is not OpDef.reference
+
+
+def is_discardable(key: str) -> bool:
+    """Attributes owned by passes (memory plan, ...), not by the op's declaration."""
+    return key.startswith("plan.")
+
+
+_REGISTRY: dict[str, OpDef] = {}
+_BY_ONNX: dict[str, OpDef] = {}
+
+
+def register(cls: type[OpDef]) -> type[OpDef]:
+    """Class decorator: declares an op."""
+    inst = cls()
+    if not inst.name or "." not in inst.name:
+        raise ValueError(f"{cls.__name__}: an op name is dialect-qualified, got {inst.name!r}")
+    if inst.name in _REGISTRY:
+        raise ValueError(f"op {inst.name} declared twice")
+    _REGISTRY[inst.name] = inst
+    if inst.onnx:
+        _BY_ONNX[inst.onnx] = inst
+    return cls
+
+
+def lookup(name: str) -> OpDef:
+    _load_dialects()
+    if name not in _REGISTRY:
+        raise SofieError(f"unknown op '{name}'")
+    return _REGISTRY[name]
+
+
+def lookup_onnx(op_type: str) -> OpDef | None:
+    _load_dialects()
+    return _BY_ONNX.get(op_type)
+
+
+def onnx_op_types() -> list[str]:
+    _load_dialects()
+    return sorted(_BY_ONNX)
+
+
+def all_ops() -> dict[str, OpDef]:
+    _load_dialects()
+    return dict(_REGISTRY)
+
+
+_loaded = False
+
+
+def _load_dialects() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        import sofie.ir.dialects  # noqa: F401  (declarations register themselves)

@@ -1,0 +1,110 @@
+"""Tensor types: an element type and a shape whose dims are ints or symbols (`N`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sofie.errors import SofieError
+
+Dim = int | str
+
+# IR spelling <-> numpy dtype <-> C++ type. One table, read by the printer, parser and backend.
+DTYPES: dict[str, tuple[np.dtype, str]] = {
+    "f32": (np.dtype(np.float32), "float"),
+    "f64": (np.dtype(np.float64), "double"),
+    "f16": (np.dtype(np.float16), "std::uint16_t"),
+    "i64": (np.dtype(np.int64), "std::int64_t"),
+    "i32": (np.dtype(np.int32), "std::int32_t"),
+    "i16": (np.dtype(np.int16), "std::int16_t"),
+    "i8": (np.dtype(np.int8), "std::int8_t"),
+    "u8": (np.dtype(np.uint8), "std::uint8_t"),
+    "u16": (np.dtype(np.uint16), "std::uint16_t"),
+    "u32": (np.dtype(np.uint32), "std::uint32_t"),
+    "u64": (np.dtype(np.uint64), "std::uint64_t"),
+    "i1": (np.dtype(np.bool_), "bool"),
+}
+_BY_NUMPY = {v[0]: k for k, v in DTYPES.items()}
+
+
+def dtype_name(dt: np.dtype | type) -> str:
+    """IR spelling of a numpy dtype."""
+    dt = np.dtype(dt)
+    if dt not in _BY_NUMPY:
+        raise SofieError(f"unsupported element type {dt}")
+    return _BY_NUMPY[dt]
+
+
+def numpy_dtype(name: str) -> np.dtype:
+    return DTYPES[name][0]
+
+
+def cpp_type(name: str) -> str:
+    return DTYPES[name][1]
+
+
+@dataclass(frozen=True)
+class TensorType:
+    dtype: str
+    shape: tuple[Dim, ...]
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise SofieError(f"unknown element type '{self.dtype}'")
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    @property
+    def is_static(self) -> bool:
+        return all(isinstance(d, int) for d in self.shape)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(d for d in self.shape if isinstance(d, str))
+
+    @property
+    def itemsize(self) -> int:
+        return numpy_dtype(self.dtype).itemsize
+
+    def static_size(self) -> int:
+        """Element count with every symbol taken as 1: the per-event size for a batch symbol."""
+        return math.prod(d if isinstance(d, int) else 1 for d in self.shape)
+
+    def with_shape(self, shape: tuple[Dim, ...] | list[Dim]) -> TensorType:
+        return TensorType(self.dtype, tuple(shape))
+
+    def __str__(self) -> str:
+        dims = "".join(f"{d}x" for d in self.shape)
+        return f"tensor<{dims}{self.dtype}>"
+
+
+def broadcast_shapes(*shapes: tuple[Dim, ...]) -> tuple[Dim, ...]:
+    """Numpy broadcasting over symbolic dims; a symbol broadcasts only with 1 or itself."""
+    rank = max((len(s) for s in shapes), default=0)
+    out: list[Dim] = []
+    for i in range(rank):
+        dims = {s[len(s) - rank + i] for s in shapes if len(s) - rank + i >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise SofieError(f"shapes {' and '.join(fmt_shape(s) for s in shapes)} do not broadcast")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def fmt_shape(shape: tuple[Dim, ...]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def dims_product(dims: tuple[Dim, ...] | list[Dim]) -> tuple[int, tuple[str, ...]]:
+    """Split a product of dims into its integer factor and its sorted symbols."""
+    n, syms = 1, []
+    for d in dims:
+        if isinstance(d, int):
+            n *= d
+        else:
+            syms.append(d)
+    return n, tuple(sorted(syms))
