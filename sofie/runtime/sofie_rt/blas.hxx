@@ -201,18 +201,23 @@ inline void dot4(std::size_t K, const float* SOFIE_RESTRICT x, const float* SOFI
     float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
     std::size_t k = 0;
 #if defined(SOFIE_GEMM_VECTOR_EXT)
-    vfloat s0 = {}, s1 = {}, s2 = {}, s3 = {};
-    for (; k + VW <= K; k += VW) {
-        const vfloat xv = vload(x + k);
-        s0 += xv * vload(r0 + k);
-        s1 += xv * vload(r1 + k);
-        s2 += xv * vload(r2 + k);
-        s3 += xv * vload(r3 + k);
+    // Two accumulators per row hide the add latency behind independent chains.
+    vfloat s0 = {}, s1 = {}, s2 = {}, s3 = {}, u0 = {}, u1 = {}, u2 = {}, u3 = {};
+    for (; k + 2 * VW <= K; k += 2 * VW) {
+        const vfloat xa = vload(x + k), xb = vload(x + k + VW);
+        s0 += xa * vload(r0 + k);
+        u0 += xb * vload(r0 + k + VW);
+        s1 += xa * vload(r1 + k);
+        u1 += xb * vload(r1 + k + VW);
+        s2 += xa * vload(r2 + k);
+        u2 += xb * vload(r2 + k + VW);
+        s3 += xa * vload(r3 + k);
+        u3 += xb * vload(r3 + k + VW);
     }
-    t0 = vsum(s0);
-    t1 = vsum(s1);
-    t2 = vsum(s2);
-    t3 = vsum(s3);
+    t0 = vsum(s0 + u0);
+    t1 = vsum(s1 + u1);
+    t2 = vsum(s2 + u2);
+    t3 = vsum(s3 + u3);
 #endif
     for (; k < K; ++k) {
         t0 += x[k] * r0[k];
