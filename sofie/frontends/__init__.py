@@ -1,0 +1,32 @@
+"""Frontends: every model format becomes a graph-dialect module."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sofie.errors import SofieError
+from sofie.ir.core import Module
+
+
+def load_model(model: Any, name: str | None = None, example_inputs: Any = None) -> Module:
+    """Dispatches on the model's kind: an ONNX path or ModelProto, or a torch.nn.Module."""
+    import onnx
+
+    from sofie.frontends.onnx import load_onnx
+    if isinstance(model, onnx.ModelProto):
+        return load_onnx(model, name)
+    if isinstance(model, str | os.PathLike):
+        path = str(model)
+        ext = os.path.splitext(path)[1].lower()
+        if ext == ".onnx":
+            return load_onnx(path, name)
+        if not os.path.isfile(path):
+            raise SofieError(f"{path}: no such file")
+        raise SofieError(f"{path}: unsupported model format '{ext or '(none)'}'; sofie reads .onnx "
+                         f"(Keras, ROOT and .pt files are on the roadmap)")
+    from sofie.frontends.torch import is_torch_module, load_torch
+    if is_torch_module(model):
+        return load_torch(model, example_inputs, name)
+    raise SofieError(f"cannot compile a {type(model).__name__}: pass an ONNX path or ModelProto, "
+                     f"or a torch.nn.Module with example_inputs=")

@@ -85,6 +85,11 @@ class Operation:
         for i in range(len(self.operands)):
             self.set_operand(i, None)
 
+    def padded_operands(self) -> list[Value | None]:
+        """Operands with absent trailing optionals as None, as many as the declaration names."""
+        n = len(self.opdef.operand_specs)
+        return self.operands + [None] * (n - len(self.operands))
+
     @property
     def result(self) -> Value:
         assert len(self.results) == 1, f"{self.name} has {len(self.results)} results"

@@ -27,7 +27,7 @@ def _epilogue(op: Operation) -> dict:
 
 @rule("graph.gemm")
 def _gemm(ctx: LoweringContext, op: Operation) -> None:
-    a, b, c = op.operands
+    a, b, c = op.padded_operands()
     m, n = op.results[0].type.shape
     bias = "none"
     if c is not None:
@@ -55,7 +55,7 @@ def _matmul(ctx: LoweringContext, op: Operation) -> None:
 
 @rule("graph.conv")
 def _conv(ctx: LoweringContext, op: Operation) -> None:
-    x, w, bias, z = op.operands
+    x, w, bias, z = op.padded_operands()
     pads, strides, dilations, _ = op.opdef.geometry(op)
     y = ctx.dest(op)
     ctx.create("low.conv2d", [ctx.value(x), ctx.value(w), ctx.value(bias), ctx.value(z), ctx.scratch(op), y],

@@ -1,0 +1,91 @@
+"""Shape inference: shape-like operands computed at run time from static information become
+constant weights, so the Shape -> Gather -> Unsqueeze -> Concat chain PyTorch exports for a
+dynamic batch dies, and every op's result type is recomputed from its shape rule.
+
+A target such as [N, 512] (N the batch symbol) is written as [0, 512] when N sits at the same
+axis of the input (ONNX Reshape's 0 copies that dim), or as [-1, 512] otherwise.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sofie.errors import SofieError
+from sofie.ir.core import Function, Module, Operation
+from sofie.ir.dialects.graph.shape import reshape_dims
+from sofie.ir.symbolic import symbolic_value
+from sofie.passes.pass_manager import Pass, register_pass
+from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns
+
+# op -> index of its operand that must be known at compile time
+SHAPE_OPERANDS = {"graph.reshape": 1, "graph.constant_of_shape": 0,
+                  "graph.unsqueeze": 1, "graph.squeeze": 1}
+
+
+def reshape_target(op: Operation, value: np.ndarray) -> np.ndarray | None:
+    """An integer Reshape target equivalent to `value`, whose entries may be dim symbols."""
+    shape = op.operands[0].type.shape
+    allowzero = bool(op.attr("allowzero"))
+    target: list[int] = []
+    for i, t in enumerate(value):
+        if not isinstance(t, str):
+            target.append(int(t))
+        elif i < len(shape) and shape[i] == t and not allowzero:
+            target.append(0)
+        else:
+            target.append(-1)
+    if target.count(-1) > 1:
+        return None
+    try:
+        same = reshape_dims(op, shape, target, allowzero) == op.results[0].type.shape
+    except SofieError:
+        return None
+    return np.array(target, np.int64) if same else None
+
+
+class ConstantShapeOperand(Pattern):
+    root = tuple(SHAPE_OPERANDS)
+
+    def match(self, op: Operation, module: Module) -> np.ndarray | None:
+        v = op.operands[SHAPE_OPERANDS[op.name]] if len(op.operands) > SHAPE_OPERANDS[op.name] else None
+        if v is None or module.weight_of(v) is not None:
+            return None
+        value = symbolic_value(v)
+        if value is None:
+            return None
+        if any(isinstance(e, str) for e in value.flat):
+            return reshape_target(op, value) if op.name == "graph.reshape" else None
+        return np.asarray(value).astype(np.int64)
+
+    def rewrite(self, op: Operation, value: np.ndarray, rw: Rewriter) -> None:
+        i = SHAPE_OPERANDS[op.name]
+        name = op.operands[i].name or f"{op.loc}/shape"
+        rw.set_operand(op, i, rw.weight(value, name, loc=op.loc))
+
+
+def refresh_types(f: Function) -> int:
+    """Re-runs every shape rule in schedule order; returns how many results changed type."""
+    changed = 0
+    for op in f.ops:
+        if op.name.endswith(".weight"):
+            continue
+        try:
+            types = op.opdef.infer(op)
+        except NotImplementedError:
+            continue
+        for r, t in zip(op.results, types):
+            if r.type != t:
+                r.type = t
+                changed += 1
+    return changed
+
+
+@register_pass
+class InferShapes(Pass):
+    name = "infer-shapes"
+    summary = "turn shape operands computed from static shapes into constants; rerun shape rules"
+
+    def run(self, module: Module) -> None:
+        apply_patterns(module, [ConstantShapeOperand()])
+        for f in module.functions.values():
+            refresh_types(f)

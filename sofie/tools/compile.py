@@ -1,0 +1,50 @@
+"""sofie-compile MODEL -o DIR: writes DIR/NAME.hxx, DIR/NAME.dat (and NAME.stats.json)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from sofie.api import build
+from sofie.backend_cpp.toolchain import BLAS_CHOICES, DEFAULT_BLAS, blas_flags
+from sofie.passes.pass_manager import parse_pipeline
+from sofie.tools.cli import run_cli
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sofie-compile", description="Compile a trained model to C++.")
+    p.add_argument("model", help="model file (.onnx)")
+    p.add_argument("-o", "--output", default=".", help="output folder (default: .)")
+    p.add_argument("--name", help="model name: NAME.hxx, namespace TMVA_SOFIE_NAME (default: file stem)")
+    p.add_argument("--blas", choices=BLAS_CHOICES, default=DEFAULT_BLAS, help=f"default: {DEFAULT_BLAS}")
+    p.add_argument("--stats", action="store_true", help="also write NAME.stats.json")
+    p.add_argument("--print-flags", action="store_true",
+                   help="print the extra compile/link flags the chosen BLAS needs, and exit")
+    p.add_argument("-O0", dest="no_opt", action="store_true", help="run no optimization pass")
+    p.add_argument("--pass-pipeline", help="comma-separated passes instead of the default pipeline")
+    return p
+
+
+def _main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    if args.print_flags:
+        print(" ".join(blas_flags(args.blas)))
+        return 0
+    passes = [] if args.no_opt else (parse_pipeline(args.pass_pipeline) if args.pass_pipeline else None)
+    r = build(args.model, args.output, name=args.name, blas=args.blas, passes=passes)
+    if args.stats:
+        path = os.path.join(args.output, f"{r.low.name}.stats.json")
+        with open(path, "w") as f:
+            json.dump(r.stats, f, indent=1)
+    print(f"wrote {r.header} and {r.weights}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    sys.exit(run_cli("sofie-compile", _main, argv))
+
+
+if __name__ == "__main__":
+    main()
