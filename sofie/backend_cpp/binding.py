@@ -23,7 +23,8 @@ def binding_source(low: Module, module_name: str) -> str:
 namespace py = pybind11;
 
 PYBIND11_MODULE({module_name}, m) {{
-  py::class_<{ns}::Session>(m, "Session")
+  // module_local: the same model built with another BLAS may be loaded in this process too
+  py::class_<{ns}::Session>(m, "Session", py::module_local())
       .def(py::init<const std::string&, std::size_t>(), py::arg("weights"), py::arg("max_batch"))
       .def("max_batch", &{ns}::Session::max_batch)
       // a Session for another thread, sharing this one's read-only weights

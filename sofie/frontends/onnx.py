@@ -123,7 +123,7 @@ class _Importer:
         if t.data_location == onnx.TensorProto.EXTERNAL:
             return self._external(t)
         try:
-            return np.ascontiguousarray(numpy_helper.to_array(t))
+            return np.array(numpy_helper.to_array(t), order="C")  # ascontiguousarray would make scalars 1-D
         except Exception as e:
             raise SofieError(f"{self.source}: tensor '{t.name}' cannot be read: {e}") from None
 

@@ -38,4 +38,6 @@ def symbolic_value(v: Value | None) -> np.ndarray | None:
         out = opdef.evaluate(op, args)[v.index]
     except (TypeError, ValueError):
         return None
+    if not isinstance(out, np.ndarray):  # numpy hands back a bare element for 0-d object results
+        out = np.array(out, dtype=object)
     return out if out.dtype != object or any(isinstance(e, str) for e in out.flat) else out.astype(np.int64)

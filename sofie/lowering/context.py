@@ -73,7 +73,7 @@ class LoweringContext:
 
     def constant(self, data: np.ndarray, name: str) -> Value:
         """A weight made during lowering (an op folded because it had no kernel)."""
-        w = self.low.add_weight(name, np.ascontiguousarray(data))
+        w = self.low.add_weight(name, np.array(data, order="C"))
         offset = self.weights_bytes
         self.weights_bytes += -(-w.data.nbytes // ALIGN) * ALIGN
         return self.create("low.weight", [], {"ref": w.name, "offset": offset},

@@ -174,10 +174,11 @@ class Concat(OpDef):
                 raise SofieError(f"{op.describe()}: inputs {', '.join(fmt_shape(t.shape) for t in xs)} "
                                  f"differ outside axis {axis}")
             total.append(x.shape[axis])
-        n, syms = dims_product(total)
-        if syms:
-            if len(syms) > 1 or n != 0 and len(total) > 1:
-                raise SofieError(f"{op.describe()}: concatenating along the symbolic dim is not supported")
+        # sizes along the axis add up (dims_product would multiply them)
+        n = sum(d for d in total if isinstance(d, int))
+        syms = [d for d in total if isinstance(d, str)]
+        if syms and len(total) > 1:
+            raise SofieError(f"{op.describe()}: concatenating along the symbolic dim is not supported")
         return xs[0].with_shape(xs[0].shape[:axis] + ((syms[0] if syms else n),) + xs[0].shape[axis + 1:])
 
     def reference(self, op, *xs):

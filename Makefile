@@ -1,0 +1,35 @@
+# Two entry points for a fresh machine (only python3, g++ and make needed):
+#   make demo   compile the bundled model to C++, build a program with it, compare to onnxruntime
+#   make test   lint + layer contract + the whole test suite
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+export SOFIE_CACHE_DIR ?= $(CURDIR)/.cache/sofie
+
+.PHONY: demo test lint system-blas bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sofie tests examples bench
+	$(VENV)/bin/lint-imports
+
+# The CBLAS and Eigen BLAS choices need Debian packages; only the tests that use them do.
+system-blas:
+	@if [ ! -e /usr/include/eigen3/Eigen/Core ] || [ ! -e /usr/include/x86_64-linux-gnu/cblas.h -a ! -e /usr/include/cblas.h ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libeigen3-dev libopenblas-dev >/dev/null; \
+	fi
+
+test: $(STAMP) system-blas lint
+	$(VENV)/bin/pytest -q -n 2 --durations=15
+
+clean:
+	rm -rf build .cache $(VENV)

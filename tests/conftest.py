@@ -1,0 +1,28 @@
+"""Shared fixtures: the PyTorch reference models exported to ONNX, and onnxruntime as oracle."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault("SOFIE_CACHE_DIR", os.path.join(ROOT, ".cache", "sofie"))
+
+from tests.models import MODELS, export  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> str:
+    """All reference models as .onnx files (dynamic batch, input 'x', output 'y')."""
+    d = tmp_path_factory.mktemp("models")
+    for name in MODELS:
+        export(name, str(d))
+    return str(d)
+
+
+def ort_run(path: str, *xs: np.ndarray) -> list[np.ndarray]:
+    import onnxruntime as ort
+    s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    return s.run(None, {i.name: x for i, x in zip(s.get_inputs(), xs)})

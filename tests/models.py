@@ -1,0 +1,78 @@
+"""The reference models of the test suite, as PyTorch modules exported to ONNX."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def mlp(n: int, width: int) -> nn.Module:
+    layers: list[nn.Module] = []
+    for _ in range(n):
+        layers += [nn.Linear(width, width), nn.ReLU()]
+    return nn.Sequential(*layers)
+
+
+class Block(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.b1(self.c1(x)))
+        y = self.b2(self.c2(y))
+        return F.relu(y + (x if self.down is None else self.down(x)))
+
+
+class SmallResNet(nn.Module):
+    """A ResNet with BatchNorm, residual adds, a strided downsample and a view-based flatten."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+                                  nn.MaxPool2d(3, 2, 1))
+        self.layers = nn.Sequential(Block(16, 16, 1), Block(16, 32, 2))
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        x = F.adaptive_avg_pool2d(self.layers(self.stem(x)), 1)
+        return self.fc(x.view(x.size(0), -1))  # Shape -> Gather -> Concat -> Reshape in ONNX
+
+
+MODELS = {
+    "linear_10x50": (lambda: mlp(10, 50), (50,)),
+    "mlp_5x200": (lambda: mlp(5, 200), (200,)),
+    "conv1": (lambda: nn.Sequential(nn.Conv2d(1, 2, 5), nn.ReLU()), (1, 100, 100)),
+    "resnet_small": (SmallResNet, (3, 32, 32)),
+}
+
+
+def export(name: str, folder: str) -> str:
+    """Exports model `name` (fixed seed, randomized BatchNorm statistics) to folder/name.onnx."""
+    path = os.path.join(folder, name + ".onnx")
+    torch.manual_seed(0)
+    factory, shape = MODELS[name]
+    m = factory().eval()
+    for mod in m.modules():
+        if isinstance(mod, nn.BatchNorm2d):
+            mod.running_mean.uniform_(-0.1, 0.1)
+            mod.running_var.uniform_(0.5, 1.5)
+            mod.weight.data.uniform_(0.5, 1.5)
+            mod.bias.data.uniform_(-0.1, 0.1)
+    torch.onnx.export(m, (torch.randn(1, *shape),), path, input_names=["x"], output_names=["y"],
+                      opset_version=17, dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, dynamo=False,
+                      training=torch.onnx.TrainingMode.PRESERVE)
+    return path
+
+
+def input_shape(name: str) -> tuple[int, ...]:
+    return MODELS[name][1]
