@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sofie.version import __version__
+from sofie.backend_cpp.kernels import EMITTERS, Names
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Value
 from sofie.ir.types import cpp_type
-from sofie.backend_cpp.kernels import EMITTERS, Names
+from sofie.version import __version__
 
 BLAS_MACROS = {"openblas": "SOFIE_BLAS_OPENBLAS", "cblas": "SOFIE_BLAS_CBLAS",
                "eigen": "SOFIE_BLAS_EIGEN", "none": "SOFIE_BLAS_NONE"}
@@ -138,7 +138,8 @@ class _Signature:
         args_out = ", ".join(self.out_names)
         call_args = ", ".join(x for x in (args_in, args_out) if x)
         if not self.dynamic:
-            return ['    if (batch != 1) throw std::invalid_argument("sofie: this model has a fixed shape; batch must be 1");',
+            return ['    if (batch != 1)',
+                    '      throw std::invalid_argument("sofie: this model has a fixed shape; batch must be 1");',
                     f"    run(1, {call_args});"]
         if not self.chunkable:
             return ['    if (batch > max_batch_) throw std::invalid_argument("sofie: batch exceeds max_batch");',

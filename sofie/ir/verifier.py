@@ -38,7 +38,7 @@ def _verify_function(m: Module, f: Function, when: str) -> None:
         for key in op.attrs:
             if key not in opdef.attrs and not is_discardable(key):
                 _fail(op, f"undeclared attribute '{key}'", when)
-        for key, spec in opdef.attrs.items():
+        for key in opdef.attrs:
             if key not in op.attrs:
                 try:
                     op.attr(key)

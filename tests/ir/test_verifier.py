@@ -19,7 +19,8 @@ def check(body: str, message: str, returns: str = "tensor<Nx3xf32>") -> None:
 
 def test_result_type_must_follow_the_shape_rule() -> None:
     check('    %y = graph.gemm %x, %w {transB = 1} : tensor<Nx4xf32> loc("fc")\n    return %y\n',
-          returns="tensor<Nx4xf32>", message=r"verifier after test: graph.gemm \(node 'fc'\): result types tensor<Nx4xf32> differ")
+          returns="tensor<Nx4xf32>",
+          message=r"verifier after test: graph.gemm \(node 'fc'\): result types tensor<Nx4xf32> differ")
 
 
 def test_shape_rule_failure_is_reported() -> None:
