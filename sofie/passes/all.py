@@ -1,3 +1,12 @@
 """Imports every pass module so each registers itself by name."""
 
-from sofie.passes import plan_memory  # noqa: F401
+from sofie.passes import (  # noqa: F401
+    canonicalize,
+    cse,
+    dce,
+    fold_batchnorm,
+    fold_constants,
+    fuse,
+    infer_shapes,
+    plan_memory,
+)

@@ -53,7 +53,7 @@ def cse_function(f: Function, alias: dict[str, str]) -> int:
         if prior is None:
             seen[key] = op
             continue
-        for old, new in zip(op.results, prior.results):
+        for old, new in zip(op.results, prior.results, strict=True):
             old.replace_all_uses_with(new)
         f.erase(op)
         merged += 1

@@ -13,7 +13,7 @@ from sofie.ir.core import Module, Operation
 from sofie.ir.symbolic import symbolic_value
 from sofie.ir.types import numpy_dtype
 from sofie.passes.pass_manager import Pass, register_pass
-from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns, constants
+from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns, constants, is_output
 
 # A folded result may be this many elements even when it is larger than its inputs
 # (ConstantOfShape, Expand, Tile grow); beyond it, folding only pays if it does not grow the
@@ -39,7 +39,10 @@ def _evaluate(op: Operation, module: Module) -> list[np.ndarray] | None:
 
 def foldable(op: Operation) -> bool:
     d = op.opdef
+    # a returned value stays computed: the backend writes outputs into the caller's buffers
+    # from ops, and a model returning a constant is not worth a special case there
     return (bool(op.operands) and bool(op.results) and not op.name.endswith(".weight")
+            and not any(is_output(r) for r in op.results)
             and not d.side_effects and d.has_reference
             and all(r.type.is_static for r in op.results)
             and sum(r.type.static_size() for r in op.results) <= max(GROWTH_LIMIT, _operand_elements(op)))
@@ -58,7 +61,7 @@ class FoldConstant(Pattern):
         if values is None or len(values) != len(op.results):
             return None
         out = []
-        for r, v in zip(op.results, values):
+        for r, v in zip(op.results, values, strict=True):
             v = np.asarray(v)
             if v.dtype == object or v.size != r.type.static_size():
                 return None
@@ -66,7 +69,8 @@ class FoldConstant(Pattern):
         return out
 
     def rewrite(self, op: Operation, values: list[np.ndarray], rw: Rewriter) -> None:
-        weights = [rw.weight(v, r.name or op.loc or "const", loc=op.loc) for r, v in zip(op.results, values)]
+        weights = [rw.weight(v, r.name or op.loc or "const", loc=op.loc)
+                   for r, v in zip(op.results, values, strict=True)]
         rw.replace(op, weights)
 
 

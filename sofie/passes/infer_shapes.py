@@ -73,7 +73,7 @@ def refresh_types(f: Function) -> int:
             types = op.opdef.infer(op)
         except NotImplementedError:
             continue
-        for r, t in zip(op.results, types):
+        for r, t in zip(op.results, types, strict=True):
             if r.type != t:
                 r.type = t
                 changed += 1

@@ -1,9 +1,10 @@
 """One greedy pattern-rewrite driver for the local rewrites of every graph pass.
 
-A pattern names the op kinds it is rooted at, says whether an op matches (returning anything
-truthy, which `rewrite` receives back), and rewrites through a `Rewriter`, which keeps the
-driver's worklist informed. `apply_patterns` revisits what a rewrite touched until nothing
-matches, then removes the ops (and weights) that the rewrites left without users.
+A pattern names the op kinds it is rooted at and says whether an op matches (None or False:
+no; anything else, e.g. the values it found, is handed back to `rewrite`); it rewrites through
+a `Rewriter`, which keeps the driver's worklist informed. `apply_patterns` revisits what a
+rewrite touched until nothing matches, then removes the ops (and weights) that the rewrites
+left without users.
 
     class DropIdentity(Pattern):
         root = "graph.identity"
@@ -157,7 +158,7 @@ def _sweep(module: Module, func: Function, by_root: dict[str, list[Pattern]],
     while (op := worklist.pop()) is not None:
         for p in by_root.get(op.name, []) + anywhere:
             m = p.match(op, module)
-            if m:
+            if m is not None and m is not False:
                 rw.root = op
                 p.rewrite(op, m, rw)
                 rw.root = None

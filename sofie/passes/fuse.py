@@ -1,0 +1,75 @@
+"""Epilogue fusion: a residual Add into the Conv that feeds it (operand Z), and a unary
+activation into the Conv / Gemm / MatMul that feeds it. The kernels apply both while the
+output tile is still in registers, saving a full pass over the tensor each.
+
+Order matters for Conv -> Add -> Relu: act(conv + z) is the Conv epilogue, so the Add must
+fuse first; the driver revisits the Relu once its operand became the fused Conv."""
+
+from __future__ import annotations
+
+from sofie.ir.core import Module, Operation, Value
+from sofie.ir.dialects.graph.elementwise import activation_of
+from sofie.passes.pass_manager import Pass, register_pass
+from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns, producer, sole_use
+
+EPILOGUE_OPS = ("graph.conv", "graph.gemm", "graph.matmul")
+
+
+def _fusable_producer(v: Value, names: str | tuple[str, ...]) -> Operation | None:
+    """The producer of v, when v has no other observer and no epilogue was fused yet."""
+    op = producer(v, names)
+    if op is None or not sole_use(v) or op.attr("activation"):
+        return None
+    return op
+
+
+def _has_residual(conv: Operation) -> bool:
+    return len(conv.operands) > 3 and conv.operands[3] is not None
+
+
+class FuseResidualAdd(Pattern):
+    """Add(Conv(x), z) with z of the Conv's own type = Conv(x, Z=z)."""
+
+    root = "graph.add"
+
+    def match(self, add: Operation, module: Module) -> tuple[Operation, Value] | None:
+        for conv_out, other in (add.operands, add.operands[::-1]):
+            conv = _fusable_producer(conv_out, "graph.conv")
+            same_type = other.type == add.result.type == conv_out.type
+            if conv is not None and not _has_residual(conv) and same_type:
+                return conv, other
+        return None
+
+    def rewrite(self, add: Operation, match: tuple[Operation, Value], rw: Rewriter) -> None:
+        conv, z = match
+        x, w, b = (list(conv.operands) + [None, None])[:3]
+        new = rw.create("graph.conv", [x, w, b, z], dict(conv.attrs), loc=conv.loc)
+        rw.replace(add, new.results)
+
+
+class FuseActivation(Pattern):
+    """act(Conv | Gemm | MatMul) = the same op with activation epilogue `act`."""
+
+    root = None  # any unary activation; activation_of decides
+
+    def match(self, op: Operation, module: Module) -> tuple[Operation, str, list[float]] | None:
+        act = activation_of(op)
+        if act is None:
+            return None
+        prod = _fusable_producer(op.operands[0], EPILOGUE_OPS)
+        return None if prod is None else (prod, *act)
+
+    def rewrite(self, op: Operation, match: tuple[Operation, str, list[float]], rw: Rewriter) -> None:
+        prod, act, params = match
+        attrs = {**prod.attrs, "activation": act, "activation_params": params}
+        new = rw.create(prod.name, list(prod.operands), attrs, loc=prod.loc)
+        rw.replace(op, new.results)
+
+
+@register_pass
+class Fuse(Pass):
+    name = "fuse"
+    summary = "fuse residual Adds and activations into Conv / Gemm / MatMul epilogues"
+
+    def run(self, module: Module) -> None:
+        apply_patterns(module, [FuseResidualAdd(), FuseActivation()])
