@@ -21,7 +21,6 @@ import numpy as np
 
 from sofie.backend_cpp.binding import binding_source
 from sofie.backend_cpp.emit import emit
-from sofie.backend_cpp.header import DEFAULT_MAX_BATCH
 from sofie.backend_cpp.toolchain import DEFAULT_BLAS, blas_flags, run_compiler
 from sofie.errors import SofieError
 from sofie.frontends import load_model
@@ -50,11 +49,13 @@ def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None
     blas = blas or DEFAULT_BLAS
     blas_flags(blas)  # fail early on a BLAS that is not available
     graph = load_model(model, name=name, example_inputs=example_inputs)
+    imported_bytes = intermediate_bytes(graph)
     pipeline = list(DEFAULT_PIPELINE if passes is None else passes)
     pass_stats = run_pipeline(graph, pipeline)
     low = lower(graph)
     out = emit(low, out_dir, blas=blas, source=_describe(model))
     stats = _stats(graph, low, out.weights_bytes, pass_stats)
+    stats["intermediate_bytes_as_imported"] = imported_bytes
     return BuildResult(graph, low, out.header, out.weights, stats)
 
 
@@ -62,10 +63,16 @@ def _describe(model: Any) -> str:
     return os.path.basename(str(model)) if isinstance(model, str | os.PathLike) else type(model).__name__
 
 
+def intermediate_bytes(graph: Module) -> int:
+    """Bytes of every tensor computed at run time (batch 1), views excepted: what a plan
+    without reuse would allocate."""
+    return sum(r.type.static_size() * r.type.itemsize for op in needed_ops(graph.main)
+               if not op.name.endswith(".weight") and not op.opdef.view for r in op.results)
+
+
 def _stats(graph: Module, low: Module, weights_bytes: int, pass_stats: list[PassStat]) -> dict[str, Any]:
     static, per_event = low.main.attrs["arena"]
-    inter = sum(r.type.static_size() * r.type.itemsize for op in needed_ops(graph.main)
-                if not op.name.endswith(".weight") and not op.opdef.view for r in op.results)
+    inter = intermediate_bytes(graph)
     return {
         "ops": dict(sorted(op_counts(graph).items())),
         "arena_bytes": static + per_event,
@@ -133,8 +140,11 @@ _LOCK = threading.Lock()
 
 def compile(model: Any, *, name: str | None = None, blas: str | None = None,
             passes: list[str] | None = None, example_inputs: Any = None,
-            max_batch: int = DEFAULT_MAX_BATCH) -> CompiledModel:
-    """Compiles `model` to C++, builds a Python extension around it (cached) and loads it."""
+            max_batch: int | None = None) -> CompiledModel:
+    """Compiles `model` to C++, builds a Python extension around it (cached) and loads it.
+
+    `max_batch`: events per run of the generated code (default: the model's, up to 64);
+    larger batches run in chunks."""
     blas = blas or DEFAULT_BLAS
     key = hashlib.sha256(b"|".join([
         _model_bytes(model, example_inputs), repr((name, blas, passes)).encode(),
@@ -147,7 +157,7 @@ def compile(model: Any, *, name: str | None = None, blas: str | None = None,
                              example_inputs=example_inputs)
         with open(manifest) as f:
             info = json.load(f)
-    return CompiledModel(folder, info, max_batch)
+    return CompiledModel(folder, info, max_batch or info["max_batch"])
 
 
 def _build_extension(model: Any, folder: str, key: str, **options: Any) -> None:
@@ -171,6 +181,7 @@ def _build_extension(model: Any, folder: str, key: str, **options: Any) -> None:
         "inputs": [[a.name, a.type.dtype, list(a.type.shape)] for a in f.args],
         "outputs": [[v.name, v.type.dtype, list(v.type.shape)] for v in f.outputs],
         "stats": r.stats,
+        "max_batch": f.attrs["max_batch"],
     }
     with open(os.path.join(tmp, "manifest.json"), "w") as fh:
         json.dump(info, fh, indent=1)

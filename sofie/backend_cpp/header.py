@@ -10,7 +10,6 @@ from sofie.version import __version__
 
 BLAS_MACROS = {"openblas": "SOFIE_BLAS_OPENBLAS", "cblas": "SOFIE_BLAS_CBLAS",
                "eigen": "SOFIE_BLAS_EIGEN", "none": "SOFIE_BLAS_NONE"}
-DEFAULT_MAX_BATCH = 64
 
 
 def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, source: str = "") -> str:
@@ -54,6 +53,8 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         f"constexpr std::size_t kArenaStaticBytes = {static};",
         f"constexpr std::size_t kArenaBytesPerEvent = {per_event};",
         f"constexpr bool kDynamicBatch = {str(sig.dynamic).lower()};",
+        "// events the arena holds; larger batches run in chunks (keeps the arena near 64 MB)",
+        f"constexpr std::size_t kDefaultMaxBatch = {f.attrs['max_batch']};",
         "",
         "using Weights = sofie::rt::WeightFile;",
         "",
@@ -64,9 +65,9 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "// One Session per thread; Sessions may share one read-only Weights object.",
         "class Session {",
         " public:",
-        f'  explicit Session(const std::string& weights = "{name}.dat", std::size_t max_batch = {DEFAULT_MAX_BATCH})',
+        f'  explicit Session(const std::string& weights = "{name}.dat", std::size_t max_batch = kDefaultMaxBatch)',
         "      : Session(load_weights(weights), max_batch) {}",
-        f"  explicit Session(std::shared_ptr<const Weights> weights, std::size_t max_batch = {DEFAULT_MAX_BATCH})",
+        "  explicit Session(std::shared_ptr<const Weights> weights, std::size_t max_batch = kDefaultMaxBatch)",
         "      : weights_(std::move(weights)),",
         "        max_batch_(kDynamicBatch ? std::max<std::size_t>(max_batch, 1) : 1),",
         "        arena_(kArenaStaticBytes + kArenaBytesPerEvent * max_batch_) {",

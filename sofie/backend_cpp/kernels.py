@@ -89,17 +89,20 @@ def _gemm(op: Operation, n: Names) -> list[str]:
     a, bm, c, y = op.operands
     _require_f32(op, a, bm, c, y)
     ta, tb = bool(op.attr("transA")), bool(op.attr("transB"))
-    N = bm.type.shape[0] if tb else bm.type.shape[-1]
-    K = bm.type.shape[-1] if tb else bm.type.shape[0]
-    M = size_expr(y.type.shape[:-1]) if y.type.rank > 1 else "1"
-    lda = a.type.shape[-1]
+    # a 1-D B (MatMul [..., K] @ [K]) is the column [K, 1]; a 1-D A is the row [1, K]
+    b_shape = bm.type.shape if bm.type.rank == 2 else (bm.type.shape[0], 1)
+    N = b_shape[0] if tb else b_shape[1]
+    K = b_shape[1] if tb else b_shape[0]
+    # M from A, not Y: Y drops the row dim of a 1-D A and the column dim of a 1-D B
+    M = dim_expr(a.type.shape[1]) if ta else size_expr(a.type.shape[:-1]) if a.type.rank > 1 else "1"
+    lda = dim_expr(a.type.shape[-1])  # the batch when A is transposed: A is [K, batch]
     alpha, beta = op.attr("alpha"), op.attr("beta")
     lines = []
     if op.attr("bias") == "full":
         lines.append(f"sofie::rt::copy({n[c]}, {n[y]}, {size_expr(y.type.shape)});")
     gemm_beta = beta if op.attr("bias") == "full" else 0.0
     lines.append(f"sofie::rt::sgemm({str(ta).lower()}, {str(tb).lower()}, {M}, {N}, {K}, {_f(alpha)}, "
-                 f"{n[a]}, {lda}, {n[bm]}, {bm.type.shape[-1]}, {_f(gemm_beta)}, {n[y]}, {N});")
+                 f"{n[a]}, {lda}, {n[bm]}, {b_shape[1]}, {_f(gemm_beta)}, {n[y]}, {N});")
     bias = n[c] if op.attr("bias") == "row" else "nullptr"
     if op.attr("bias") == "row" and beta != 1.0:
         raise SofieError(f"{op.describe()}: a row bias with beta={beta} is not supported")
@@ -118,7 +121,7 @@ def _conv(op: Operation, n: Names) -> list[str]:
     p, s, d = op.attr("pads"), op.attr("strides"), op.attr("dilations")
     return [f"sofie::rt::conv2d({n[x]}, {n[w]}, {n[bias]}, {n[y]}, {n[scratch]}, {dim_expr(x.type.shape[0])}, "
             f"{C}, {H}, {W}, {M}, {op.attr('group')}, {kh}, {kw}, {p[0]}, {p[1]}, {p[2]}, {p[3]}, "
-            f"{s[0]}, {s[1]}, {d[0]}, {d[1]}, {OH}, {OW}, {act_args(op)}, {n[z]});"]
+            f"{s[0]}, {s[1]}, {d[0]}, {d[1]}, {OH}, {OW}, {act_args(op)}, {n[z]}, {op.attr('tile_rows')});"]
 
 
 @emits("low.pool2d")

@@ -27,17 +27,20 @@ def symbolic_value(v: Value | None) -> np.ndarray | None:
     if not getattr(opdef, "symbolic", False) or v.type.static_size() > _MAX_ELEMENTS:
         return None
     if hasattr(opdef, "symbolic_reference"):
-        return opdef.symbolic_reference(op)
-    args = []
-    for x in op.operands:
-        a = symbolic_value(x) if x is not None else None
-        if x is not None and a is None:
+        # normalized below like any other result: a Shape of a static tensor is plain int64,
+        # so that lowering can fold its users (ConstantOfShape, ...) at -O0 too
+        out = opdef.symbolic_reference(op)
+    else:
+        args = []
+        for x in op.operands:
+            a = symbolic_value(x) if x is not None else None
+            if x is not None and a is None:
+                return None
+            args.append(a)
+        try:
+            out = opdef.evaluate(op, args)[v.index]
+        except (TypeError, ValueError):
             return None
-        args.append(a)
-    try:
-        out = opdef.evaluate(op, args)[v.index]
-    except (TypeError, ValueError):
-        return None
     if not isinstance(out, np.ndarray):  # numpy hands back a bare element for 0-d object results
         out = np.array(out, dtype=object)
     return out if out.dtype != object or any(isinstance(e, str) for e in out.flat) else out.astype(np.int64)

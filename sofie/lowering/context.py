@@ -110,6 +110,12 @@ class LoweringContext:
 
     def fold(self, op: Operation) -> bool:
         """Evaluates an op whose operands are all known at compile time; False if some is not."""
+        # a result known without its operands (the Shape of a run-time tensor with static dims)
+        known = [symbolic_value(r) for r in op.results]
+        if op.results and all(k is not None and k.dtype != object for k in known):
+            for r, data in zip(op.results, known):
+                self.map[id(r)] = self.constant(np.asarray(data), r.name or "folded")
+            return True
         args = [symbolic_value(v) if v is not None else None for v in op.operands]
         if any(a is None and v is not None for a, v in zip(args, op.operands)):
             return False

@@ -35,9 +35,16 @@ def lower(graph: Module) -> Module:
                              f"inputs are not compile-time constants")
     low_func.outputs = [_output(ctx, k, v) for k, v in enumerate(f.outputs)]
     static, per_event = f.attrs["plan.arena"]
-    low_func.attrs = {"arena": [static, per_event], "weights_bytes": ctx.weights_bytes}
+    low_func.attrs = {"arena": [static, per_event], "weights_bytes": ctx.weights_bytes,
+                      "max_batch": default_max_batch(per_event)}
     verify(low, "lowering")
     return low
+
+
+def default_max_batch(bytes_per_event: int) -> int:
+    """Events a Session's arena holds by default: 64, or fewer so the arena stays near
+    64 MB (ResNet-18: 16). Larger batches run in chunks of this size."""
+    return max(1, min(64, (64 << 20) // max(bytes_per_event, 1)))
 
 
 def _needed(f: Function) -> set[int]:

@@ -29,16 +29,19 @@ def _epilogue(op: Operation) -> dict:
 def _gemm(ctx: LoweringContext, op: Operation) -> None:
     a, b, c = op.padded_operands()
     m, n = op.results[0].type.shape
-    bias = "none"
+    y = ctx.dest(op)
+    bias, c_low = "none", ctx.value(c)
     if c is not None:
-        if c.type.shape in ((n,), (1, n)):
-            bias = "row"
+        if c.type.shape in ((n,), (1, n)) and op.attr("beta") == 1.0:
+            bias = "row"  # added by the GEMM epilogue
         elif c.type.shape == (m, n):
             bias = "full"
         else:
-            raise SofieError(f"{op.describe()}: Gemm bias of shape {list(c.type.shape)} is not supported "
-                             f"(expected [{n}], [1, {n}] or [{m}, {n}])")
-    ctx.create("low.gemm", [ctx.value(a), ctx.value(b), ctx.value(c), ctx.dest(op)],
+            # any other broadcast ([1], [M, 1], ...) or a row bias scaled by beta: broadcast C into
+            # Y first, then the GEMM accumulates onto Y with beta (`full` with C == Y copies nothing)
+            ctx.create("low.map", [c_low, y], {"expr": "v0"}, op)
+            bias, c_low = "full", y
+    ctx.create("low.gemm", [ctx.value(a), ctx.value(b), c_low, y],
                {"transA": op.attr("transA"), "transB": op.attr("transB"), "alpha": op.attr("alpha"),
                 "beta": op.attr("beta"), "bias": bias, **_epilogue(op)}, op)
 
@@ -46,11 +49,22 @@ def _gemm(ctx: LoweringContext, op: Operation) -> None:
 @rule("graph.matmul")
 def _matmul(ctx: LoweringContext, op: Operation) -> None:
     a, b = op.operands
-    if b.type.rank != 2:
+    if b.type.rank > 2:
         raise SofieError(f"{op.describe()}: MatMul with a {b.type.rank}-D right operand is not "
-                         f"supported yet (only [K, N] weights/activations)")
+                         f"supported yet (only [K, N] or [K] weights/activations)")
     y = ctx.dest(op)
     ctx.create("low.gemm", [ctx.value(a), ctx.value(b), None, y], _epilogue(op), op)
+
+
+@rule("graph.cast")
+def _cast(ctx: LoweringContext, op: Operation) -> None:
+    if op.operands[0].type.dtype == op.results[0].type.dtype:
+        # a no-op Cast (exporters write them): a copy into its own planned buffer (not an alias:
+        # the memory plan does not treat Cast as a view, so the input may be reused after it)
+        ctx.create("low.copy", [ctx.value(op.operands[0]), ctx.dest(op)], {}, op)
+    elif not ctx.fold(op):
+        raise SofieError(f"no lowering for {op.describe()}: a run-time Cast from "
+                         f"{op.operands[0].type.dtype} to {op.results[0].type.dtype} has no C++ kernel yet")
 
 
 @rule("graph.conv")
@@ -60,7 +74,8 @@ def _conv(ctx: LoweringContext, op: Operation) -> None:
     y = ctx.dest(op)
     ctx.create("low.conv2d", [ctx.value(x), ctx.value(w), ctx.value(bias), ctx.value(z), ctx.scratch(op), y],
                {"pads": pads, "strides": strides, "dilations": dilations, "group": op.attr("group"),
-                "kernel_shape": list(w.type.shape[2:]), **_epilogue(op)}, op)
+                "kernel_shape": list(w.type.shape[2:]), "tile_rows": op.opdef.tile_rows(op),
+                **_epilogue(op)}, op)
 
 
 @rule("graph.max_pool", "graph.average_pool")

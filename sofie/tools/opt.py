@@ -7,7 +7,6 @@ or `--pass-pipeline="fold-constants,fuse"`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from sofie.errors import SofieError

@@ -26,7 +26,12 @@ static long allocations = 0;
 extern "C" void* malloc(std::size_t n) { allocations += counting; return __libc_malloc(n); }
 extern "C" void* calloc(std::size_t a, std::size_t b) { allocations += counting; return __libc_calloc(a, b); }
 extern "C" void* realloc(void* p, std::size_t n) { allocations += counting; return __libc_realloc(p, n); }
-void* operator new(std::size_t n) { allocations += counting; void* p = __libc_malloc(n); if (!p) throw std::bad_alloc(); return p; }
+void* operator new(std::size_t n) {
+  allocations += counting;
+  void* p = __libc_malloc(n);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 

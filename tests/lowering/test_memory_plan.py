@@ -83,6 +83,7 @@ def test_conv_scratch_is_static_and_batch_independent(model_dir: str) -> None:
     m = load_onnx(os.path.join(model_dir, "conv1.onnx"))
     run_pipeline(m, ["plan-memory"])
     static, per_event = lower(m).main.attrs["arena"]
-    # im2col of one 1x100x100 image for a 5x5 kernel: 25 * 96 * 96 floats, whatever the batch
-    assert static >= 25 * 96 * 96 * 4
+    # im2col works on bands of output rows: 25 x (rows * 96) floats, under 256 KB, whatever
+    # the batch; the whole image would need 25 * 96 * 96 floats
+    assert 25 * 96 * 4 <= static <= 256 * 1024 < 25 * 96 * 96 * 4
     assert per_event == 2 * 96 * 96 * 4  # the conv's output; the Relu writes the caller's buffer

@@ -9,7 +9,6 @@ use atol=1e-5*sqrt(K) since float32 rounding error grows with the term count.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -77,8 +77,10 @@ _kernel("low.gemm", "A B C? Y", {"transA": Attr("int", 0), "transB": Attr("int",
                                  "bias": Attr("str", "none"), **EPILOGUE},
         "Y = act(alpha op(A) op(B) + beta C) through the BLAS shim; bias: none | row | full")
 _kernel("low.conv2d", "X W B? Z? scratch? Y", {**CONV_ATTRS, **EPILOGUE, "pads": Attr("ints"),
-                                               "strides": Attr("ints"), "dilations": Attr("ints")},
-        "im2col into scratch + GEMM per image and group; Z is a residual added before act")
+                                               "strides": Attr("ints"), "dilations": Attr("ints"),
+                                               "tile_rows": Attr("int", 0)},
+        "im2col of `tile_rows` output rows at a time into scratch + GEMM, per image and group; "
+        "Z is a residual added before act")
 _kernel("low.pool2d", "X Y", {"kind": Attr("str"), "kernel_shape": Attr("ints"), "pads": Attr("ints"),
                               "strides": Attr("ints"), "dilations": Attr("ints"),
                               "count_include_pad": Attr("int", 0)})

@@ -142,11 +142,13 @@ inline void valid_span(std::ptrdiff_t offset, std::ptrdiff_t stride, std::ptrdif
     hi = std::max(std::min(hi, n_out), lo);
 }
 
-// col[(c*kH + kh)*kW + kw, oh*OW + ow] = x[c, ih, iw], zero where padded.
+// col[(c*kH + kh)*kW + kw, (oh - oh0)*OW + ow] = x[c, ih, iw] for output rows
+// oh0 <= oh < oh1, zero where padded.
 inline void im2col(const float* x, float* SOFIE_RESTRICT col, std::size_t C, std::size_t H,
                    std::size_t W, std::size_t kH, std::size_t kW, std::size_t pad_top,
                    std::size_t pad_left, std::size_t stride_h, std::size_t stride_w,
-                   std::size_t dil_h, std::size_t dil_w, std::size_t OH, std::size_t OW) {
+                   std::size_t dil_h, std::size_t dil_w, std::size_t oh0, std::size_t oh1,
+                   std::size_t OW) {
     using I = std::ptrdiff_t;
     for (std::size_t c = 0; c < C; ++c) {
         const float* xc = x + c * H * W;
@@ -155,7 +157,7 @@ inline void im2col(const float* x, float* SOFIE_RESTRICT col, std::size_t C, std
                 const I w_off = I(kw * dil_w) - I(pad_left);
                 I ow_lo, ow_hi;
                 valid_span(w_off, I(stride_w), I(W), I(OW), ow_lo, ow_hi);
-                for (std::size_t oh = 0; oh < OH; ++oh, col += OW) {
+                for (std::size_t oh = oh0; oh < oh1; ++oh, col += OW) {
                     const I ih = I(oh * stride_h + kh * dil_h) - I(pad_top);
                     if (ih < 0 || ih >= I(H)) {
                         std::fill(col, col + OW, 0.0f);
@@ -200,30 +202,39 @@ inline std::size_t conv2d_scratch_floats(std::size_t C, std::size_t group, std::
 }
 
 // y[N, M, OH, OW] = act(conv(x[N, C, H, W], w) + bias + residual).
-// Per image and group: im2col into scratch, then W_g[M/g, C/g*kH*kW] x col.
+// Per image and group: im2col into scratch, then W_g[M/g, C/g*kH*kW] x col; with
+// tile_rows > 0, `tile_rows` output rows at a time, so scratch needs only
+// C/group*kH*kW * tile_rows*OW floats (see conv2d_scratch_floats).
 inline void conv2d(const float* x, const float* w, const float* bias, float* y, float* scratch,
                    std::size_t N, std::size_t C, std::size_t H, std::size_t W, std::size_t M,
                    std::size_t group, std::size_t kH, std::size_t kW, std::size_t pad_top,
                    std::size_t pad_left, std::size_t pad_bottom, std::size_t pad_right,
                    std::size_t stride_h, std::size_t stride_w, std::size_t dil_h,
                    std::size_t dil_w, std::size_t OH, std::size_t OW, Act a, float alpha,
-                   float beta, const float* residual) {
+                   float beta, const float* residual, std::size_t tile_rows = 0) {
     const std::size_t Cg = C / group, Mg = M / group;
     const std::size_t K = Cg * kH * kW;
     const std::size_t P = OH * OW;
     const bool pointwise = detail::conv_is_pointwise(kH, kW, pad_top, pad_left, pad_bottom,
                                                      pad_right, stride_h, stride_w);
+    const std::size_t rows = tile_rows == 0 ? OH : std::min(tile_rows, OH);  // 0: whole image
     for (std::size_t n = 0; n < N; ++n) {
         for (std::size_t g = 0; g < group; ++g) {
             const float* xg = x + (n * C + g * Cg) * H * W;
-            const float* col = xg;
-            if (!pointwise) {
-                detail::im2col(xg, scratch, Cg, H, W, kH, kW, pad_top, pad_left, stride_h,
-                               stride_w, dil_h, dil_w, OH, OW);
-                col = scratch;
+            float* yg = y + (n * M + g * Mg) * P;
+            if (pointwise) {
+                sgemm(false, false, Mg, P, K, 1.0f, w + g * Mg * K, K, xg, P, 0.0f, yg, P);
+                continue;
             }
-            sgemm(false, false, Mg, P, K, 1.0f, w + g * Mg * K, K, col, P, 0.0f,
-                  y + (n * M + g * Mg) * P, P);
+            // im2col a band of output rows at a time: the scratch stays cache-sized and
+            // the GEMM writes that band's columns of y in place (ldc = P).
+            for (std::size_t oh0 = 0; oh0 < OH; oh0 += rows) {
+                const std::size_t oh1 = std::min(OH, oh0 + rows), cols = (oh1 - oh0) * OW;
+                detail::im2col(xg, scratch, Cg, H, W, kH, kW, pad_top, pad_left, stride_h,
+                               stride_w, dil_h, dil_w, oh0, oh1, OW);
+                sgemm(false, false, Mg, cols, K, 1.0f, w + g * Mg * K, K, scratch, cols, 0.0f,
+                      yg + oh0 * OW, P);
+            }
         }
         detail::epilogue(y + n * M * P, bias, residual ? residual + n * M * P : nullptr, M, P,
                          true, a, alpha, beta);

@@ -6,8 +6,6 @@ Conv also takes an optional residual `Z` added before the activation. Both come 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from sofie.errors import SofieError
@@ -199,12 +197,21 @@ class Conv(OpDef):
         _check_activation(op)
         return y
 
+    def tile_rows(self, op: Operation) -> int:
+        """Output rows per im2col band: at least 64 GEMM columns when the image has them,
+        more while the band fits a 256 KB scratch (cache-resident, batch-independent)."""
+        w = op.operands[1].type
+        _, _, _, (oh, ow) = self.geometry(op)
+        k = w.shape[1] * w.shape[2] * w.shape[3]
+        rows = min(oh, -(-64 // ow))
+        return max(1, rows, min(oh, (64 * 1024) // (k * ow)))
+
     def scratch_bytes(self, op: Operation) -> int:
         w = op.operands[1].type
-        pads, strides, dil, out = self.geometry(op)
+        pads, strides, dil, (oh, ow) = self.geometry(op)
         if w.shape[2:] == (1, 1) and not any(pads) and strides == [1, 1]:
             return 0  # 1x1 conv: the input already is the im2col matrix
-        return (w.shape[1] * w.shape[2] * w.shape[3]) * math.prod(out) * w.itemsize
+        return (w.shape[1] * w.shape[2] * w.shape[3]) * self.tile_rows(op) * ow * w.itemsize
 
     def reference(self, op, x, w, b, z):
         pads, strides, dil, out = self.geometry(op)
