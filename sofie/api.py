@@ -233,7 +233,10 @@ class CompiledModel:
         batch = self._check(arrays)
         ins = [np.ascontiguousarray(a) for a in arrays]
         outs = [np.empty(self._shape(shape, batch), dtype=numpy_dtype(dt)) for _, dt, shape in self.outputs]
-        self.session().run(batch, ins, outs)
+        try:
+            self.session().run(batch, ins, outs)
+        except ValueError as e:  # std::invalid_argument from the Session (batch limits)
+            raise SofieError(f"{self.name}: {e}") from None
         return outs
 
     @staticmethod
