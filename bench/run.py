@@ -19,8 +19,8 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-from models import MODELS, export  # noqa: E402
+sys.path.insert(0, os.path.dirname(HERE))
+from bench.models import MODELS, export  # noqa: E402
 
 
 def event_size(shape: tuple[int, ...]) -> int:

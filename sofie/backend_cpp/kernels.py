@@ -9,7 +9,7 @@ from collections.abc import Callable
 from sofie.errors import SofieError
 from sofie.ir.core import Operation, Value
 from sofie.ir.dialects.graph.elementwise import ACTIVATIONS
-from sofie.ir.printer import format_float
+from sofie.ir.printer import format_float, unique_name
 from sofie.ir.types import Dim, cpp_type
 
 CPP_KEYWORDS = {"int", "float", "double", "char", "auto", "case", "class", "const", "default", "delete",
@@ -26,12 +26,7 @@ class Names:
 
     def define(self, v: Value, prefix: str = "t_") -> str:
         base = prefix + re.sub(r"[^A-Za-z0-9_]", "_", v.name or "v").strip("_")
-        base = re.sub(r"_+", "_", base)
-        name, k = base, 1
-        while name in self._taken:
-            name = f"{base}_{k}"
-            k += 1
-        self._taken.add(name)
+        name = unique_name(re.sub(r"_+", "_", base), self._taken)
         self._names[id(v)] = name
         return name
 

@@ -66,11 +66,7 @@ class ValueNames:
             while str(self._next) in self._taken:
                 self._next += 1
             base = str(self._next)
-        name, k = base, 1
-        while name in self._taken:
-            name = f"{base}_{k}"
-            k += 1
-        self._taken.add(name)
+        name = unique_name(base, self._taken)
         self._names[id(v)] = name
         return "%" + name
 
@@ -78,6 +74,16 @@ class ValueNames:
         if id(v) not in self._names:
             raise ValueError(f"value {v!r} used before its definition")
         return "%" + self._names[id(v)]
+
+
+def unique_name(base: str, taken: set[str]) -> str:
+    """`base`, or `base_1`, `base_2`, ... whichever is free; marks it taken."""
+    name, k = base, 1
+    while name in taken:
+        name = f"{base}_{k}"
+        k += 1
+    taken.add(name)
+    return name
 
 
 def sanitize(name: str) -> str:

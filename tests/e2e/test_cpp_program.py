@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from tests.conftest import ort_run
-
-BIN = os.path.dirname(sys.executable)
+from tests.e2e.cpp import BIN, build_program, sh
 
 MAIN = r'''
 #include "mlp.hxx"
@@ -41,20 +39,8 @@ int main(int argc, char** argv) {
 '''
 
 
-def sh(*cmd: str) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-
-
 def build(model: str, out: str, blas: str) -> str:
-    r = sh(f"{BIN}/sofie-compile", model, "-o", out, "--name", "mlp", "--blas", blas)
-    assert r.returncode == 0, r.stderr
-    flags = sh(f"{BIN}/sofie-compile", model, "--blas", blas, "--print-flags").stdout.split()
-    with open(f"{out}/main.cpp", "w") as f:
-        f.write(MAIN)
-    r = sh("g++", "-std=c++17", "-O2", "-Wall", "-Wextra", "-Werror", "-I", out, f"{out}/main.cpp",
-           "-o", f"{out}/main", *flags, "-lpthread")
-    assert r.returncode == 0, r.stderr
-    return f"{out}/main"
+    return build_program(model, out, "mlp", blas, MAIN, "-Wall", "-Wextra", "-Werror")
 
 
 @pytest.mark.parametrize("blas", ["none", "openblas",

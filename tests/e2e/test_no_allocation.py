@@ -4,12 +4,10 @@ interposed and counted around calls of the generated code."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
-BIN = os.path.dirname(sys.executable)
+from tests.e2e.cpp import build_program, sh
 
 MAIN = r'''
 #include "net.hxx"
@@ -53,18 +51,8 @@ int main(int, char** argv) {
 
 @pytest.mark.parametrize("blas", ["none", "openblas"])
 def test_infer_does_not_allocate(model_dir: str, tmp_path, blas: str) -> None:
-    model = os.path.join(model_dir, "resnet_small.onnx")
-    r = subprocess.run([f"{BIN}/sofie-compile", model, "-o", str(tmp_path), "--name", "net", "--blas", blas],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    flags = subprocess.run([f"{BIN}/sofie-compile", model, "--blas", blas, "--print-flags"],
-                           capture_output=True, text=True).stdout.split()
-    (tmp_path / "main.cpp").write_text(MAIN)
-    r = subprocess.run(["g++", "-std=c++17", "-O2", "-I", str(tmp_path), str(tmp_path / "main.cpp"),
-                        "-o", str(tmp_path / "main"), *flags], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run([str(tmp_path / "main"), str(tmp_path / "net.dat")], capture_output=True, text=True,
-                       env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+    exe = build_program(os.path.join(model_dir, "resnet_small.onnx"), str(tmp_path), "net", blas, MAIN)
+    r = sh(exe, str(tmp_path / "net.dat"), env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
     assert r.returncode == 0, r.stderr
     in_infer, in_convenience = map(int, r.stdout.split())
     assert in_convenience > 0, "the allocation counter does not see allocations"

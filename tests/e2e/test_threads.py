@@ -4,13 +4,11 @@ every result bitwise identical to the single-threaded one."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-BIN = os.path.dirname(sys.executable)
+from tests.e2e.cpp import build_program, sh
 
 MAIN = r'''
 #include "net.hxx"
@@ -57,20 +55,11 @@ int main(int argc, char** argv) {
 @pytest.mark.parametrize("blas", ["none", "openblas"])
 def test_sessions_on_threads_are_bitwise_identical(model_dir: str, tmp_path, blas: str) -> None:
     model = os.path.join(model_dir, "resnet_small.onnx")
-    r = subprocess.run([f"{BIN}/sofie-compile", model, "-o", str(tmp_path), "--name", "net", "--blas", blas],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    flags = subprocess.run([f"{BIN}/sofie-compile", model, "--blas", blas, "--print-flags"],
-                           capture_output=True, text=True).stdout.split()
-    (tmp_path / "main.cpp").write_text(MAIN)
-    r = subprocess.run(["g++", "-std=c++17", "-O2", "-pthread", "-I", str(tmp_path), str(tmp_path / "main.cpp"),
-                        "-o", str(tmp_path / "main"), *flags], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    exe = build_program(model, str(tmp_path), "net", blas, MAIN, "-pthread")
     x = np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)
     x.tofile(tmp_path / "x.bin")
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    r = subprocess.run([str(tmp_path / "main"), str(tmp_path / "net.dat"), str(tmp_path / "x.bin")],
-                       capture_output=True, text=True, timeout=600, env=env)
+    r = sh(exe, str(tmp_path / "net.dat"), str(tmp_path / "x.bin"), env=env)
     lines = r.stdout.split()
     assert r.returncode == 0 and lines[0] == "0", f"mismatching inferences: {lines[:1]} {r.stderr}"
     # and the single-threaded results are the right ones

@@ -5,28 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
+import torch.nn as nn
 
-torch = pytest.importorskip("torch")
-nn = torch.nn
-
-
-class Block(nn.Module):
-    """A ResNet basic block: conv-bn-relu-conv-bn + (downsampled) skip, relu."""
-
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
-        super().__init__()
-        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.b1 = nn.BatchNorm2d(cout)
-        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.b2 = nn.BatchNorm2d(cout)
-        self.down = None
-        if stride != 1 or cin != cout:
-            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x):
-        y = torch.relu(self.b1(self.c1(x)))
-        y = self.b2(self.c2(y))
-        return torch.relu(y + (x if self.down is None else self.down(x)))
+from bench.models import Block
 
 
 class TinyResNet(nn.Module):

@@ -237,16 +237,31 @@ def _axes(op: Operation, i: int) -> list[int]:
     return []
 
 
-@register
-class Unsqueeze(OpDef):
-    name = "graph.unsqueeze"
-    onnx = "Unsqueeze"
+class AxesView(OpDef):
+    """Squeeze / Unsqueeze: a view whose new shape depends on `axes` (attribute before opset
+    13, operand since)."""
+
     operands = "data axes?"
     attrs = {"axes": Attr("ints", [])}
     view = True
     symbolic = True
 
-    def _shape(self, op: Operation, shape: tuple) -> tuple:
+    def new_shape(self, op: Operation, shape: tuple) -> tuple:
+        raise NotImplementedError
+
+    def shape(self, op, x, axes):
+        return x.with_shape(self.new_shape(op, x.shape))
+
+    def reference(self, op, x, axes):
+        return x.reshape(self.new_shape(op, x.shape))
+
+
+@register
+class Unsqueeze(AxesView):
+    name = "graph.unsqueeze"
+    onnx = "Unsqueeze"
+
+    def new_shape(self, op: Operation, shape: tuple) -> tuple:
         axes = _axes(op, 1)
         rank = len(shape) + len(axes)
         axes = sorted(_axis(op, a, rank) for a in axes)
@@ -255,35 +270,19 @@ class Unsqueeze(OpDef):
             out.append(1 if i in axes else next(it))
         return tuple(out)
 
-    def shape(self, op, x, axes):
-        return x.with_shape(self._shape(op, x.shape))
-
-    def reference(self, op, x, axes):
-        return x.reshape(self._shape(op, x.shape))
-
 
 @register
-class Squeeze(OpDef):
+class Squeeze(AxesView):
     name = "graph.squeeze"
     onnx = "Squeeze"
-    operands = "data axes?"
-    attrs = {"axes": Attr("ints", [])}
-    view = True
-    symbolic = True
 
-    def _shape(self, op: Operation, shape: tuple) -> tuple:
+    def new_shape(self, op: Operation, shape: tuple) -> tuple:
         axes = [_axis(op, a, len(shape)) for a in _axes(op, 1)] or [
             i for i, d in enumerate(shape) if d == 1]
         for a in axes:
             if shape[a] != 1:
                 raise SofieError(f"{op.describe()}: cannot squeeze axis {a} of size {shape[a]}")
         return tuple(d for i, d in enumerate(shape) if i not in axes)
-
-    def shape(self, op, x, axes):
-        return x.with_shape(self._shape(op, x.shape))
-
-    def reference(self, op, x, axes):
-        return x.reshape(self._shape(op, x.shape))
 
 
 @register
