@@ -1,0 +1,47 @@
+"""ResNet-18 exported from PyTorch (BatchNorm kept, dynamic batch): after the default
+pipeline no BatchNormalization and no standalone Relu remain, the arena is at most a third
+of the model's intermediate tensors, and the outputs match onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sofie
+from bench.models import export
+from tests.conftest import ort_run
+
+BIN = os.path.dirname(sys.executable)
+
+
+@pytest.fixture(scope="module")
+def resnet18(tmp_path_factory) -> str:
+    return export("resnet18", str(tmp_path_factory.mktemp("resnet18")))
+
+
+def test_stats_after_default_pipeline(resnet18: str, tmp_path) -> None:
+    r = subprocess.run([f"{BIN}/sofie-compile", resnet18, "-o", str(tmp_path), "--stats"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    stats = json.load(open(tmp_path / "resnet18.stats.json"))
+    assert "graph.batch_normalization" not in stats["ops"]
+    assert "graph.relu" not in stats["ops"] and "graph.add" not in stats["ops"]
+    assert stats["ops"]["graph.conv"] == 20
+    # one third of every intermediate tensor of the model as exported (batch 1)
+    assert stats["arena_bytes"] <= stats["intermediate_bytes_as_imported"] / 3
+    assert stats["weights_bytes"] < 47_000_000  # BatchNorm folded away, nothing duplicated
+
+
+def test_matches_onnxruntime(resnet18: str) -> None:
+    m = sofie.compile(resnet18)
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    y = m(x)[0]
+    ref = ort_run(resnet18, x)[0]
+    # 20 convolutions deep: float32 rounding differences grow to ~1e-5 relative
+    np.testing.assert_allclose(y, ref, rtol=1e-3, atol=1e-4)
+    assert np.array_equal(np.argmax(y, 1), np.argmax(ref, 1))
