@@ -111,14 +111,12 @@ def _model_bytes(model: Any, example_inputs: Any) -> bytes:
         path = str(model)
         if not os.path.isfile(path):
             raise SofieError(f"{path}: no such file")
-        h = hashlib.sha256()
-        folder = os.path.dirname(os.path.abspath(path))
         with open(path, "rb") as f:
-            h.update(f.read())
-        for extra in sorted(os.listdir(folder)):  # external data files sit beside the model
-            p = os.path.join(folder, extra)
-            if p != os.path.abspath(path) and os.path.isfile(p) and not extra.endswith(".onnx"):
-                h.update(extra.encode() + str(os.path.getmtime(p)).encode())
+            data = f.read()
+        h = hashlib.sha256(data)
+        for extra in _external_files(data, os.path.dirname(os.path.abspath(path))):
+            st = os.stat(extra)  # external weights: their size and time stand for their bytes
+            h.update(f"{extra}:{st.st_size}:{st.st_mtime_ns}".encode())
         return h.digest()
     try:  # a torch module: its weights and the traced inputs' shapes
         import torch
@@ -133,6 +131,19 @@ def _model_bytes(model: Any, example_inputs: Any) -> bytes:
         pass
     raise SofieError(f"cannot compile a {type(model).__name__}: pass an ONNX path or ModelProto, "
                      f"or a torch.nn.Module with example_inputs=")
+
+
+def _external_files(data: bytes, folder: str) -> list[str]:
+    """The existing external-data files an ONNX file refers to (the frontend checks them)."""
+    import onnx
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except Exception:  # the frontend reports a damaged file with its own message
+        return []
+    locations = {e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"}
+    paths = (os.path.join(folder, loc) for loc in sorted(locations))
+    return [p for p in paths if os.path.isfile(p)]
 
 
 _LOCK = threading.Lock()
