@@ -23,3 +23,19 @@ def test_single_pass_compiles_and_matches(model_dir: str, name: str, pass_name: 
     x = np.random.default_rng(5).standard_normal((2, *input_shape(name))).astype(np.float32)
     # float32 sums in another order than onnxruntime's (folded BatchNorm changes rounding too)
     np.testing.assert_allclose(m(x)[0], ort_run(path, x)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_O0_runs_no_pass(model_dir: str, tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+    cmd = [f"{os.path.dirname(sys.executable)}/sofie-compile", os.path.join(model_dir, "resnet_small.onnx"),
+           "-o", str(tmp_path), "--name", "net", "--stats"]
+    stats = {}
+    for flag in ("-O0", None):
+        r = subprocess.run(cmd + ([flag] if flag else []), capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        stats[flag] = json.load(open(tmp_path / "net.stats.json"))
+    assert stats["-O0"]["passes"] == [] and stats["-O0"]["ops"]["graph.batch_normalization"] == 6
+    assert "graph.batch_normalization" not in stats[None]["ops"]
+    assert stats[None]["arena_bytes"] < stats["-O0"]["arena_bytes"]

@@ -1,0 +1,72 @@
+"""sofie-opt's pipeline options: pass order from flags, printing after passes, statistics,
+the verifier between passes, output file, lowering."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sofie.errors import SofieError
+from sofie.ir.core import Module
+from sofie.ir.parser import parse
+from sofie.ir.types import TensorType
+from sofie.passes.pass_manager import Pass, PipelineOptions, run_pipeline
+
+BIN = os.path.dirname(sys.executable)
+HERE = os.path.dirname(os.path.abspath(__file__))
+PIPELINE_IR = os.path.join(HERE, "pipeline.ir")
+
+
+def opt(*args: str) -> subprocess.CompletedProcess:
+    r = subprocess.run([f"{BIN}/sofie-opt", *args], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_flags_run_in_the_order_given_with_stats() -> None:
+    r = opt(PIPELINE_IR, "--fuse", "--fold-batchnorm", "--dce", "--pass-stats")
+    names = [line.split()[0] for line in r.stderr.splitlines()]
+    assert names == ["fuse", "fold-batchnorm", "dce"]
+    # fuse before fold-batchnorm cannot fuse through the BatchNorm: the Relu stays
+    assert "graph.relu" in r.stdout
+    assert "graph.relu" not in opt(PIPELINE_IR, "--fold-batchnorm", "--fuse").stdout
+
+
+def test_print_ir_after_all_and_after_one() -> None:
+    r = opt(PIPELINE_IR, "--pass-pipeline=fold-batchnorm,fuse", "--print-ir-after-all")
+    assert r.stderr.count("// ----- IR after") == 2
+    assert "IR after fold-batchnorm" in r.stderr and "IR after fuse" in r.stderr
+    r = opt(PIPELINE_IR, "--fold-batchnorm", "--fuse", "--print-ir-after=fuse")
+    assert r.stderr.count("// ----- IR after") == 1 and "IR after fuse" in r.stderr
+
+
+def test_output_file_and_lowering(tmp_path) -> None:
+    out = tmp_path / "out.ir"
+    assert opt(PIPELINE_IR, "--fold-batchnorm", "-o", str(out)).stdout == ""
+    assert "graph.batch_normalization" not in out.read_text()
+    low = opt(str(out), "--fuse", "--plan-memory", "--lower").stdout
+    assert "low.conv2d" in low and "graph." not in low
+    parse(low)  # the low dialect parses back
+
+
+class BreakTypes(Pass):
+    """A broken pass: changes a result type behind the shape rule's back."""
+
+    name = "break-types"
+
+    def run(self, module: Module) -> None:
+        op = next(o for o in module.main.ops if o.name == "graph.conv")
+        op.results[0].type = TensorType("f32", (1, 1))
+
+
+def test_verifier_runs_after_every_pass(monkeypatch) -> None:
+    import sofie.passes.pass_manager as pm
+    monkeypatch.setitem(pm._PASSES, "break-types", BreakTypes)
+    m = parse(open(PIPELINE_IR).read())
+    with pytest.raises(SofieError, match="verifier after pass 'break-types': graph.conv"):
+        run_pipeline(m, ["break-types"])
+    m = parse(open(PIPELINE_IR).read())
+    run_pipeline(m, ["break-types"], PipelineOptions(verify_each=False))  # --no-verify
