@@ -119,6 +119,19 @@ def _conv(op: Operation, n: Names) -> list[str]:
             f"{s[0]}, {s[1]}, {d[0]}, {d[1]}, {OH}, {OW}, {act_args(op)}, {n[z]}, {op.attr('tile_rows')});"]
 
 
+@emits("low.conv2d_winograd")
+def _conv_winograd(op: Operation, n: Names) -> list[str]:
+    x, u, bias, z, scratch, y = op.operands
+    _require_f32(op, x, u, bias, z, y)
+    _, C, H, W = x.type.shape
+    M = u.type.shape[1]
+    _, _, OH, OW = y.type.shape
+    p = op.attr("pads")
+    return [f"sofie::rt::conv2d_winograd({n[x]}, {n[u]}, {n[bias]}, {n[y]}, {n[scratch]}, "
+            f"{dim_expr(x.type.shape[0])}, {C}, {H}, {W}, {M}, {p[0]}, {p[1]}, {OH}, {OW}, {act_args(op)}, "
+            f"{n[z]}, {op.attr('tile_block')});"]
+
+
 @emits("low.pool2d")
 def _pool(op: Operation, n: Names) -> list[str]:
     x, y = op.operands

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.elementwise import BinaryOp, UnaryOp
@@ -67,10 +69,32 @@ def _cast(ctx: LoweringContext, op: Operation) -> None:
                          f"{op.operands[0].type.dtype} to {op.results[0].type.dtype} has no C++ kernel yet")
 
 
+# Winograd F(2x2, 3x3): U = G g G^T
+WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def winograd_weights(w: np.ndarray) -> np.ndarray:
+    """[M, C, 3, 3] conv weights -> U [16, M, C] float32 (computed in float64), index 4*row + col
+    of G g G^T: the A operands of the 16 GEMMs of sofie::rt::conv2d_winograd."""
+    u = np.einsum("ik,mckl,jl->ijmc", WINOGRAD_G, np.asarray(w, np.float64), WINOGRAD_G)
+    return np.ascontiguousarray(u.reshape(16, *w.shape[:2]), dtype=np.float32)
+
+
 @rule("graph.conv")
 def _conv(ctx: LoweringContext, op: Operation) -> None:
     x, w, bias, z = op.padded_operands()
     pads, strides, dilations, _ = op.opdef.geometry(op)
+    tiles = op.opdef.winograd_tiles(op)
+    if tiles:
+        data = ctx.graph.weights[w.owner.attrs["ref"]].data
+        if data is None:
+            raise SofieError(f"weight @{w.owner.attrs['ref']} has no data (elided from IR text); "
+                             f"compile from the model")
+        u = ctx.constant(winograd_weights(data), f"{w.owner.attrs['ref']}.winograd")
+        y = ctx.dest(op)
+        ctx.create("low.conv2d_winograd", [ctx.value(x), u, ctx.value(bias), ctx.value(z), ctx.scratch(op), y],
+                   {"pads": pads, "tile_block": tiles, **_epilogue(op)}, op)
+        return
     y = ctx.dest(op)
     ctx.create("low.conv2d", [ctx.value(x), ctx.value(w), ctx.value(bias), ctx.value(z), ctx.scratch(op), y],
                {"pads": pads, "strides": strides, "dilations": dilations, "group": op.attr("group"),

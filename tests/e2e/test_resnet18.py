@@ -34,7 +34,9 @@ def test_stats_after_default_pipeline(resnet18: str, tmp_path) -> None:
     assert stats["ops"]["graph.conv"] == 20
     # one third of every intermediate tensor of the model as exported (batch 1)
     assert stats["arena_bytes"] <= stats["intermediate_bytes_as_imported"] / 3
-    assert stats["weights_bytes"] < 47_000_000  # BatchNorm folded away, nothing duplicated
+    # BatchNorm folded away; the stride-1 3x3 convs are stored Winograd-transformed (16/9 of
+    # their 3x3 weights, computed at compile time); 46.8 MB as exported
+    assert stats["weights_bytes"] < 80_000_000
 
 
 def test_matches_onnxruntime(resnet18: str) -> None:

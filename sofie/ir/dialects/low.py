@@ -81,6 +81,9 @@ _kernel("low.conv2d", "X W B? Z? scratch? Y", {**CONV_ATTRS, **EPILOGUE, "pads":
                                                "tile_rows": Attr("int", 0)},
         "im2col of `tile_rows` output rows at a time into scratch + GEMM, per image and group; "
         "Z is a residual added before act")
+_kernel("low.conv2d_winograd", "X U B? Z? scratch Y", {**EPILOGUE, "pads": Attr("ints"), "tile_block": Attr("int")},
+        "Winograd F(2x2, 3x3) conv (3x3, stride 1, group 1); U = G w G^T is [16, M, C]; "
+        "`tile_block` 2x2 output tiles of the batch at a time through 16 GEMMs; Z is a residual added before act")
 _kernel("low.pool2d", "X Y", {"kind": Attr("str"), "kernel_shape": Attr("ints"), "pads": Attr("ints"),
                               "strides": Attr("ints"), "dilations": Attr("ints"),
                               "count_include_pad": Attr("int", 0)})

@@ -5,3 +5,4 @@
 #include "sofie_rt/blas.hxx"
 #include "sofie_rt/kernels.hxx"
 #include "sofie_rt/weights.hxx"
+#include "sofie_rt/winograd.hxx"

@@ -1,0 +1,75 @@
+"""Winograd F(2x2, 3x3) convolution end to end: which convs the lowering gives it, and outputs
+against onnxruntime for a small 3x3-conv model and for ResNet-18."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import sofie
+from bench.models import export
+from sofie.ir.dialects.graph.nn import WINOGRAD_MIN_CHANNELS
+from tests.conftest import ort_run
+
+
+def small_model(path: str) -> str:
+    """conv(3->32, pad 1) relu; conv(32->40, pad 1) + bias; conv(40->32, pad 0) relu;
+    conv(32->32, pad 1) + residual relu; conv(32->32, pads 1,0,2,1); conv(32->16, stride 2)."""
+    rng = np.random.default_rng(0)
+    inits, nodes = [], []
+
+    def conv(x, y, c, m, pads, stride=1, bias=True, name=""):
+        w = (rng.standard_normal((m, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, name + "_w"))
+        ins = [x, name + "_w"]
+        if bias:
+            inits.append(numpy_helper.from_array(rng.standard_normal(m).astype(np.float32), name + "_b"))
+            ins.append(name + "_b")
+        nodes.append(helper.make_node("Conv", ins, [y], kernel_shape=[3, 3], pads=pads, strides=[stride, stride]))
+
+    conv("x", "c0", 3, 32, [1, 1, 1, 1], name="conv0")
+    nodes.append(helper.make_node("Relu", ["c0"], ["r0"]))
+    conv("r0", "c1", 32, 40, [1, 1, 1, 1], name="conv1")
+    conv("c1", "c2", 40, 32, [0, 0, 0, 0], bias=False, name="conv2")
+    nodes.append(helper.make_node("Relu", ["c2"], ["r2"]))
+    conv("r2", "c3", 32, 32, [1, 1, 1, 1], name="conv3")
+    nodes.append(helper.make_node("Add", ["c3", "r2"], ["a3"]))
+    nodes.append(helper.make_node("Relu", ["a3"], ["r3"]))
+    conv("r3", "c4", 32, 32, [1, 0, 2, 1], name="conv4")
+    conv("c4", "y", 32, 16, [1, 1, 1, 1], stride=2, name="conv5")
+    g = helper.make_graph(nodes, "wino", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 17, 15])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, path)
+    return path
+
+
+def test_small_model(tmp_path) -> None:
+    path = small_model(str(tmp_path / "wino.onnx"))
+    m = sofie.compile(path)
+    text = open(m.header).read()
+    # conv1, conv2, conv3 (with its fused residual) and conv4: C and M >= 32, stride 1
+    assert 3 < WINOGRAD_MIN_CHANNELS <= 32
+    assert text.count("sofie::rt::conv2d_winograd(") == 4
+    assert text.count("sofie::rt::conv2d(") == 2  # conv0 has 3 input channels; conv5 has stride 2
+    for n in (1, 3):
+        x = np.random.default_rng(n).standard_normal((n, 3, 17, 15)).astype(np.float32)
+        np.testing.assert_allclose(m(x)[0], ort_run(path, x)[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def resnet18(tmp_path_factory) -> str:
+    return export("resnet18", str(tmp_path_factory.mktemp("resnet18")))
+
+
+def test_resnet18_matches_onnxruntime(resnet18: str) -> None:
+    m = sofie.compile(resnet18)
+    assert open(m.header).read().count("sofie::rt::conv2d_winograd(") > 0
+    for n in (1, 2):
+        x = np.random.default_rng(n).standard_normal((n, 3, 224, 224)).astype(np.float32)
+        y = m(x)[0]
+        ref = ort_run(resnet18, x)[0]
+        np.testing.assert_allclose(y, ref, rtol=1e-3, atol=1e-4)
+        assert np.array_equal(np.argmax(y, 1), np.argmax(ref, 1))
