@@ -106,6 +106,15 @@ def _gemm(op: Operation, n: Names) -> list[str]:
     return lines
 
 
+def _call(fn: str, pointers: list[str], *groups: tuple[str, list]) -> list[str]:
+    """A kernel call with many size arguments, one labelled group per line."""
+    lines = [f"sofie::rt::{fn}({', '.join(pointers)},"]
+    for label, args in groups:
+        lines.append(f"    /*{label}*/ {', '.join(str(a) for a in args)},")
+    lines[-1] = lines[-1][:-1] + ");"
+    return lines
+
+
 @emits("low.conv2d")
 def _conv(op: Operation, n: Names) -> list[str]:
     x, w, bias, z, scratch, y = op.operands
@@ -113,10 +122,11 @@ def _conv(op: Operation, n: Names) -> list[str]:
     _, C, H, W = x.type.shape
     M, _, kh, kw = w.type.shape
     _, _, OH, OW = y.type.shape
-    p, s, d = op.attr("pads"), op.attr("strides"), op.attr("dilations")
-    return [f"sofie::rt::conv2d({n[x]}, {n[w]}, {n[bias]}, {n[y]}, {n[scratch]}, {dim_expr(x.type.shape[0])}, "
-            f"{C}, {H}, {W}, {M}, {op.attr('group')}, {kh}, {kw}, {p[0]}, {p[1]}, {p[2]}, {p[3]}, "
-            f"{s[0]}, {s[1]}, {d[0]}, {d[1]}, {OH}, {OW}, {act_args(op)}, {n[z]}, {op.attr('tile_rows')});"]
+    return _call("conv2d", [n[x], n[w], n[bias], n[y], n[scratch]],
+                 ("N, C, H, W", [dim_expr(x.type.shape[0]), C, H, W]), ("M, group", [M, op.attr("group")]),
+                 ("kH, kW", [kh, kw]), ("pads t, l, b, r", op.attr("pads")), ("strides", op.attr("strides")),
+                 ("dilations", op.attr("dilations")), ("OH, OW", [OH, OW]), ("epilogue", [act_args(op)]),
+                 ("residual", [n[z]]), ("im2col rows per band", [op.attr("tile_rows")]))
 
 
 @emits("low.conv2d_winograd")
@@ -124,12 +134,11 @@ def _conv_winograd(op: Operation, n: Names) -> list[str]:
     x, u, bias, z, scratch, y = op.operands
     _require_f32(op, x, u, bias, z, y)
     _, C, H, W = x.type.shape
-    M = u.type.shape[1]
     _, _, OH, OW = y.type.shape
-    p = op.attr("pads")
-    return [f"sofie::rt::conv2d_winograd({n[x]}, {n[u]}, {n[bias]}, {n[y]}, {n[scratch]}, "
-            f"{dim_expr(x.type.shape[0])}, {C}, {H}, {W}, {M}, {p[0]}, {p[1]}, {OH}, {OW}, {act_args(op)}, "
-            f"{n[z]}, {op.attr('tile_block')});"]
+    return _call("conv2d_winograd", [n[x], n[u], n[bias], n[y], n[scratch]],
+                 ("N, C, H, W", [dim_expr(x.type.shape[0]), C, H, W]), ("M", [u.type.shape[1]]),
+                 ("pads t, l", op.attr("pads")[:2]), ("OH, OW", [OH, OW]), ("epilogue", [act_args(op)]),
+                 ("residual", [n[z]]), ("tiles per block", [op.attr("tile_block")]))
 
 
 @emits("low.pool2d")
@@ -138,12 +147,12 @@ def _pool(op: Operation, n: Names) -> list[str]:
     _require_f32(op, x, y)
     N, C, H, W = x.type.shape
     _, _, OH, OW = y.type.shape
-    (kh, kw), p, s, d = op.attr("kernel_shape"), op.attr("pads"), op.attr("strides"), op.attr("dilations")
-    head = f"{n[x]}, {n[y]}, {dim_expr(N)}, {C}, {H}, {W}, {kh}, {kw}, {p[0]}, {p[1]}, {p[2]}, {p[3]}, {s[0]}, {s[1]}"
+    groups = [("N, C, H, W", [dim_expr(N), C, H, W]), ("kH, kW", op.attr("kernel_shape")),
+              ("pads t, l, b, r", op.attr("pads")), ("strides", op.attr("strides"))]
     if op.attr("kind") == "max":
-        return [f"sofie::rt::maxpool2d({head}, {d[0]}, {d[1]}, {OH}, {OW});"]
+        return _call("maxpool2d", [n[x], n[y]], *groups, ("dilations", op.attr("dilations")), ("OH, OW", [OH, OW]))
     include = "true" if op.attr("count_include_pad") else "false"
-    return [f"sofie::rt::avgpool2d({head}, {OH}, {OW}, {include});"]
+    return _call("avgpool2d", [n[x], n[y]], *groups, ("OH, OW", [OH, OW]), ("count_include_pad", [include]))
 
 
 @emits("low.global_average_pool")
