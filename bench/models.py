@@ -68,13 +68,10 @@ MODELS = {
 }
 
 
-def export(name: str, folder: str) -> str:
-    path = os.path.join(folder, name + ".onnx")
-    if os.path.isfile(path):
-        return path
-    torch.manual_seed(0)
-    factory, shape, _ = MODELS[name]
-    m = factory().eval()
+def export_module(m: nn.Module, shape: tuple[int, ...], path: str) -> str:
+    """Exports `m` for events of `shape` with randomized BatchNorm statistics (so folding them
+    is visible in the numbers), dynamic batch, BatchNorm nodes kept."""
+    m.eval()
     for mod in m.modules():
         if isinstance(mod, nn.BatchNorm2d):
             mod.running_mean.uniform_(-0.1, 0.1)
@@ -85,3 +82,13 @@ def export(name: str, folder: str) -> str:
                       opset_version=17, dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, dynamo=False,
                       training=torch.onnx.TrainingMode.PRESERVE)
     return path
+
+
+def export(name: str, folder: str) -> str:
+    """folder/name.onnx for a benchmark model (fixed seed), exported once."""
+    path = os.path.join(folder, name + ".onnx")
+    if os.path.isfile(path):
+        return path
+    torch.manual_seed(0)
+    factory, shape, _ = MODELS[name]
+    return export_module(factory(), shape, path)

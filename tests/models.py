@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from bench.models import Block, mlp
+from bench.models import Block, export_module, mlp
 
 
 class SmallResNet(nn.Module):
@@ -36,20 +36,9 @@ MODELS = {
 
 def export(name: str, folder: str) -> str:
     """Exports model `name` (fixed seed, randomized BatchNorm statistics) to folder/name.onnx."""
-    path = os.path.join(folder, name + ".onnx")
     torch.manual_seed(0)
     factory, shape = MODELS[name]
-    m = factory().eval()
-    for mod in m.modules():
-        if isinstance(mod, nn.BatchNorm2d):
-            mod.running_mean.uniform_(-0.1, 0.1)
-            mod.running_var.uniform_(0.5, 1.5)
-            mod.weight.data.uniform_(0.5, 1.5)
-            mod.bias.data.uniform_(-0.1, 0.1)
-    torch.onnx.export(m, (torch.randn(1, *shape),), path, input_names=["x"], output_names=["y"],
-                      opset_version=17, dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, dynamo=False,
-                      training=torch.onnx.TrainingMode.PRESERVE)
-    return path
+    return export_module(factory(), shape, os.path.join(folder, name + ".onnx"))
 
 
 def input_shape(name: str) -> tuple[int, ...]:
