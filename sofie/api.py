@@ -103,6 +103,19 @@ def _source_hash() -> str:
     return h.hexdigest()
 
 
+def _cpu_id() -> str:
+    """Extensions are built with -march=native: a cache shared between machines (NFS on a
+    cluster) must not hand one CPU's build to another."""
+    import platform
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return platform.machine() + platform.processor() + flags
+
+
 def _model_bytes(model: Any, example_inputs: Any) -> bytes:
     import onnx
     if isinstance(model, onnx.ModelProto):
@@ -159,7 +172,7 @@ def compile(model: Any, *, name: str | None = None, blas: str | None = None,
     blas = blas or DEFAULT_BLAS
     key = hashlib.sha256(b"|".join([
         _model_bytes(model, example_inputs), repr((name, blas, passes)).encode(),
-        _source_hash().encode(), sys.version.encode()])).hexdigest()[:24]
+        _source_hash().encode(), sys.version.encode(), _cpu_id().encode()])).hexdigest()[:24]
     folder = os.path.join(cache_dir(), key)
     manifest = os.path.join(folder, "manifest.json")
     with _LOCK:
