@@ -15,7 +15,7 @@ from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.registry import Attr, OpDef, register
 from sofie.ir.symbolic import symbolic_value
-from sofie.ir.types import DTYPES, Dim, TensorType, dims_product, dtype_name, fmt_shape
+from sofie.ir.types import DTYPES, Dim, TensorType, dims_product, fmt_shape
 
 
 def _axis(op: Operation, axis: int, rank: int) -> int:
@@ -318,7 +318,3 @@ class ConstantOfShape(OpDef):
     def reference(self, op, shape):
         dt = DTYPES[op.attr("dtype")][0]
         return np.full(tuple(int(d) for d in shape), op.attr("value")[0], dtype=dt)
-
-
-def dtype_of_onnx_tensor(arr: np.ndarray) -> str:
-    return dtype_name(arr.dtype)
