@@ -186,6 +186,10 @@ class Module:
 
     @property
     def main(self) -> Function:
+        if "main" not in self.functions:
+            from sofie.errors import SofieError
+            raise SofieError(f"module @{self.name} has no func @main (functions: "
+                             f"{', '.join('@' + n for n in self.functions) or 'none'})")
         return self.functions["main"]
 
     def add_weight(self, name: str, data: np.ndarray | None, type: TensorType | None = None) -> Weight:

@@ -56,6 +56,8 @@ def parse_type(text: str) -> TensorType:
     parts = m.group(1).split("x")
     dims: list[Dim] = []
     for p in parts[:-1]:
+        if not re.fullmatch(r"\d+|[A-Za-z_][A-Za-z0-9_]*", p):
+            raise SofieError(f"bad dimension '{p}' in type '{text}' (an integer or a symbol)")
         dims.append(int(p) if p.isdigit() else p)
     return TensorType(parts[-1], tuple(dims))
 
@@ -112,6 +114,8 @@ class _Builder:
 
     def weight(self, m: Module, node) -> None:
         name, ty, value = _unquote(node.children[0]), parse_type(node.children[1]), node.children[2]
+        if not ty.is_static:
+            raise SofieError(f"{self.source}: weight {name} has a symbolic shape ({ty})")
         data = None
         if value.data == "dense":
             items = [v for v in value.children if v is not None]

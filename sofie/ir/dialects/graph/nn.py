@@ -115,6 +115,9 @@ def window_geometry(op: Operation, spatial: tuple[Dim, ...], kernel: list[int],
     if len(strides) != nd or len(dilations) != nd or len(pads) != 2 * nd or len(kernel) != nd:
         raise SofieError(f"{op.describe()}: strides/dilations/pads/kernel_shape do not match "
                          f"{nd} spatial dims")
+    if min(strides) < 1 or min(dilations) < 1 or min(kernel) < 1 or min(pads) < 0:
+        raise SofieError(f"{op.describe()}: strides {strides}, dilations {dilations} and kernel {kernel} "
+                         f"must be >= 1, pads {pads} >= 0")
     if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
         raise SofieError(f"{op.describe()}: unknown auto_pad '{auto_pad}'")
     out: list[Dim] = []
@@ -187,7 +190,11 @@ class Conv(OpDef):
         if x.rank != 4 or w.rank != 4:
             raise SofieError(f"{op.describe()}: only 2-D Conv is supported (X {fmt_shape(x.shape)}, "
                              f"W {fmt_shape(w.shape)})")
+        if not w.is_static:
+            raise SofieError(f"{op.describe()}: W {fmt_shape(w.shape)} must have a static shape")
         g = op.attr("group")
+        if g < 1:
+            raise SofieError(f"{op.describe()}: group must be >= 1, got {g}")
         c, m = x.shape[1], w.shape[0]
         if not isinstance(c, int) or c % g or w.shape[1] * g != c or m % g:
             raise SofieError(f"{op.describe()}: X has {c} channels, W {fmt_shape(w.shape)} and "
