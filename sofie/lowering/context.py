@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from sofie.errors import SofieError
-from sofie.ir.core import Builder, Function, Module, Operation, Value
+from sofie.ir.core import Builder, Function, Module, Operation, Value, Weight
 from sofie.ir.symbolic import symbolic_value
 from sofie.ir.types import TensorType
 from sofie.passes.plan_memory import ALIGN, is_weight, output_roots
@@ -60,24 +60,29 @@ class LoweringContext:
                 raise SofieError(f"lowering: %{v.name} is used before it is computed")
         return self.map[id(v)]
 
-    def _weight(self, v: Value) -> Value:
+    def weight_data(self, v: Value) -> np.ndarray:
+        """The data of graph weight value `v`; refused when the IR text elided it."""
         w = self.graph.weights[v.owner.attrs["ref"]]
         if w.data is None:
             raise SofieError(f"weight @{w.name} has no data (elided from IR text); compile from the model")
+        return w.data
+
+    def _weight(self, v: Value) -> Value:
+        w = self.graph.weights[v.owner.attrs["ref"]]
         if w.name not in self.low.weights:
-            self.low.add_weight(w.name, w.data, w.type)
-        offset = self.weights_bytes
-        self.weights_bytes += -(-w.data.nbytes // ALIGN) * ALIGN
-        return self.create("low.weight", [], {"ref": w.name, "offset": offset},
-                           result_types=[w.type], result_names=[v.name]).result
+            self.low.add_weight(w.name, self.weight_data(v), w.type)
+        return self._in_file(self.low.weights[w.name], v.name)
 
     def constant(self, data: np.ndarray, name: str) -> Value:
-        """A weight made during lowering (an op folded because it had no kernel)."""
-        w = self.low.add_weight(name, np.array(data, order="C"))
+        """A weight made during lowering (folded ops, transformed conv weights)."""
+        return self._in_file(self.low.add_weight(name, np.array(data, order="C")), name)
+
+    def _in_file(self, w: Weight, value_name: str | None) -> Value:
+        """A `low.weight` for `w` at the next 64-byte aligned offset of the weights file."""
         offset = self.weights_bytes
         self.weights_bytes += -(-w.data.nbytes // ALIGN) * ALIGN
         return self.create("low.weight", [], {"ref": w.name, "offset": offset},
-                           result_types=[w.type], result_names=[name]).result
+                           result_types=[w.type], result_names=[value_name]).result
 
     def dest(self, op: Operation, i: int = 0) -> Value:
         """Where result i of `op` is written, as the plan says."""

@@ -86,11 +86,7 @@ def _conv(ctx: LoweringContext, op: Operation) -> None:
     pads, strides, dilations, _ = op.opdef.geometry(op)
     tiles = op.opdef.winograd_tiles(op)
     if tiles:
-        data = ctx.graph.weights[w.owner.attrs["ref"]].data
-        if data is None:
-            raise SofieError(f"weight @{w.owner.attrs['ref']} has no data (elided from IR text); "
-                             f"compile from the model")
-        u = ctx.constant(winograd_weights(data), f"{w.owner.attrs['ref']}.winograd")
+        u = ctx.constant(winograd_weights(ctx.weight_data(w)), f"{w.owner.attrs['ref']}.winograd")
         y = ctx.dest(op)
         ctx.create("low.conv2d_winograd", [ctx.value(x), u, ctx.value(bias), ctx.value(z), ctx.scratch(op), y],
                    {"pads": pads, "tile_block": tiles, **_epilogue(op)}, op)
