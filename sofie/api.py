@@ -21,14 +21,16 @@ import numpy as np
 
 from sofie.backend_cpp.binding import binding_source
 from sofie.backend_cpp.emit import emit
+from sofie.backend_cpp.header import default_max_batch
 from sofie.backend_cpp.toolchain import DEFAULT_BLAS, blas_flags, run_compiler
 from sofie.errors import SofieError
 from sofie.frontends import load_model
 from sofie.ir.core import Module
+from sofie.ir.registry import CONSTANT_LIKE, VIEW
 from sofie.ir.types import numpy_dtype
-from sofie.lowering.lower import lower, needed_ops
-from sofie.passes.pass_manager import PassStat, op_counts, run_pipeline
-from sofie.passes.pipeline import DEFAULT_PIPELINE
+from sofie.lowering.lower import needed_ops
+from sofie.passes.low.plan_memory import arena_bytes
+from sofie.pipeline import DEFAULT_PIPELINE, LOW, LOWERING_PIPELINE, PassStat, get_pass, op_counts, run_pipeline
 from sofie.version import __version__
 
 _SOFIE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -51,10 +53,16 @@ def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None
     graph = load_model(model, name=name, example_inputs=example_inputs)
     imported_bytes = intermediate_bytes(graph)
     pipeline = list(DEFAULT_PIPELINE if passes is None else passes)
-    pass_stats = run_pipeline(graph, pipeline)
-    low = lower(graph)
+    graph_passes = [p for p in pipeline if get_pass(p).level != LOW and p not in LOWERING_PIPELINE]
+    low_passes = [p for p in pipeline if p not in graph_passes]
+    graph, graph_stats = run_pipeline(graph, graph_passes)
+    counts = op_counts(graph)
+    intermediates = intermediate_bytes(graph)
+    # the printer needs planned low IR whatever the pipeline asked for
+    low_passes += [p for p in LOWERING_PIPELINE if p not in low_passes]
+    low, low_stats = run_pipeline(graph, low_passes)
     out = emit(low, out_dir, blas=blas, source=_describe(model))
-    stats = _stats(graph, low, out.weights_bytes, pass_stats)
+    stats = _stats(counts, intermediates, low, out.weights_bytes, graph_stats + low_stats)
     stats["intermediate_bytes_as_imported"] = imported_bytes
     return BuildResult(graph, low, out.header, out.weights, stats)
 
@@ -67,18 +75,20 @@ def intermediate_bytes(graph: Module) -> int:
     """Bytes of every tensor computed at run time (batch 1), views excepted: what a plan
     without reuse would allocate."""
     return sum(r.type.static_size() * r.type.itemsize for op in needed_ops(graph.main)
-               if not op.name.endswith(".weight") and not op.opdef.view for r in op.results)
+               if not op.has_trait(CONSTANT_LIKE) and not op.has_trait(VIEW) for r in op.results)
 
 
-def _stats(graph: Module, low: Module, weights_bytes: int, pass_stats: list[PassStat]) -> dict[str, Any]:
-    static, per_event = low.main.attrs["arena"]
-    inter = intermediate_bytes(graph)
+def _stats(counts: dict[str, int], intermediates: int, low: Module, weights_bytes: int,
+           pass_stats: list[PassStat]) -> dict[str, Any]:
+    f = low.main
     return {
-        "ops": dict(sorted(op_counts(graph).items())),
-        "arena_bytes": static + per_event,
-        "arena_static_bytes": static,
-        "arena_bytes_per_event": per_event,
-        "intermediate_bytes": inter,
+        "ops": dict(sorted(counts.items())),
+        "arena_bytes": arena_bytes(f),
+        "peak_live_bytes": f.attrs["peak_live_bytes"],
+        "arena_terms": f.attrs["arena_terms"],
+        "arena": f.attrs["arena"],
+        "low_ops": dict(sorted(op_counts(low).items())),
+        "intermediate_bytes": intermediates,
         "weights_bytes": weights_bytes,
         "passes": [{"name": s.name, "ops_before": s.ops_before, "ops_after": s.ops_after,
                     "seconds": round(s.seconds, 6)} for s in pass_stats],
@@ -205,7 +215,7 @@ def _build_extension(model: Any, folder: str, key: str, **options: Any) -> None:
         "inputs": [[a.name, a.type.dtype, list(a.type.shape)] for a in f.args],
         "outputs": [[v.name, v.type.dtype, list(v.type.shape)] for v in f.outputs],
         "stats": r.stats,
-        "max_batch": f.attrs["max_batch"],
+        "max_batch": default_max_batch(f),
     }
     with open(os.path.join(tmp, "manifest.json"), "w") as fh:
         json.dump(info, fh, indent=1)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from sofie.backend_cpp.types import cpp_type
 from sofie.ir.core import Module
-from sofie.ir.types import cpp_type
 
 
 def binding_source(low: Module, module_name: str) -> str:

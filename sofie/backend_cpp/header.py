@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sofie.backend_cpp.kernels import EMITTERS, Names
+from sofie.backend_cpp import loops  # noqa: F401  (registers the low.generic printer)
+from sofie.backend_cpp.kernels import EMITTERS
+from sofie.backend_cpp.names import Names
+from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Value
-from sofie.ir.types import cpp_type
 from sofie.version import __version__
 
 BLAS_MACROS = {"openblas": "SOFIE_BLAS_OPENBLAS", "cblas": "SOFIE_BLAS_CBLAS",
@@ -18,7 +20,7 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
     names = Names()
     sig = _Signature(f, names)
     body = _body(f, names)
-    static, per_event = f.attrs["arena"]
+    arena = arena_rows(f)
     weights_bytes = f.attrs["weights_bytes"]
     ns = f"TMVA_SOFIE_{name}"
     macro = BLAS_MACROS[blas]
@@ -50,11 +52,17 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         f"constexpr std::uint64_t kWeightsBytes = {weights_bytes}ull;",
         f"constexpr std::uint64_t kWeightsFingerprint = 0x{fingerprint:016x}ull;",
         f"constexpr std::uint32_t kWeightsTensors = {n_tensors}u;",
-        f"constexpr std::size_t kArenaStaticBytes = {static};",
-        f"constexpr std::size_t kArenaBytesPerEvent = {per_event};",
+        "// the arena holds max_batch events: the largest of these [static, per event] rows",
+        f"constexpr std::size_t kArenaRows[][2] = {{{', '.join(f'{{{a}, {b}}}' for a, b in arena)}}};",
         f"constexpr bool kDynamicBatch = {str(sig.dynamic).lower()};",
         "// events the arena holds; larger batches run in chunks (keeps the arena near 64 MB)",
-        f"constexpr std::size_t kDefaultMaxBatch = {f.attrs['max_batch']};",
+        f"constexpr std::size_t kDefaultMaxBatch = {default_max_batch(f)};",
+        "",
+        "constexpr std::size_t arena_bytes(std::size_t max_batch) {",
+        "  std::size_t n = 0;",
+        "  for (const auto& row : kArenaRows) n = std::max(n, row[0] + row[1] * max_batch);",
+        "  return n;",
+        "}",
         "",
         "using Weights = sofie::rt::WeightFile;",
         "",
@@ -70,7 +78,7 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "  explicit Session(std::shared_ptr<const Weights> weights, std::size_t max_batch = kDefaultMaxBatch)",
         "      : weights_(std::move(weights)),",
         "        max_batch_(kDynamicBatch ? std::max<std::size_t>(max_batch, 1) : 1),",
-        "        arena_(kArenaStaticBytes + kArenaBytesPerEvent * max_batch_) {",
+        "        arena_(arena_bytes(max_batch_)) {",
         "    if (!weights_) throw std::invalid_argument(\"sofie: Session needs weights\");",
         "  }",
         "",
@@ -94,8 +102,7 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         f"inline void Session::run({sig.params(with_batch=False, chunk=True)}) {{",
         "  const std::size_t mb = max_batch_;",
         "  std::byte* const arena = arena_.data();",
-        "  std::byte* const events = arena + kArenaStaticBytes;  // per-event region, scaled by mb",
-        "  (void)b; (void)mb; (void)events;",
+        "  (void)b; (void)mb; (void)arena;",
         *body,
         "}",
         "",
@@ -179,8 +186,7 @@ def _body(f: Function, names: Names) -> list[str]:
         elif op.name == "low.buffer":
             r = op.result
             t = cpp_type(r.type.dtype)
-            base = (f"events + {op.attrs['offset']} * mb" if r.type.symbols
-                    else f"arena + {op.attrs['offset']}")
+            base = "arena + " + _offset_expr(op.attrs["offset"], f.attrs["arena_terms"])
             lines.append(f"  {t}* const {names.define(r)} = reinterpret_cast<{t}*>({base});")
         elif op.name == "low.output":
             lines.append(f"  {cpp_type(op.result.type.dtype)}* const {names.define(op.result)} = "
@@ -198,6 +204,27 @@ def _body(f: Function, names: Names) -> list[str]:
             lines.extend("    " + s for s in emit(op, names))
             lines.append("  }")
     return lines
+
+
+def arena_rows(f: Function) -> list[tuple[int, int]]:
+    """The plan's arena envelope as [static, per event] rows (one batch symbol at most)."""
+    terms = f.attrs["arena_terms"]
+    if len(terms) > 2:
+        raise SofieError(f"the memory plan scales with {', '.join(terms[1:])}; the C++ backend "
+                         f"supports one dim symbol (the batch)")
+    return [(row[0], row[1] if len(row) > 1 else 0) for row in f.attrs["arena"]]
+
+
+def default_max_batch(f: Function) -> int:
+    """Events a Session's arena holds by default: 64, or fewer so the arena stays near
+    64 MB (ResNet-18: 16). Larger batches run in chunks of this size."""
+    per_event = max(b for _, b in arena_rows(f))
+    return max(1, min(64, (64 << 20) // max(per_event, 1)))
+
+
+def _offset_expr(offset: list[int], terms: list[str]) -> str:
+    parts = [str(offset[0])] + [f"{c} * mb" for c in offset[1:] if c]
+    return " + ".join(parts)
 
 
 def _sizes(op) -> str:

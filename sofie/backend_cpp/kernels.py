@@ -3,48 +3,13 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 
+from sofie.backend_cpp.names import Names, dim_expr, size_expr
+from sofie.backend_cpp.scalar import spell_lambda
 from sofie.errors import SofieError
 from sofie.ir.core import Operation, Value
-from sofie.ir.dialects.graph.elementwise import ACTIVATIONS
-from sofie.ir.printer import format_float, unique_name
-from sofie.ir.types import Dim, cpp_type
-
-CPP_KEYWORDS = {"int", "float", "double", "char", "auto", "case", "class", "const", "default", "delete",
-                "do", "else", "enum", "for", "if", "new", "return", "static", "struct", "switch",
-                "this", "union", "while", "b", "mb", "W", "A", "std", "sofie"}
-
-
-class Names:
-    """C++ identifiers for low values: the tensor's name, made unique and legal."""
-
-    def __init__(self) -> None:
-        self._names: dict[int, str] = {}
-        self._taken: set[str] = set(CPP_KEYWORDS)
-
-    def define(self, v: Value, prefix: str = "t_") -> str:
-        base = prefix + re.sub(r"[^A-Za-z0-9_]", "_", v.name or "v").strip("_")
-        name = unique_name(re.sub(r"_+", "_", base), self._taken)
-        self._names[id(v)] = name
-        return name
-
-    def __getitem__(self, v: Value | None) -> str:
-        return "nullptr" if v is None else self._names[id(v)]
-
-
-def dim_expr(d: Dim) -> str:
-    """A dim in C++: the batch symbol is the chunk size `b`."""
-    return "b" if isinstance(d, str) else str(d)
-
-
-def size_expr(dims: tuple[Dim, ...] | list[Dim]) -> str:
-    n = math.prod(d for d in dims if isinstance(d, int))
-    syms = [d for d in dims if isinstance(d, str)]
-    if not syms:
-        return str(n)
-    return "b" if n == 1 else f"b * {n}"
+from sofie.ir.printer import format_float
 
 
 def _f(x: float) -> str:
@@ -53,13 +18,9 @@ def _f(x: float) -> str:
     return format_float(x) + "f"
 
 
-def act_args(op: Operation) -> str:
-    act = op.attr("activation")
-    if not act:
-        return "sofie::rt::Act::None, 0.0f, 0.0f"
-    params = list(op.attr("activation_params")) or [d for _, d in ACTIVATIONS[act].params]
-    params = (params + [0.0, 0.0])[:2]
-    return f"sofie::rt::Act::{act}, {_f(params[0])}, {_f(params[1])}"
+def epilogue(op: Operation) -> str:
+    """The fused activation as a functor for the kernel (the identity when there is none)."""
+    return spell_lambda(op.epilogue, op.written_operands()[0].type.dtype)
 
 
 Emitter = Callable[[Operation, Names], list[str]]
@@ -101,8 +62,8 @@ def _gemm(op: Operation, n: Names) -> list[str]:
     bias = n[c] if op.attr("bias") == "row" else "nullptr"
     if op.attr("bias") == "row" and beta != 1.0:
         raise SofieError(f"{op.describe()}: a row bias with beta={beta} is not supported")
-    if bias != "nullptr" or op.attr("activation"):
-        lines.append(f"sofie::rt::bias_act({n[y]}, {bias}, {M}, {N}, false, {act_args(op)});")
+    if bias != "nullptr" or op.epilogue:
+        lines.append(f"sofie::rt::bias_act({n[y]}, {bias}, {M}, {N}, false, {epilogue(op)});")
     return lines
 
 
@@ -125,7 +86,7 @@ def _conv(op: Operation, n: Names) -> list[str]:
     return _call("conv2d", [n[x], n[w], n[bias], n[y], n[scratch]],
                  ("N, C, H, W", [dim_expr(x.type.shape[0]), C, H, W]), ("M, group", [M, op.attr("group")]),
                  ("kH, kW", [kh, kw]), ("pads t, l, b, r", op.attr("pads")), ("strides", op.attr("strides")),
-                 ("dilations", op.attr("dilations")), ("OH, OW", [OH, OW]), ("epilogue", [act_args(op)]),
+                 ("dilations", op.attr("dilations")), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op)]),
                  ("residual", [n[z]]), ("im2col rows per band", [op.attr("tile_rows")]))
 
 
@@ -137,7 +98,7 @@ def _conv_winograd(op: Operation, n: Names) -> list[str]:
     _, _, OH, OW = y.type.shape
     return _call("conv2d_winograd", [n[x], n[u], n[bias], n[y], n[scratch]],
                  ("N, C, H, W", [dim_expr(x.type.shape[0]), C, H, W]), ("M", [u.type.shape[1]]),
-                 ("pads t, l", op.attr("pads")[:2]), ("OH, OW", [OH, OW]), ("epilogue", [act_args(op)]),
+                 ("pads t, l", op.attr("pads")[:2]), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op)]),
                  ("residual", [n[z]]), ("tiles per block", [op.attr("tile_block")]))
 
 
@@ -181,17 +142,6 @@ def _softmax(op: Operation, n: Names) -> list[str]:
             f"{size_expr(s[axis + 1:])});"]
 
 
-@emits("low.transpose")
-def _transpose(op: Operation, n: Names) -> list[str]:
-    x, y = op.operands
-    _require_f32(op, x, y)
-    shape = ", ".join(dim_expr(d) for d in x.type.shape)
-    perm = ", ".join(str(p) for p in op.attr("perm"))
-    return [f"const std::size_t shape[] = {{{shape}}};",
-            f"const std::size_t perm[] = {{{perm}}};",
-            f"sofie::rt::transpose({n[x]}, {n[y]}, {x.type.rank}, shape, perm);"]
-
-
 @emits("low.concat")
 def _concat(op: Operation, n: Names) -> list[str]:
     *xs, y = op.operands
@@ -212,67 +162,3 @@ def _concat(op: Operation, n: Names) -> list[str]:
 def _copy(op: Operation, n: Names) -> list[str]:
     x, y = op.operands
     return [f"std::copy_n({n[x]}, {size_expr(y.type.shape)}, {n[y]});"]
-
-
-@emits("low.map")
-def _map(op: Operation, n: Names) -> list[str]:
-    *xs, y = op.operands
-    shape = y.type.shape
-    loads = []
-    if all(x.type.shape == shape for x in xs):
-        loads = [f"const {cpp_type(x.type.dtype)} v{k} = {n[x]}[i];" for k, x in enumerate(xs)]
-        return [f"for (std::size_t i = 0; i < {size_expr(shape)}; ++i) {{",
-                *("  " + s for s in loads),
-                f"  {n[y]}[i] = {op.attr('expr')};", "}"]
-    dims, strides = _loop_dims(shape, [x.type.shape for x in xs])
-    idx = [f"i{d}" for d in range(len(dims))]
-    out_index = _linear(idx, _contiguous_strides(dims))
-    lines = []
-    for d, extent in enumerate(dims):
-        lines.append("  " * d + f"for (std::size_t i{d} = 0; i{d} < {dim_expr(extent)}; ++i{d})"
-                     + (" {" if d == len(dims) - 1 else ""))
-    pad = "  " * len(dims)
-    for k, (x, st) in enumerate(zip(xs, strides)):
-        lines.append(f"{pad}const {cpp_type(x.type.dtype)} v{k} = {n[x]}[{_linear(idx, st)}];")
-    lines.append(f"{pad}{n[y]}[{out_index}] = {op.attr('expr')};")
-    lines.append("  " * (len(dims) - 1) + "}")
-    return lines
-
-
-def _contiguous_strides(dims: list[Dim]) -> list[str]:
-    out, acc = [], []
-    for d in reversed(dims):
-        out.append(size_expr(acc) if acc else "1")
-        acc.append(d)
-    return out[::-1]
-
-
-def _linear(idx: list[str], strides: list[str]) -> str:
-    terms = [i if s == "1" else f"{i} * {s}" for i, s in zip(idx, strides) if s != "0"]
-    return " + ".join(terms) or "0"
-
-
-def _loop_dims(shape: tuple[Dim, ...], inputs: list[tuple[Dim, ...]]) -> tuple[list[Dim], list[list[str]]]:
-    """Output dims with adjacent static dims merged where every input agrees, and per-input
-    strides over them ('0' where an input broadcasts)."""
-    rank = len(shape)
-    padded = [(1,) * (rank - len(s)) + tuple(s) for s in inputs]
-    bcast = [[s[d] == 1 and shape[d] != 1 for d in range(rank)] for s in padded]
-    groups: list[list[int]] = []
-    for d in range(rank):
-        if (groups and isinstance(shape[d], int) and all(isinstance(shape[e], int) for e in groups[-1])
-                and all(b[d] == b[groups[-1][-1]] for b in bcast)):
-            groups[-1].append(d)
-        else:
-            groups.append([d])
-    dims = [math.prod(shape[d] for d in g) if len(g) > 1 else shape[g[0]] for g in groups]
-    strides = []
-    for s, b in zip(padded, bcast):
-        st = []
-        for g in groups:
-            if b[g[0]]:
-                st.append("0")
-            else:
-                st.append(size_expr([s[e] for e in range(g[-1] + 1, rank)]) if g[-1] + 1 < rank else "1")
-        strides.append(st)
-    return dims, strides

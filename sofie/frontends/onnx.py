@@ -93,7 +93,7 @@ class _Importer:
         for o in g.output:
             if o.name not in self.values:
                 raise SofieError(f"{self.source}: graph output '{o.name}' is not produced by any node")
-            f.outputs.append(self.values[o.name])
+        f.set_outputs(self.values[o.name] for o in g.output)
         verify(m, "ONNX import")
         return m
 

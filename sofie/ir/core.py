@@ -15,6 +15,11 @@ import numpy as np
 from sofie.ir.types import TensorType
 
 
+def is_constant(v: Value | None) -> bool:
+    """Whether a constant-like op (a module weight) defines `v`."""
+    return v is not None and v.owner is not None and v.owner.has_trait("constant_like")
+
+
 class Value:
     """An SSA value: a function argument or an operation result."""
 
@@ -111,9 +116,46 @@ class Operation:
         return self.opdef.attr_default(key)
 
     def operand(self, key: str) -> Value | None:
-        """An operand by its declared name."""
+        """An operand by its declared name (None when an optional one is absent)."""
         i = self.opdef.operand_index(key)
         return self.operands[i] if i < len(self.operands) else None
+
+    def set_named_operand(self, key: str, v: Value | None) -> None:
+        i = self.opdef.operand_index(key)
+        while len(self.operands) <= i:
+            self._add_operand(None)
+        self.set_operand(i, v)
+
+    def __getattr__(self, key: str) -> Any:
+        # Named accessors generated from the declaration: `conv.W` is the operand named W,
+        # `conv.group` the attribute (or its default); a variadic operand is the list of the rest.
+        if key.startswith("_"):
+            raise AttributeError(key)
+        opdef = self.opdef
+        i = opdef.operand_names.get(key)
+        if i is not None:
+            if opdef.operand_specs[i].variadic:
+                return list(self.operands[i:])
+            return self.operands[i] if i < len(self.operands) else None
+        if key in opdef.attrs:
+            return self.attr(key)
+        raise AttributeError(f"{self.name} has no operand or attribute '{key}'")
+
+    def isa(self, *kinds: Any) -> bool:
+        """Whether this op is one of `kinds` (declaration classes or op names)."""
+        return any(self.name == (k if isinstance(k, str) else k.name) for k in kinds)
+
+    def has_trait(self, trait: str) -> bool:
+        return self.opdef.has_trait(trait)
+
+    def read_operands(self) -> list[Value | None]:
+        """Operands a kernel reads (those it writes excluded)."""
+        out = set(self.opdef.output_indices(len(self.operands)))
+        return [v for i, v in enumerate(self.operands) if i not in out]
+
+    def written_operands(self) -> list[Value]:
+        """Operands a destination-passing op writes."""
+        return [self.operands[i] for i in self.opdef.output_indices(len(self.operands))]
 
     def describe(self) -> str:
         """How errors name this op: its kind and the source node."""
@@ -140,8 +182,19 @@ class Function:
         self.args = args
         self.ops: list[Operation] = []
         self.outputs: list[Value] = []
+        # the declared signature: a rewrite that changes a returned value's type is caught by
+        # the verifier instead of silently changing the model's interface
+        self.output_types: list[TensorType] | None = None
         self.attrs: dict[str, Any] = dict(attrs or {})
         self.module: Module | None = None
+
+    def set_outputs(self, values: Iterable[Value], types: Iterable[TensorType] | None = None) -> None:
+        """Sets the returned values and declares the signature (their types unless given)."""
+        self.outputs = list(values)
+        self.output_types = list(types) if types is not None else [v.type for v in self.outputs]
+
+    def declared_output_types(self) -> list[TensorType]:
+        return self.output_types if self.output_types is not None else [v.type for v in self.outputs]
 
     def append(self, op: Operation) -> Operation:
         op.parent = self
@@ -207,8 +260,8 @@ class Module:
         return w
 
     def weight_of(self, v: Value | None) -> Weight | None:
-        """The weight a value is bound to, when it is a `*.weight` op result."""
-        if v is None or v.owner is None or not v.owner.name.endswith(".weight"):
+        """The weight a value is bound to, when a constant-like op (a weight) defines it."""
+        if not is_constant(v):
             return None
         return self.weights[v.owner.attrs["ref"]]
 
@@ -225,12 +278,16 @@ class Builder:
     before: Operation | None = None
     created: list[Operation] = field(default_factory=list)
 
-    def create(self, name: str, operands: list[Value | None], attrs: dict[str, Any] | None = None,
+    def create(self, name: Any, operands: list[Value | None], attrs: dict[str, Any] | None = None,
                loc: str = "", result_types: list[TensorType] | None = None,
                result_names: list[str | None] | None = None) -> Operation:
         from sofie.ir.registry import lookup
-        opdef = lookup(name)
+        opdef = lookup(name)  # a declaration class or an op name
+        name = opdef.name
         attrs = opdef.normalize_attrs(attrs or {}, where=name)
+        operands = list(operands)
+        while operands and operands[-1] is None:  # canonical form: absent trailing optionals are omitted
+            operands.pop()
         op = Operation(name, operands, [], attrs, loc)
         op.parent = self.func
         try:

@@ -8,6 +8,7 @@ import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Operation, Value
+from sofie.ir.registry import VIEW
 from sofie.ir.types import Dim
 
 
@@ -34,7 +35,7 @@ def _concrete(shape: tuple[Dim, ...], sizes: dict[str, int]) -> tuple[int, ...]:
 def run_op(op: Operation, args: list[np.ndarray | None], sizes: dict[str, int]) -> list[np.ndarray]:
     # A view only reinterprets operand 0; its result type may name a batch symbol, which
     # the op's own reference cannot resolve without the actual sizes.
-    if op.opdef.view and len(op.results) == 1:
+    if op.has_trait(VIEW) and len(op.results) == 1:
         return [args[0].reshape(_concrete(op.result.type.shape, sizes))]
     return op.opdef.evaluate(op, args)
 

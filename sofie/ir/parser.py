@@ -152,7 +152,7 @@ class _Builder:
         scope = {a.name: a for a in args}
         for o in ops:
             f.append(self.op(o, scope))
-        f.outputs = [self.use(scope, t) for t in ret.children if t is not None]
+        f.set_outputs([self.use(scope, t) for t in ret.children if t is not None], out_types)
         for v, t in zip(f.outputs, out_types):
             if v.type != t:
                 raise SofieError(f"{self.source}: func @{name} returns {v.type} where it declares {t}")

@@ -28,7 +28,7 @@ def print_module(m: Module, inline_limit: int = INLINE_LIMIT) -> str:
 def _function(f: Function) -> list[str]:
     names = ValueNames()
     args = ", ".join(f"{names.define(a)}: {a.type}" for a in f.args)
-    outs = ", ".join(str(v.type) for v in f.outputs)
+    outs = ", ".join(str(t) for t in f.declared_output_types())
     attrs = f" attributes{_attr_dict(f.attrs, [])}" if f.attrs else ""
     lines = [f"  func @{f.name}({args}) -> ({outs}){attrs} {{"]
     for op in f.ops:

@@ -27,7 +27,7 @@ REQUIRED = object()  # marks an attribute without default
 
 _KINDS = {
     "int": int, "float": float, "str": str,
-    "ints": list, "floats": list, "strs": list,
+    "ints": list, "floats": list, "strs": list, "intss": list,
 }
 
 
@@ -51,6 +51,8 @@ class Attr:
                 raise ValueError
             if self.kind == "ints":
                 return [int(v) for v in value]
+            if self.kind == "intss":
+                return [Attr("ints").coerce(v, where, key) for v in value]
             if self.kind == "floats":
                 return [float(v) for v in value]
             return [v.decode() if isinstance(v, bytes) else str(v) for v in value]
@@ -60,21 +62,37 @@ class Attr:
 
 @dataclass(frozen=True)
 class OperandSpec:
+    """One declared operand. `name?` is optional, `name*` variadic (last only); the suffix
+    `:const` marks an operand read at compile time only (a Reshape's target shape), `:out` one
+    that a destination-passing kernel writes."""
+
     name: str
     optional: bool = False
     variadic: bool = False
+    compile_time: bool = False
+    output: bool = False
 
 
 def _parse_operands(spec: str) -> tuple[OperandSpec, ...]:
     out = []
     for tok in spec.split():
-        if tok.endswith("*"):
-            out.append(OperandSpec(tok[:-1], variadic=True))
-        elif tok.endswith("?"):
-            out.append(OperandSpec(tok[:-1], optional=True))
-        else:
-            out.append(OperandSpec(tok))
+        tok, _, role = tok.partition(":")
+        if role not in ("", "const", "out"):
+            raise ValueError(f"operand spec '{tok}:{role}': the role is 'const' or 'out'")
+        kind = tok[-1] if tok[-1] in "*?" else ""
+        out.append(OperandSpec(tok.rstrip("*?"), optional=kind == "?", variadic=kind == "*",
+                               compile_time=role == "const", output=role == "out"))
     return tuple(out)
+
+
+# Traits: what passes may assume about an op, declared with it instead of probed.
+PURE = "pure"                    # no effect beyond its results: CSE may merge it, DCE may drop it
+VIEW = "view"                    # the result aliases operand 0's storage (reshape, flatten, ...)
+INPLACE = "inplace"              # the result (or written operand) may reuse operand 0's buffer
+COMMUTATIVE = "commutative"      # operands 0 and 1 may be swapped
+CONSTANT_LIKE = "constant_like"  # the result is a compile-time constant (a weight)
+SYMBOLIC = "symbolic"            # the reference also runs on dims that are symbols (shape arithmetic)
+TRAITS = (PURE, VIEW, INPLACE, COMMUTATIVE, CONSTANT_LIKE, SYMBOLIC)
 
 
 class OpDef:
@@ -85,13 +103,23 @@ class OpDef:
     operands: str = ""               # "A B C?" ; a trailing '*' makes the last one variadic
     attrs: dict[str, Attr] = {}
     results: int = 1                 # -1: as many as the op says (attribute-driven)
-    view: bool = False               # the result aliases operand 0's storage (reshape, flatten)
-    inplace: bool = False            # the result may reuse operand 0's buffer (elementwise)
-    side_effects: bool = False       # never dead-code eliminated
+    traits: frozenset[str] = frozenset({PURE})
     doc: str = ""
 
     def __init__(self) -> None:
         self.operand_specs = _parse_operands(self.operands)
+        unknown = set(self.traits) - set(TRAITS)
+        if unknown:
+            raise ValueError(f"{self.name}: unknown traits {sorted(unknown)} (known: {', '.join(TRAITS)})")
+        clash = {s.name for s in self.operand_specs} & (set(self.attrs) | _OPERATION_FIELDS)
+        if clash:
+            raise ValueError(f"{self.name}: operand names {sorted(clash)} clash with an attribute "
+                             f"or an Operation field; the named accessors need distinct names")
+        self.operand_names = {s.name: i for i, s in enumerate(self.operand_specs)}
+        self.compile_time_operands = frozenset(i for i, s in enumerate(self.operand_specs) if s.compile_time)
+
+    def has_trait(self, trait: str) -> bool:
+        return trait in self.traits
 
     # ---- declaration queries -------------------------------------------------------------
     def attr_default(self, key: str) -> Any:
@@ -103,13 +131,23 @@ class OpDef:
         return spec.default
 
     def operand_index(self, key: str) -> int:
-        for i, s in enumerate(self.operand_specs):
-            if s.name == key:
-                return i
-        raise KeyError(f"{self.name} declares no operand '{key}'")
+        if key not in self.operand_names:
+            raise KeyError(f"{self.name} declares no operand '{key}'")
+        return self.operand_names[key]
+
+    def is_compile_time(self, i: int) -> bool:
+        """Whether operand i is read at compile time only (never by a kernel)."""
+        return i in self.compile_time_operands
+
+    def output_indices(self, n: int) -> list[int]:
+        """Indices of the operands a destination-passing op writes, for n operands."""
+        specs = self.operand_specs
+        if specs and specs[-1].variadic and specs[-1].output:
+            return [n - 1]  # a variadic list of inputs whose last entry is the output
+        return [i for i, s in enumerate(specs[:n]) if s.output]
 
     def normalize_attrs(self, attrs: dict[str, Any], where: str) -> dict[str, Any]:
-        """Coerces declared attributes, drops those equal to their default, keeps `plan.*`."""
+        """Coerces declared attributes and drops those equal to their default."""
         out: dict[str, Any] = {}
         for key, value in attrs.items():
             spec = self.attrs.get(key)
@@ -141,9 +179,10 @@ class OpDef:
     def verify(self, op: Operation) -> None:
         """Checks beyond arity, attributes and the shape rule. Raise SofieError."""
 
-    def scratch_bytes(self, op: Operation) -> int:
-        """Per-event workspace the kernel needs while the op runs (im2col, ...)."""
-        return 0
+    def symbolic_reference(self, op: Operation) -> np.ndarray | None:
+        """The result computed from operand *types* alone (Shape of a tensor with symbolic dims),
+        as a numpy object array whose entries may be symbols; None when not applicable."""
+        return None
 
     # ---- driven by the declaration --------------------------------------------------------
     def infer(self, op: Operation) -> list[TensorType]:
@@ -167,9 +206,12 @@ class OpDef:
 
 
 def is_discardable(key: str) -> bool:
-    """Attributes owned by passes (memory plan, ...), not by the op's declaration."""
-    return key.startswith("plan.")
+    """Attributes owned by no declaration. There are none: passes keep their state outside
+    the IR, so every attribute an op carries is declared, printed and part of CSE's key."""
+    return False
 
+
+_OPERATION_FIELDS = set(dir(Operation)) | {"name", "operands", "attrs", "loc", "parent", "results"}
 
 _REGISTRY: dict[str, OpDef] = {}
 _BY_ONNX: dict[str, OpDef] = {}
@@ -188,7 +230,10 @@ def register(cls: type[OpDef]) -> type[OpDef]:
     return cls
 
 
-def lookup(name: str) -> OpDef:
+def lookup(name: str | type[OpDef]) -> OpDef:
+    """The declaration of an op, by name or by its declaration class."""
+    if isinstance(name, type):
+        name = name.name
     _load_dialects()
     if name not in _REGISTRY:
         raise SofieError(f"unknown op '{name}'")

@@ -11,22 +11,15 @@ from sofie.errors import SofieError
 
 Dim = int | str
 
-# IR spelling <-> numpy dtype <-> C++ type. One table, read by the printer, parser and backend.
-DTYPES: dict[str, tuple[np.dtype, str]] = {
-    "f32": (np.dtype(np.float32), "float"),
-    "f64": (np.dtype(np.float64), "double"),
-    "f16": (np.dtype(np.float16), "std::uint16_t"),
-    "i64": (np.dtype(np.int64), "std::int64_t"),
-    "i32": (np.dtype(np.int32), "std::int32_t"),
-    "i16": (np.dtype(np.int16), "std::int16_t"),
-    "i8": (np.dtype(np.int8), "std::int8_t"),
-    "u8": (np.dtype(np.uint8), "std::uint8_t"),
-    "u16": (np.dtype(np.uint16), "std::uint16_t"),
-    "u32": (np.dtype(np.uint32), "std::uint32_t"),
-    "u64": (np.dtype(np.uint64), "std::uint64_t"),
-    "i1": (np.dtype(np.bool_), "bool"),
+# IR spelling <-> numpy dtype. One table, read by the printer, parser and frontends (the C++
+# spellings live in the backend).
+DTYPES: dict[str, np.dtype] = {
+    "f32": np.dtype(np.float32), "f64": np.dtype(np.float64), "f16": np.dtype(np.float16),
+    "i64": np.dtype(np.int64), "i32": np.dtype(np.int32), "i16": np.dtype(np.int16), "i8": np.dtype(np.int8),
+    "u8": np.dtype(np.uint8), "u16": np.dtype(np.uint16), "u32": np.dtype(np.uint32), "u64": np.dtype(np.uint64),
+    "i1": np.dtype(np.bool_),
 }
-_BY_NUMPY = {v[0]: k for k, v in DTYPES.items()}
+_BY_NUMPY = {v: k for k, v in DTYPES.items()}
 
 
 def dtype_name(dt: np.dtype | type) -> str:
@@ -38,11 +31,7 @@ def dtype_name(dt: np.dtype | type) -> str:
 
 
 def numpy_dtype(name: str) -> np.dtype:
-    return DTYPES[name][0]
-
-
-def cpp_type(name: str) -> str:
-    return DTYPES[name][1]
+    return DTYPES[name]
 
 
 @dataclass(frozen=True)

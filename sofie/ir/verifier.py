@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Operation
-from sofie.ir.registry import is_discardable
+from sofie.ir.plan_check import check_plan
+from sofie.ir.registry import CONSTANT_LIKE, is_discardable
 
 
 def verify(m: Module, stage: str = "") -> None:
-    """Raises SofieError naming the first op that breaks a rule."""
+    """Raises SofieError naming the first op that breaks a rule; a planned function's memory
+    plan is checked too."""
     for f in m.functions.values():
-        _verify_function(m, f, f" after {stage}" if stage else "")
+        when = f" after {stage}" if stage else ""
+        _verify_function(m, f, when)
+        try:
+            check_plan(f)
+        except SofieError as e:
+            raise SofieError(f"verifier{when}: {e}") from None
 
 
 def _fail(op: Operation | None, rule: str, when: str) -> None:
@@ -44,7 +51,7 @@ def _verify_function(m: Module, f: Function, when: str) -> None:
                     op.attr(key)
                 except SofieError:
                     _fail(op, f"required attribute '{key}' is missing", when)
-        if op.name.endswith(".weight") and op.attrs.get("ref") not in m.weights:
+        if op.has_trait(CONSTANT_LIKE) and op.attrs.get("ref") not in m.weights:
             _fail(op, f"refers to unknown weight @{op.attrs.get('ref')}", when)
         try:
             expected = opdef.infer(op)
@@ -56,8 +63,16 @@ def _verify_function(m: Module, f: Function, when: str) -> None:
             got = ", ".join(str(r.type) for r in op.results)
             _fail(op, f"result types {got} differ from the shape rule's {', '.join(map(str, expected))}",
                   when)
-        opdef.verify(op)
+        try:
+            opdef.verify(op)
+        except SofieError as e:
+            raise SofieError(f"verifier{when}: {e}") from None
         defined.update(id(r) for r in op.results)
     for v in f.outputs:
         if id(v) not in defined:
             _fail(None, f"returns %{v.name}, which is not defined", when)
+    declared = f.declared_output_types()
+    got = [v.type for v in f.outputs]
+    if got != declared:
+        _fail(None, f"func @{f.name} returns ({', '.join(map(str, got))}) but its signature declares "
+                    f"({', '.join(map(str, declared))})", when)

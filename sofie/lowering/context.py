@@ -1,8 +1,9 @@
 """Lowering state: the graph function being lowered and the low function being built.
 
-Rules (one per graph op, in `sofie.lowering.rules`) ask the context for the low value of a
-graph operand and for the destination of a result; the context turns the memory plan into
-`low.buffer` / `low.output` definitions and weights into `low.weight` with file offsets.
+Rules (one per graph op, in the family files of `sofie.lowering`) ask the context for the low
+value of a graph operand and for the destination of a result. A destination is the caller's
+output buffer when the result is returned, else a `low.alloc` that `plan-memory` places later;
+scratch is an allocation like any other. Weights become `low.weight` at file offsets.
 """
 
 from __future__ import annotations
@@ -13,22 +14,41 @@ from typing import Any
 import numpy as np
 
 from sofie.errors import SofieError
-from sofie.ir.core import Builder, Function, Module, Operation, Value, Weight
-from sofie.ir.symbolic import symbolic_value
+from sofie.ir.core import Builder, Function, Module, Operation, Value, Weight, is_constant
+from sofie.ir.folding import fold
+from sofie.ir.registry import VIEW, OpDef
 from sofie.ir.types import TensorType
-from sofie.passes.plan_memory import ALIGN, is_weight, output_roots
 
 Rule = Callable[["LoweringContext", Operation], None]
 RULES: dict[str, Rule] = {}
 
+WEIGHT_ALIGN = 64  # bytes; every weight starts on a cache line of the weights file
 
-def rule(*names: str) -> Callable[[Rule], Rule]:
-    """Registers a lowering rule for graph ops."""
+
+def rule(*kinds: type[OpDef] | str) -> Callable[[Rule], Rule]:
+    """Registers a lowering rule for graph ops (declaration classes or names)."""
     def deco(fn: Rule) -> Rule:
-        for n in names:
-            RULES[n] = fn
+        for k in kinds:
+            RULES[k if isinstance(k, str) else k.name] = fn
         return fn
     return deco
+
+
+def storage_root(v: Value) -> Value:
+    """The value whose storage `v` shares: views (reshape, flatten, ...) alias their input."""
+    while v.owner is not None and v.owner.has_trait(VIEW):
+        v = v.owner.operands[0]
+    return v
+
+
+def output_roots(f: Function) -> dict[int, int]:
+    """id(root) -> output index for outputs whose producer can write into the caller's buffer."""
+    claimed: dict[int, int] = {}
+    for k, v in enumerate(f.outputs):
+        root = storage_root(v)
+        if root.owner is not None and not is_constant(root) and id(root) not in claimed:
+            claimed[id(root)] = k
+    return claimed
 
 
 class LoweringContext:
@@ -42,10 +62,10 @@ class LoweringContext:
         self.outputs = output_roots(func)
         self.weights_bytes = 0
 
-    def create(self, name: str, operands: list[Value | None], attrs: dict[str, Any] | None = None,
+    def create(self, kind: Any, operands: list[Value | None], attrs: dict[str, Any] | None = None,
                op: Operation | None = None, result_types: list[TensorType] | None = None,
                result_names: list[str | None] | None = None) -> Operation:
-        return self.b.create(name, operands, attrs, loc=op.loc if op is not None else "",
+        return self.b.create(kind, operands, attrs, loc=op.loc if op is not None else "",
                              result_types=result_types if result_types is not None else [],
                              result_names=result_names)
 
@@ -54,7 +74,7 @@ class LoweringContext:
         if v is None:
             return None
         if id(v) not in self.map:
-            if is_weight(v):
+            if is_constant(v):
                 self.map[id(v)] = self._weight(v)
             else:
                 raise SofieError(f"lowering: %{v.name} is used before it is computed")
@@ -62,13 +82,13 @@ class LoweringContext:
 
     def weight_data(self, v: Value) -> np.ndarray:
         """The data of graph weight value `v`; refused when the IR text elided it."""
-        w = self.graph.weights[v.owner.attrs["ref"]]
+        w = self.graph.weight_of(v)
         if w.data is None:
             raise SofieError(f"weight @{w.name} has no data (elided from IR text); compile from the model")
         return w.data
 
     def _weight(self, v: Value) -> Value:
-        w = self.graph.weights[v.owner.attrs["ref"]]
+        w = self.graph.weight_of(v)
         if w.name not in self.low.weights:
             self.low.add_weight(w.name, self.weight_data(v), w.type)
         return self._in_file(self.low.weights[w.name], v.name)
@@ -78,34 +98,32 @@ class LoweringContext:
         return self._in_file(self.low.add_weight(name, np.array(data, order="C")), name)
 
     def _in_file(self, w: Weight, value_name: str | None) -> Value:
-        """A `low.weight` for `w` at the next 64-byte aligned offset of the weights file."""
+        """A `low.weight` for `w` at the next aligned offset of the weights file."""
         offset = self.weights_bytes
-        self.weights_bytes += -(-w.data.nbytes // ALIGN) * ALIGN
+        self.weights_bytes += -(-w.data.nbytes // WEIGHT_ALIGN) * WEIGHT_ALIGN
         return self.create("low.weight", [], {"ref": w.name, "offset": offset},
                            result_types=[w.type], result_names=[value_name]).result
 
     def dest(self, op: Operation, i: int = 0) -> Value:
-        """Where result i of `op` is written, as the plan says."""
+        """Where result i of `op` is written: the caller's buffer for an output, else new storage."""
         r = op.results[i]
         if id(r) in self.outputs:
             out = self.create("low.output", [], {"index": self.outputs[id(r)]},
                               result_types=[r.type], result_names=[r.name]).result
         else:
-            offsets = op.attrs.get("plan.offsets")
-            if offsets is None or offsets[i] < 0:
-                raise SofieError(f"lowering: {op.describe()} has no memory plan for result {i}")
-            out = self.create("low.buffer", [], {"offset": offsets[i]},
-                              result_types=[r.type], result_names=[r.name]).result
+            out = self.alloc(r.type, r.name)
         self.map[id(r)] = out
         return out
 
-    def scratch(self, op: Operation) -> Value | None:
-        if "plan.scratch" not in op.attrs:
+    def alloc(self, type: TensorType, name: str | None) -> Value:
+        return self.create("low.alloc", [], result_types=[type], result_names=[name]).result
+
+    def scratch(self, op: Operation, nbytes: int, dtype: str = "f32") -> Value | None:
+        """Workspace of `nbytes` for the kernel lowering `op` picked; None when it needs none."""
+        if nbytes <= 0:
             return None
-        nbytes = op.opdef.scratch_bytes(op)
-        return self.create("low.buffer", [], {"offset": op.attrs["plan.scratch"]},
-                           result_types=[TensorType("f32", (-(-nbytes // 4),))],
-                           result_names=[f"{op.results[0].name or 'op'}_scratch"]).result
+        itemsize = np.dtype(np.float32 if dtype == "f32" else np.float64).itemsize
+        return self.alloc(TensorType(dtype, (-(-nbytes // itemsize),)), f"{op.results[0].name or 'op'}_scratch")
 
     def alias(self, op: Operation) -> None:
         """A view: the result shares its operand's bytes."""
@@ -115,17 +133,9 @@ class LoweringContext:
 
     def fold(self, op: Operation) -> bool:
         """Evaluates an op whose operands are all known at compile time; False if some is not."""
-        # a result known without its operands (the Shape of a run-time tensor with static dims)
-        known = [symbolic_value(r) for r in op.results]
-        if op.results and all(k is not None and k.dtype != object for k in known):
-            for r, data in zip(op.results, known):
-                self.map[id(r)] = self.constant(np.asarray(data), r.name or "folded")
-            return True
-        args = [symbolic_value(v) if v is not None else None for v in op.operands]
-        if any(a is None and v is not None for a, v in zip(args, op.operands)):
+        values = fold(op)
+        if values is None:
             return False
-        if any(a.dtype == object for a in args if a is not None) or not op.opdef.has_reference:
-            return False
-        for r, data in zip(op.results, op.opdef.evaluate(op, args)):
+        for r, data in zip(op.results, values, strict=True):
             self.map[id(r)] = self.constant(np.asarray(data), r.name or "folded")
         return True

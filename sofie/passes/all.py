@@ -8,5 +8,5 @@ from sofie.passes import (  # noqa: F401
     fold_constants,
     fuse,
     infer_shapes,
-    plan_memory,
 )
+from sofie.passes.low import fuse_loops, plan_memory  # noqa: F401

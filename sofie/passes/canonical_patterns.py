@@ -6,12 +6,14 @@ from __future__ import annotations
 import numpy as np
 
 from sofie.errors import SofieError
-from sofie.ir.core import Module, Operation, Value
-from sofie.ir.dialects.graph.shape import reshape_dims
+from sofie.ir.core import Module, Operation, Value, is_constant
+from sofie.ir.dialects.graph.elementwise import Add
+from sofie.ir.dialects.graph.nn import Dropout, Gemm, MatMul
+from sofie.ir.dialects.graph.shape import Flatten, Identity, Reshape, Squeeze, Transpose, Unsqueeze, reshape_dims
 from sofie.ir.types import Dim
 from sofie.passes.rewrite import Pattern, Rewriter, is_output, producer, sole_use
 
-RESHAPE_LIKE = ("graph.reshape", "graph.flatten", "graph.squeeze", "graph.unsqueeze")
+RESHAPE_LIKE = (Reshape, Flatten, Squeeze, Unsqueeze)
 
 
 def can_forward(result: Value, source: Value) -> bool:
@@ -20,7 +22,7 @@ def can_forward(result: Value, source: Value) -> bool:
     outputs into the caller's buffers."""
     if not is_output(result):
         return True
-    return source.owner is not None and not source.owner.name.endswith(".weight") and not is_output(source)
+    return source.owner is not None and not is_constant(source) and not is_output(source)
 
 
 def constant_target(op: Operation, src: tuple[Dim, ...], dst: tuple[Dim, ...]) -> np.ndarray | None:
@@ -43,13 +45,13 @@ def constant_target(op: Operation, src: tuple[Dim, ...], dst: tuple[Dim, ...]) -
 class DropIdentity(Pattern):
     """Identity, and Dropout at inference, forward their input."""
 
-    root = ("graph.identity", "graph.dropout")
+    root = (Identity, Dropout)
 
     def match(self, op: Operation, module: Module) -> bool:
-        return can_forward(op.result, op.operands[0])
+        return can_forward(op.result, op.X)
 
     def rewrite(self, op: Operation, match: bool, rw: Rewriter) -> None:
-        rw.replace(op, [op.operands[0]])
+        rw.replace(op, [op.X])
 
 
 class MergeReshapes(Pattern):
@@ -60,7 +62,7 @@ class MergeReshapes(Pattern):
 
     def match(self, op: Operation, module: Module) -> tuple[Value, np.ndarray | None] | None:
         inner = producer(op.operands[0], RESHAPE_LIKE)
-        source = inner.operands[0] if inner is not None else op.operands[0]
+        source = (inner if inner is not None else op).operands[0]  # the data operand of each
         if source.type == op.result.type:
             return (source, None) if can_forward(op.result, source) else None
         if inner is None:
@@ -74,49 +76,48 @@ class MergeReshapes(Pattern):
             rw.replace(op, [source])
             return
         shape = rw.weight(target, f"{op.loc or 'reshape'}/shape", loc=op.loc)
-        rw.replace(op, rw.create("graph.reshape", [source, shape], loc=op.loc).results)
+        rw.replace(op, rw.create(Reshape, [source, shape], loc=op.loc).results)
 
 
 def _perm(op: Operation) -> list[int]:
-    return op.opdef.perm(op, op.operands[0].type.rank)
+    return op.opdef.perm(op, op.X.type.rank)
 
 
 class MergeTransposes(Pattern):
     """Transpose(Transpose(x, p1), p2) = Transpose(x, p1[p2]); the identity permutation
     forwards x."""
 
-    root = "graph.transpose"
+    root = Transpose
 
     def match(self, op: Operation, module: Module) -> list[int] | None:
-        inner = producer(op.operands[0], "graph.transpose")
+        inner = producer(op.X, Transpose)
         if inner is None:
             return None
         p1, p2 = _perm(inner), _perm(op)
         perm = [p1[i] for i in p2]
-        if perm == sorted(perm) and not can_forward(op.result, inner.operands[0]):
+        if perm == sorted(perm) and not can_forward(op.result, inner.X):
             return None
         return perm
 
     def rewrite(self, op: Operation, perm: list[int], rw: Rewriter) -> None:
-        x = op.operands[0].owner.operands[0]
+        x = op.X.owner.X
         if perm == sorted(perm):
             rw.replace(op, [x])
         else:
-            rw.replace(op, rw.create("graph.transpose", [x], {"perm": perm}, loc=op.loc).results)
+            rw.replace(op, rw.create(Transpose, [x], {"perm": perm}, loc=op.loc).results)
 
 
 class MatMulAddToGemm(Pattern):
     """Add(MatMul(x, W), bias) with a 2-D x and W and a row (or full) bias is one Gemm."""
 
-    root = "graph.add"
+    root = Add
 
     def match(self, op: Operation, module: Module) -> tuple[Operation, Value] | None:
-        for mm_value, bias in (op.operands, op.operands[::-1]):
-            mm = producer(mm_value, "graph.matmul")
-            if mm is None or not sole_use(mm_value) or mm.attr("activation"):
+        for mm_value, bias in ((op.A, op.B), (op.B, op.A)):
+            mm = producer(mm_value, MatMul)
+            if mm is None or not sole_use(mm_value) or mm.activation:
                 continue
-            a, b = mm.operands
-            if a.type.rank != 2 or b.type.rank != 2 or op.result.type != mm_value.type:
+            if mm.A.type.rank != 2 or mm.B.type.rank != 2 or op.result.type != mm_value.type:
                 continue
             m, n = mm_value.type.shape
             if bias.type.shape in ((n,), (1, n), (m, n)):
@@ -125,31 +126,31 @@ class MatMulAddToGemm(Pattern):
 
     def rewrite(self, op: Operation, match: tuple[Operation, Value], rw: Rewriter) -> None:
         mm, bias = match
-        gemm = rw.create("graph.gemm", [*mm.operands, bias], loc=mm.loc)
+        gemm = rw.create(Gemm, [mm.A, mm.B, bias], loc=mm.loc)
         rw.replace(op, gemm.results)
 
 
 def _is_2d_transpose(v: Value) -> Operation | None:
-    t = producer(v, "graph.transpose")
-    return t if t is not None and t.operands[0].type.rank == 2 else None
+    t = producer(v, Transpose)
+    return t if t is not None and t.X.type.rank == 2 else None
 
 
 class TransposeIntoGemm(Pattern):
     """Gemm(Transpose(a), b) reads a transposed instead: flip transA (same for B)."""
 
-    root = "graph.gemm"
+    root = Gemm
 
     def match(self, op: Operation, module: Module) -> bool:
-        return any(_is_2d_transpose(v) is not None for v in op.operands[:2])
+        return _is_2d_transpose(op.A) is not None or _is_2d_transpose(op.B) is not None
 
     def rewrite(self, op: Operation, match: bool, rw: Rewriter) -> None:
-        operands, attrs = list(op.operands), dict(op.attrs)
-        for i, flag in ((0, "transA"), (1, "transB")):
-            t = _is_2d_transpose(operands[i])
+        operands, attrs = {"A": op.A, "B": op.B}, dict(op.attrs)
+        for name, flag in (("A", "transA"), ("B", "transB")):
+            t = _is_2d_transpose(operands[name])
             if t is not None:
-                operands[i] = t.operands[0]
+                operands[name] = t.X
                 attrs[flag] = 1 - op.attr(flag)
-        rw.replace(op, rw.create("graph.gemm", operands, attrs, loc=op.loc).results)
+        rw.replace(op, rw.create(Gemm, [operands["A"], operands["B"], op.C], attrs, loc=op.loc).results)
 
 
 CANONICAL_PATTERNS: list[Pattern] = [DropIdentity(), MergeReshapes(), MergeTransposes(),

@@ -8,6 +8,7 @@ import hashlib
 from typing import Any
 
 from sofie.ir.core import Function, Module, Operation
+from sofie.ir.registry import CONSTANT_LIKE, PURE
 from sofie.passes.dce import eliminate_unused_weights
 from sofie.passes.pass_manager import Pass, register_pass
 
@@ -33,7 +34,7 @@ def weight_aliases(module: Module) -> dict[str, str]:
 
 def op_key(op: Operation, alias: dict[str, str]) -> tuple:
     attrs = dict(op.attrs)
-    if op.name.endswith(".weight"):
+    if op.has_trait(CONSTANT_LIKE):
         attrs["ref"] = alias.get(attrs.get("ref"), attrs.get("ref"))
     return (op.name, tuple(id(v) if v is not None else None for v in op.operands),
             tuple(sorted((k, _hashable(v)) for k, v in attrs.items())))
@@ -46,7 +47,7 @@ def cse_function(f: Function, alias: dict[str, str]) -> int:
     for op in list(f.ops):
         # a returned value keeps its own op: two outputs sharing one buffer would surprise
         # the caller-owned output buffers the backend writes into
-        if op.opdef.side_effects or not op.results or any(id(r) in outputs for r in op.results):
+        if not op.has_trait(PURE) or not op.results or any(id(r) in outputs for r in op.results):
             continue
         key = op_key(op, alias)
         prior = seen.get(key)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from sofie.ir.core import Function, Module, Operation
+from sofie.ir.registry import CONSTANT_LIKE, PURE
 from sofie.passes.pass_manager import Pass, register_pass
 
 
 def is_dead(op: Operation, f: Function) -> bool:
     # an op without results only exists for its effect (a low-level store, a call): keep it
-    if not op.results or op.opdef.side_effects:
+    if not op.results or not op.has_trait(PURE):
         return False
     outputs = {id(v) for v in f.outputs}
     return all(not r.uses and id(r) not in outputs for r in op.results)
@@ -26,7 +27,7 @@ def eliminate_dead_ops(f: Function) -> int:
 
 def eliminate_unused_weights(module: Module) -> int:
     used = {op.attrs.get("ref") for f in module.functions.values() for op in f.ops
-            if op.name.endswith(".weight")}
+            if op.has_trait(CONSTANT_LIKE)}
     dead = [name for name in module.weights if name not in used]
     for name in dead:
         del module.weights[name]

@@ -8,25 +8,26 @@ from __future__ import annotations
 import numpy as np
 
 from sofie.ir.core import Module, Operation, Value
+from sofie.ir.dialects.graph.nn import BatchNormalization, Conv, Gemm, MatMul
 from sofie.passes.pass_manager import Pass, register_pass
 from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns, constants, producer, sole_use
 
-BN = "graph.batch_normalization"
+BN = BatchNormalization
 
 
 def bn_affine(bn: Operation, module: Module) -> tuple[np.ndarray, np.ndarray] | None:
     """(s, t) of the BN, or None when a parameter is not a known constant."""
-    params = constants(module, bn.operands[1:])
+    params = constants(module, [bn.scale, bn.B, bn.mean, bn.var])
     if params is None:
         return None
     scale, bias, mean, var = (p.astype(np.float64) for p in params)
-    s = scale / np.sqrt(var + bn.attr("epsilon"))
+    s = scale / np.sqrt(var + bn.epsilon)
     return s, bias - mean * s
 
 
 def _w_and_b(conv: Operation) -> list[Value | None]:
     """Conv's weight and (possibly absent) bias operands."""
-    return (list(conv.operands) + [None])[1:3]
+    return [conv.W, conv.B]
 
 
 def _name(v: Value | None, fallback: str, suffix: str) -> str:
@@ -48,10 +49,10 @@ class BatchNormAfterConv(Pattern):
     root = BN
 
     def match(self, bn: Operation, module: Module):
-        conv = producer(bn.operands[0], "graph.conv")
-        if conv is None or not sole_use(bn.operands[0]) or conv.attr("activation"):
+        conv = producer(bn.X, Conv)
+        if conv is None or not sole_use(bn.X) or conv.activation:
             return None
-        if len(conv.operands) > 3 and conv.operands[3] is not None:
+        if conv.Z is not None:
             return None  # a residual is added after the bias: BN would have to scale it too
         wb = constants(module, _w_and_b(conv))
         affine = bn_affine(bn, module)
@@ -63,10 +64,10 @@ class BatchNormAfterConv(Pattern):
         w2 = (w.astype(np.float64) * s.reshape(-1, 1, 1, 1)).astype(dt)
         b2 = ((b.astype(np.float64) if b is not None else 0.0) * s + t).astype(dt)
         w_in, b_in = _w_and_b(conv)
-        operands = [conv.operands[0],
+        operands = [conv.X,
                     rw.weight(w2, _name(w_in, conv.loc, ".bn"), loc=conv.loc),
                     rw.weight(b2, _bias_name(w_in, b_in, conv.loc), loc=conv.loc)]
-        new = rw.create("graph.conv", operands, dict(conv.attrs), loc=conv.loc)
+        new = rw.create(Conv, operands, dict(conv.attrs), loc=conv.loc)
         rw.replace(bn, new.results)
 
 
@@ -77,33 +78,32 @@ class BatchNormAfterDense(Pattern):
     root = BN
 
     def match(self, bn: Operation, module: Module):
-        op = producer(bn.operands[0], ("graph.gemm", "graph.matmul"))
-        if op is None or not sole_use(bn.operands[0]) or op.attr("activation"):
+        op = producer(bn.X, (Gemm, MatMul))
+        if op is None or not sole_use(bn.X) or op.activation:
             return None
-        a, b = op.operands[:2]
-        if a.type.rank != 2 or b.type.rank != 2:
+        if op.A.type.rank != 2 or op.B.type.rank != 2:
             return None
-        c = op.operands[2] if len(op.operands) > 2 else None
-        data = constants(module, [b, c])
+        c = op.C if op.isa(Gemm) else None
+        data = constants(module, [op.B, c])
         affine = bn_affine(bn, module)
         return None if data is None or affine is None else (op, data, affine)
 
     def rewrite(self, bn: Operation, match, rw: Rewriter) -> None:
         op, (b, c), (s, t) = match
-        c_in = op.operands[2] if len(op.operands) > 2 else None
-        gemm = op.name == "graph.gemm"
-        trans_b = gemm and op.attr("transB")
+        gemm = op.isa(Gemm)
+        c_in = op.C if gemm else None
+        trans_b = gemm and op.transB
         dt = b.dtype
         b2 = b.astype(np.float64) * (s.reshape(-1, 1) if trans_b else s.reshape(1, -1))
-        beta = op.attr("beta") if gemm else 1.0
+        beta = op.beta if gemm else 1.0
         c2 = t if c is None else np.asarray(beta * c.astype(np.float64)) * s + t
         if c2.ndim == 2 and c2.shape[0] == 1:
             c2 = c2.reshape(-1)
         attrs = {k: v for k, v in op.attrs.items() if k != "beta"} if gemm else {}
-        operands = [op.operands[0],
-                    rw.weight(b2.astype(dt), _name(op.operands[1], op.loc, ".bn"), loc=op.loc),
-                    rw.weight(c2.astype(dt), _bias_name(op.operands[1], c_in, op.loc), loc=op.loc)]
-        rw.replace(bn, rw.create("graph.gemm", operands, attrs, loc=op.loc).results)
+        operands = [op.A,
+                    rw.weight(b2.astype(dt), _name(op.B, op.loc, ".bn"), loc=op.loc),
+                    rw.weight(c2.astype(dt), _bias_name(op.B, c_in, op.loc), loc=op.loc)]
+        rw.replace(bn, rw.create(Gemm, operands, attrs, loc=op.loc).results)
 
 
 def _unpadded(conv: Operation) -> bool:
@@ -115,11 +115,11 @@ class BatchNormBeforeConv(Pattern):
     """Conv(BN(x)) without padding = Conv(x, W * s[c], b + sum W * t[c]): every window sees
     only BN outputs. With padding the padded zeros would not be shifted by t: not exact."""
 
-    root = "graph.conv"
+    root = Conv
 
     def match(self, conv: Operation, module: Module):
-        bn = producer(conv.operands[0], BN)
-        if bn is None or not sole_use(conv.operands[0]) or not _unpadded(conv):
+        bn = producer(conv.X, BN)
+        if bn is None or not sole_use(conv.X) or not _unpadded(conv):
             return None
         wb = constants(module, _w_and_b(conv))
         affine = bn_affine(bn, module)
@@ -127,7 +127,7 @@ class BatchNormBeforeConv(Pattern):
 
     def rewrite(self, conv: Operation, match, rw: Rewriter) -> None:
         bn, (w, b), (s, t) = match
-        g = conv.attr("group")
+        g = conv.group
         m, cg = w.shape[:2]
         # input channel of W[m, ci] is (m // (M / g)) * cg + ci
         group_of = np.arange(m) // (m // g)
@@ -136,15 +136,12 @@ class BatchNormBeforeConv(Pattern):
         w64 = w.astype(np.float64)
         w2 = w64 * s_mc[:, :, None, None]
         b2 = (b.astype(np.float64) if b is not None else 0.0) + np.einsum("mcij,mc->m", w64, t_mc)
-        operands = list(conv.operands)
-        operands[0] = bn.operands[0]
-        operands[1] = rw.weight(w2.astype(w.dtype), _name(conv.operands[1], conv.loc, ".bn"), loc=conv.loc)
         w_in, b_in = _w_and_b(conv)
+        weight = rw.weight(w2.astype(w.dtype), _name(w_in, conv.loc, ".bn"), loc=conv.loc)
         bias = rw.weight(np.asarray(b2, np.float64).astype(w.dtype), _bias_name(w_in, b_in, conv.loc),
                          loc=conv.loc)
-        operands = operands + [None] * (3 - len(operands))
-        operands[2] = bias
-        rw.replace(conv, rw.create("graph.conv", operands, dict(conv.attrs), loc=conv.loc).results)
+        operands = [bn.X, weight, bias, conv.Z]
+        rw.replace(conv, rw.create(Conv, operands, dict(conv.attrs), loc=conv.loc).results)
 
 
 @register_pass

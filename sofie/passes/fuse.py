@@ -8,42 +8,38 @@ fuse first; the driver revisits the Relu once its operand became the fused Conv.
 from __future__ import annotations
 
 from sofie.ir.core import Module, Operation, Value
-from sofie.ir.dialects.graph.elementwise import activation_of
+from sofie.ir.dialects.graph.elementwise import Add, activation_of
+from sofie.ir.dialects.graph.nn import Conv, Gemm, MatMul
 from sofie.passes.pass_manager import Pass, register_pass
 from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns, producer, sole_use
 
-EPILOGUE_OPS = ("graph.conv", "graph.gemm", "graph.matmul")
+EPILOGUE_OPS = (Conv, Gemm, MatMul)
 
 
-def _fusable_producer(v: Value, names: str | tuple[str, ...]) -> Operation | None:
+def _fusable_producer(v: Value, kinds) -> Operation | None:
     """The producer of v, when v has no other observer and no epilogue was fused yet."""
-    op = producer(v, names)
-    if op is None or not sole_use(v) or op.attr("activation"):
+    op = producer(v, kinds)
+    if op is None or not sole_use(v) or op.activation:
         return None
     return op
-
-
-def _has_residual(conv: Operation) -> bool:
-    return len(conv.operands) > 3 and conv.operands[3] is not None
 
 
 class FuseResidualAdd(Pattern):
     """Add(Conv(x), z) with z of the Conv's own type = Conv(x, Z=z)."""
 
-    root = "graph.add"
+    root = Add
 
     def match(self, add: Operation, module: Module) -> tuple[Operation, Value] | None:
-        for conv_out, other in (add.operands, add.operands[::-1]):
-            conv = _fusable_producer(conv_out, "graph.conv")
+        for conv_out, other in ((add.A, add.B), (add.B, add.A)):
+            conv = _fusable_producer(conv_out, Conv)
             same_type = other.type == add.result.type == conv_out.type
-            if conv is not None and not _has_residual(conv) and same_type:
+            if conv is not None and conv.Z is None and same_type:
                 return conv, other
         return None
 
     def rewrite(self, add: Operation, match: tuple[Operation, Value], rw: Rewriter) -> None:
         conv, z = match
-        x, w, b = (list(conv.operands) + [None, None])[:3]
-        new = rw.create("graph.conv", [x, w, b, z], dict(conv.attrs), loc=conv.loc)
+        new = rw.create(Conv, [conv.X, conv.W, conv.B, z], dict(conv.attrs), loc=conv.loc)
         rw.replace(add, new.results)
 
 
@@ -56,7 +52,7 @@ class FuseActivation(Pattern):
         act = activation_of(op)
         if act is None:
             return None
-        prod = _fusable_producer(op.operands[0], EPILOGUE_OPS)
+        prod = _fusable_producer(op.X, EPILOGUE_OPS)
         return None if prod is None else (prod, *act)
 
     def rewrite(self, op: Operation, match: tuple[Operation, str, list[float]], rw: Rewriter) -> None:

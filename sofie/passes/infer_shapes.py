@@ -11,21 +11,18 @@ from __future__ import annotations
 import numpy as np
 
 from sofie.errors import SofieError
-from sofie.ir.core import Function, Module, Operation
-from sofie.ir.dialects.graph.shape import reshape_dims
-from sofie.ir.symbolic import symbolic_value
+from sofie.ir.core import Function, Module, Operation, is_constant
+from sofie.ir.dialects.graph.shape import Reshape, reshape_dims
+from sofie.ir.folding import known_value
+from sofie.ir.registry import CONSTANT_LIKE
 from sofie.passes.pass_manager import Pass, register_pass
 from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns
-
-# op -> index of its operand that must be known at compile time
-SHAPE_OPERANDS = {"graph.reshape": 1, "graph.constant_of_shape": 0,
-                  "graph.unsqueeze": 1, "graph.squeeze": 1}
 
 
 def reshape_target(op: Operation, value: np.ndarray) -> np.ndarray | None:
     """An integer Reshape target equivalent to `value`, whose entries may be dim symbols."""
-    shape = op.operands[0].type.shape
-    allowzero = bool(op.attr("allowzero"))
+    shape = op.data.type.shape
+    allowzero = bool(op.allowzero)
     target: list[int] = []
     for i, t in enumerate(value):
         if not isinstance(t, str):
@@ -44,21 +41,27 @@ def reshape_target(op: Operation, value: np.ndarray) -> np.ndarray | None:
 
 
 class ConstantShapeOperand(Pattern):
-    root = tuple(SHAPE_OPERANDS)
+    """An operand declared compile-time (`:const`) computed by ops becomes a constant."""
 
-    def match(self, op: Operation, module: Module) -> np.ndarray | None:
-        v = op.operands[SHAPE_OPERANDS[op.name]] if len(op.operands) > SHAPE_OPERANDS[op.name] else None
-        if v is None or module.weight_of(v) is not None:
-            return None
-        value = symbolic_value(v)
-        if value is None:
-            return None
-        if any(isinstance(e, str) for e in value.flat):
-            return reshape_target(op, value) if op.name == "graph.reshape" else None
-        return np.asarray(value).astype(np.int64)
+    root = None
 
-    def rewrite(self, op: Operation, value: np.ndarray, rw: Rewriter) -> None:
-        i = SHAPE_OPERANDS[op.name]
+    def match(self, op: Operation, module: Module) -> tuple[int, np.ndarray] | None:
+        for i in sorted(op.opdef.compile_time_operands):
+            v = op.operands[i] if i < len(op.operands) else None
+            if v is None or is_constant(v):
+                continue
+            value = known_value(v)
+            if value is None:
+                continue
+            if any(isinstance(e, str) for e in value.flat):
+                value = reshape_target(op, value) if op.isa(Reshape) else None
+                if value is None:
+                    continue
+            return i, np.asarray(value).astype(np.int64)
+        return None
+
+    def rewrite(self, op: Operation, match: tuple[int, np.ndarray], rw: Rewriter) -> None:
+        i, value = match
         name = op.operands[i].name or f"{op.loc}/shape"
         rw.set_operand(op, i, rw.weight(value, name, loc=op.loc))
 
@@ -67,7 +70,7 @@ def refresh_types(f: Function) -> int:
     """Re-runs every shape rule in schedule order; returns how many results changed type."""
     changed = 0
     for op in f.ops:
-        if op.name.endswith(".weight"):
+        if op.has_trait(CONSTANT_LIKE):
             continue
         try:
             types = op.opdef.infer(op)
@@ -77,6 +80,8 @@ def refresh_types(f: Function) -> int:
             if r.type != t:
                 r.type = t
                 changed += 1
+    # a deliberate change of interface: the signature follows the returned values
+    f.set_outputs(f.outputs)
     return changed
 
 

@@ -1,92 +1,48 @@
-"""Passes registered by name, and the pipeline that runs them with the verifier in between."""
+"""What a pass is: a named transformation of a module at one IR level, registered by name.
+The pipeline that schedules and runs passes is `sofie.pipeline` (it also knows `lower`, which
+registers from the lowering layer above this one)."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from sofie.errors import SofieError
 from sofie.ir.core import Module
-from sofie.ir.printer import print_module
-from sofie.ir.verifier import verify
+from sofie.ir.registry import CONSTANT_LIKE
+
+GRAPH = "graph"  # ONNX-level ops
+LOW = "low"      # kernels, loops and allocations (after `lower`)
 
 
 class Pass:
-    """One transformation of a module. Subclasses set `name` and implement `run`."""
+    """One transformation of a module. Subclasses set `name`, the IR `level` they run at, and
+    implement `run`, which changes the module in place or returns a new one (`lower`, whose
+    result is at level `produces`)."""
 
     name: str = ""
     summary: str = ""
+    level: str = GRAPH
+    produces: str | None = None
 
-    def run(self, module: Module) -> None:
+    def run(self, module: Module) -> Module | None:
         raise NotImplementedError
 
 
-_PASSES: dict[str, type[Pass]] = {}
+def module_level(module: Module) -> str:
+    """The level an IR module is at: low once any op is from the low dialect."""
+    ops = (op for f in module.functions.values() for op in f.ops)
+    return LOW if any(op.dialect == LOW for op in ops) else GRAPH
+
+
+PASSES: dict[str, type[Pass]] = {}
 
 
 def register_pass(cls: type[Pass]) -> type[Pass]:
-    if cls.name in _PASSES:
+    if cls.name in PASSES:
         raise ValueError(f"pass {cls.name} registered twice")
-    _PASSES[cls.name] = cls
+    PASSES[cls.name] = cls
     return cls
-
-
-def available_passes() -> dict[str, type[Pass]]:
-    import sofie.passes.all  # noqa: F401  (registers every pass)
-    return dict(_PASSES)
-
-
-def get_pass(name: str) -> Pass:
-    passes = available_passes()
-    if name not in passes:
-        raise SofieError(f"unknown pass '{name}' (known: {', '.join(sorted(passes))})")
-    return passes[name]()
-
-
-def parse_pipeline(text: str) -> list[str]:
-    """'fold-constants,fuse,plan-memory' -> names, each checked."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    for n in names:
-        get_pass(n)
-    return names
-
-
-@dataclass
-class PassStat:
-    name: str
-    ops_before: int
-    ops_after: int
-    seconds: float
-
-
-@dataclass
-class PipelineOptions:
-    verify_each: bool = True
-    print_after_all: bool = False
-    print_after: set[str] = field(default_factory=set)
-    printer: Callable[[str], None] = print
 
 
 def op_counts(module: Module) -> Counter:
     return Counter(op.name for f in module.functions.values() for op in f.ops
-                   if not op.name.endswith(".weight"))
-
-
-def run_pipeline(module: Module, names: list[str], options: PipelineOptions | None = None) -> list[PassStat]:
-    """Runs the named passes in order; returns per-pass statistics."""
-    options = options or PipelineOptions()
-    stats = []
-    for name in names:
-        p = get_pass(name)
-        before = sum(op_counts(module).values())
-        t0 = time.perf_counter()
-        p.run(module)
-        dt = time.perf_counter() - t0
-        if options.verify_each:
-            verify(module, f"pass '{name}'")
-        stats.append(PassStat(name, before, sum(op_counts(module).values()), dt))
-        if options.print_after_all or name in options.print_after:
-            options.printer(f"// ----- IR after {name} -----\n" + print_module(module))
-    return stats
+                   if not op.has_trait(CONSTANT_LIKE))

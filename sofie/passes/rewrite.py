@@ -26,7 +26,7 @@ from sofie.ir.core import Builder, Function, Module, Operation, Value
 class Pattern:
     """A local rewrite. `root`: op name(s) it applies to; None applies to every op."""
 
-    root: str | tuple[str, ...] | None = None
+    root: Any = None  # declaration class(es) or op name(s)
 
     def match(self, op: Operation, module: Module) -> Any:
         raise NotImplementedError
@@ -37,7 +37,8 @@ class Pattern:
     def roots(self) -> tuple[str, ...] | None:
         if self.root is None:
             return None
-        return (self.root,) if isinstance(self.root, str) else tuple(self.root)
+        kinds = self.root if isinstance(self.root, tuple) else (self.root,)
+        return tuple(k if isinstance(k, str) else k.name for k in kinds)
 
 
 class Rewriter:
@@ -49,7 +50,7 @@ class Rewriter:
         self.worklist = worklist
         self.root: Operation | None = None
 
-    def create(self, name: str, operands: list[Value | None], attrs: dict[str, Any] | None = None,
+    def create(self, name: Any, operands: list[Value | None], attrs: dict[str, Any] | None = None,
                loc: str = "", before: Operation | None = None) -> Operation:
         """A new op placed before `before` (default: the op being rewritten), where every value
         the root can see is already defined."""
@@ -169,11 +170,12 @@ def _sweep(module: Module, func: Function, by_root: dict[str, list[Pattern]],
 
 # ---- small queries patterns share -----------------------------------------------------------
 
-def producer(v: Value | None, name: str | tuple[str, ...] | None = None) -> Operation | None:
-    """The op defining v, when it is one of `name` (any op when name is None)."""
+def producer(v: Value | None, kinds: Any = None) -> Operation | None:
+    """The op defining v, when it is one of `kinds` (declaration classes or names; any op
+    when None)."""
     if v is None or v.owner is None:
         return None
-    if name is None or v.owner.name == name or (isinstance(name, tuple) and v.owner.name in name):
+    if kinds is None or v.owner.isa(*(kinds if isinstance(kinds, tuple) else (kinds,))):
         return v.owner
     return None
 

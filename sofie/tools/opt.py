@@ -15,8 +15,7 @@ from sofie.ir.core import Module
 from sofie.ir.parser import parse
 from sofie.ir.printer import print_module
 from sofie.ir.verifier import verify
-from sofie.lowering.lower import lower
-from sofie.passes.pass_manager import PipelineOptions, available_passes, parse_pipeline, run_pipeline
+from sofie.pipeline import PipelineOptions, available_passes, parse_pipeline, run_pipeline
 from sofie.tools.cli import run_cli
 
 
@@ -33,7 +32,6 @@ def _parser() -> argparse.ArgumentParser:
     for name, cls in sorted(available_passes().items()):
         p.add_argument(f"--{name}", dest=name.replace("-", "_"), nargs=0, action=_AddPass, help=cls.summary)
     p.add_argument("--pass-pipeline", help="comma-separated pass names, run after any pass flags")
-    p.add_argument("--lower", action="store_true", help="lower to the low dialect after the passes")
     p.add_argument("--print-ir-after-all", action="store_true")
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS")
     p.add_argument("--pass-stats", action="store_true", help="ops before/after and time per pass (stderr)")
@@ -64,13 +62,11 @@ def _main(argv: list[str]) -> int:
     opts = PipelineOptions(verify_each=not args.no_verify, print_after_all=args.print_ir_after_all,
                            print_after=set(args.print_ir_after),
                            printer=lambda s: print(s, file=sys.stderr))
-    stats = run_pipeline(module, names, opts)
+    module, stats = run_pipeline(module, names, opts)
     if args.pass_stats:
         for s in stats:
             print(f"{s.name:<16} ops {s.ops_before:>5} -> {s.ops_after:<5} {s.seconds * 1e3:8.2f} ms",
                   file=sys.stderr)
-    if args.lower:
-        module = lower(module)
     text = print_module(module, inline_limit=args.inline_weights_below)
     if args.output:
         with open(args.output, "w") as f:

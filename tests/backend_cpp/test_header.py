@@ -7,15 +7,13 @@ import re
 
 from sofie.backend_cpp.emit import emit
 from sofie.frontends.onnx import load_onnx
-from sofie.lowering.lower import lower
-from sofie.passes.pass_manager import run_pipeline
-from sofie.passes.pipeline import DEFAULT_PIPELINE
+from sofie.pipeline import DEFAULT_PIPELINE, run_pipeline
 
 
 def generate(model_dir: str, name: str, out: str) -> str:
     m = load_onnx(os.path.join(model_dir, name + ".onnx"), name="net")
-    run_pipeline(m, DEFAULT_PIPELINE)
-    e = emit(lower(m), out, blas="none", source=name + ".onnx")
+    low, _ = run_pipeline(m, DEFAULT_PIPELINE)
+    e = emit(low, out, blas="none", source=name + ".onnx")
     return open(e.header).read()
 
 

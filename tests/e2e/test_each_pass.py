@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sofie
-from sofie.passes.pass_manager import available_passes
+from sofie.pipeline import available_passes
 from tests.conftest import ort_run
 from tests.models import input_shape
 

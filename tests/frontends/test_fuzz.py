@@ -18,9 +18,7 @@ from sofie.frontends.onnx import load_onnx
 from sofie.ir.core import Module
 from sofie.ir.parser import parse
 from sofie.ir.verifier import verify
-from sofie.lowering.lower import lower
-from sofie.passes.pass_manager import run_pipeline
-from sofie.passes.pipeline import DEFAULT_PIPELINE
+from sofie.pipeline import DEFAULT_PIPELINE, run_pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PASS_TESTS = os.path.join(ROOT, "tests", "passes")
@@ -28,8 +26,8 @@ ALPHABET = "%{}[]()<>x,=\":0123456789abcNf.-_"
 
 
 def compile_module(m: Module) -> None:
-    run_pipeline(m, DEFAULT_PIPELINE)
-    emit_header(lower(m), fingerprint=1, n_tensors=1, blas="none")
+    low, _ = run_pipeline(m, DEFAULT_PIPELINE)
+    emit_header(low, fingerprint=1, n_tensors=1, blas="none")
 
 
 def mutate_text(text: str, rng: random.Random) -> str:

@@ -19,9 +19,7 @@ from sofie.frontends.onnx import MAX_OPSET, MIN_OPSET, load_onnx
 from sofie.ir.interpret import run_function
 from sofie.ir.parser import parse
 from sofie.ir.printer import print_module
-from sofie.lowering.lower import lower
-from sofie.passes.pass_manager import run_pipeline
-from sofie.passes.pipeline import DEFAULT_PIPELINE
+from sofie.pipeline import GRAPH_PIPELINE, run_pipeline
 from tests.e2e.test_ops import get_suite
 
 ort = pytest.importorskip("onnxruntime")
@@ -63,7 +61,7 @@ def check_round_trip(module) -> None:
     """print(parse(print(m))) == print(m), for the graph module and for its lowered form."""
     text = print_module(module)
     assert print_module(parse(text)) == text
-    low_text = print_module(lower(module))
+    low_text = print_module(run_pipeline(module, ["lower", "plan-memory"])[0])
     assert print_module(parse(low_text)) == low_text
 
 
@@ -345,5 +343,5 @@ def test_op_suites_round_trip(suite: str) -> None:
     s = get_suite(suite)
     m = load_onnx(s.model())
     check_round_trip(m)
-    run_pipeline(m, list(DEFAULT_PIPELINE))
+    m, _ = run_pipeline(m, GRAPH_PIPELINE)
     check_round_trip(m)

@@ -13,9 +13,7 @@ from sofie.ir.parser import parse, parse_type
 from sofie.ir.printer import print_module
 from sofie.ir.types import TensorType
 from sofie.ir.verifier import verify
-from sofie.lowering.lower import lower
-from sofie.passes.pass_manager import run_pipeline
-from sofie.passes.pipeline import DEFAULT_PIPELINE
+from sofie.pipeline import GRAPH_PIPELINE, run_pipeline
 from tests.models import MODELS
 
 
@@ -29,9 +27,12 @@ def round_trips(text: str) -> None:
 def test_every_level_round_trips(model_dir: str, name: str) -> None:
     m = load_onnx(os.path.join(model_dir, name + ".onnx"))
     round_trips(print_module(m))
-    run_pipeline(m, DEFAULT_PIPELINE)
-    round_trips(print_module(m))          # optimized graph dialect, with the memory plan
-    round_trips(print_module(lower(m)))   # low dialect
+    m, _ = run_pipeline(m, GRAPH_PIPELINE)
+    round_trips(print_module(m))          # optimized graph dialect
+    low, _ = run_pipeline(m, ["lower"])
+    round_trips(print_module(low))        # low dialect, allocations not yet placed
+    low, _ = run_pipeline(low, ["fuse-loops", "plan-memory"])
+    round_trips(print_module(low))        # planned low dialect
 
 
 def test_small_weights_are_inline_and_exact() -> None:

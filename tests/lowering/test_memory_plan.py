@@ -1,5 +1,6 @@
-"""The memory plan, checked from the lowered code: buffers that are live at the same time never
-share bytes, except an elementwise op writing over the input that dies at it."""
+"""The memory plan, checked by the low-level plan verifier on every reference model: buffers
+live at the same kernel never share bytes, except a kernel declaring in-place reuse writing
+over the input that dies at it; every buffer lies inside the arena; outputs are the caller's."""
 
 from __future__ import annotations
 
@@ -7,83 +8,100 @@ import os
 
 import pytest
 
+import sofie.lowering  # noqa: F401  (registers `lower`)
+from sofie.errors import SofieError
 from sofie.frontends.onnx import load_onnx
-from sofie.ir.core import Function
-from sofie.lowering.lower import lower
-from sofie.passes.pass_manager import run_pipeline
+from sofie.ir.core import Function, Module
+from sofie.ir.liveness import live_ranges, size_bytes, storage_root
+from sofie.ir.plan_check import check_plan
+from sofie.passes.low.plan_memory import arena_bytes, plan_function
+from sofie.pipeline import DEFAULT_PIPELINE, run_pipeline
 from tests.models import MODELS
 
 
-def live_buffers(f: Function) -> list[tuple[str, int, int, int, int, str]]:
-    """(name, region, offset, size, first, last) per low.buffer, from uses in the low function."""
-    pos = {id(op): i for i, op in enumerate(f.ops)}
-    out = []
-    for op in f.ops:
-        if op.name != "low.buffer":
-            continue
-        v = op.result
-        users, stack = [], [v]
-        while stack:  # follow views: they read and write the same bytes
-            u = stack.pop()
-            for user in u.users:
-                if user.name == "low.view":
-                    stack.append(user.result)
-                else:
-                    users.append(pos[id(user)])
-        size = v.type.static_size() * v.type.itemsize
-        region = "events" if v.type.symbols else "static"
-        out.append((v.name, region, op.attrs["offset"], size, min(users), max(users), ))
-    return out
+def planned(model_dir: str, name: str, passes: list[str]) -> Module:
+    low, _ = run_pipeline(load_onnx(os.path.join(model_dir, name + ".onnx")), passes)
+    return low
 
 
-def check_plan(f: Function) -> int:
-    """Asserts no conflicting overlap; returns how many buffer pairs share bytes legally."""
-    bufs = live_buffers(f)
-    shared = 0
-    for i, a in enumerate(bufs):
-        for b in bufs[i + 1:]:
-            if a[1] != b[1] or a[2] + a[3] <= b[2] or b[2] + b[3] <= a[2]:
-                continue  # other region or disjoint bytes
-            first, second = (a, b) if a[4] <= b[4] else (b, a)
-            in_place = first[5] == second[4] and first[2:4] == second[2:4]
-            assert first[5] < second[4] or in_place, f"{a} and {b} are live together and overlap"
-            shared += 1
-    static, per_event = f.attrs["arena"]
-    for _, region, offset, size, _, _ in bufs:
-        assert offset + size <= (per_event if region == "events" else static)
-    return shared
+def shared_pairs(f: Function) -> int:
+    """Pairs of buffers with overlapping bytes (at batch 1)."""
+    spans = []
+    for r in live_ranges(f).values():
+        lo = sum(r.root.owner.offset)
+        spans.append((lo, lo + size_bytes(r.root)[1]))
+    return sum(1 for i, a in enumerate(spans) for b in spans[i + 1:] if a[0] < b[1] and b[0] < a[1])
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_optimized_plan_is_sound_and_reuses(model_dir: str, name: str) -> None:
-    m = load_onnx(os.path.join(model_dir, name + ".onnx"))
-    run_pipeline(m, ["plan-memory"])
-    low = lower(m)
-    shared = check_plan(low.main)
+    f = planned(model_dir, name, DEFAULT_PIPELINE).main
+    check_plan(f)
+    assert f.attrs["peak_live_bytes"] <= arena_bytes(f)
     if name != "conv1":  # conv1 has one intermediate only
-        assert shared > 0, "the plan reused no memory"
+        assert shared_pairs(f) > 0, "the plan reused no memory"
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_unoptimized_plan_gives_every_buffer_its_own_bytes(model_dir: str, name: str) -> None:
-    low = lower(load_onnx(os.path.join(model_dir, name + ".onnx")))
-    assert check_plan(low.main) == 0
+    low = planned(model_dir, name, ["lower"])
+    plan_function(low.main, reuse=False)
+    check_plan(low.main)
+    assert shared_pairs(low.main) == 0
 
 
 def test_reuse_shrinks_the_arena(model_dir: str) -> None:
-    path = os.path.join(model_dir, "resnet_small.onnx")
-    plain = lower(load_onnx(path)).main.attrs["arena"]
-    m = load_onnx(path)
-    run_pipeline(m, ["plan-memory"])
-    planned = lower(m).main.attrs["arena"]
-    assert planned[1] < plain[1] / 2, (planned, plain)
+    plain = planned(model_dir, "resnet_small", ["lower"])
+    plan_function(plain.main, reuse=False)
+    reused = planned(model_dir, "resnet_small", ["lower", "plan-memory"])
+    assert arena_bytes(reused.main, {"N": 8}) < arena_bytes(plain.main, {"N": 8}) / 2
 
 
-def test_conv_scratch_is_static_and_batch_independent(model_dir: str) -> None:
-    m = load_onnx(os.path.join(model_dir, "conv1.onnx"))
-    run_pipeline(m, ["plan-memory"])
-    static, per_event = lower(m).main.attrs["arena"]
+def test_conv_scratch_does_not_scale_with_the_batch(model_dir: str) -> None:
+    f = planned(model_dir, "conv1", ["lower", "plan-memory"]).main
+    scratch = [r.root for r in live_ranges(f).values() if not r.root.type.symbols]
+    assert len(scratch) == 1
     # im2col works on bands of output rows: 25 x (rows * 96) floats, under 256 KB, whatever
     # the batch; the whole image would need 25 * 96 * 96 floats
-    assert 25 * 96 * 4 <= static <= 256 * 1024 < 25 * 96 * 96 * 4
-    assert per_event == 2 * 96 * 96 * 4  # the conv's output; the Relu writes the caller's buffer
+    assert 25 * 96 * 4 <= size_bytes(scratch[0])[1] <= 256 * 1024 < 25 * 96 * 96 * 4
+    # per event: only the conv's output (the Relu writes the caller's buffer)
+    assert arena_bytes(f, {"N": 2}) - arena_bytes(f, {"N": 1}) == 2 * 96 * 96 * 4
+
+
+def _arena_to_arena(f: Function, kind: str):
+    """The first `kind` kernel reading and writing arena buffers (not arguments or outputs)."""
+    for op in f.ops:
+        if op.isa(kind):
+            src, dst = storage_root(op.operands[0]), storage_root(op.written_operands()[0])
+            if src.owner is not None and src.owner.isa("low.buffer") and dst.owner.isa("low.buffer"):
+                return src, dst
+    raise AssertionError(f"no {kind} between two arena buffers")
+
+
+@pytest.mark.parametrize("kernel", ["low.conv2d", "low.gemm"])
+def test_verifier_refuses_a_kernel_writing_over_its_live_input(model_dir: str, kernel: str) -> None:
+    """Only kernels that declare in-place reuse may write over their dying input: hand the
+    input's bytes to the output of a conv (which reads its input while writing) and the
+    verifier names both values."""
+    model = "resnet_small" if kernel == "low.conv2d" else "mlp_5x200"
+    f = planned(model_dir, model, DEFAULT_PIPELINE).main
+    src, dst = _arena_to_arena(f, kernel)
+    dst.owner.attrs["offset"] = list(src.owner.offset)
+    with pytest.raises(SofieError, match="live together and overlap"):
+        check_plan(f)
+
+
+def test_verifier_refuses_an_output_aliasing_an_input(model_dir: str) -> None:
+    f = planned(model_dir, "mlp_5x200", DEFAULT_PIPELINE).main
+    f.outputs = [f.args[0]]
+    f.output_types = [f.args[0].type]
+    with pytest.raises(SofieError, match="aliases an input"):
+        check_plan(f)
+
+
+def test_verifier_refuses_a_buffer_outside_the_arena(model_dir: str) -> None:
+    f = planned(model_dir, "resnet_small", DEFAULT_PIPELINE).main
+    buf = next(op for op in f.ops if op.isa("low.buffer"))
+    buf.attrs["offset"] = [buf.offset[0] + 10**9] + buf.offset[1:]
+    with pytest.raises(SofieError, match="outside the arena"):
+        check_plan(f)

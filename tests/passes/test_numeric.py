@@ -10,8 +10,8 @@ import pytest
 
 from sofie.frontends.onnx import load_onnx
 from sofie.ir.interpret import run_function
-from sofie.passes.pass_manager import op_counts, run_pipeline
-from sofie.passes.pipeline import DEFAULT_PIPELINE
+from sofie.pipeline import GRAPH_PIPELINE as DEFAULT_PIPELINE
+from sofie.pipeline import op_counts, run_pipeline
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -71,7 +71,7 @@ def test_pipeline_shapes_tiny_resnet(onnx_models) -> None:
         assert after[gone] == 0, after
     assert after["graph.conv"] == before["graph.conv"]
     fused = [op for op in m.main.ops if op.name == "graph.conv" and len(op.operands) > 3 and op.operands[3]]
-    assert len(fused) == 2 and all(op.attr("activation") == "Relu" for op in fused)
+    assert len(fused) == 2 and all(op.attr("activation") == "relu" for op in fused)
 
 
 def test_pipeline_shapes_mlp(onnx_models) -> None:
@@ -79,7 +79,7 @@ def test_pipeline_shapes_mlp(onnx_models) -> None:
     run_pipeline(m, DEFAULT_PIPELINE)
     names = [op.name for op in m.main.ops if op.name != "graph.weight"]
     assert names == ["graph.gemm", "graph.gemm"], names
-    assert [op.attr("activation") for op in m.main.ops if op.name == "graph.gemm"] == ["Sigmoid", "Tanh"]
+    assert [op.attr("activation") for op in m.main.ops if op.name == "graph.gemm"] == ["sigmoid", "tanh"]
 
 
 def test_pipeline_resolves_shape_chain(onnx_models) -> None:

@@ -13,7 +13,7 @@ from sofie.errors import SofieError
 from sofie.ir.core import Module
 from sofie.ir.parser import parse
 from sofie.ir.types import TensorType
-from sofie.passes.pass_manager import Pass, PipelineOptions, run_pipeline
+from sofie.pipeline import Pass, PipelineOptions, run_pipeline
 
 BIN = os.path.dirname(sys.executable)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -47,9 +47,23 @@ def test_output_file_and_lowering(tmp_path) -> None:
     out = tmp_path / "out.ir"
     assert opt(PIPELINE_IR, "--fold-batchnorm", "-o", str(out)).stdout == ""
     assert "graph.batch_normalization" not in out.read_text()
-    low = opt(str(out), "--fuse", "--plan-memory", "--lower").stdout
-    assert "low.conv2d" in low and "graph." not in low
+    low = opt(str(out), "--fuse", "--plan-memory").stdout  # `lower` is inserted before plan-memory
+    assert "low.conv2d" in low and "graph." not in low and "low.alloc" not in low
+    assert low == opt(str(out), "--fuse", "--lower", "--plan-memory").stdout
     parse(low)  # the low dialect parses back
+    unplanned = opt(str(out), "--fuse", "--lower").stdout
+    assert "low.alloc" in unplanned and "low.buffer" not in unplanned
+
+
+def test_a_pass_at_the_wrong_level_says_so(tmp_path) -> None:
+    r = subprocess.run([f"{BIN}/sofie-opt", PIPELINE_IR, "--plan-memory", "--fuse"], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "sofie-opt: error: pass 'fuse' runs on graph IR, but the module is low IR at that point (after lower)"]
+    low = tmp_path / "low.ir"
+    low.write_text(opt(PIPELINE_IR, "--plan-memory").stdout)
+    r = subprocess.run([f"{BIN}/sofie-opt", str(low), "--cse"], capture_output=True, text=True)
+    assert r.returncode == 2 and "pass 'cse' runs on graph IR, but the module is low IR" in r.stderr
 
 
 class BreakTypes(Pass):
@@ -62,9 +76,27 @@ class BreakTypes(Pass):
         op.results[0].type = TensorType("f32", (1, 1))
 
 
+class BreakOutputType(Pass):
+    """A broken rewrite: returns a value of another type in place of the model's output."""
+
+    name = "break-output-type"
+
+    def run(self, module: Module) -> None:
+        f = module.main
+        f.outputs = [f.args[0]]
+
+
+def test_verifier_checks_returned_values_against_the_signature(monkeypatch) -> None:
+    import sofie.passes.pass_manager as pm
+    monkeypatch.setitem(pm.PASSES, "break-output-type", BreakOutputType)
+    m = parse(open(PIPELINE_IR).read())
+    with pytest.raises(SofieError, match=r"returns \(tensor<.*\) but its signature declares"):
+        run_pipeline(m, ["break-output-type"])
+
+
 def test_verifier_runs_after_every_pass(monkeypatch) -> None:
     import sofie.passes.pass_manager as pm
-    monkeypatch.setitem(pm._PASSES, "break-types", BreakTypes)
+    monkeypatch.setitem(pm.PASSES, "break-types", BreakTypes)
     m = parse(open(PIPELINE_IR).read())
     with pytest.raises(SofieError, match="verifier after pass 'break-types': graph.conv"):
         run_pipeline(m, ["break-types"])

@@ -16,7 +16,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from sofie.lowering.rules import winograd_weights  # noqa: E402
+from sofie.lowering.conv import winograd_weights  # noqa: E402
 
 RUNTIME_INCLUDE = REPO / "sofie" / "runtime"
 
@@ -51,10 +51,13 @@ int main(int argc, char** argv) {
     std::vector<float> scratch(
         sofie::rt::conv2d_winograd_scratch_floats(C, M, T == 0 ? tiles : T) + 1, NAN);
     std::vector<float> y(N * M * OH * OW, NAN);
-    sofie::rt::conv2d_winograd(x.data(), u.data(), has_bias ? b.data() : nullptr, y.data(),
-                               scratch.data(), N, C, H, W, M, pt, pl, OH, OW,
-                               relu ? sofie::rt::Act::Relu : sofie::rt::Act::None, 0.0f, 0.0f,
-                               has_res ? r.data() : nullptr, T);
+    auto run = [&](auto f) {
+        sofie::rt::conv2d_winograd(x.data(), u.data(), has_bias ? b.data() : nullptr, y.data(),
+                                   scratch.data(), N, C, H, W, M, pt, pl, OH, OW, f,
+                                   has_res ? r.data() : nullptr, T);
+    };
+    if (relu) run([](float v) { return v > 0.0f ? v : 0.0f; });
+    else run(sofie::rt::Identity{});
     if (scratch.back() == scratch.back()) return 4;  // wrote past the scratch it was given
     FILE* f = std::fopen((dir + "/y.bin").c_str(), "wb");
     std::fwrite(y.data(), sizeof(float), y.size(), f);

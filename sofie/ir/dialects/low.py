@@ -1,16 +1,22 @@
-"""The `low` dialect: buffers in one arena and kernel calls in destination-passing style.
+"""The `low` dialect: allocations, views and kernel calls in destination-passing style.
 
-Every decision is made when these ops are built (kernel, sizes, buffer offsets); the C++
-printer only spells them out. Operands list inputs first, then the outputs written.
+Lowering picks every kernel and its parameters; `low.alloc` values are the tensors and kernel
+scratch it needs, sized by their types (expressions in the dim symbols). The `plan-memory` pass
+then turns each allocation into a `low.buffer` at an arena offset; after it the C++ printer has
+nothing left to decide. A kernel's operands are its inputs, then the outputs it writes (`:out`).
 """
 
 from __future__ import annotations
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
-from sofie.ir.dialects.graph.nn import CONV_ATTRS, EPILOGUE
-from sofie.ir.registry import Attr, OpDef, register
-from sofie.ir.types import TensorType
+from sofie.ir.dialects.graph.nn import CONV_ATTRS
+from sofie.ir.dialects.scalar import parse_body, result_type
+from sofie.ir.registry import CONSTANT_LIKE, INPLACE, PURE, VIEW, Attr, OpDef, register
+from sofie.ir.types import Dim, TensorType
+
+# a kernel's activation epilogue: a scalar body over x0 (the accumulated value), "" for none
+EPILOGUE = {"epilogue": Attr("str", "")}
 
 
 class Storage(OpDef):
@@ -24,20 +30,31 @@ class Storage(OpDef):
 class Weight(Storage):
     name = "low.weight"
     attrs = {"ref": Attr("str"), "offset": Attr("int")}
+    traits = frozenset({PURE, CONSTANT_LIKE})
     doc = "read-only bytes at `offset` in the weights file"
+
+
+@register
+class Alloc(Storage):
+    name = "low.alloc"
+    traits = frozenset()  # each one is its own storage: never merged by CSE
+    doc = "storage for a tensor or a kernel's scratch, not yet placed (plan-memory places it)"
 
 
 @register
 class Buffer(Storage):
     name = "low.buffer"
-    attrs = {"offset": Attr("int")}
-    doc = "arena bytes; offset per event when the type has the batch symbol, else in the static region"
+    attrs = {"offset": Attr("ints")}
+    traits = frozenset()
+    doc = ("arena bytes at sum(offset[k] * term k of the function's `arena_terms`), each term a "
+           "product of dim-symbol maxima (term 0 is 1)")
 
 
 @register
 class Output(Storage):
     name = "low.output"
     attrs = {"index": Attr("int")}
+    traits = frozenset()
     doc = "the caller's output pointer number `index`"
 
 
@@ -45,53 +62,113 @@ class Output(Storage):
 class View(OpDef):
     name = "low.view"
     operands = "source"
-    view = True
+    traits = frozenset({PURE, VIEW})
     doc = "the same bytes under another shape"
 
     def infer(self, op: Operation) -> list[TensorType]:
         return [r.type for r in op.results]
 
     def verify(self, op: Operation) -> None:
-        src, dst = op.operands[0].type, op.results[0].type
+        src, dst = op.source.type, op.results[0].type
         if (src.static_size(), sorted(src.symbols)) != (dst.static_size(), sorted(dst.symbols)):
             raise SofieError(f"{op.describe()}: view changes the element count ({src} -> {dst})")
 
 
 class Kernel(OpDef):
-    """A kernel call writing its last operand(s); no SSA results."""
+    """A kernel call writing its `:out` operand(s); no SSA results."""
 
-    side_effects = True
+    traits = frozenset()
     results = 0
 
     def infer(self, op: Operation) -> list[TensorType]:
         return []
 
 
-def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "") -> None:
+def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "", inplace: bool = False) -> None:
+    traits = frozenset({INPLACE}) if inplace else frozenset()
     register(type(name.split(".")[1].title().replace("_", ""), (Kernel,),
-                  {"name": name, "operands": operands, "attrs": attrs or {}, "doc": doc}))
+                  {"name": name, "operands": operands, "attrs": attrs or {}, "doc": doc, "traits": traits}))
 
 
-_kernel("low.gemm", "A B C? Y", {"transA": Attr("int", 0), "transB": Attr("int", 0),
-                                 "alpha": Attr("float", 1.0), "beta": Attr("float", 1.0),
-                                 "bias": Attr("str", "none"), **EPILOGUE},
+_kernel("low.gemm", "A B C? Y:out", {"transA": Attr("int", 0), "transB": Attr("int", 0),
+                                     "alpha": Attr("float", 1.0), "beta": Attr("float", 1.0),
+                                     "bias": Attr("str", "none"), **EPILOGUE},
         "Y = act(alpha op(A) op(B) + beta C) through the BLAS shim; bias: none | row | full")
-_kernel("low.conv2d", "X W B? Z? scratch? Y", {**CONV_ATTRS, **EPILOGUE, "pads": Attr("ints"),
-                                               "strides": Attr("ints"), "dilations": Attr("ints"),
-                                               "tile_rows": Attr("int", 0)},
+_kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPILOGUE, "pads": Attr("ints"),
+                                                   "strides": Attr("ints"), "dilations": Attr("ints"),
+                                                   "tile_rows": Attr("int", 0)},
         "im2col of `tile_rows` output rows at a time into scratch + GEMM, per image and group; "
         "Z is a residual added before act")
-_kernel("low.conv2d_winograd", "X U B? Z? scratch Y", {**EPILOGUE, "pads": Attr("ints"), "tile_block": Attr("int")},
+_kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
+                                                            "tile_block": Attr("int")},
         "Winograd F(2x2, 3x3) conv (3x3, stride 1, group 1); U = G w G^T is [16, M, C]; "
         "`tile_block` 2x2 output tiles of the batch at a time through 16 GEMMs; Z is a residual added before act")
-_kernel("low.pool2d", "X Y", {"kind": Attr("str"), "kernel_shape": Attr("ints"), "pads": Attr("ints"),
-                              "strides": Attr("ints"), "dilations": Attr("ints"),
-                              "count_include_pad": Attr("int", 0)})
-_kernel("low.global_average_pool", "X Y")
-_kernel("low.batch_normalization", "X scale B mean var Y", {"epsilon": Attr("float", 1e-5)})
-_kernel("low.softmax", "X Y", {"axis": Attr("int")})
-_kernel("low.transpose", "X Y", {"perm": Attr("ints")})
-_kernel("low.concat", "inputs*", {"axis": Attr("int")}, "the last operand is the output")
-_kernel("low.copy", "X Y")
-_kernel("low.map", "inputs*", {"expr": Attr("str")},
-        "elementwise loop nest with numpy broadcasting; `expr` reads v0, v1, ...; last operand is the output")
+_kernel("low.pool2d", "X Y:out", {"kind": Attr("str"), "kernel_shape": Attr("ints"), "pads": Attr("ints"),
+                                  "strides": Attr("ints"), "dilations": Attr("ints"),
+                                  "count_include_pad": Attr("int", 0)})
+_kernel("low.global_average_pool", "X Y:out")
+_kernel("low.batch_normalization", "X scale B mean var Y:out", {"epsilon": Attr("float", 1e-5)}, inplace=True)
+_kernel("low.softmax", "X Y:out", {"axis": Attr("int")}, inplace=True)
+_kernel("low.transpose", "X Y:out", {"perm": Attr("ints")})
+_kernel("low.concat", "inputs*:out", {"axis": Attr("int")}, "the last operand is the output")
+_kernel("low.copy", "X Y:out")
+
+
+PARALLEL, REDUCTION = "parallel", "reduction"
+
+
+@register
+class Generic(Kernel):
+    """A structured loop nest in the spirit of MLIR's linalg.generic.
+
+    The loops run over `iterators` (parallel or reduction). Operand k (inputs, then the output
+    last) is indexed through `maps[k]`: for each of its axes, the loop it follows, or -1 for a
+    size-1 axis read at index 0 (broadcasting). `body` is a scalar expression over the inputs'
+    elements x0, x1, ... (and `acc`, the output's running value, in a reduction, which starts
+    at `init`). Elementwise ops, broadcasts, transposes and reductions all lower to it.
+    """
+
+    name = "low.generic"
+    operands = "inputs*:out"
+    attrs = {"maps": Attr("intss"), "iterators": Attr("strs"), "body": Attr("str"), "init": Attr("float", 0.0)}
+    traits = frozenset({INPLACE})
+
+    def domain(self, op: Operation) -> list[Dim]:
+        """The loop bounds, read off the operands' shapes."""
+        bounds: list[Dim | None] = [None] * len(op.iterators)
+        for v, m in zip(op.operands, op.maps):
+            for axis, loop in enumerate(m):
+                if loop >= 0 and bounds[loop] is None:
+                    bounds[loop] = v.type.shape[axis]
+        if any(b is None for b in bounds):
+            raise SofieError(f"{op.describe()}: loop {bounds.index(None)} indexes no operand")
+        return bounds
+
+    def verify(self, op: Operation) -> None:
+        iters, maps = op.iterators, op.maps
+        if any(i not in (PARALLEL, REDUCTION) for i in iters):
+            raise SofieError(f"{op.describe()}: iterators must be '{PARALLEL}' or '{REDUCTION}', got {iters}")
+        if len(maps) != len(op.operands):
+            raise SofieError(f"{op.describe()}: {len(maps)} maps for {len(op.operands)} operands")
+        bounds = self.domain(op)
+        for k, (v, m) in enumerate(zip(op.operands, maps)):
+            if len(m) != v.type.rank:
+                raise SofieError(f"{op.describe()}: map {k} has {len(m)} entries for a rank-{v.type.rank} operand")
+            for axis, loop in enumerate(m):
+                if not -1 <= loop < len(iters):
+                    raise SofieError(f"{op.describe()}: map {k} names loop {loop}; there are {len(iters)}")
+                want = 1 if loop < 0 else bounds[loop]
+                if v.type.shape[axis] != want:
+                    raise SofieError(f"{op.describe()}: operand {k} axis {axis} is {v.type.shape[axis]}, "
+                                     f"its loop runs to {want}")
+        out = maps[-1]
+        parallel = [i for i, it in enumerate(iters) if it == PARALLEL]
+        if sorted(x for x in out if x >= 0) != parallel:
+            raise SofieError(f"{op.describe()}: the output map {out} must name each parallel loop once "
+                             f"and no reduction loop")
+        ins = [v.type.dtype for v in op.operands[:-1]]
+        y = op.operands[-1].type.dtype
+        acc = y if REDUCTION in iters else None
+        got = result_type(parse_body(op.body), ins, acc)
+        if got is not None and got != y:
+            raise SofieError(f"{op.describe()}: the body computes {got}, the output is {y}")

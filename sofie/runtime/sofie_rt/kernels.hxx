@@ -8,66 +8,23 @@
 #include <cstddef>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "sofie_rt/blas.hxx"
 
 namespace sofie::rt {
 
 // ---------------------------------------------------------------------------
-// Activations (ONNX semantics). The caller resolves ONNX attribute defaults,
-// e.g. LeakyRelu alpha = 0.01, Selu alpha = 1.67326, gamma (beta) = 1.0507.
+// Epilogues: the generated code passes each fused activation as a functor (a
+// lambda spelled from the activation's one definition, a scalar body in the
+// IR), so every epilogue loop is specialized at compile time.
 // ---------------------------------------------------------------------------
-enum class Act { None, Relu, LeakyRelu, Sigmoid, Tanh, Clip, HardSigmoid, HardSwish, Elu, Selu };
-
-namespace detail {
-
-// One functor per activation so every epilogue loop is specialized and the
-// activation choice is made once per call, not once per element.
-template <Act A>
-struct ActFn {
-    float alpha, beta;
-    float operator()(float x) const {
-        if constexpr (A == Act::None) {
-            return x;
-        } else if constexpr (A == Act::Relu) {
-            return x > 0.0f ? x : 0.0f;
-        } else if constexpr (A == Act::LeakyRelu) {
-            return x >= 0.0f ? x : alpha * x;
-        } else if constexpr (A == Act::Sigmoid) {
-            return 1.0f / (1.0f + std::exp(-x));
-        } else if constexpr (A == Act::Tanh) {
-            return std::tanh(x);
-        } else if constexpr (A == Act::Clip) {
-            return std::min(std::max(x, alpha), beta);
-        } else if constexpr (A == Act::HardSigmoid) {
-            return std::max(0.0f, std::min(1.0f, alpha * x + beta));
-        } else if constexpr (A == Act::HardSwish) {
-            return x * std::max(0.0f, std::min(1.0f, x * (1.0f / 6.0f) + 0.5f));
-        } else if constexpr (A == Act::Elu) {
-            return x >= 0.0f ? x : alpha * std::expm1(x);
-        } else {
-            static_assert(A == Act::Selu);
-            return x > 0.0f ? beta * x : beta * alpha * std::expm1(x);
-        }
-    }
+struct Identity {
+    template <class T>
+    T operator()(T x) const { return x; }
 };
 
-template <class F>
-inline decltype(auto) dispatch_act(Act a, float alpha, float beta, F&& f) {
-    switch (a) {
-        case Act::None: return f(ActFn<Act::None>{alpha, beta});
-        case Act::Relu: return f(ActFn<Act::Relu>{alpha, beta});
-        case Act::LeakyRelu: return f(ActFn<Act::LeakyRelu>{alpha, beta});
-        case Act::Sigmoid: return f(ActFn<Act::Sigmoid>{alpha, beta});
-        case Act::Tanh: return f(ActFn<Act::Tanh>{alpha, beta});
-        case Act::Clip: return f(ActFn<Act::Clip>{alpha, beta});
-        case Act::HardSigmoid: return f(ActFn<Act::HardSigmoid>{alpha, beta});
-        case Act::HardSwish: return f(ActFn<Act::HardSwish>{alpha, beta});
-        case Act::Elu: return f(ActFn<Act::Elu>{alpha, beta});
-        case Act::Selu: return f(ActFn<Act::Selu>{alpha, beta});
-    }
-    return f(ActFn<Act::None>{alpha, beta});
-}
+namespace detail {
 
 // y = act(y + bias + residual) in a single pass over y.
 template <class F>
@@ -97,25 +54,23 @@ inline void epilogue_rows(float* SOFIE_RESTRICT y, const float* bias, const floa
     }
 }
 
+template <class F>
 inline void epilogue(float* y, const float* bias, const float* residual, std::size_t rows,
-                     std::size_t cols, bool bias_per_row, Act a, float alpha, float beta) {
-    if (a == Act::None && bias == nullptr && residual == nullptr) return;
-    dispatch_act(a, alpha, beta, [&](auto f) {
-        epilogue_rows(y, bias, residual, rows, cols, bias_per_row, f);
-    });
+                     std::size_t cols, bool bias_per_row, F f) {
+    if constexpr (std::is_same_v<F, Identity>) {
+        if (bias == nullptr && residual == nullptr) return;
+    }
+    epilogue_rows(y, bias, residual, rows, cols, bias_per_row, f);
 }
 
 }  // namespace detail
 
-inline float act(Act a, float x, float alpha, float beta) {
-    return detail::dispatch_act(a, alpha, beta, [x](auto f) { return f(x); });
-}
-
-// y[rows, cols] = act(y + bias). bias is indexed by column (Gemm output rows)
+// y[rows, cols] = f(y + bias). bias is indexed by column (Gemm output rows)
 // or, with bias_per_row, by row (NCHW channels: rows = C, cols = H*W).
+template <class F = Identity>
 inline void bias_act(float* y, const float* bias, std::size_t rows, std::size_t cols,
-                     bool bias_per_row, Act a, float alpha, float beta) {
-    detail::epilogue(y, bias, nullptr, rows, cols, bias_per_row, a, alpha, beta);
+                     bool bias_per_row, F f = {}) {
+    detail::epilogue(y, bias, nullptr, rows, cols, bias_per_row, f);
 }
 
 // ---------------------------------------------------------------------------
@@ -205,13 +160,14 @@ inline std::size_t conv2d_scratch_floats(std::size_t C, std::size_t group, std::
 // Per image and group: im2col into scratch, then W_g[M/g, C/g*kH*kW] x col; with
 // tile_rows > 0, `tile_rows` output rows at a time, so scratch needs only
 // C/group*kH*kW * tile_rows*OW floats (see conv2d_scratch_floats).
+template <class F = Identity>
 inline void conv2d(const float* x, const float* w, const float* bias, float* y, float* scratch,
                    std::size_t N, std::size_t C, std::size_t H, std::size_t W, std::size_t M,
                    std::size_t group, std::size_t kH, std::size_t kW, std::size_t pad_top,
                    std::size_t pad_left, std::size_t pad_bottom, std::size_t pad_right,
                    std::size_t stride_h, std::size_t stride_w, std::size_t dil_h,
-                   std::size_t dil_w, std::size_t OH, std::size_t OW, Act a, float alpha,
-                   float beta, const float* residual, std::size_t tile_rows = 0) {
+                   std::size_t dil_w, std::size_t OH, std::size_t OW, F f,
+                   const float* residual, std::size_t tile_rows = 0) {
     const std::size_t Cg = C / group, Mg = M / group;
     const std::size_t K = Cg * kH * kW;
     const std::size_t P = OH * OW;
@@ -237,7 +193,7 @@ inline void conv2d(const float* x, const float* w, const float* bias, float* y, 
             }
         }
         detail::epilogue(y + n * M * P, bias, residual ? residual + n * M * P : nullptr, M, P,
-                         true, a, alpha, beta);
+                         true, f);
     }
 }
 

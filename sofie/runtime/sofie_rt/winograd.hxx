@@ -183,16 +183,16 @@ inline void wino_output_transform(const float* Mo, float* y, const float* bias,
 // y[N, M, OH, OW] = act(conv3x3(x[N, C, H, W]) + bias + residual) with stride 1,
 // dilation 1, group 1 and any pads (OH = H + pad_top + pad_bottom - 2). u is the
 // transformed weight [16][M][C]. tile_block = 0 means all tiles at once.
+template <class F = Identity>
 inline void conv2d_winograd(const float* x, const float* u, const float* bias, float* y,
                             float* scratch, std::size_t N, std::size_t C, std::size_t H,
                             std::size_t W, std::size_t M, std::size_t pad_top,
-                            std::size_t pad_left, std::size_t OH, std::size_t OW, Act a,
-                            float alpha, float beta, const float* residual,
-                            std::size_t tile_block) {
+                            std::size_t pad_left, std::size_t OH, std::size_t OW, F f,
+                            const float* residual, std::size_t tile_block) {
     const std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, total = N * TH * TW;
     if (total == 0) return;
     const std::size_t T = tile_block == 0 ? total : tile_block;
-    detail::dispatch_act(a, alpha, beta, [&](auto f) {
+    {
         for (std::size_t t0 = 0; t0 < total; t0 += T) {
             const std::size_t nt = std::min(T, total - t0);
             const std::size_t vs = detail::wino_matrix_stride(C, nt);
@@ -205,7 +205,7 @@ inline void conv2d_winograd(const float* x, const float* u, const float* bias, f
                       Mo + k * ms, nt);
             detail::wino_output_transform(Mo, y, bias, residual, M, OH, OW, TH, TW, t0, nt, f);
         }
-    });
+    }
 }
 
 }  // namespace sofie::rt

@@ -1,17 +1,23 @@
-"""Elementwise ops. Each is one table row: ONNX name, numpy semantics, the C expression the
-lowering uses for loop nests, and (for activations) the runtime epilogue it can fuse into."""
+"""Elementwise ops. Each is one table row: its ONNX name and its definition as a scalar body
+(`sofie.ir.dialects.scalar`) over `x` (unary) or `a`, `b` (binary) and its float attributes.
+
+That body is the only definition: the numpy reference evaluates it, lowering turns it into a
+loop body, and a Conv / Gemm / MatMul that fuses the op as its activation carries the same body
+into its kernel's epilogue.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
-from sofie.ir.registry import Attr, OpDef, register
+from sofie.ir.dialects.scalar import Const, Expr, evaluate, parse_body
+from sofie.ir.registry import COMMUTATIVE, INPLACE, PURE, Attr, OpDef, register
 from sofie.ir.types import TensorType, broadcast_shapes
 
 _INF = math.inf
@@ -21,44 +27,34 @@ _INF = math.inf
 class Unary:
     name: str
     onnx: str
-    fn: Callable[..., np.ndarray]   # fn(x, *params)
-    c: str                           # C expression over `x`, `p0`, `p1`
+    body: str                                      # over x and the parameter names
     params: tuple[tuple[str, float], ...] = ()
-    act: str | None = None           # sofie::rt::Act epilogue it fuses into
-
-
-def _erf(x: np.ndarray) -> np.ndarray:
-    return np.vectorize(math.erf, otypes=[x.dtype])(x)
+    floats_only: bool = False                      # transcendental: no integer kernel
 
 
 UNARY = [
-    Unary("relu", "Relu", lambda x: np.maximum(x, 0), "(x > 0 ? x : 0)", act="Relu"),
-    Unary("sigmoid", "Sigmoid", lambda x: 1 / (1 + np.exp(-x)), "1 / (1 + std::exp(-x))", act="Sigmoid"),
-    Unary("tanh", "Tanh", np.tanh, "std::tanh(x)", act="Tanh"),
-    Unary("leaky_relu", "LeakyRelu", lambda x, a: np.where(x >= 0, x, a * x), "(x >= 0 ? x : p0 * x)",
-          (("alpha", 0.01),), act="LeakyRelu"),
-    Unary("elu", "Elu", lambda x, a: np.where(x >= 0, x, a * (np.exp(x) - 1)),
-          "(x >= 0 ? x : p0 * (std::exp(x) - 1))", (("alpha", 1.0),), act="Elu"),
-    Unary("selu", "Selu", lambda x, a, g: g * np.where(x > 0, x, a * (np.exp(x) - 1)),
-          "p1 * (x > 0 ? x : p0 * (std::exp(x) - 1))",
-          (("alpha", 1.6732632423543772), ("gamma", 1.0507009873554805)), act="Selu"),
-    Unary("hard_sigmoid", "HardSigmoid", lambda x, a, b: np.clip(a * x + b, 0, 1),
-          "std::min(std::max(p0 * x + p1, 0.f), 1.f)", (("alpha", 0.2), ("beta", 0.5)), act="HardSigmoid"),
-    Unary("hard_swish", "HardSwish", lambda x: x * np.clip(x / 6 + 0.5, 0, 1),
-          "x * std::min(std::max(x / 6 + 0.5f, 0.f), 1.f)", act="HardSwish"),
-    Unary("clip", "Clip", lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi),
-          "std::min(std::max(x, p0), p1)", (("min", -_INF), ("max", _INF)), act="Clip"),
-    Unary("exp", "Exp", np.exp, "std::exp(x)"),
-    Unary("log", "Log", np.log, "std::log(x)"),
-    Unary("sqrt", "Sqrt", np.sqrt, "std::sqrt(x)"),
-    Unary("abs", "Abs", np.abs, "std::abs(x)"),
-    Unary("neg", "Neg", np.negative, "(-x)"),
-    Unary("reciprocal", "Reciprocal", lambda x: 1 / x, "(1 / x)"),
-    Unary("floor", "Floor", np.floor, "std::floor(x)"),
-    Unary("ceil", "Ceil", np.ceil, "std::ceil(x)"),
-    Unary("erf", "Erf", _erf, "std::erf(x)"),
-    Unary("softplus", "Softplus", lambda x: np.log1p(np.exp(x)), "std::log1p(std::exp(x))"),
-    Unary("softsign", "Softsign", lambda x: x / (1 + np.abs(x)), "(x / (1 + std::abs(x)))"),
+    Unary("relu", "Relu", "max(x, 0)"),
+    Unary("sigmoid", "Sigmoid", "sigmoid(x)", floats_only=True),
+    Unary("tanh", "Tanh", "tanh(x)", floats_only=True),
+    Unary("leaky_relu", "LeakyRelu", "select(ge(x, 0), x, mul(alpha, x))", (("alpha", 0.01),)),
+    Unary("elu", "Elu", "select(ge(x, 0), x, mul(alpha, expm1(x)))", (("alpha", 1.0),), True),
+    Unary("selu", "Selu", "mul(gamma, select(gt(x, 0), x, mul(alpha, expm1(x))))",
+          (("alpha", 1.6732632423543772), ("gamma", 1.0507009873554805)), True),
+    Unary("hard_sigmoid", "HardSigmoid", "min(max(add(mul(alpha, x), beta), 0), 1)",
+          (("alpha", 0.2), ("beta", 0.5)), True),
+    Unary("hard_swish", "HardSwish", "mul(x, min(max(add(div(x, 6), 0.5), 0), 1))", floats_only=True),
+    Unary("clip", "Clip", "min(max(x, min), max)", (("min", -_INF), ("max", _INF))),
+    Unary("exp", "Exp", "exp(x)", floats_only=True),
+    Unary("log", "Log", "log(x)", floats_only=True),
+    Unary("sqrt", "Sqrt", "sqrt(x)", floats_only=True),
+    Unary("abs", "Abs", "abs(x)"),
+    Unary("neg", "Neg", "neg(x)"),
+    Unary("reciprocal", "Reciprocal", "div(1, x)", floats_only=True),
+    Unary("floor", "Floor", "floor(x)", floats_only=True),
+    Unary("ceil", "Ceil", "ceil(x)", floats_only=True),
+    Unary("erf", "Erf", "erf(x)", floats_only=True),
+    Unary("softplus", "Softplus", "log1p(exp(x))", floats_only=True),
+    Unary("softsign", "Softsign", "div(x, add(1, abs(x)))", floats_only=True),
 ]
 
 
@@ -66,44 +62,55 @@ UNARY = [
 class Binary:
     name: str
     onnx: str
-    fn: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    c: str  # C expression over `a`, `b`
+    body: str  # over a and b
+    commutative: bool = False
 
 
 BINARY = [
-    Binary("add", "Add", np.add, "a + b"),
-    Binary("sub", "Sub", np.subtract, "a - b"),
-    Binary("mul", "Mul", np.multiply, "a * b"),
-    Binary("div", "Div", lambda a, b: a / b if a.dtype.kind == "f" else a // b, "a / b"),
-    Binary("pow", "Pow", np.power, "std::pow(a, b)"),
-    Binary("max", "Max", np.maximum, "std::max(a, b)"),
-    Binary("min", "Min", np.minimum, "std::min(a, b)"),
+    Binary("add", "Add", "add(a, b)", True),
+    Binary("sub", "Sub", "sub(a, b)"),
+    Binary("mul", "Mul", "mul(a, b)", True),
+    Binary("div", "Div", "div(a, b)"),
+    Binary("pow", "Pow", "pow(a, b)"),
+    Binary("max", "Max", "max(a, b)", True),
+    Binary("min", "Min", "min(a, b)", True),
 ]
+
+
+def instantiate(body: str, variables: dict[str, str], params: dict[str, float]) -> Expr:
+    """A declaration's body with its variables renamed (x -> x0) and parameters as literals."""
+    names = {**variables, **{k: str(Const(float(v))) for k, v in params.items()}}
+    text = re.sub(r"\b(" + "|".join(map(re.escape, names)) + r")\b(?!\()", lambda m: names[m.group(1)], body)
+    return parse_body(text)
 
 
 class UnaryOp(OpDef):
     """An elementwise function of one tensor; see the UNARY table."""
 
     operands = "X"
-    inplace = True
+    traits = frozenset({PURE, INPLACE})
     spec: Unary
 
     def shape(self, op: Operation, x: TensorType) -> TensorType:
+        if self.spec.floats_only and x.dtype not in ("f32", "f64", "f16"):
+            raise SofieError(f"{op.describe()}: {self.spec.onnx} takes floating-point tensors, got {x.dtype}")
         return x
 
-    def params(self, op: Operation) -> list[float]:
-        return [float(op.attr(k)) for k, _ in self.spec.params]
+    def params(self, op: Operation) -> dict[str, float]:
+        return {k: float(op.attr(k)) for k, _ in self.spec.params}
+
+    def body(self, op: Operation) -> Expr:
+        """This op as a scalar body over x0."""
+        return instantiate(self.spec.body, {"x": "x0"}, self.params(op))
 
     def reference(self, op: Operation, x: np.ndarray) -> np.ndarray:
-        p = [x.dtype.type(v) for v in self.params(op)]
-        return np.asarray(self.spec.fn(x, *p)).astype(x.dtype)
+        return evaluate(self.body(op), [x]).astype(x.dtype)
 
 
 class BinaryOp(OpDef):
     """An elementwise function of two tensors with numpy broadcasting; see the BINARY table."""
 
     operands = "A B"
-    inplace = True
     spec: Binary
 
     def shape(self, op: Operation, a: TensorType, b: TensorType) -> TensorType:
@@ -111,30 +118,42 @@ class BinaryOp(OpDef):
             raise SofieError(f"{op.describe()}: operand types differ ({a.dtype} vs {b.dtype})")
         return a.with_shape(broadcast_shapes(a.shape, b.shape))
 
+    def body(self, op: Operation) -> Expr:
+        return instantiate(self.spec.body, {"a": "x0", "b": "x1"}, {})
+
     def reference(self, op: Operation, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return np.asarray(self.spec.fn(a, b)).astype(a.dtype)
+        return evaluate(self.body(op), [a, b]).astype(a.dtype)
 
 
-def _declare() -> None:
+def _declare() -> dict[str, type[OpDef]]:
+    out = {}
     for u in UNARY:
         attrs = {k: Attr("float", d) for k, d in u.params}
-        register(type(u.onnx, (UnaryOp,), {"name": f"graph.{u.name}", "onnx": u.onnx, "attrs": attrs,
-                                           "spec": u, "doc": f"ONNX {u.onnx}"}))
+        out[u.onnx] = register(type(u.onnx, (UnaryOp,), {"name": f"graph.{u.name}", "onnx": u.onnx,
+                                                        "attrs": attrs, "spec": u, "doc": f"ONNX {u.onnx}"}))
     for b in BINARY:
-        register(type(b.onnx, (BinaryOp,), {"name": f"graph.{b.name}", "onnx": b.onnx, "spec": b,
-                                            "doc": f"ONNX {b.onnx}, numpy broadcasting"}))
+        traits = frozenset({PURE, INPLACE} | ({COMMUTATIVE} if b.commutative else set()))
+        out[b.onnx] = register(type(b.onnx, (BinaryOp,), {"name": f"graph.{b.name}", "onnx": b.onnx, "spec": b,
+                                                         "traits": traits,
+                                                         "doc": f"ONNX {b.onnx}, numpy broadcasting"}))
+    return out
 
 
-_declare()
+DECLARED = _declare()
+Add = DECLARED["Add"]  # the declarations passes match on by class
+ACTIVATIONS = {u.name: u for u in UNARY}  # every unary op fuses into a Conv / Gemm epilogue
 
 
 def activation_of(op: Operation) -> tuple[str, list[float]] | None:
-    """The runtime epilogue (name, params) equivalent to `op`, if it is a fusable activation."""
+    """(name, params) of `op` as an epilogue, if it is a unary elementwise op."""
     d = op.opdef
-    if isinstance(d, UnaryOp) and d.spec.act:
-        return d.spec.act, d.params(op)
+    if isinstance(d, UnaryOp):
+        return d.spec.name, list(d.params(op).values())
     return None
 
 
-ACTIVATIONS = {u.act: u for u in UNARY if u.act}
-
+def activation_body(name: str, params: list[float]) -> Expr:
+    """The scalar body over x0 of the activation `name` with `params` (defaults when empty)."""
+    spec = ACTIVATIONS[name]
+    values = params or [d for _, d in spec.params]
+    return instantiate(spec.body, {"x": "x0"}, dict(zip((k for k, _ in spec.params), values)))

@@ -1,7 +1,8 @@
 """Neural-network ops: dense, convolution, pooling, normalization, softmax.
 
-Gemm, MatMul and Conv carry an `activation` epilogue (a sofie::rt::Act name with its params);
-Conv also takes an optional residual `Z` added before the activation. Both come from fusion.
+Gemm, MatMul and Conv carry an `activation` epilogue (a unary elementwise op, e.g. "leaky_relu",
+with its float attributes as `activation_params`); Conv also takes an optional residual `Z`
+added before the activation. Both come from fusion.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
-from sofie.ir.dialects.graph.elementwise import ACTIVATIONS
-from sofie.ir.registry import Attr, OpDef, register
+from sofie.ir.dialects.graph.elementwise import ACTIVATIONS, activation_body
+from sofie.ir.dialects.scalar import evaluate
+from sofie.ir.registry import INPLACE, PURE, VIEW, Attr, OpDef, register
 from sofie.ir.types import Dim, TensorType, broadcast_shapes, fmt_shape
 
 EPILOGUE = {"activation": Attr("str", ""), "activation_params": Attr("floats", [])}
@@ -24,12 +26,11 @@ def _check_activation(op: Operation) -> None:
 
 
 def apply_activation(op: Operation, y: np.ndarray) -> np.ndarray:
+    """The fused activation, evaluated from the same scalar body the kernel epilogue runs."""
     act = op.attr("activation")
     if not act:
         return y
-    spec = ACTIVATIONS[act]
-    params = op.attr("activation_params") or [d for _, d in spec.params]
-    return np.asarray(spec.fn(y, *[y.dtype.type(p) for p in params])).astype(y.dtype)
+    return evaluate(activation_body(act, list(op.attr("activation_params"))), [y]).astype(y.dtype)
 
 
 def _same_dtype(op: Operation, *types: TensorType | None) -> str:
@@ -164,14 +165,6 @@ CONV_ATTRS = {"auto_pad": Attr("str", "NOTSET"), "dilations": Attr("ints", []),
               "pads": Attr("ints", []), "strides": Attr("ints", [])}
 
 
-# Winograd F(2x2, 3x3) conv (see Conv.winograd_tiles). Measured on AVX2 + OpenBLAS at -O3
-# -march=native (what sofie.compile and the benchmarks use), one 56x56 image: C = M = 8 breaks
-# even with im2col + GEMM, 16 takes 0.8x its time, 64 0.55x. The scratch budget gives the
-# 16 GEMMs at least 64 columns up to 512 + 512 channels.
-WINOGRAD_MIN_CHANNELS = 16
-WINOGRAD_SCRATCH_BYTES = 4 << 20
-
-
 @register
 class Conv(OpDef):
     name = "graph.conv"
@@ -181,7 +174,7 @@ class Conv(OpDef):
     doc = "2-D convolution; Z (from fusion) is a residual added before the activation"
 
     def geometry(self, op: Operation):
-        x, w = op.operands[0].type, op.operands[1].type
+        x, w = op.X.type, op.W.type
         kernel = op.attr("kernel_shape") or [d for d in w.shape[2:]]
         return window_geometry(op, x.shape[2:], list(kernel))
 
@@ -212,45 +205,6 @@ class Conv(OpDef):
         _check_activation(op)
         return y
 
-    def tile_rows(self, op: Operation) -> int:
-        """Output rows per im2col band: at least 64 GEMM columns when the image has them,
-        more while the band fits a 256 KB scratch (cache-resident, batch-independent)."""
-        w = op.operands[1].type
-        _, _, _, (oh, ow) = self.geometry(op)
-        k = w.shape[1] * w.shape[2] * w.shape[3]
-        rows = min(oh, -(-64 // ow))
-        return max(1, rows, min(oh, (64 * 1024) // (k * ow)))
-
-    def winograd_tiles(self, op: Operation) -> int:
-        """Tiles per block for the Winograd F(2x2, 3x3) kernel, 0 for im2col + GEMM. Used for
-        3x3, stride-1, dilation-1, group-1 float convs with constant weights and at least
-        WINOGRAD_MIN_CHANNELS input and output channels; the block (tiles of the whole batch)
-        keeps the V [16][C][T] + M [16][M][T] scratch within WINOGRAD_SCRATCH_BYTES."""
-        x, w = op.operands[0], op.operands[1]
-        _, strides, dil, (oh, ow) = self.geometry(op)
-        c, m = w.type.shape[1], w.type.shape[0]
-        if (w.type.shape[2:] != (3, 3) or strides != [1, 1] or dil != [1, 1] or op.attr("group") != 1
-                or w.type.dtype != "f32" or w.owner is None or not w.owner.name.endswith(".weight")
-                or c < WINOGRAD_MIN_CHANNELS or m < WINOGRAD_MIN_CHANNELS):
-            return 0
-        block = max(32, WINOGRAD_SCRATCH_BYTES // (16 * (c + m) * 4) // 16 * 16)
-        if isinstance(x.type.shape[0], int):  # a static batch: no block larger than all its tiles
-            block = min(block, x.type.shape[0] * ((oh + 1) // 2) * ((ow + 1) // 2))
-        return max(block, 0)
-
-    def scratch_bytes(self, op: Operation) -> int:
-        w = op.operands[1].type
-        tiles = self.winograd_tiles(op)
-        if tiles:
-            # sofie::rt::conv2d_winograd_scratch_floats: V[k] and M[k] strides padded to 4 KB + 64 B
-            def stride(rows: int) -> int:
-                return -(-rows * tiles // 1024) * 1024 + 16
-            return 16 * (stride(w.shape[1]) + stride(w.shape[0])) * w.itemsize
-        pads, strides, dil, (oh, ow) = self.geometry(op)
-        if w.shape[2:] == (1, 1) and not any(pads) and strides == [1, 1]:
-            return 0  # 1x1 conv: the input already is the im2col matrix
-        return (w.shape[1] * w.shape[2] * w.shape[3]) * self.tile_rows(op) * ow * w.itemsize
-
     def reference(self, op, x, w, b, z):
         pads, strides, dil, out = self.geometry(op)
         g = op.attr("group")
@@ -275,7 +229,7 @@ class Pool(OpDef):
     kind = ""
 
     def geometry(self, op: Operation):
-        x = op.operands[0].type
+        x = op.X.type
         return window_geometry(op, x.shape[2:], list(op.attr("kernel_shape")), bool(op.attr("ceil_mode")))
 
     def shape(self, op, x):
@@ -347,7 +301,7 @@ class BatchNormalization(OpDef):
     onnx = "BatchNormalization"
     operands = "X scale B mean var"
     attrs = {"epsilon": Attr("float", 1e-5)}
-    inplace = True
+    traits = frozenset({PURE, INPLACE})
     doc = "inference form: (X - mean) / sqrt(var + epsilon) * scale + B, per channel (axis 1)"
 
     def shape(self, op, x, scale, b, mean, var):
@@ -369,7 +323,7 @@ class Softmax(OpDef):
     onnx = "Softmax"
     operands = "X"
     attrs = {"axis": Attr("int", -1)}
-    inplace = True
+    traits = frozenset({PURE, INPLACE})
 
     def shape(self, op, x):
         if not -x.rank <= op.attr("axis") < x.rank:
@@ -385,9 +339,9 @@ class Softmax(OpDef):
 class Dropout(OpDef):
     name = "graph.dropout"
     onnx = "Dropout"
-    operands = "X ratio? training_mode?"
+    operands = "X ratio_input?:const training_mode?:const"
     attrs = {"seed": Attr("int", 0), "ratio": Attr("float", 0.5)}
-    view = True
+    traits = frozenset({PURE, VIEW})
     doc = "inference: the identity"
 
     def shape(self, op, x, ratio, training):

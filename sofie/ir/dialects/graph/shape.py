@@ -1,8 +1,8 @@
 """Shape and data-movement ops: reshape family, transpose, concat, and the small shape
 computations PyTorch's exporter writes for a dynamic batch (Shape -> Gather -> Concat).
 
-Ops marked `symbolic = True` also evaluate on numpy object arrays whose entries may be
-dimension symbols; `sofie.ir.symbolic` uses that to resolve Reshape targets such as [N, 512].
+Ops with the SYMBOLIC trait also evaluate on numpy object arrays whose entries may be
+dimension symbols; `sofie.ir.folding` uses that to resolve Reshape targets such as [N, 512].
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
-from sofie.ir.registry import Attr, OpDef, register
-from sofie.ir.symbolic import symbolic_value
+from sofie.ir.folding import known_value
+from sofie.ir.registry import PURE, SYMBOLIC, VIEW, Attr, OpDef, register
 from sofie.ir.types import DTYPES, Dim, TensorType, dims_product, fmt_shape
 
 
@@ -24,8 +24,9 @@ def _axis(op: Operation, axis: int, rank: int) -> int:
     return axis % rank
 
 
-def _known(op: Operation, i: int, what: str) -> np.ndarray:
-    v = symbolic_value(op.operands[i])
+def _known(op: Operation, operand: str, what: str) -> np.ndarray:
+    """A compile-time operand's value (declared `:const`)."""
+    v = known_value(op.operand(operand))
     if v is None:
         raise SofieError(f"{op.describe()}: the {what} is computed at run time; sofie needs it at "
                          f"compile time (a constant, or derived from static shapes)")
@@ -75,14 +76,14 @@ def reshape_dims(op: Operation, shape: tuple[Dim, ...], target: list, allowzero:
 class Reshape(OpDef):
     name = "graph.reshape"
     onnx = "Reshape"
-    operands = "data shape"
+    operands = "data shape:const"
     attrs = {"allowzero": Attr("int", 0)}
-    view = True
+    traits = frozenset({PURE, VIEW})
 
     def shape(self, op, x, shape):
         if shape.rank != 1:
             raise SofieError(f"{op.describe()}: the shape operand must be 1-D")
-        target = list(_known(op, 1, "target shape"))
+        target = list(_known(op, "shape", "target shape"))
         return x.with_shape(reshape_dims(op, x.shape, target, bool(op.attr("allowzero"))))
 
     def reference(self, op, x, shape):
@@ -95,7 +96,7 @@ class Flatten(OpDef):
     onnx = "Flatten"
     operands = "X"
     attrs = {"axis": Attr("int", 1)}
-    view = True
+    traits = frozenset({PURE, VIEW})
 
     def shape(self, op, x):
         axis = op.attr("axis")
@@ -124,7 +125,7 @@ class Identity(OpDef):
     name = "graph.identity"
     onnx = "Identity"
     operands = "X"
-    view = True
+    traits = frozenset({PURE, VIEW})
 
     def shape(self, op, x):
         return x
@@ -139,7 +140,7 @@ class Transpose(OpDef):
     onnx = "Transpose"
     operands = "X"
     attrs = {"perm": Attr("ints", [])}
-    symbolic = True
+    traits = frozenset({PURE, SYMBOLIC})
 
     def perm(self, op: Operation, rank: int) -> list[int]:
         return list(op.attr("perm")) or list(range(rank))[::-1]
@@ -160,7 +161,7 @@ class Concat(OpDef):
     onnx = "Concat"
     operands = "inputs*"
     attrs = {"axis": Attr("int")}
-    symbolic = True
+    traits = frozenset({PURE, SYMBOLIC})
 
     def shape(self, op, *xs):
         if not xs:
@@ -191,7 +192,7 @@ class Shape(OpDef):
     onnx = "Shape"
     operands = "data"
     attrs = {"start": Attr("int", 0), "end": Attr("int", 2**62)}
-    symbolic = True
+    traits = frozenset({PURE, SYMBOLIC})
 
     def _dims(self, op: Operation, shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
         r = len(shape)
@@ -205,7 +206,7 @@ class Shape(OpDef):
         return np.array(self._dims(op, x.shape), dtype=np.int64)
 
     def symbolic_reference(self, op: Operation) -> np.ndarray:
-        dims = self._dims(op, op.operands[0].type.shape)
+        dims = self._dims(op, op.data.type.shape)
         return np.array(list(dims), dtype=object)
 
 
@@ -215,7 +216,7 @@ class Gather(OpDef):
     onnx = "Gather"
     operands = "data indices"
     attrs = {"axis": Attr("int", 0)}
-    symbolic = True
+    traits = frozenset({PURE, SYMBOLIC})
 
     def shape(self, op, x, idx):
         axis = _axis(op, op.attr("axis"), x.rank)
@@ -229,11 +230,11 @@ class Gather(OpDef):
         return np.take(x, np.where(idx < 0, idx + n, idx), axis=axis)
 
 
-def _axes(op: Operation, i: int) -> list[int]:
+def _axes(op: Operation) -> list[int]:
     if op.attrs.get("axes") is not None and op.attr("axes"):
         return list(op.attr("axes"))
-    if len(op.operands) > i and op.operands[i] is not None:
-        return [int(a) for a in _known(op, i, "axes operand")]
+    if op.operand("axes_input") is not None:
+        return [int(a) for a in _known(op, "axes_input", "axes operand")]
     return []
 
 
@@ -241,10 +242,9 @@ class AxesView(OpDef):
     """Squeeze / Unsqueeze: a view whose new shape depends on `axes` (attribute before opset
     13, operand since)."""
 
-    operands = "data axes?"
+    operands = "data axes_input?:const"
     attrs = {"axes": Attr("ints", [])}
-    view = True
-    symbolic = True
+    traits = frozenset({PURE, VIEW, SYMBOLIC})
 
     def new_shape(self, op: Operation, shape: tuple) -> tuple:
         raise NotImplementedError
@@ -262,7 +262,7 @@ class Unsqueeze(AxesView):
     onnx = "Unsqueeze"
 
     def new_shape(self, op: Operation, shape: tuple) -> tuple:
-        axes = _axes(op, 1)
+        axes = _axes(op)
         rank = len(shape) + len(axes)
         axes = sorted(_axis(op, a, rank) for a in axes)
         out, it = [], iter(shape)
@@ -277,7 +277,7 @@ class Squeeze(AxesView):
     onnx = "Squeeze"
 
     def new_shape(self, op: Operation, shape: tuple) -> tuple:
-        axes = [_axis(op, a, len(shape)) for a in _axes(op, 1)] or [
+        axes = [_axis(op, a, len(shape)) for a in _axes(op)] or [
             i for i, d in enumerate(shape) if d == 1]
         for a in axes:
             if shape[a] != 1:
@@ -291,7 +291,7 @@ class Cast(OpDef):
     onnx = "Cast"
     operands = "X"
     attrs = {"to": Attr("str"), "saturate": Attr("int", 1)}
-    symbolic = True
+    traits = frozenset({PURE, SYMBOLIC})
 
     def shape(self, op, x):
         if op.attr("to") not in DTYPES:
@@ -301,20 +301,20 @@ class Cast(OpDef):
     def reference(self, op, x):
         if x.dtype == object:
             return x
-        return x.astype(DTYPES[op.attr("to")][0])
+        return x.astype(DTYPES[op.attr("to")])
 
 
 @register
 class ConstantOfShape(OpDef):
     name = "graph.constant_of_shape"
     onnx = "ConstantOfShape"
-    operands = "input"
+    operands = "input:const"
     attrs = {"value": Attr("floats", [0.0]), "dtype": Attr("str", "f32")}
 
     def shape(self, op, shape):
-        dims = tuple(d if isinstance(d, str) else int(d) for d in _known(op, 0, "shape operand"))
+        dims = tuple(d if isinstance(d, str) else int(d) for d in _known(op, "input", "shape operand"))
         return TensorType(op.attr("dtype"), dims)
 
     def reference(self, op, shape):
-        dt = DTYPES[op.attr("dtype")][0]
+        dt = DTYPES[op.attr("dtype")]
         return np.full(tuple(int(d) for d in shape), op.attr("value")[0], dtype=dt)

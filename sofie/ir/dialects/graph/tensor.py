@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
-from sofie.ir.registry import Attr, OpDef, register
+from sofie.ir.registry import CONSTANT_LIKE, PURE, Attr, OpDef, register
 
 
 @register
 class Weight(OpDef):
     name = "graph.weight"
     attrs = {"ref": Attr("str")}
+    traits = frozenset({PURE, CONSTANT_LIKE})
     doc = "The value of module weight @ref (initializers and ONNX Constant nodes)."
 
     def shape(self, op: Operation):

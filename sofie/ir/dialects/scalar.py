@@ -1,0 +1,242 @@
+"""Scalar ops: the bodies of structured loops (`low.generic`) and the one definition of every
+elementwise function and activation.
+
+A body is an expression over the loop's operand elements `x0, x1, ...` (and `acc`, the running
+value of a reduction), written with the ops below, e.g. `mul(x0, sigmoid(x0))`. Literals take
+the element type of what they combine with. The numpy evaluation here is the reference the
+graph dialect folds and tests with; the C++ backend spells the same tree for each element type.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from lark import Lark, Transformer, UnexpectedInput
+
+from sofie.errors import SofieError
+
+
+@dataclass(frozen=True)
+class ScalarOp:
+    name: str
+    arity: int
+    numpy: Callable[..., np.ndarray]
+    result: str = "same"  # "same": the operands' type; "bool": a comparison; "first": select's
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    return np.vectorize(math.erf, otypes=[x.dtype])(x)
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype.kind in "iu":  # C++ integer division truncates toward zero
+        with np.errstate(all="ignore"):
+            q = np.abs(a) // np.where(b == 0, 1, np.abs(b))
+        return np.where((a < 0) != (b < 0), -q, q).astype(a.dtype)
+    return a / b
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+_OPS = [
+    ScalarOp("add", 2, np.add), ScalarOp("sub", 2, np.subtract), ScalarOp("mul", 2, np.multiply),
+    ScalarOp("div", 2, _div), ScalarOp("pow", 2, np.power),
+    ScalarOp("max", 2, np.maximum), ScalarOp("min", 2, np.minimum),
+    ScalarOp("neg", 1, np.negative), ScalarOp("abs", 1, np.abs),
+    ScalarOp("exp", 1, np.exp), ScalarOp("expm1", 1, np.expm1), ScalarOp("log", 1, np.log),
+    ScalarOp("log1p", 1, np.log1p), ScalarOp("sqrt", 1, np.sqrt), ScalarOp("tanh", 1, np.tanh),
+    ScalarOp("erf", 1, _erf), ScalarOp("sigmoid", 1, _sigmoid),
+    ScalarOp("floor", 1, np.floor), ScalarOp("ceil", 1, np.ceil),
+    ScalarOp("gt", 2, np.greater, "bool"), ScalarOp("ge", 2, np.greater_equal, "bool"),
+    ScalarOp("lt", 2, np.less, "bool"), ScalarOp("le", 2, np.less_equal, "bool"),
+    ScalarOp("eq", 2, np.equal, "bool"), ScalarOp("ne", 2, np.not_equal, "bool"),
+    ScalarOp("and", 2, np.logical_and, "bool"), ScalarOp("or", 2, np.logical_or, "bool"),
+    ScalarOp("not", 1, np.logical_not, "bool"),
+    ScalarOp("select", 3, lambda c, a, b: np.where(c, a, b), "first"),
+]
+SCALAR_OPS: dict[str, ScalarOp] = {op.name: op for op in _OPS}
+CAST_PREFIX = "cast_"  # cast_f32(x0), cast_i64(x0), ...
+
+
+# ---- the expression tree --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Var:
+    index: int  # -1: the reduction accumulator `acc`
+
+    def __str__(self) -> str:
+        return "acc" if self.index < 0 else f"x{self.index}"
+
+
+@dataclass(frozen=True)
+class Const:
+    value: float | int | bool
+
+    def __str__(self) -> str:
+        v = self.value
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, float):
+            if math.isnan(v):
+                return "nan"
+            if math.isinf(v):
+                return "inf" if v > 0 else "-inf"
+            s = repr(v)
+            return s if any(c in s for c in ".en") else s + ".0"
+        return str(v)
+
+
+@dataclass(frozen=True)
+class Call:
+    op: str
+    args: tuple[Expr, ...]
+
+    def __str__(self) -> str:
+        return f"{self.op}({', '.join(map(str, self.args))})"
+
+
+Expr = Var | Const | Call
+
+_GRAMMAR = r"""
+?expr: call | number | var
+call: NAME "(" expr ("," expr)* ")"
+var: VAR
+number: SIGNED_NUMBER | SPECIAL
+VAR.2: /x[0-9]+|acc/
+SPECIAL.2: /-?inf|nan|true|false/
+NAME: /[a-z_][a-z0-9_]*/
+%import common.SIGNED_NUMBER
+%import common.WS
+%ignore WS
+"""
+
+
+class _Tree(Transformer):
+    def call(self, items):
+        return Call(str(items[0]), tuple(items[1:]))
+
+    def var(self, items):
+        s = str(items[0])
+        return Var(-1 if s == "acc" else int(s[1:]))
+
+    def number(self, items):
+        s = str(items[0])
+        if s in ("true", "false"):
+            return Const(s == "true")
+        if s.lstrip("-") in ("inf", "nan"):
+            return Const(float(s))
+        return Const(float(s) if any(c in s for c in ".eE") else int(s))
+
+
+_PARSER = Lark(_GRAMMAR, start="expr", parser="lalr")
+
+
+@lru_cache(maxsize=4096)
+def parse_body(text: str) -> Expr:
+    """The expression tree of a body; errors say what is wrong."""
+    try:
+        tree = _PARSER.parse(text)
+    except UnexpectedInput as e:
+        raise SofieError(f"scalar body '{text}': syntax error at column {e.column}") from None
+    expr = _Tree().transform(tree)
+    _check_ops(expr, text)
+    return expr
+
+
+def _check_ops(e: Expr, text: str) -> None:
+    if isinstance(e, Call):
+        if e.op.startswith(CAST_PREFIX):
+            arity = 1
+        elif e.op in SCALAR_OPS:
+            arity = SCALAR_OPS[e.op].arity
+        else:
+            raise SofieError(f"scalar body '{text}': unknown op '{e.op}' (known: {', '.join(SCALAR_OPS)}, cast_<type>)")
+        if len(e.args) != arity:
+            raise SofieError(f"scalar body '{text}': {e.op} takes {arity} operand(s), got {len(e.args)}")
+        for a in e.args:
+            _check_ops(a, text)
+
+
+def substitute(e: Expr, mapping: dict[int, Expr]) -> Expr:
+    """`e` with each variable x<i> in `mapping` replaced by its expression."""
+    if isinstance(e, Var):
+        return mapping.get(e.index, e)
+    if isinstance(e, Call):
+        return Call(e.op, tuple(substitute(a, mapping) for a in e.args))
+    return e
+
+
+def variables(e: Expr) -> set[int]:
+    if isinstance(e, Var):
+        return {e.index}
+    if isinstance(e, Call):
+        return set().union(*(variables(a) for a in e.args))
+    return set()
+
+
+# ---- types ----------------------------------------------------------------------------------
+
+def result_type(e: Expr, var_types: list[str], acc_type: str | None = None) -> str | None:
+    """The element type of `e` given its variables' types ('i1' for bool); None for a bare
+    literal, which takes its type from context."""
+    if isinstance(e, Var):
+        if e.index < 0:
+            if acc_type is None:
+                raise SofieError("scalar body uses 'acc' outside a reduction")
+            return acc_type
+        if e.index >= len(var_types):
+            raise SofieError(f"scalar body reads x{e.index}, but the loop has {len(var_types)} operand(s)")
+        return var_types[e.index]
+    if isinstance(e, Const):
+        return None
+    types = [result_type(a, var_types, acc_type) for a in e.args]
+    if e.op.startswith(CAST_PREFIX):
+        return e.op[len(CAST_PREFIX):]
+    spec = SCALAR_OPS[e.op]
+    if spec.result == "bool":
+        _same(e, types[:2])
+        return "i1"
+    if spec.result == "first":
+        if types[0] not in (None, "i1"):
+            raise SofieError(f"scalar '{e}': the condition of select is {types[0]}, expected i1")
+        return _same(e, types[1:])
+    return _same(e, types)
+
+
+def _same(e: Expr, types: list[str | None]) -> str | None:
+    known = {t for t in types if t is not None}
+    if len(known) > 1:
+        raise SofieError(f"scalar '{e}': operand types differ ({', '.join(sorted(known))})")
+    return known.pop() if known else None
+
+
+# ---- numpy evaluation (the reference) -------------------------------------------------------
+
+def evaluate(e: Expr, values: list[np.ndarray], acc: np.ndarray | None = None) -> np.ndarray:
+    """`e` over numpy arrays (broadcasting); literals take the dtype of their siblings."""
+    if isinstance(e, Var):
+        return acc if e.index < 0 else values[e.index]
+    if isinstance(e, Const):
+        return np.asarray(e.value)
+    args = [evaluate(a, values, acc) for a in e.args]
+    if e.op.startswith(CAST_PREFIX):
+        from sofie.ir.types import numpy_dtype
+        return np.asarray(args[0]).astype(numpy_dtype(e.op[len(CAST_PREFIX):]))
+    spec = SCALAR_OPS[e.op]
+    first = 1 if spec.result == "first" else 0  # select's condition keeps its own type
+    typed = [a for a, sub in zip(args[first:], e.args[first:]) if not isinstance(sub, Const)]
+    dtype = np.result_type(*typed) if typed else None
+    if dtype is not None:  # literals take the type of what they combine with
+        args = args[:first] + [np.asarray(a, dtype) if isinstance(sub, Const) else a
+                               for a, sub in zip(args[first:], e.args[first:])]
+    with np.errstate(all="ignore"):
+        out = spec.numpy(*args)
+    if dtype is not None and spec.result == "same":
+        out = np.asarray(out).astype(dtype, copy=False)
+    return np.asarray(out)

@@ -1,0 +1,111 @@
+"""Convolution and pooling: the kernel each Conv gets, and the scratch that kernel needs.
+
+A 3x3 stride-1 conv with enough channels goes to Winograd F(2x2, 3x3) with weights transformed
+here, at compile time; every other conv to im2col + GEMM in bands of output rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sofie.ir.core import Operation, is_constant
+from sofie.ir.dialects.graph.nn import AveragePool, Conv, GlobalAveragePool, MaxPool
+from sofie.lowering.context import LoweringContext, rule
+from sofie.lowering.epilogue import epilogue
+
+# Winograd F(2x2, 3x3). Measured on AVX2 + OpenBLAS at -O3 -march=native (what sofie.compile
+# and the benchmarks use), one 56x56 image: C = M = 8 breaks even with im2col + GEMM, 16 takes
+# 0.8x its time, 64 0.55x. The scratch budget gives the 16 GEMMs at least 64 columns up to
+# 512 + 512 channels.
+WINOGRAD_MIN_CHANNELS = 16
+WINOGRAD_SCRATCH_BYTES = 4 << 20
+WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+# im2col bands: at least 64 GEMM columns, more while the band fits this scratch (cache-resident)
+IM2COL_BAND_FLOATS = 64 * 1024
+
+
+def winograd_weights(w: np.ndarray) -> np.ndarray:
+    """[M, C, 3, 3] conv weights -> U [16, M, C] float32 (computed in float64), index 4*row + col
+    of G g G^T: the A operands of the 16 GEMMs of sofie::rt::conv2d_winograd."""
+    u = np.einsum("ik,mckl,jl->ijmc", WINOGRAD_G, np.asarray(w, np.float64), WINOGRAD_G)
+    return np.ascontiguousarray(u.reshape(16, *w.shape[:2]), dtype=np.float32)
+
+
+def tile_rows(op: Operation) -> int:
+    """Output rows per im2col band: at least 64 GEMM columns when the image has them, more
+    while the band fits IM2COL_BAND_FLOATS (cache-resident, batch-independent)."""
+    w = op.W.type
+    _, _, _, (oh, ow) = op.opdef.geometry(op)
+    k = w.shape[1] * w.shape[2] * w.shape[3]
+    rows = min(oh, -(-64 // ow))
+    return max(1, rows, min(oh, IM2COL_BAND_FLOATS // (k * ow)))
+
+
+def winograd_tiles(op: Operation) -> int:
+    """Tiles per block for Winograd, 0 for im2col + GEMM. Used for 3x3, stride-1, dilation-1,
+    group-1 float32 convs with constant weights and at least WINOGRAD_MIN_CHANNELS input and
+    output channels; the block (tiles of the whole batch) keeps the V [16][C][T] +
+    M [16][M][T] scratch within WINOGRAD_SCRATCH_BYTES."""
+    x, w = op.X, op.W
+    _, strides, dil, (oh, ow) = op.opdef.geometry(op)
+    c, m = w.type.shape[1], w.type.shape[0]
+    if (w.type.shape[2:] != (3, 3) or strides != [1, 1] or dil != [1, 1] or op.group != 1
+            or w.type.dtype != "f32" or not is_constant(w)
+            or c < WINOGRAD_MIN_CHANNELS or m < WINOGRAD_MIN_CHANNELS):
+        return 0
+    block = max(32, WINOGRAD_SCRATCH_BYTES // (16 * (c + m) * 4) // 16 * 16)
+    if isinstance(x.type.shape[0], int):  # a static batch: no block larger than all its tiles
+        block = min(block, x.type.shape[0] * ((oh + 1) // 2) * ((ow + 1) // 2))
+    return max(block, 0)
+
+
+def winograd_scratch_bytes(op: Operation, tiles: int) -> int:
+    """sofie::rt::conv2d_winograd_scratch_floats: V[k] and M[k] strides padded to 4 KB + 64 B."""
+    w = op.W.type
+
+    def stride(rows: int) -> int:
+        return -(-rows * tiles // 1024) * 1024 + 16
+    return 16 * (stride(w.shape[1]) + stride(w.shape[0])) * w.itemsize
+
+
+def im2col_scratch_bytes(op: Operation) -> int:
+    w = op.W.type
+    pads, strides, _, (_, ow) = op.opdef.geometry(op)
+    if w.shape[2:] == (1, 1) and not any(pads) and strides == [1, 1]:
+        return 0  # 1x1 conv: the input already is the im2col matrix
+    return (w.shape[1] * w.shape[2] * w.shape[3]) * tile_rows(op) * ow * w.itemsize
+
+
+@rule(Conv)
+def _conv(ctx: LoweringContext, op: Operation) -> None:
+    pads, strides, dilations, _ = op.opdef.geometry(op)
+    tiles = winograd_tiles(op)
+    if tiles:
+        u = ctx.constant(winograd_weights(ctx.weight_data(op.W)), f"{op.W.owner.ref}.winograd")
+        scratch = ctx.scratch(op, winograd_scratch_bytes(op, tiles))
+        ctx.create("low.conv2d_winograd", [ctx.value(op.X), u, ctx.value(op.B), ctx.value(op.Z), scratch,
+                                           ctx.dest(op)],
+                   {"pads": pads, "tile_block": tiles, **epilogue(op)}, op)
+        return
+    scratch = ctx.scratch(op, im2col_scratch_bytes(op))
+    ctx.create("low.conv2d", [ctx.value(op.X), ctx.value(op.W), ctx.value(op.B), ctx.value(op.Z), scratch,
+                              ctx.dest(op)],
+               {"pads": pads, "strides": strides, "dilations": dilations, "group": op.group,
+                "kernel_shape": list(op.W.type.shape[2:]), "tile_rows": tile_rows(op), **epilogue(op)}, op)
+
+
+@rule(MaxPool, AveragePool)
+def _pool(ctx: LoweringContext, op: Operation) -> None:
+    pads, strides, dilations, _ = op.opdef.geometry(op)
+    kind = op.opdef.kind
+    attrs = {"kind": kind, "kernel_shape": list(op.kernel_shape), "pads": pads,
+             "strides": strides, "dilations": dilations}
+    if kind == "avg":
+        attrs["count_include_pad"] = op.count_include_pad
+    ctx.create("low.pool2d", [ctx.value(op.X), ctx.dest(op)], attrs, op)
+
+
+@rule(GlobalAveragePool)
+def _gap(ctx: LoweringContext, op: Operation) -> None:
+    ctx.create("low.global_average_pool", [ctx.value(op.X), ctx.dest(op)], {}, op)

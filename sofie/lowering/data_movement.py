@@ -1,0 +1,41 @@
+"""Views, copies, casts, transposes and concatenation."""
+
+from __future__ import annotations
+
+from sofie.errors import SofieError
+from sofie.ir.core import Operation
+from sofie.ir.dialects.graph.nn import Dropout
+from sofie.ir.dialects.graph.shape import Cast, Concat, Flatten, Identity, Reshape, Squeeze, Transpose, Unsqueeze
+from sofie.ir.dialects.low import PARALLEL
+from sofie.lowering.context import LoweringContext, rule
+
+
+@rule(Reshape, Flatten, Identity, Dropout, Squeeze, Unsqueeze)
+def _view(ctx: LoweringContext, op: Operation) -> None:
+    ctx.alias(op)
+
+
+@rule(Cast)
+def _cast(ctx: LoweringContext, op: Operation) -> None:
+    if op.X.type.dtype == op.result.type.dtype:
+        # a no-op Cast (exporters write them): a copy into its own buffer (not an alias: Cast
+        # is no view, so its input may be reused after it)
+        ctx.create("low.copy", [ctx.value(op.X), ctx.dest(op)], {}, op)
+    elif not ctx.fold(op):
+        raise SofieError(f"no lowering for {op.describe()}: a run-time Cast from "
+                         f"{op.X.type.dtype} to {op.result.type.dtype} has no C++ kernel yet")
+
+
+@rule(Transpose)
+def _transpose(ctx: LoweringContext, op: Operation) -> None:
+    """A loop over the output; input axis perm[k] follows output loop k."""
+    perm = op.opdef.perm(op, op.result.type.rank)
+    in_map = [perm.index(axis) for axis in range(len(perm))]
+    ctx.create("low.generic", [ctx.value(op.X), ctx.dest(op)],
+               {"maps": [in_map, list(range(len(perm)))], "iterators": [PARALLEL] * len(perm), "body": "x0"}, op)
+
+
+@rule(Concat)
+def _concat(ctx: LoweringContext, op: Operation) -> None:
+    rank = op.result.type.rank
+    ctx.create("low.concat", [ctx.value(v) for v in op.inputs] + [ctx.dest(op)], {"axis": op.axis % rank}, op)

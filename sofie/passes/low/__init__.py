@@ -1,0 +1,1 @@
+"""Passes on the low dialect (after `lower`): loop fusion, memory planning."""

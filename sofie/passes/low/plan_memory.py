@@ -1,0 +1,156 @@
+"""Static memory plan: every `low.alloc` becomes a `low.buffer` at an offset in one arena.
+
+Sizes are polynomials in the dim symbols (see `sofie.ir.liveness`), so an offset is one too: a
+vector of byte coefficients over the function's terms ['1', 'N', ...], evaluated with the
+Session's maxima. Two buffers that are live at once (networkx interference graph) are placed
+one *below* the other in every coefficient, which keeps them apart for every value of every
+symbol. A kernel declaring in-place reuse writes over its dying first input. Placement is
+best-fit, largest first, measured at batch 1 (the figure `--stats` reports).
+
+Recorded in the IR: `low.buffer {offset = [...]}` and, on the function, `arena_terms`, the
+`arena` envelope (rows of coefficients; the arena is the largest row's value) and
+`peak_live_bytes` (the most bytes live at once at batch 1, scratch included).
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from sofie.ir.core import Builder, Function, Module, Value
+from sofie.ir.liveness import inplace_pairs, interference, live_ranges, size_bytes, term_value
+from sofie.passes.pass_manager import LOW, Pass, register_pass
+
+Vec = tuple[int, ...]
+
+
+def _add(a: Vec, b: Vec) -> Vec:
+    return tuple(x + y for x, y in zip(a, b))
+
+
+def _le(a: Vec, b: Vec) -> bool:
+    return all(x <= y for x, y in zip(a, b))
+
+
+def _at_one(v: Vec) -> int:
+    return sum(v)  # every symbol at 1: each term is 1
+
+
+class _Slot:
+    """Storage shared by one or more roots (in-place chains)."""
+
+    def __init__(self, roots: list[Value], size: Vec, start: int, end: int) -> None:
+        self.roots, self.size, self.start, self.end = roots, size, start, end
+        self.offset: Vec | None = None
+
+
+def _place(slots: list[_Slot], g: nx.Graph, nterms: int) -> None:
+    zero = (0,) * nterms
+    for i in sorted(g.nodes, key=lambda i: (-_at_one(slots[i].size), slots[i].start)):
+        s = slots[i]
+        placed = [slots[j] for j in g.neighbors(i) if slots[j].offset is not None]
+        ends = sorted({_add(p.offset, p.size) for p in placed}, key=_at_one)
+        best: Vec | None = None
+        # candidates: above every neighbor ending at or below a threshold (a down-set), in
+        # order of that threshold; the last one (above all) always fits
+        candidates = [zero]
+        below: list[Vec] = []
+        for e in ends:
+            below.append(e)
+            candidates.append(tuple(max(c) for c in zip(*below)))
+        for c in candidates:
+            top = _add(c, s.size)
+            if all(_le(top, p.offset) or _le(_add(p.offset, p.size), c) for p in placed):
+                if best is None or _at_one(top) < _at_one(_add(best, s.size)):
+                    best = c
+        s.offset = best
+
+
+def _envelope(rows: list[Vec]) -> list[Vec]:
+    """The rows no other row dominates: the arena is the largest of their values."""
+    rows = sorted(set(rows), key=lambda r: (-_at_one(r), r))
+    keep: list[Vec] = []
+    for r in rows:
+        if not any(_le(r, k) for k in keep):
+            keep.append(r)
+    return keep or [(0,)]
+
+
+def plan_function(f: Function, reuse: bool = True) -> None:
+    """Places every allocation; with reuse=False each gets its own bytes (the -O0 plan)."""
+    ranges = live_ranges(f)
+    terms = ["1"] + sorted({size_bytes(r.root)[0] for r in ranges.values()} - {"1"})
+    index = {t: k for k, t in enumerate(terms)}
+
+    def vec(v: Value) -> Vec:
+        term, n = size_bytes(v)
+        out = [0] * len(terms)
+        out[index[term]] = n
+        return tuple(out)
+
+    # in-place chains share one slot: union-find over the declared pairs
+    merge = nx.Graph()
+    merge.add_nodes_from(ranges)
+    if reuse:
+        merge.add_edges_from(tuple(p) for p in inplace_pairs(f, ranges))
+    slots: list[_Slot] = []
+    slot_of: dict[int, int] = {}
+    for group in nx.connected_components(merge):
+        rs = sorted((ranges[k] for k in group), key=lambda r: r.start)
+        slot_of.update({id(r.root): len(slots) for r in rs})
+        slots.append(_Slot([r.root for r in rs], vec(rs[0].root), rs[0].start, max(r.end for r in rs)))
+    g = nx.Graph()
+    g.add_nodes_from(range(len(slots)))
+    if reuse:
+        for a, b in interference(ranges).edges:
+            if slot_of[a] != slot_of[b]:
+                g.add_edge(slot_of[a], slot_of[b])
+    else:
+        g = nx.complete_graph(len(slots))
+    _place(slots, g, len(terms))
+    offset_of = {id(root): s.offset for s in slots for root in s.roots}
+    _materialize(f, offset_of, len(terms))
+    f.attrs["arena_terms"] = terms
+    f.attrs["arena"] = [list(r) for r in _envelope([_add(s.offset, s.size) for s in slots])]
+    f.attrs["peak_live_bytes"] = _peak(slots)
+
+
+def _materialize(f: Function, offset_of: dict[int, Vec], nterms: int) -> None:
+    """Replaces each allocation with a buffer at its offset (an untouched one at offset 0)."""
+    for op in [op for op in f.ops if op.isa("low.alloc")]:
+        r = op.result
+        offset = offset_of.get(id(r), (0,) * nterms)
+        buf = Builder(f, before=op).create("low.buffer", [], {"offset": list(offset)},
+                                           result_types=[r.type], result_names=[r.name])
+        r.replace_all_uses_with(buf.result)
+        f.erase(op)
+
+
+def _peak(slots: list[_Slot]) -> int:
+    """Most bytes live at once at batch 1 (every symbol 1)."""
+    events = sorted([(s.start, _at_one(s.size)) for s in slots] + [(s.end + 1, -_at_one(s.size)) for s in slots],
+                    key=lambda e: (e[0], e[1]))
+    live = peak = 0
+    for _, d in events:
+        live += d
+        peak = max(peak, live)
+    return peak
+
+
+def arena_bytes(f: Function, values: dict[str, int] | None = None) -> int:
+    """Arena size for the given symbol maxima (default: every symbol 1)."""
+    terms = f.attrs["arena_terms"]
+    values = values or {}
+    return max(sum(c * term_value(t, {s: values.get(s, 1) for s in t.split("*") if s != "1"})
+                   for c, t in zip(row, terms)) for row in f.attrs["arena"])
+
+
+@register_pass
+class PlanMemory(Pass):
+    name = "plan-memory"
+    summary = "place allocations in one arena from live ranges (in-place reuse the kernels declare)"
+    level = LOW
+
+    def run(self, module: Module) -> None:
+        for f in module.functions.values():
+            plan_function(f)
+

@@ -1,0 +1,106 @@
+"""The pass pipeline: passes by name, scheduled across IR levels and run with the verifier in
+between. It sits above lowering so that `lower` is a pass like the others.
+
+The default pipeline: shapes first (constant shape operands let folding and canonicalization
+see static values), then folding, canonical forms, BN folding (which wants Conv -> BN adjacent,
+after identity and dropout are gone), fusion (which wants BN gone: Conv -> BN -> Relu would not
+fuse), cleanup, then lowering and the low passes, the memory plan last over the final op list.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sofie.lowering  # noqa: F401  (registers `lower`)
+from sofie.errors import SofieError
+from sofie.ir.core import Module
+from sofie.ir.printer import print_module
+from sofie.ir.verifier import verify
+from sofie.passes.pass_manager import GRAPH, LOW, PASSES, Pass, module_level, op_counts
+
+GRAPH_PIPELINE: list[str] = ["infer-shapes", "fold-constants", "canonicalize", "fold-batchnorm",
+                             "fuse", "cse", "dce"]
+LOW_PIPELINE: list[str] = ["lower", "fuse-loops", "plan-memory"]
+DEFAULT_PIPELINE: list[str] = GRAPH_PIPELINE + LOW_PIPELINE
+
+# What every build runs after its graph passes, even at -O0: the C++ printer needs planned IR.
+LOWERING_PIPELINE: list[str] = ["lower", "plan-memory"]
+LOWER = "lower"
+
+
+def available_passes() -> dict[str, type[Pass]]:
+    """Every registered pass by name."""
+    import sofie.passes.all  # noqa: F401  (registers every graph and low pass)
+    return dict(PASSES)
+
+
+def get_pass(name: str) -> Pass:
+    passes = available_passes()
+    if name not in passes:
+        raise SofieError(f"unknown pass '{name}' (known: {', '.join(sorted(passes))})")
+    return passes[name]()
+
+
+def parse_pipeline(text: str) -> list[str]:
+    """'fold-constants,fuse,plan-memory' -> names, each checked."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for n in names:
+        get_pass(n)
+    return names
+
+
+@dataclass
+class PassStat:
+    name: str
+    ops_before: int
+    ops_after: int
+    seconds: float
+
+
+@dataclass
+class PipelineOptions:
+    verify_each: bool = True
+    print_after_all: bool = False
+    print_after: set[str] = field(default_factory=set)
+    printer: Callable[[str], None] = print
+
+
+
+
+def schedule(names: list[str], level: str) -> list[str]:
+    """The passes to run for `names` starting at `level`: `lower` is inserted before the first
+    low-level pass when the module is still graph IR; a graph pass after that is an error."""
+    out: list[str] = []
+    for name in names:
+        p = get_pass(name)
+        if p.level != level and p.level == LOW and level == GRAPH and LOWER not in out:
+            out.append(LOWER)
+            level = LOW
+        if p.level != level:
+            raise SofieError(f"pass '{name}' runs on {p.level} IR, but the module is {level} IR at that "
+                             f"point{' (after lower)' if level == LOW else ''}")
+        out.append(name)
+        level = p.produces or level
+    return out
+
+
+def run_pipeline(module: Module, names: list[str],
+                 options: PipelineOptions | None = None) -> tuple[Module, list[PassStat]]:
+    """Runs the named passes in order (inserting `lower` where a low pass needs it); returns
+    the resulting module, a new one once lowered, and per-pass statistics."""
+    options = options or PipelineOptions()
+    stats = []
+    for name in schedule(names, module_level(module)):
+        p = get_pass(name)
+        before = sum(op_counts(module).values())
+        t0 = time.perf_counter()
+        module = p.run(module) or module
+        dt = time.perf_counter() - t0
+        if options.verify_each:
+            verify(module, f"pass '{name}'")
+        stats.append(PassStat(name, before, sum(op_counts(module).values()), dt))
+        if options.print_after_all or name in options.print_after:
+            options.printer(f"// ----- IR after {name} -----\n" + print_module(module))
+    return module, stats
