@@ -88,5 +88,6 @@ def run_pipeline(module: Module, names: list[str], options: PipelineOptions | No
             verify(module, f"pass '{name}'")
         stats.append(PassStat(name, before, sum(op_counts(module).values()), dt))
         if options.print_after_all or name in options.print_after:
-            options.printer(f"// ----- IR after {name} -----\n" + print_module(module))
+            # dumps between passes are for reading: megabytes of weight blobs would drown them
+            options.printer(f"// ----- IR after {name} -----\n" + print_module(module, elide=True))
     return stats
