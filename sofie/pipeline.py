@@ -102,5 +102,6 @@ def run_pipeline(module: Module, names: list[str],
             verify(module, f"pass '{name}'")
         stats.append(PassStat(name, before, sum(op_counts(module).values()), dt))
         if options.print_after_all or name in options.print_after:
-            options.printer(f"// ----- IR after {name} -----\n" + print_module(module))
+            # elided: megabytes of weights between every pass would bury the IR
+            options.printer(f"// ----- IR after {name} -----\n" + print_module(module, elide=True))
     return module, stats

@@ -10,9 +10,11 @@ from sofie.ir.core import Module
 
 
 def load_model(model: Any, name: str | None = None, example_inputs: Any = None) -> Module:
-    """Dispatches on the model's kind: an ONNX path or ModelProto, or a torch.nn.Module."""
+    """Dispatches on the model's kind: an ONNX path or ModelProto, a path to graph-dialect IR
+    text (.ir, .sofie, .mlir, or any file starting `module @`), or a torch.nn.Module."""
     import onnx
 
+    from sofie.frontends.ir_text import is_ir_text, load_ir_text
     from sofie.frontends.onnx import load_onnx
     if isinstance(model, onnx.ModelProto):
         return load_onnx(model, name)
@@ -23,8 +25,10 @@ def load_model(model: Any, name: str | None = None, example_inputs: Any = None) 
             return load_onnx(path, name)
         if not os.path.isfile(path):
             raise SofieError(f"{path}: no such file")
+        if is_ir_text(path):
+            return load_ir_text(path, name)
         raise SofieError(f"{path}: unsupported model format '{ext or '(none)'}'; sofie reads .onnx "
-                         f"(Keras, ROOT and .pt files are on the roadmap)")
+                         f"and sofie IR text (.ir) (Keras, ROOT and .pt files are on the roadmap)")
     from sofie.frontends.torch import is_torch_module, load_torch
     if is_torch_module(model):
         return load_torch(model, example_inputs, name)

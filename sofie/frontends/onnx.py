@@ -15,6 +15,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from sofie.errors import SofieError
+from sofie.frontends.names import module_name
 from sofie.ir.core import Builder, Function, Module, Value
 from sofie.ir.registry import lookup_onnx, onnx_op_types
 from sofie.ir.types import Dim, TensorType, dtype_name
@@ -36,13 +37,7 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, name: str | None = Non
         proto, base = _read(str(model)), os.path.dirname(os.path.abspath(str(model)))
     if name is None:
         name = os.path.splitext(os.path.basename(source))[0] if base else (proto.graph.name or "model")
-    return _Importer(proto, base, source).run(_module_name(name))
-
-
-def _module_name(name: str) -> str:
-    import re
-    s = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    return s if s and not s[0].isdigit() else "m_" + s
+    return _Importer(proto, base, source).run(module_name(name))
 
 
 def _read(path: str) -> onnx.ModelProto:

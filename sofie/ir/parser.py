@@ -5,19 +5,20 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import numpy as np
 from lark import Lark, Token, Transformer, UnexpectedInput
 
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Operation, Value
 from sofie.ir.registry import lookup
-from sofie.ir.types import Dim, TensorType, numpy_dtype
+from sofie.ir.types import Dim, TensorType
+from sofie.ir.weight_text import decode_blob, dense_array
 
 GRAMMAR = r"""
-start: module
+start: module resources?
 module: "module" "@" NAME attrdict? "{" weight* func* "}"
 weight: "weight" STRING ":" TYPE "=" wvalue
 wvalue: "elided"                         -> elided
+      | "dense_resource"                 -> resource
       | "dense" "<" "[" [scalar ("," scalar)*] "]" ">"  -> dense
 func: "func" "@" NAME "(" [arg ("," arg)*] ")" "->" "(" [TYPE ("," TYPE)*] ")" ("attributes" attrdict)? "{" op* ret "}"
 arg: VALUE ":" TYPE
@@ -31,6 +32,8 @@ attr: ANAME "=" avalue
 ?scalar: SIGNED_INT -> int
        | FLOATLIT -> float
 loc: "loc" "(" STRING ")"
+resources: "{-#" "resources" ":" "{" [blob ("," blob)*] "}" "#-}"
+blob: STRING ":" STRING
 
 TYPE: /tensor<[^>]*>/
 VALUE: /%[A-Za-z0-9_.]+/
@@ -38,7 +41,7 @@ OPNAME.2: /[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_.]*/
 NAME: /[A-Za-z_][A-Za-z0-9_.]*/
 ANAME: /[A-Za-z_][A-Za-z0-9_.]*/
 FLOATLIT.2: /[-+]?(\d+\.\d*([eE][-+]?\d+)?|\d+[eE][-+]?\d+|inf|nan)/
-STRING: /"(\\.|[^"\\])*"/
+STRING: /"[^"\\]*(\\.[^"\\]*)*"/
 COMMENT: /\/\/[^\n]*/
 %import common.SIGNED_INT
 %import common.WS
@@ -93,12 +96,31 @@ def parse(text: str, source: str = "<text>") -> Module:
     except UnexpectedInput as e:
         raise SofieError(f"{source}:{e.line}:{e.column}: syntax error: "
                          f"{e.get_context(text).splitlines()[0].strip()!r}") from None
-    return _Builder(source).module(tree.children[0])
+    module, resources = (tree.children + [None])[:2]
+    builder = _Builder(source, resources)
+    m = builder.module(module)
+    builder.check_all_blobs_used()
+    return m
 
 
 class _Builder:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, resources) -> None:
         self.source = source
+        self.blobs: dict[str, Token] = {}  # the resource section, entries taken as weights claim them
+        for blob in resources.children if resources is not None else []:
+            if blob is None:
+                continue
+            key, text = blob.children
+            name = _unquote(key)
+            if name in self.blobs:
+                raise SofieError(f'{source}:{key.line}: resource "{name}" appears twice')
+            self.blobs[name] = text
+
+    def check_all_blobs_used(self) -> None:
+        if self.blobs:
+            name, text = next(iter(self.blobs.items()))
+            raise SofieError(f'{self.source}:{text.line}: resource "{name}" belongs to no weight '
+                             f'(expected a declaration \'weight "{name}" : <type> = dense_resource\')')
 
     def module(self, node) -> Module:
         children = list(node.children)
@@ -116,15 +138,18 @@ class _Builder:
         name, ty, value = _unquote(node.children[0]), parse_type(node.children[1]), node.children[2]
         if not ty.is_static:
             raise SofieError(f"{self.source}: weight {name} has a symbolic shape ({ty})")
+        what = f'{self.source}:{node.children[0].line}: weight "{name}"'
+        if name in m.weights:
+            raise SofieError(f"{what} is declared twice")
         data = None
         if value.data == "dense":
-            items = [v for v in value.children if v is not None]
-            dt = numpy_dtype(ty.dtype)
-            if len(items) != ty.static_size():
-                raise SofieError(f"{self.source}: weight {name} has {len(items)} values, "
-                                 f"its type {ty} holds {ty.static_size()}")
-            data = np.array(items, dtype=np.float64 if dt.kind == "f" else np.int64).astype(dt)
-            data = data.reshape(tuple(int(d) for d in ty.shape))
+            data = dense_array([v for v in value.children if v is not None], ty, what)
+        elif value.data == "resource":
+            if name not in self.blobs:
+                raise SofieError(f'{what} is declared dense_resource, but the resource section '
+                                 f'has no entry "{name}"')
+            blob = self.blobs.pop(name)
+            data = decode_blob(_unquote(blob), ty, f'{self.source}:{blob.line}: weight "{name}"')
         m.add_weight(name, data, ty)
 
     def function(self, m: Module, node) -> Function:

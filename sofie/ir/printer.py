@@ -1,4 +1,22 @@
-"""The text form of every IR level. `parse(print_module(m))` prints back identically."""
+"""The text form of every IR level. `parse(print_module(m))` prints back identically.
+
+Weights are declared in the module body with their type; small ones carry their values
+inline (`dense<[...]>`), the others say `dense_resource` and their bytes follow the module's
+closing brace in a resource section, as MLIR's `{-# dialect_resources: ... #-}` does:
+
+    module @m {
+      weight "fc.weight" : tensor<200x200xf32> = dense_resource
+      ...
+    }
+
+    {-#
+      resources: {
+        "fc.weight": "<base64, see sofie.ir.weight_text>"
+      }
+    #-}
+
+Elided weights (`elided`, for reading) have no data; the text still parses, compiling fails.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +27,33 @@ from typing import Any
 import numpy as np
 
 from sofie.ir.core import Function, Module, Operation, Value, Weight
+from sofie.ir.weight_text import encode_blob, inline_items
 
-INLINE_LIMIT = 16  # weights up to this many elements are printed inline, larger ones elided
+INLINE_LIMIT = 16  # weights up to this many elements are printed inline, larger ones as resources
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*$")
 
 
-def print_module(m: Module, inline_limit: int = INLINE_LIMIT) -> str:
+def print_module(m: Module, inline_limit: int = INLINE_LIMIT, elide: bool = False) -> str:
+    """The module's text: lossless unless `elide`, which prints large weights as `elided`."""
     lines = [f"module @{m.name}{_attr_dict(m.attrs, [])} {{"]
+    blobs: list[Weight] = []
     for w in m.weights.values():
-        lines.append(f"  weight {_quote(w.name)} : {w.type} = {_weight_value(w, inline_limit)}")
+        value = _weight_value(w, inline_limit, elide)
+        if value == "dense_resource":
+            blobs.append(w)
+        lines.append(f"  weight {_quote(w.name)} : {w.type} = {value}")
     for f in m.functions.values():
         lines.extend(_function(f))
     lines.append("}")
+    if blobs:
+        lines.extend(_resources(blobs))
     return "\n".join(lines) + "\n"
+
+
+def _resources(weights: list[Weight]) -> list[str]:
+    entries = [f"    {_quote(w.name)}: {_quote(encode_blob(w.data, w.type))}" for w in weights]
+    return ["", "{-#", "  resources: {", ",\n".join(entries), "  }", "#-}"]
 
 
 def _function(f: Function) -> list[str]:
@@ -126,17 +157,11 @@ def format_float(x: float) -> str:
     return s if any(c in s for c in ".en") else s + ".0"
 
 
-def _weight_value(w: Weight, inline_limit: int) -> str:
-    if w.data is None or w.data.size > inline_limit:
+def _weight_value(w: Weight, inline_limit: int, elide: bool) -> str:
+    if w.data is None:
         return "elided"
-    flat = w.data.reshape(-1)
-    if flat.dtype.kind == "f":
-        # str() of a numpy float is its shortest spelling that reads back to the same bits
-        items = [_float_literal(str(x)) for x in flat]
-    else:
-        items = [str(int(x)) for x in flat]
-    return "dense<[" + ", ".join(items) + "]>"
-
-
-def _float_literal(s: str) -> str:
-    return s if any(c in s for c in ".ena") else s + ".0"
+    if w.data.size <= inline_limit:
+        items = inline_items(w.data, w.type)
+        if items is not None:
+            return "dense<[" + ", ".join(items) + "]>"
+    return "elided" if elide else "dense_resource"

@@ -15,9 +15,10 @@ from sofie.tools.cli import run_cli
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sofie-compile", description="Compile a trained model to C++.")
-    p.add_argument("model", help="model file (.onnx)")
+    p.add_argument("model", help="model file (.onnx, or graph-dialect IR text from sofie-opt)")
     p.add_argument("-o", "--output", default=".", help="output folder (default: .)")
-    p.add_argument("--name", help="model name: NAME.hxx, namespace TMVA_SOFIE_NAME (default: file stem)")
+    p.add_argument("--name", help="model name: NAME.hxx, namespace TMVA_SOFIE_NAME "
+                                     "(default: the file stem; for IR text, its module's name)")
     p.add_argument("--blas", choices=BLAS_CHOICES, default=DEFAULT_BLAS, help=f"default: {DEFAULT_BLAS}")
     p.add_argument("--stats", action="store_true", help="also write NAME.stats.json")
     p.add_argument("--print-flags", action="store_true",

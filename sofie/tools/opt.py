@@ -1,7 +1,8 @@
 """sofie-opt INPUT [passes] [-o OUT]: reads ONNX or IR text, runs passes, prints IR text.
 
 Pass flags are the registered pass names (`--fold-batchnorm --fuse`), run in the order given,
-or `--pass-pipeline="fold-constants,fuse"`.
+or `--pass-pipeline="fold-constants,fuse"`. The IR text it prints holds every weight, so
+sofie-compile and sofie.compile take it as a model; `--elide-weights` prints it for reading.
 """
 
 from __future__ import annotations
@@ -9,12 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sofie.errors import SofieError
 from sofie.frontends import load_model
+from sofie.frontends.ir_text import read_ir_text
 from sofie.ir.core import Module
-from sofie.ir.parser import parse
-from sofie.ir.printer import print_module
-from sofie.ir.verifier import verify
+from sofie.ir.printer import INLINE_LIMIT, print_module
 from sofie.pipeline import PipelineOptions, available_passes, parse_pipeline, run_pipeline
 from sofie.tools.cli import run_cli
 
@@ -36,23 +35,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS")
     p.add_argument("--pass-stats", action="store_true", help="ops before/after and time per pass (stderr)")
     p.add_argument("--no-verify", action="store_true", help="skip the verifier between passes")
-    p.add_argument("--inline-weights-below", type=int, default=16, metavar="N",
-                   help="print weights with at most N elements inline (default 16)")
+    p.add_argument("--inline-weights-below", type=int, default=INLINE_LIMIT, metavar="N",
+                   help=f"print weights with at most N elements inline (default {INLINE_LIMIT}), "
+                        f"the others in the resource section after the module")
+    p.add_argument("--elide-weights", action="store_true",
+                   help="print 'elided' for the weights that are not inline, for reading "
+                        "(the text still parses, but no longer compiles)")
     return p
 
 
 def _read(path: str) -> Module:
-    if path.endswith(".onnx"):
-        return load_model(path)
-    try:
-        text = sys.stdin.read() if path == "-" else open(path).read()
-    except OSError as e:
-        raise SofieError(f"{path}: {e.strerror}") from None
-    except UnicodeDecodeError:
-        raise SofieError(f"{path}: not IR text (binary data); ONNX files need the .onnx extension") from None
-    m = parse(text, source=path)
-    verify(m, "parsing")
-    return m
+    """ONNX, or IR text of any level (sofie-opt also reads and prints the low dialect)."""
+    return load_model(path) if path.endswith(".onnx") else read_ir_text(path)
 
 
 def _main(argv: list[str]) -> int:
@@ -67,7 +61,7 @@ def _main(argv: list[str]) -> int:
         for s in stats:
             print(f"{s.name:<16} ops {s.ops_before:>5} -> {s.ops_after:<5} {s.seconds * 1e3:8.2f} ms",
                   file=sys.stderr)
-    text = print_module(module, inline_limit=args.inline_weights_below)
+    text = print_module(module, inline_limit=args.inline_weights_below, elide=args.elide_weights)
     if args.output:
         with open(args.output, "w") as f:
             f.write(text)

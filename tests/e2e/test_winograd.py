@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import sofie
 from bench.models import export
-from sofie.ir.dialects.graph.nn import WINOGRAD_MIN_CHANNELS
+from sofie.lowering.conv import WINOGRAD_MIN_CHANNELS
 from tests.conftest import ort_run
 
 

@@ -1,5 +1,5 @@
 """sofie-opt's pipeline options: pass order from flags, printing after passes, statistics,
-the verifier between passes, output file, lowering."""
+the verifier between passes, output file, lowering, and how weights are printed."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from sofie.errors import SofieError
+from sofie.frontends.onnx import load_onnx
 from sofie.ir.core import Module
 from sofie.ir.parser import parse
 from sofie.ir.types import TensorType
@@ -20,8 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PIPELINE_IR = os.path.join(HERE, "pipeline.ir")
 
 
-def opt(*args: str) -> subprocess.CompletedProcess:
-    r = subprocess.run([f"{BIN}/sofie-opt", *args], capture_output=True, text=True)
+def opt(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    r = subprocess.run([f"{BIN}/sofie-opt", *args], capture_output=True, text=True, input=stdin)
     assert r.returncode == 0, r.stderr
     return r
 
@@ -64,6 +66,32 @@ def test_a_pass_at_the_wrong_level_says_so(tmp_path) -> None:
     low.write_text(opt(PIPELINE_IR, "--plan-memory").stdout)
     r = subprocess.run([f"{BIN}/sofie-opt", str(low), "--cse"], capture_output=True, text=True)
     assert r.returncode == 2 and "pass 'cse' runs on graph IR, but the module is low IR" in r.stderr
+
+
+def test_weights_are_lossless_unless_elided(model_dir: str) -> None:
+    model = os.path.join(model_dir, "linear_10x50.onnx")
+    ref = load_onnx(model)
+    text = opt(model).stdout
+    assert 'weight "0.weight" : tensor<50x50xf32> = dense_resource' in text and "elided" not in text
+    back = parse(text)
+    for name, w in ref.weights.items():
+        np.testing.assert_array_equal(back.weights[name].data, w.data)
+    assert opt("-", stdin=text).stdout == text  # reads its own output back, unchanged
+
+    elided = opt(model, "--elide-weights").stdout
+    assert 'weight "0.weight" : tensor<50x50xf32> = elided' in elided and "{-#" not in elided
+    assert parse(elided).weights["0.weight"].data is None
+
+    all_blobs = opt(model, "--inline-weights-below=0").stdout
+    assert "dense<" not in all_blobs and parse(all_blobs).weights["0.bias"].data is not None
+    all_inline = opt(model, "--inline-weights-below=2500").stdout
+    assert "dense_resource" not in all_inline and "{-#" not in all_inline
+
+
+def test_dumps_between_passes_elide_weights(model_dir: str) -> None:
+    r = opt(os.path.join(model_dir, "linear_10x50.onnx"), "--fuse", "--print-ir-after=fuse")
+    assert "= elided" in r.stderr and "{-#" not in r.stderr
+    assert "= dense_resource" in r.stdout  # the output itself stays lossless
 
 
 class BreakTypes(Pass):

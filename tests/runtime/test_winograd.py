@@ -1,7 +1,7 @@
 """sofie::rt::conv2d_winograd (F(2x2, 3x3)) against a float64 numpy reference.
 
 A small driver (written to tmp_path) runs one case per invocation; inputs travel as raw
-float32 files. The weight transform U = G g G^T is the compiler's (sofie.lowering.rules).
+float32 files. The weight transform U = G g G^T is the compiler's (sofie.lowering.conv).
 """
 
 from __future__ import annotations

@@ -1,0 +1,68 @@
+"""IR text as a model format: what `sofie-opt -o m.ir` writes, sofie-compile and sofie.compile read.
+
+The text is lossless (weights in its resource section, see `sofie.ir.printer`), so a model
+optimized by hand or by sofie-opt compiles to the same code as the model it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+from sofie.errors import SofieError
+from sofie.frontends.names import module_name
+from sofie.ir.core import Module
+from sofie.ir.parser import parse
+from sofie.ir.verifier import verify
+
+EXTENSIONS = (".ir", ".sofie", ".mlir")
+_SNIFF_BYTES = 1 << 16  # enough for a header of comments, like the lit tests' RUN lines
+_STARTS_LIKE_IR = re.compile(r"\s*(//[^\n]*(\n\s*|$))*module\s*@")
+
+
+def is_ir_text(path: str) -> bool:
+    """By extension, or for other names by content: `module @` after blank lines and comments."""
+    if os.path.splitext(path)[1].lower() in EXTENSIONS:
+        return True
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    return bool(_STARTS_LIKE_IR.match(head.decode("utf-8", errors="replace")))
+
+
+def read_ir_text(path: str) -> Module:
+    """IR text of any level (graph or low dialect) from a file or '-' (stdin), verified."""
+    m = _parse(path)
+    verify(m, "parsing")
+    return m
+
+
+def load_ir_text(path: str, name: str | None = None) -> Module:
+    """Graph-dialect IR text as a model to compile; `name` renames it (default: its @name)."""
+    m = _parse(path)
+    low = sorted({op.name for f in m.functions.values() for op in f.ops if op.dialect == "low"})
+    if low:
+        more = ", ..." if len(low) > 3 else ""
+        raise SofieError(f"{path}: holds low-dialect ops ({', '.join(low[:3])}{more}); sofie compiles "
+                         f"graph-dialect IR text (write it with sofie-opt without --lower)")
+    verify(m, "parsing")
+    m.name = module_name(name or m.name)
+    return m
+
+
+def _parse(path: str) -> Module:
+    if path == "-":
+        return parse(sys.stdin.read(), source="<stdin>")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise SofieError(f"{path}: no such file") from None
+    except OSError as e:
+        raise SofieError(f"{path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise SofieError(f"{path}: not IR text (binary data); ONNX files need the .onnx extension") from None
+    return parse(text, source=path)
