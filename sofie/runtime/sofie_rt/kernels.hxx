@@ -1,7 +1,8 @@
 // Float kernels for generated models. Row-major, NCHW, sizes are runtime
 // arguments; any scratch memory comes from the caller so kernels never
 // allocate and can run concurrently on distinct buffers.
-#pragma once
+#ifndef SOFIE_RT_KERNELS_HXX_V0_1_0
+#define SOFIE_RT_KERNELS_HXX_V0_1_0
 
 #include <algorithm>
 #include <cmath>
@@ -9,9 +10,11 @@
 #include <cstring>
 #include <limits>
 
-#include "sofie_rt/blas.hxx"
+#include "blas.hxx"
 
-namespace sofie::rt {
+namespace sofie {
+inline namespace v0_1_0 {
+namespace rt {
 
 // ---------------------------------------------------------------------------
 // Activations (ONNX semantics). The caller resolves ONNX attribute defaults,
@@ -422,4 +425,8 @@ inline void copy(const float* x, float* y, std::size_t n) {
     if (x != y && n != 0) std::memmove(y, x, n * sizeof(float));
 }
 
-}  // namespace sofie::rt
+}  // namespace rt
+}  // namespace v0_1_0
+}  // namespace sofie
+
+#endif  // SOFIE_RT_KERNELS_HXX_V0_1_0
