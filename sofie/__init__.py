@@ -8,7 +8,10 @@ __all__ = ["SofieError", "__version__", "compile", "CompiledModel"]
 
 def __getattr__(name: str):
     # the build machinery (pybind11, compilers) loads only when asked for
-    if name in ("compile", "CompiledModel"):
-        from sofie import api
-        return getattr(api, name)
+    if name == "compile":
+        from sofie.jit import compile
+        return compile
+    if name == "CompiledModel":
+        from sofie.compiled import CompiledModel
+        return CompiledModel
     raise AttributeError(name)

@@ -1,4 +1,5 @@
-"""Prints a low-dialect module as NAME.hxx: the Session class and one block per op."""
+"""Prints a low-dialect module as NAME.hxx: the model's constants, its typed infer signatures
+and run body (one block per op) on top of sofie::rt::SessionBase (sofie_rt/session.hxx)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sofie.backend_cpp.names import Names
 from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Value
+from sofie.runtime.versioning import runtime_namespace
 from sofie.version import __version__
 
 BLAS_MACROS = {"openblas": "SOFIE_BLAS_OPENBLAS", "cblas": "SOFIE_BLAS_CBLAS",
@@ -17,10 +19,10 @@ BLAS_MACROS = {"openblas": "SOFIE_BLAS_OPENBLAS", "cblas": "SOFIE_BLAS_CBLAS",
 def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, source: str = "") -> str:
     f = low.main
     name = low.name
-    names = Names()
+    names = _SessionNames()
     sig = _Signature(f, names)
     body = _body(f, names)
-    arena = arena_rows(f)
+    rows = arena_rows(f)
     weights_bytes = f.attrs["weights_bytes"]
     ns = f"TMVA_SOFIE_{name}"
     macro = BLAS_MACROS[blas]
@@ -48,42 +50,40 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "",
         f"namespace {ns} {{",
         "",
-        "// Facts the weights file is checked against, and the arena layout (bytes).",
-        f"constexpr std::uint64_t kWeightsBytes = {weights_bytes}ull;",
-        f"constexpr std::uint64_t kWeightsFingerprint = 0x{fingerprint:016x}ull;",
-        f"constexpr std::uint32_t kWeightsTensors = {n_tensors}u;",
-        "// the arena holds max_batch events: the largest of these [static, per event] rows",
-        f"constexpr std::size_t kArenaRows[][2] = {{{', '.join(f'{{{a}, {b}}}' for a, b in arena)}}};",
-        f"constexpr bool kDynamicBatch = {str(sig.dynamic).lower()};",
-        "// events the arena holds; larger batches run in chunks (keeps the arena near 64 MB)",
-        f"constexpr std::size_t kDefaultMaxBatch = {default_max_batch(f)};",
+        "// The runtime this header was generated with: `sofie::rt` below means this version even",
+        "// when headers of other sofie versions share the translation unit.",
+        f"namespace sofie = ::sofie::{runtime_namespace()};",
         "",
-        "constexpr std::size_t arena_bytes(std::size_t max_batch) {",
-        "  std::size_t n = 0;",
-        "  for (const auto& row : kArenaRows) n = std::max(n, row[0] + row[1] * max_batch);",
-        "  return n;",
-        "}",
+        "// What the Session needs to know of this model (sizes in bytes).",
+        "struct Model {",
+        f"  static constexpr sofie::rt::WeightsSpec kWeights{{{weights_bytes}ull, 0x{fingerprint:016x}ull, "
+        f"{n_tensors}u}};",
+        f'  static constexpr const char* kDefaultWeightsPath = "{name}.dat";',
+        f"  static constexpr sofie::rt::Batching kBatching = sofie::rt::Batching::{sig.batching};",
+        "  // events the arena holds; larger batches run in chunks (keeps the arena near 64 MB)",
+        f"  static constexpr std::size_t kDefaultMaxBatch = {default_max_batch(f)};",
+        "  // the memory plan: each buffer at fixed + per-event * max_batch bytes; the arena is the",
+        "  // largest end among these [fixed, per event] rows",
+        f"  static constexpr std::size_t kArenaRows[][2] = {{{', '.join(f'{{{a}, {b}}}' for a, b in rows)}}};",
+        "  static std::size_t arena_bytes(std::size_t max_batch) {",
+        "    std::size_t n = 0;",
+        "    for (const auto& row : kArenaRows) n = std::max(n, sofie::rt::arena_size(row[0], row[1], max_batch));",
+        "    return n;",
+        "  }",
+        "};",
         "",
-        "using Weights = sofie::rt::WeightFile;",
+        "using Weights = sofie::rt::Weights;",
         "",
         "inline std::shared_ptr<const Weights> load_weights(const std::string& path) {",
-        "  return std::make_shared<const Weights>(path, kWeightsBytes, kWeightsFingerprint, kWeightsTensors);",
+        "  return sofie::rt::load_weights(path, Model::kWeights);",
         "}",
         "",
-        "// One Session per thread; Sessions may share one read-only Weights object.",
-        "class Session {",
+        "// One Session per thread; Sessions may share one read-only Weights object. Constructors:",
+        f'// Session(path = "{name}.dat", max_batch = Model::kDefaultMaxBatch) loads and checks the',
+        "// weights; Session(std::shared_ptr<const Weights>, max_batch) shares loaded ones.",
+        "class Session : public sofie::rt::SessionBase<Model> {",
         " public:",
-        f'  explicit Session(const std::string& weights = "{name}.dat", std::size_t max_batch = kDefaultMaxBatch)',
-        "      : Session(load_weights(weights), max_batch) {}",
-        "  explicit Session(std::shared_ptr<const Weights> weights, std::size_t max_batch = kDefaultMaxBatch)",
-        "      : weights_(std::move(weights)),",
-        "        max_batch_(kDynamicBatch ? std::max<std::size_t>(max_batch, 1) : 1),",
-        "        arena_(arena_bytes(max_batch_)) {",
-        "    if (!weights_) throw std::invalid_argument(\"sofie: Session needs weights\");",
-        "  }",
-        "",
-        "  std::size_t max_batch() const { return max_batch_; }",
-        "  const std::shared_ptr<const Weights>& weights() const { return weights_; }",
+        "  using SessionBase::SessionBase;",
         "",
         *sig.convenience(),
         f"  // Runs `batch` events; no allocation. {sig.batch_doc()}",
@@ -93,15 +93,11 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "",
         " private:",
         f"  void run({sig.params(with_batch=False, chunk=True)});",
-        "",
-        "  std::shared_ptr<const Weights> weights_;",
-        "  std::size_t max_batch_;",
-        "  sofie::rt::AlignedBuffer arena_;",
         "};",
         "",
         f"inline void Session::run({sig.params(with_batch=False, chunk=True)}) {{",
-        "  const std::size_t mb = max_batch_;",
-        "  std::byte* const arena = arena_.data();",
+        "  const std::size_t mb = max_batch();",
+        "  std::byte* const arena = arena_data();",
         "  (void)b; (void)mb; (void)arena;",
         *body,
         "}",
@@ -112,18 +108,36 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
     return "\n".join(lines)
 
 
+class _SessionNames(Names):
+    """Names that stay clear of the identifiers the Session code itself uses: inputs keep
+    their ONNX names, and an input called `arena` or `done` must not shadow the local."""
+
+    SESSION_IDENTIFIERS = ("arena", "events", "batch", "done", "y", "Model", "Session", "SessionBase",
+                           "Weights", "weight", "weights", "arena_data", "max_batch", "for_each_chunk",
+                           "run", "infer")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._taken.update(self.SESSION_IDENTIFIERS)
+
+    def reserve(self, name: str) -> str:
+        self._taken.add(name)
+        return name
+
+
 class _Signature:
     """Parameter lists and batch handling of the public interface."""
 
-    def __init__(self, f: Function, names: Names) -> None:
+    def __init__(self, f: Function, names: _SessionNames) -> None:
         self.f = f
+        self.out_names = [names.reserve(f"out{k}") for k in range(len(f.outputs))]
         self.inputs = [names.define(a, "") for a in f.args]
-        self.out_names = [f"out{k}" for k in range(len(f.outputs))]
-        self.dynamic = any(v.type.symbols for v in list(f.args) + list(f.outputs))
+        dynamic = any(v.type.symbols for v in list(f.args) + list(f.outputs))
         # chunking splits every input and output along axis 0: the batch must sit there only
-        self.chunkable = self.dynamic and all(
+        chunkable = dynamic and all(
             v.type.shape and isinstance(v.type.shape[0], str) and len(v.type.symbols) == 1
             for v in list(f.args) + list(f.outputs))
+        self.batching = "Chunked" if chunkable else "Bounded" if dynamic else "Fixed"
 
     def describe(self, values: list[Value]) -> str:
         return ", ".join(f"{v.name or '?'} {v.type}" for v in values)
@@ -135,30 +149,23 @@ class _Signature:
         return ", ".join(ps)
 
     def batch_doc(self) -> str:
-        if not self.dynamic:
-            return "The model has a fixed shape: batch must be 1."
-        if self.chunkable:
-            return "Batches above max_batch() run in chunks."
-        return "batch must not exceed max_batch()."
+        return {"Fixed": "The model has a fixed shape: batch must be 1.",
+                "Chunked": "Batches above max_batch() run in chunks.",
+                "Bounded": "batch must not exceed max_batch()."}[self.batching]
 
     def chunk_loop(self) -> list[str]:
-        args_in = ", ".join(self.inputs)
-        args_out = ", ".join(self.out_names)
-        call_args = ", ".join(x for x in (args_in, args_out) if x)
-        if not self.dynamic:
-            return ['    if (batch != 1)',
-                    '      throw std::invalid_argument("sofie: this model has a fixed shape; batch must be 1");',
-                    f"    run(1, {call_args});"]
-        if not self.chunkable:
-            return ['    if (batch > max_batch_) throw std::invalid_argument("sofie: batch exceeds max_batch");',
-                    f"    run(batch, {call_args});"]
+        """The body of the batched infer: SessionBase::for_each_chunk checks the batch and
+        slices it; only a Chunked model's slices start past event 0."""
+        if self.batching != "Chunked":
+            args = ", ".join(["b", *self.inputs, *self.out_names])
+            return ["    for_each_chunk(batch, [&](std::size_t, std::size_t b) {",
+                    f"      run({args});",
+                    "    });"]
         strided = [f"{n} + done * {a.type.static_size()}" for a, n in zip(self.f.args, self.inputs)]
         strided += [f"{n} + done * {v.type.static_size()}" for v, n in zip(self.f.outputs, self.out_names)]
-        return ["    for (std::size_t done = 0; done < batch;) {",
-                "      const std::size_t b = std::min(batch - done, max_batch_);",
-                f"      run(b, {', '.join(strided)});",
-                "      done += b;",
-                "    }"]
+        return ["    for_each_chunk(batch, [&](std::size_t done, std::size_t b) {",
+                f"      run({', '.join(['b', *strided])});",
+                "    });"]
 
     def convenience(self) -> list[str]:
         """SOFIE's `std::vector<T> infer(const T* x)`: one event, one output."""
@@ -182,11 +189,11 @@ def _body(f: Function, names: Names) -> list[str]:
         if op.name == "low.weight":
             t = cpp_type(op.result.type.dtype)
             lines.append(f"  const {t}* const {names.define(op.result, 'w_')} = "
-                         f"weights_->data<{t}>({op.attrs['offset']});")
+                         f"weight<{t}>({op.attrs['offset']});")
         elif op.name == "low.buffer":
             r = op.result
             t = cpp_type(r.type.dtype)
-            base = "arena + " + _offset_expr(op.attrs["offset"], f.attrs["arena_terms"])
+            base = "arena + " + _offset_expr(op.attrs["offset"])
             lines.append(f"  {t}* const {names.define(r)} = reinterpret_cast<{t}*>({base});")
         elif op.name == "low.output":
             lines.append(f"  {cpp_type(op.result.type.dtype)}* const {names.define(op.result)} = "
@@ -207,7 +214,7 @@ def _body(f: Function, names: Names) -> list[str]:
 
 
 def arena_rows(f: Function) -> list[tuple[int, int]]:
-    """The plan's arena envelope as [static, per event] rows (one batch symbol at most)."""
+    """The plan's arena envelope as [fixed, per event] rows (one batch symbol at most)."""
     terms = f.attrs["arena_terms"]
     if len(terms) > 2:
         raise SofieError(f"the memory plan scales with {', '.join(terms[1:])}; the C++ backend "
@@ -222,9 +229,8 @@ def default_max_batch(f: Function) -> int:
     return max(1, min(64, (64 << 20) // max(per_event, 1)))
 
 
-def _offset_expr(offset: list[int], terms: list[str]) -> str:
-    parts = [str(offset[0])] + [f"{c} * mb" for c in offset[1:] if c]
-    return " + ".join(parts)
+def _offset_expr(offset: list[int]) -> str:
+    return " + ".join([str(offset[0])] + [f"{c} * mb" for c in offset[1:] if c])
 
 
 def _sizes(op) -> str:

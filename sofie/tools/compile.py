@@ -7,8 +7,8 @@ import json
 import os
 import sys
 
-from sofie.api import build
 from sofie.backend_cpp.toolchain import BLAS_CHOICES, DEFAULT_BLAS, blas_flags
+from sofie.driver import build
 from sofie.pipeline import parse_pipeline
 from sofie.tools.cli import run_cli
 

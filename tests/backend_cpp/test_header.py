@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import re
 
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
 from sofie.backend_cpp.emit import emit
 from sofie.frontends.onnx import load_onnx
 from sofie.pipeline import DEFAULT_PIPELINE, run_pipeline
@@ -20,7 +24,9 @@ def generate(model_dir: str, name: str, out: str) -> str:
 def test_interface_and_readability(model_dir: str, tmp_path) -> None:
     text = generate(model_dir, "resnet_small", str(tmp_path))
     assert "namespace TMVA_SOFIE_net {" in text
-    assert 'explicit Session(const std::string& weights = "net.dat"' in text
+    # the Session skeleton is sofie::rt::SessionBase; the header gives the model's constants
+    assert "class Session : public sofie::rt::SessionBase<Model> {" in text
+    assert 'static constexpr const char* kDefaultWeightsPath = "net.dat";' in text
     assert "std::vector<float> infer(const float* x)" in text
     assert "void infer(std::size_t batch, const float* x, float* out0)" in text
     # one block per op, each naming its ONNX node
@@ -38,3 +44,23 @@ def test_weights_file_is_written_beside_header(model_dir: str, tmp_path) -> None
     assert dat.read_bytes()[:8] == b"SOFIEDAT"
     assert dat.stat().st_size >= 5 * 200 * 201 * 4
     assert (tmp_path / "sofie_rt" / "sofie_rt.hxx").is_file()
+
+
+def relu_model(shape: list) -> onnx.ModelProto:
+    x, y = (helper.make_tensor_value_info(n, TensorProto.FLOAT, shape) for n in "xy")
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="relu")], "g", [x], [y])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("shape, batching, slices", [
+    (["N", 3], "Chunked", "[&](std::size_t done, std::size_t b) {\n      run(b, x + done * 3, out0 + done * 3);"),
+    ([3, "N"], "Bounded", "[&](std::size_t, std::size_t b) {\n      run(b, x, out0);"),
+    ([2, 3], "Fixed", "[&](std::size_t, std::size_t b) {\n      run(b, x, out0);"),
+])
+def test_batching_follows_where_the_batch_sits(tmp_path, shape: list, batching: str, slices: str) -> None:
+    """Slices start past event 0 only when the batch is axis 0 of every input and output."""
+    m = load_onnx(relu_model(shape), name="net")
+    low, _ = run_pipeline(m, DEFAULT_PIPELINE)
+    text = open(emit(low, str(tmp_path), blas="none").header).read()
+    assert f"static constexpr sofie::rt::Batching kBatching = sofie::rt::Batching::{batching};" in text
+    assert f"    for_each_chunk(batch, {slices}\n    }});" in text

@@ -14,7 +14,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import sofie
-from sofie.api import CompiledModel
+from sofie.compiled import CompiledModel
 
 BIN = os.path.dirname(sys.executable)
 

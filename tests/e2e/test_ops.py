@@ -22,7 +22,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import sofie
-from sofie.api import cache_dir
+from sofie.jit import cache_dir
 
 RTOL, ATOL = 1e-4, 1e-5
 BATCHES = (1, 3)  # the symbolic batch dim "N" is run at two sizes

@@ -14,7 +14,7 @@ from sofie.frontends import load_model
 from sofie.frontends.ir_text import is_ir_text, read_ir_text
 from sofie.frontends.onnx import load_onnx
 from sofie.ir.printer import print_module
-from sofie.lowering.lower import lower
+from sofie.pipeline import run_pipeline
 from tests.e2e.test_errors import assert_user_error, cli
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,7 +51,7 @@ def test_load_model_reads_graph_ir_text(tmp_path, linear_text: str, model_dir: s
 
 def test_low_dialect_text_is_refused_for_compiling(tmp_path, model_dir: str) -> None:
     low = tmp_path / "low.ir"
-    low.write_text(print_module(lower(load_onnx(os.path.join(model_dir, "linear_10x50.onnx")))))
+    low.write_text(print_module(run_pipeline(load_onnx(os.path.join(model_dir, "linear_10x50.onnx")), ["lower"])[0]))
     with pytest.raises(SofieError, match=r"low.ir: holds low-dialect ops \(low\.\w+, .*\); sofie compiles "
                                          r"graph-dialect IR text") as e:
         load_model(str(low))

@@ -8,7 +8,8 @@
 // Every backend sees the same contract, enforced here rather than trusted to
 // each library: C = alpha*op(A)*op(B) + beta*C, and with beta == 0 C is only
 // written, never read, so it may start out as NaN garbage.
-#pragma once
+#ifndef SOFIE_RT_BLAS_HXX_V0_1_0
+#define SOFIE_RT_BLAS_HXX_V0_1_0
 
 #include <algorithm>
 #include <cstddef>
@@ -33,7 +34,9 @@
 #define SOFIE_RESTRICT
 #endif
 
-namespace sofie::rt {
+namespace sofie {
+inline namespace v0_1_0 {
+namespace rt {
 
 namespace detail {
 
@@ -397,4 +400,8 @@ inline void sgemm(bool transA, bool transB, std::size_t M, std::size_t N, std::s
 #endif
 }
 
-}  // namespace sofie::rt
+}  // namespace rt
+}  // namespace v0_1_0
+}  // namespace sofie
+
+#endif  // SOFIE_RT_BLAS_HXX_V0_1_0

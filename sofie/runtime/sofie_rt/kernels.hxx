@@ -1,7 +1,8 @@
 // Float kernels for generated models. Row-major, NCHW, sizes are runtime
 // arguments; any scratch memory comes from the caller so kernels never
 // allocate and can run concurrently on distinct buffers.
-#pragma once
+#ifndef SOFIE_RT_KERNELS_HXX_V0_1_0
+#define SOFIE_RT_KERNELS_HXX_V0_1_0
 
 #include <algorithm>
 #include <cmath>
@@ -10,9 +11,11 @@
 #include <limits>
 #include <type_traits>
 
-#include "sofie_rt/blas.hxx"
+#include "blas.hxx"
 
-namespace sofie::rt {
+namespace sofie {
+inline namespace v0_1_0 {
+namespace rt {
 
 // ---------------------------------------------------------------------------
 // Epilogues: the generated code passes each fused activation as a functor (a
@@ -378,4 +381,8 @@ inline void copy(const float* x, float* y, std::size_t n) {
     if (x != y && n != 0) std::memmove(y, x, n * sizeof(float));
 }
 
-}  // namespace sofie::rt
+}  // namespace rt
+}  // namespace v0_1_0
+}  // namespace sofie
+
+#endif  // SOFIE_RT_KERNELS_HXX_V0_1_0

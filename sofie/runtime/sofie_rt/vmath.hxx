@@ -1,10 +1,11 @@
 // Elementwise math for generated loops (placeholder: libm; replaced by vectorizable versions).
-#ifndef SOFIE_RT_VMATH_HXX
-#define SOFIE_RT_VMATH_HXX
+#ifndef SOFIE_RT_VMATH_HXX_V0_1_0
+#define SOFIE_RT_VMATH_HXX_V0_1_0
 
 #include <cmath>
 
 namespace sofie {
+inline namespace v0_1_0 {
 namespace rt {
 namespace vmath {
 
@@ -18,6 +19,7 @@ template <class T> inline T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); 
 
 }  // namespace vmath
 }  // namespace rt
+}  // namespace v0_1_0
 }  // namespace sofie
 
 #endif

@@ -8,7 +8,8 @@
 //             no table of contents; the fingerprint ties the two together.
 //
 // The checksum must stay bit-identical to sofie/runtime/checksum.py.
-#pragma once
+#ifndef SOFIE_RT_WEIGHTS_HXX_V0_1_0
+#define SOFIE_RT_WEIGHTS_HXX_V0_1_0
 
 #include <cstddef>
 #include <cstdint>
@@ -19,7 +20,9 @@
 #include <string>
 #include <utility>
 
-namespace sofie::rt {
+namespace sofie {
+inline namespace v0_1_0 {
+namespace rt {
 
 inline constexpr std::size_t kAlignment = 64;
 inline constexpr std::size_t kHeaderBytes = 64;
@@ -231,4 +234,8 @@ private:
     AlignedBuffer buffer_;
 };
 
-}  // namespace sofie::rt
+}  // namespace rt
+}  // namespace v0_1_0
+}  // namespace sofie
+
+#endif  // SOFIE_RT_WEIGHTS_HXX_V0_1_0

@@ -6,15 +6,18 @@
 //   Mo[16][M][T] = U[k] V[k] (16 GEMMs through the BLAS shim)
 //   y = act(A^T Mo A + bias + residual), clipped at the image's right/bottom edge.
 // Scratch comes from the caller: conv2d_winograd_scratch_floats(C, M, tile_block).
-#pragma once
+#ifndef SOFIE_RT_WINOGRAD_HXX_V0_1_0
+#define SOFIE_RT_WINOGRAD_HXX_V0_1_0
 
 #include <algorithm>
 #include <cstddef>
 
-#include "sofie_rt/blas.hxx"
-#include "sofie_rt/kernels.hxx"
+#include "blas.hxx"
+#include "kernels.hxx"
 
-namespace sofie::rt {
+namespace sofie {
+inline namespace v0_1_0 {
+namespace rt {
 
 namespace detail {
 
@@ -208,4 +211,8 @@ inline void conv2d_winograd(const float* x, const float* u, const float* bias, f
     }
 }
 
-}  // namespace sofie::rt
+}  // namespace rt
+}  // namespace v0_1_0
+}  // namespace sofie
+
+#endif  // SOFIE_RT_WINOGRAD_HXX_V0_1_0

@@ -1,0 +1,79 @@
+"""The build pipeline the CLIs and `sofie.compile` share.
+
+model -> graph dialect -> passes -> low dialect -> NAME.hxx + NAME.dat, plus the stats
+`sofie-compile --stats` writes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from sofie.backend_cpp.emit import emit
+from sofie.backend_cpp.toolchain import DEFAULT_BLAS, blas_flags
+from sofie.frontends import load_model
+from sofie.ir.core import Module
+from sofie.ir.registry import CONSTANT_LIKE, VIEW
+from sofie.lowering.lower import needed_ops
+from sofie.passes.low.plan_memory import arena_bytes
+from sofie.pipeline import DEFAULT_PIPELINE, LOW, LOWERING_PIPELINE, PassStat, get_pass, op_counts, run_pipeline
+
+
+@dataclass
+class BuildResult:
+    graph: Module
+    low: Module
+    header: str
+    weights: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None = None,
+          passes: list[str] | None = None, example_inputs: Any = None) -> BuildResult:
+    """Compiles a model into `out_dir` (NAME.hxx, NAME.dat, sofie_rt/)."""
+    blas = blas or DEFAULT_BLAS
+    blas_flags(blas)  # fail early on a BLAS that is not available
+    graph = load_model(model, name=name, example_inputs=example_inputs)
+    imported_bytes = intermediate_bytes(graph)
+    pipeline = list(DEFAULT_PIPELINE if passes is None else passes)
+    graph_passes = [p for p in pipeline if get_pass(p).level != LOW and p not in LOWERING_PIPELINE]
+    low_passes = [p for p in pipeline if p not in graph_passes]
+    graph, graph_stats = run_pipeline(graph, graph_passes)
+    counts = op_counts(graph)
+    intermediates = intermediate_bytes(graph)
+    # the printer needs planned low IR whatever the pipeline asked for
+    low_passes += [p for p in LOWERING_PIPELINE if p not in low_passes]
+    low, low_stats = run_pipeline(graph, low_passes)
+    out = emit(low, out_dir, blas=blas, source=_describe(model))
+    stats = _stats(counts, intermediates, low, out.weights_bytes, graph_stats + low_stats)
+    stats["intermediate_bytes_as_imported"] = imported_bytes
+    return BuildResult(graph, low, out.header, out.weights, stats)
+
+
+def _describe(model: Any) -> str:
+    return os.path.basename(str(model)) if isinstance(model, str | os.PathLike) else type(model).__name__
+
+
+def intermediate_bytes(graph: Module) -> int:
+    """Bytes of every tensor computed at run time (batch 1), views excepted: what a plan
+    without reuse would allocate."""
+    return sum(r.type.static_size() * r.type.itemsize for op in needed_ops(graph.main)
+               if not op.has_trait(CONSTANT_LIKE) and not op.has_trait(VIEW) for r in op.results)
+
+
+def _stats(counts: dict[str, int], intermediates: int, low: Module, weights_bytes: int,
+           pass_stats: list[PassStat]) -> dict[str, Any]:
+    f = low.main
+    return {
+        "ops": dict(sorted(counts.items())),
+        "low_ops": dict(sorted(op_counts(low).items())),
+        "arena_bytes": arena_bytes(f),
+        "peak_live_bytes": f.attrs["peak_live_bytes"],
+        "arena_terms": f.attrs["arena_terms"],
+        "arena": f.attrs["arena"],
+        "intermediate_bytes": intermediates,
+        "weights_bytes": weights_bytes,
+        "passes": [{"name": s.name, "ops_before": s.ops_before, "ops_after": s.ops_after,
+                    "seconds": round(s.seconds, 6)} for s in pass_stats],
+    }

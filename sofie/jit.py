@@ -1,0 +1,155 @@
+"""`sofie.compile(model) -> CompiledModel`: the generated code built as a Python extension.
+
+Builds are cached by a content hash of the model, the options, sofie's own sources and the
+CPU; a cache folder holds NAME.hxx, NAME.dat, the extension and a manifest.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import sysconfig
+import tempfile
+import threading
+from typing import Any
+
+from sofie.backend_cpp.binding import binding_source
+from sofie.backend_cpp.header import default_max_batch
+from sofie.backend_cpp.toolchain import DEFAULT_BLAS, blas_flags, run_compiler
+from sofie.compiled import CompiledModel
+from sofie.driver import build
+from sofie.errors import SofieError
+from sofie.version import __version__
+
+_SOFIE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def cache_dir() -> str:
+    return os.environ.get("SOFIE_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "sofie")
+
+
+def _source_hash() -> str:
+    """Hash of sofie's own sources: a new compiler never reuses an old build."""
+    h = hashlib.sha256(__version__.encode())
+    for root, dirs, files in sorted(os.walk(_SOFIE_DIR)):
+        dirs.sort()
+        for f in sorted(files):
+            if f.endswith((".py", ".hxx")):
+                with open(os.path.join(root, f), "rb") as fh:
+                    h.update(f.encode() + fh.read())
+    return h.hexdigest()
+
+
+def _cpu_id() -> str:
+    """Extensions are built with -march=native: a cache shared between machines (NFS on a
+    cluster) must not hand one CPU's build to another."""
+    import platform
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
+    except OSError:
+        pass
+    return platform.machine() + platform.processor() + flags
+
+
+def _model_bytes(model: Any, example_inputs: Any) -> bytes:
+    import onnx
+    if isinstance(model, onnx.ModelProto):
+        return model.SerializeToString()
+    if isinstance(model, str | os.PathLike):
+        path = str(model)
+        if not os.path.isfile(path):
+            raise SofieError(f"{path}: no such file")
+        with open(path, "rb") as f:
+            data = f.read()
+        h = hashlib.sha256(data)
+        for extra in _external_files(data, os.path.dirname(os.path.abspath(path))):
+            st = os.stat(extra)  # external weights: their size and time stand for their bytes
+            h.update(f"{extra}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return h.digest()
+    try:  # a torch module: its weights and the traced inputs' shapes
+        import torch
+        if isinstance(model, torch.nn.Module):
+            h = hashlib.sha256(repr(model).encode())
+            for k, v in model.state_dict().items():
+                h.update(k.encode() + v.detach().cpu().numpy().tobytes())
+            for x in (example_inputs if isinstance(example_inputs, tuple | list) else [example_inputs]):
+                h.update(str(getattr(x, "shape", x)).encode())
+            return h.digest()
+    except ImportError:
+        pass
+    raise SofieError(f"cannot compile a {type(model).__name__}: pass an ONNX path or ModelProto, "
+                     f"or a torch.nn.Module with example_inputs=")
+
+
+def _external_files(data: bytes, folder: str) -> list[str]:
+    """The existing external-data files an ONNX file refers to (the frontend checks them)."""
+    import onnx
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except Exception:  # the frontend reports a damaged file with its own message
+        return []
+    locations = {e.value for t in proto.graph.initializer for e in t.external_data if e.key == "location"}
+    paths = (os.path.join(folder, loc) for loc in sorted(locations))
+    return [p for p in paths if os.path.isfile(p)]
+
+
+_LOCK = threading.Lock()
+
+
+def compile(model: Any, *, name: str | None = None, blas: str | None = None,
+            passes: list[str] | None = None, example_inputs: Any = None,
+            max_batch: int | None = None) -> CompiledModel:
+    """Compiles `model` to C++, builds a Python extension around it (cached) and loads it.
+
+    `max_batch`: events per run of the generated code (default: the model's, up to 64);
+    larger batches run in chunks."""
+    blas = blas or DEFAULT_BLAS
+    key = hashlib.sha256(b"|".join([
+        _model_bytes(model, example_inputs), repr((name, blas, passes)).encode(),
+        _source_hash().encode(), sys.version.encode(), _cpu_id().encode()])).hexdigest()[:24]
+    folder = os.path.join(cache_dir(), key)
+    manifest = os.path.join(folder, "manifest.json")
+    with _LOCK:
+        if not os.path.isfile(manifest):
+            _build_extension(model, folder, key, name=name, blas=blas, passes=passes,
+                             example_inputs=example_inputs)
+        with open(manifest) as f:
+            info = json.load(f)
+    return CompiledModel(folder, info, max_batch or info["max_batch"])
+
+
+def _build_extension(model: Any, folder: str, key: str, **options: Any) -> None:
+    os.makedirs(cache_dir(), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f"{key}.", dir=cache_dir())
+    r = build(model, tmp, name=options["name"], blas=options["blas"], passes=options["passes"],
+              example_inputs=options["example_inputs"])
+    module_name = f"_sofie_{key}"
+    src = os.path.join(tmp, "binding.cpp")
+    with open(src, "w") as f:
+        f.write(binding_source(r.low, module_name))
+    import pybind11
+    so = os.path.join(tmp, module_name + sysconfig.get_config_var("EXT_SUFFIX"))
+    run_compiler(["-std=c++17", "-O3", "-march=native", "-shared", "-fPIC", "-fvisibility=hidden",
+                  f"-I{pybind11.get_include()}", f"-I{sysconfig.get_paths()['include']}", f"-I{tmp}",
+                  src, "-o", so, *blas_flags(options["blas"])], f"the Python extension for {r.low.name}")
+    f = r.low.main
+    info = {
+        "name": r.low.name, "module": module_name, "so": os.path.basename(so),
+        "header": os.path.basename(r.header), "weights": os.path.basename(r.weights),
+        "inputs": [[a.name, a.type.dtype, list(a.type.shape)] for a in f.args],
+        "outputs": [[v.name, v.type.dtype, list(v.type.shape)] for v in f.outputs],
+        "stats": r.stats,
+        "max_batch": default_max_batch(f),
+    }
+    with open(os.path.join(tmp, "manifest.json"), "w") as fh:
+        json.dump(info, fh, indent=1)
+    try:
+        os.rename(tmp, folder)  # atomic: a concurrent builder of the same key loses harmlessly
+    except OSError:
+        import shutil
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,139 @@
+// The Session every generated model is built on: it owns the shared read-only weights,
+// the arena (one aligned allocation, made at construction, never in infer), the maxima of
+// the dimension symbols, and the chunking of batches above the batch maximum.
+//
+// A generated header supplies only what is particular to its model: a `Model` struct of
+// constants, and a Session deriving from SessionBase<Model> that adds the typed infer
+// signatures and the run body. Model must provide:
+//
+//   static constexpr WeightsSpec kWeights;            what the .dat file must match
+//   static constexpr const char* kDefaultWeightsPath;  "NAME.dat"
+//   static constexpr Batching kBatching;               how inputs and outputs carry the batch
+//   static constexpr std::size_t kDefaultMaxBatch;     batch maximum when none is given
+//   static std::size_t arena_bytes(std::size_t max_batch);   the memory plan's arena size
+#ifndef SOFIE_RT_SESSION_HXX_V0_1_0
+#define SOFIE_RT_SESSION_HXX_V0_1_0
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "weights.hxx"
+
+namespace sofie {
+inline namespace v0_1_0 {
+namespace rt {
+
+// How a model's inputs and outputs carry the batch, which decides what infer accepts.
+enum class Batching {
+    Fixed,    // no symbol at all: every call is exactly one event
+    Bounded,  // the batch symbol is not (only) axis 0 of every input and output, so a
+              // batch cannot be split into slices: it must not exceed max_batch
+    Chunked,  // the batch is axis 0 of every input and output: batches above max_batch
+              // run as consecutive slices of max_batch events
+};
+
+// The facts a weights file is checked against when it is loaded.
+struct WeightsSpec {
+    std::uint64_t bytes;        // payload size
+    std::uint64_t fingerprint;  // of the model name and every tensor's bytes
+    std::uint32_t tensors;
+};
+
+using Weights = WeightFile;
+
+inline std::shared_ptr<const Weights> load_weights(const std::string& path,
+                                                   const WeightsSpec& spec) {
+    return std::make_shared<const Weights>(path, spec.bytes, spec.fingerprint, spec.tensors);
+}
+
+// static_bytes + per_event * events, refused when it does not fit a size_t: an absurd
+// max_batch must not wrap around to a small arena that kernels would then overrun.
+inline std::size_t arena_size(std::size_t static_bytes, std::size_t per_event, std::size_t events) {
+    const std::size_t limit = std::numeric_limits<std::size_t>::max();
+    if (per_event != 0 && events > (limit - static_bytes) / per_event) {
+        throw std::length_error("sofie: max_batch " + std::to_string(events) +
+                                " needs an arena larger than memory");
+    }
+    return static_bytes + per_event * events;
+}
+
+// One Session per thread; any number of Sessions may share one Weights object, since it is
+// never written after loading. Movable (the arena moves with it), not copyable.
+template <class Model>
+class SessionBase {
+public:
+    // Maxima of the dimension symbols, indexed by symbol. Only the batch (`N`) exists so
+    // far; a model with more symbols will size this array and take them all in arena_bytes.
+    static constexpr std::size_t kBatchSymbol = 0;
+    using Maxima = std::array<std::size_t, 1>;
+
+    explicit SessionBase(const std::string& weights = Model::kDefaultWeightsPath,
+                         std::size_t max_batch = Model::kDefaultMaxBatch)
+        : SessionBase(load_weights(weights, Model::kWeights), max_batch) {}
+
+    explicit SessionBase(std::shared_ptr<const Weights> weights,
+                         std::size_t max_batch = Model::kDefaultMaxBatch)
+        : weights_(std::move(weights)),
+          maxima_{clamp_batch(max_batch)},
+          arena_(Model::arena_bytes(maxima_[kBatchSymbol])) {
+        if (!weights_) throw std::invalid_argument("sofie: Session needs weights");
+    }
+
+    // Events one run holds: the arena is sized for this many.
+    std::size_t max_batch() const { return maxima_[kBatchSymbol]; }
+    const std::shared_ptr<const Weights>& weights() const { return weights_; }
+
+protected:
+    // Calls run(done, b) once per slice of the batch, `done` events already processed and
+    // `b` events in this slice, after checking `batch` against what the model accepts.
+    // A template so the generated lambda inlines: no std::function, no allocation.
+    template <class Run>
+    void for_each_chunk(std::size_t batch, Run&& run) {
+        if constexpr (Model::kBatching == Batching::Fixed) {
+            if (batch != 1) {
+                throw std::invalid_argument("sofie: this model has a fixed shape; batch must be 1");
+            }
+            run(std::size_t{0}, std::size_t{1});
+        } else if constexpr (Model::kBatching == Batching::Bounded) {
+            if (batch > max_batch()) throw std::invalid_argument("sofie: batch exceeds max_batch");
+            run(std::size_t{0}, batch);
+        } else {
+            for (std::size_t done = 0; done < batch;) {
+                const std::size_t b = std::min(batch - done, max_batch());
+                run(done, b);
+                done += b;
+            }
+        }
+    }
+
+    // The tensor at a payload offset of the weights file (offsets come from the compiler).
+    template <class T>
+    const T* weight(std::size_t byte_offset) const {
+        return weights_->template data<T>(byte_offset);
+    }
+
+    std::byte* arena_data() { return arena_.data(); }
+
+private:
+    // A fixed-shape model's arena holds exactly one event; 0 would leave no room for any.
+    static std::size_t clamp_batch(std::size_t max_batch) {
+        return Model::kBatching == Batching::Fixed ? 1 : std::max<std::size_t>(max_batch, 1);
+    }
+
+    std::shared_ptr<const Weights> weights_;
+    Maxima maxima_;
+    AlignedBuffer arena_;
+};
+
+}  // namespace rt
+}  // namespace v0_1_0
+}  // namespace sofie
+
+#endif  // SOFIE_RT_SESSION_HXX_V0_1_0

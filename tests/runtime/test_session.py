@@ -1,0 +1,174 @@
+"""sofie::rt::SessionBase (sofie_rt/session.hxx) on hand-written models: the batch checks and
+messages of each Batching, the chunking, the arena sizing, the weights checks and sharing.
+
+One C++ driver runs every case and prints `case: result` lines that the tests read."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from sofie.runtime.weightfile import write_weights  # noqa: E402
+
+DRIVER = r"""
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+#include "sofie_rt/sofie_rt.hxx"
+
+namespace rt = sofie::rt;
+
+template <rt::Batching B>
+struct Toy {
+  static constexpr rt::WeightsSpec kWeights{PAYLOAD, FINGERPRINT, 2u};
+  static constexpr const char* kDefaultWeightsPath = "toy.dat";
+  static constexpr rt::Batching kBatching = B;
+  static constexpr std::size_t kDefaultMaxBatch = 4;
+  static inline std::size_t arena_request = 0;  // what the Session asked for
+  static std::size_t arena_bytes(std::size_t max_batch) {
+    arena_request = max_batch;
+    return rt::arena_size(128, 1000, max_batch);
+  }
+};
+
+// What a generated Session adds: a batched entry point; here it records the slices.
+template <rt::Batching B>
+class Session : public rt::SessionBase<Toy<B>> {
+ public:
+  using rt::SessionBase<Toy<B>>::SessionBase;
+  std::string slices(std::size_t batch) {
+    std::string s;
+    this->for_each_chunk(batch, [&](std::size_t done, std::size_t b) {
+      s += std::to_string(done) + "+" + std::to_string(b) + " ";
+    });
+    return s.empty() ? "none" : s;
+  }
+  std::byte* arena() { return this->arena_data(); }
+  float first_weight(std::size_t offset) const { return *this->template weight<float>(offset); }
+};
+
+template <class F>
+void report(const char* name, F&& f) {
+  try {
+    std::printf("%s: %s\n", name, f().c_str());
+  } catch (const std::exception& e) {
+    std::printf("%s: threw %s\n", name, e.what());
+  }
+}
+
+int main(int argc, char** argv) {
+  if (argc != 4) return 1;
+  const std::string good = argv[1], corrupt = argv[2], other = argv[3];
+  using Fixed = Session<rt::Batching::Fixed>;
+  using Bounded = Session<rt::Batching::Bounded>;
+  using Chunked = Session<rt::Batching::Chunked>;
+  const auto weights = Toy<rt::Batching::Chunked>::kWeights;
+  auto shared = rt::load_weights(good, weights);
+
+  report("chunked 11", [&] { return Chunked(shared, 4).slices(11); });
+  report("chunked 4", [&] { return Chunked(shared, 4).slices(4); });
+  report("chunked 0", [&] { return Chunked(shared, 4).slices(0); });
+  report("bounded 3", [&] { return Bounded(shared, 4).slices(3); });
+  report("bounded 5", [&] { return Bounded(shared, 4).slices(5); });
+  report("fixed 1", [&] { return Fixed(shared, 4).slices(1); });
+  report("fixed 2", [&] { return Fixed(shared, 4).slices(2); });
+  report("fixed max_batch", [&] { return std::to_string(Fixed(shared, 9).max_batch()); });
+  report("max_batch 0", [&] { return std::to_string(Chunked(shared, 0).max_batch()); });
+  report("default max_batch", [&] { return std::to_string(Chunked(shared).max_batch()); });
+  report("arena request", [&] {
+    Chunked s(shared, 7);
+    const bool aligned = reinterpret_cast<std::uintptr_t>(s.arena()) % 64 == 0;
+    return std::to_string(Toy<rt::Batching::Chunked>::arena_request) + (aligned ? " aligned" : " unaligned");
+  });
+  report("arena overflow", [&] { return std::to_string(Chunked(shared, std::size_t(-1) / 8).max_batch()); });
+  report("null weights", [&] { return std::to_string(Chunked(std::shared_ptr<const rt::Weights>(), 4).max_batch()); });
+  report("shared", [&] {
+    Chunked a(shared, 2), b(a.weights(), 3);
+    const bool same = a.weights().get() == b.weights().get();
+    return std::string(same && a.arena() != b.arena() ? "one weights, two arenas" : "wrong");
+  });
+  report("moved", [&] {
+    Chunked a(shared, 2);
+    std::byte* arena = a.arena();
+    Chunked b(std::move(a));
+    return std::string(b.arena() == arena && b.max_batch() == 2 ? "arena moved" : "wrong");
+  });
+  report("weight", [&] {
+    Chunked s(good, 2);  // the path constructor loads and checks the file itself
+    return std::to_string(s.first_weight(0)) + " " + std::to_string(s.first_weight(64));
+  });
+  report("corrupt", [&] { return std::to_string(Chunked(corrupt, 2).max_batch()); });
+  report("other model", [&] { return std::to_string(Chunked(other, 2).max_batch()); });
+  report("missing", [&] { return std::to_string(Chunked().max_batch()); });  // toy.dat
+}
+"""
+
+FINGERPRINT = 0x1234_5678_9ABC_DEF0
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, str]:
+    d = tmp_path_factory.mktemp("session")
+    blobs = [np.arange(3, dtype=np.float32).tobytes() + b"\0" * 52, np.full(4, 2.5, np.float32).tobytes()]
+    write_weights(str(d / "good.dat"), blobs, FINGERPRINT)
+    payload = (d / "good.dat").stat().st_size - 64
+    data = bytearray((d / "good.dat").read_bytes())
+    data[70] ^= 0x10
+    (d / "corrupt.dat").write_bytes(bytes(data))
+    write_weights(str(d / "other.dat"), blobs, FINGERPRINT + 1)
+    src = d / "driver.cpp"
+    src.write_text(DRIVER.replace("PAYLOAD", f"{payload}ull").replace("FINGERPRINT", f"{FINGERPRINT}ull"))
+    exe = d / "driver"
+    cmd = ["g++", "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-DSOFIE_BLAS_NONE",
+           f"-I{REPO / 'sofie' / 'runtime'}", str(src), "-o", str(exe)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([str(exe), str(d / "good.dat"), str(d / "corrupt.dat"), str(d / "other.dat")],
+                       capture_output=True, text=True, cwd=d)
+    assert r.returncode == 0, r.stderr
+    return dict(line.split(": ", 1) for line in r.stdout.splitlines())
+
+
+def test_chunked_batches_run_in_slices_of_max_batch(results: dict[str, str]) -> None:
+    assert results["chunked 11"] == "0+4 4+4 8+3 "
+    assert results["chunked 4"] == "0+4 "
+    assert results["chunked 0"] == "none"
+
+
+def test_bounded_batches_run_whole_up_to_max_batch(results: dict[str, str]) -> None:
+    assert results["bounded 3"] == "0+3 "
+    assert results["bounded 5"] == "threw sofie: batch exceeds max_batch"
+
+
+def test_fixed_shape_runs_one_event(results: dict[str, str]) -> None:
+    assert results["fixed 1"] == "0+1 "
+    assert results["fixed 2"] == "threw sofie: this model has a fixed shape; batch must be 1"
+    assert results["fixed max_batch"] == "1"
+
+
+def test_max_batch_defaults_and_limits(results: dict[str, str]) -> None:
+    assert results["max_batch 0"] == "1"
+    assert results["default max_batch"] == "4"
+    assert results["arena request"] == "7 aligned"  # sized by the model's arena_bytes, once
+    assert results["arena overflow"].startswith("threw sofie: max_batch ")
+    assert results["null weights"] == "threw sofie: Session needs weights"
+
+
+def test_sessions_share_weights_not_arenas(results: dict[str, str]) -> None:
+    assert results["shared"] == "one weights, two arenas"
+    assert results["moved"] == "arena moved"
+
+
+def test_weights_are_read_and_checked(results: dict[str, str]) -> None:
+    assert results["weight"] == "0.000000 2.500000"
+    assert "corrupt (checksum mismatch)" in results["corrupt"]
+    assert "different model" in results["other model"]
+    assert "toy.dat" in results["missing"] and "cannot open" in results["missing"]
