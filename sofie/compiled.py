@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import threading
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sofie.errors import SofieError
-from sofie.ir.types import numpy_dtype
+from sofie.ir.types import dim_factors, numpy_dtype
 
 
 class CompiledModel:
@@ -26,8 +27,10 @@ class CompiledModel:
         spec = importlib.util.spec_from_file_location(info["module"], os.path.join(folder, info["so"]))
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
+        self._batch = info.get("batch_symbol")
+        self._dims = dict(info.get("dims", {}))  # symbol -> maximum, in the Session's order
         try:
-            self._session = mod.Session(self.weights, max_batch)
+            self._session = mod.Session(self.weights, max_batch, list(self._dims.values()))
         except Exception as e:  # a std::runtime_error from the weights check
             raise SofieError(f"{self.weights}: {e}") from None
         self._local = threading.local()
@@ -51,24 +54,30 @@ class CompiledModel:
         return self._local.session
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
-        batch = self._check(arrays)
+        sizes = self._check(arrays)
+        batch = sizes.get(self._batch, 1) if self._batch else 1
         ins = [np.ascontiguousarray(a) for a in arrays]
-        outs = [np.empty(self._shape(shape, batch), dtype=numpy_dtype(dt)) for _, dt, shape in self.outputs]
+        outs = [np.empty(self._shape(shape, sizes), dtype=numpy_dtype(dt)) for _, dt, shape in self.outputs]
         try:
-            self.session().run(batch, ins, outs)
-        except ValueError as e:  # std::invalid_argument from the Session (batch limits)
+            self.session().run(batch, [sizes[s] for s in self._dims], ins, outs)
+        except ValueError as e:  # std::invalid_argument from the Session (batch and dim limits)
             raise SofieError(f"{self.name}: {e}") from None
         return outs
 
     @staticmethod
-    def _shape(shape: list, batch: int) -> tuple[int, ...]:
-        return tuple(batch if isinstance(d, str) else d for d in shape)
+    def _shape(shape: list, sizes: dict[str, int]) -> tuple[int, ...]:
+        out = []
+        for d in shape:
+            coef, syms = dim_factors(d)
+            out.append(coef * math.prod(sizes[s] for s in syms))
+        return tuple(out)
 
-    def _check(self, arrays: tuple[np.ndarray, ...]) -> int:
+    def _check(self, arrays: tuple[np.ndarray, ...]) -> dict[str, int]:
+        """The size of every dim symbol, read off the inputs (which must agree)."""
         if len(arrays) != len(self.inputs):
             raise SofieError(f"{self.name}: expected {len(self.inputs)} input(s) "
                              f"({', '.join(n for n, _, _ in self.inputs)}), got {len(arrays)}")
-        batch = None
+        sizes: dict[str, int] = {}
         for a, (name, dt, shape) in zip(arrays, self.inputs):
             a = np.asarray(a)
             if a.dtype != numpy_dtype(dt):
@@ -78,12 +87,14 @@ class CompiledModel:
                                  f"(shape {shape}), got shape {list(a.shape)}")
             for axis, (want, got) in enumerate(zip(shape, a.shape)):
                 if isinstance(want, str):
-                    if batch is not None and got != batch:
-                        raise SofieError(f"{self.name}: input '{name}' has batch {got}, other inputs {batch}")
-                    batch = got
+                    what = "batch" if want == self._batch else f"dim {want}"
+                    if want in sizes and got != sizes[want]:
+                        raise SofieError(f"{self.name}: input '{name}' has {what} {got}, other inputs {sizes[want]}")
+                    if got == 0:
+                        raise SofieError(f"{self.name}: input '{name}' has {what} 0"
+                                         + (" (batch size 0)" if want == self._batch else ""))
+                    sizes[want] = got
                 elif want != got:
                     raise SofieError(f"{self.name}: input '{name}' must have shape {shape}, "
                                      f"got {list(a.shape)} (axis {axis}: {got} != {want})")
-        if batch == 0:
-            raise SofieError(f"{self.name}: batch size 0")
-        return 1 if batch is None else batch
+        return sizes

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sofie.backend_cpp.emit import emit
+from sofie.backend_cpp.symbols import default_max_batch, model_symbols
 from sofie.backend_cpp.toolchain import DEFAULT_BLAS, blas_flags
 from sofie.frontends import load_model
 from sofie.ir.core import Module
@@ -30,8 +31,10 @@ class BuildResult:
 
 
 def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None = None,
-          passes: list[str] | None = None, example_inputs: Any = None) -> BuildResult:
-    """Compiles a model into `out_dir` (NAME.hxx, NAME.dat, sofie_rt/)."""
+          passes: list[str] | None = None, example_inputs: Any = None,
+          dims: dict[str, int] | None = None) -> BuildResult:
+    """Compiles a model into `out_dir` (NAME.hxx, NAME.dat, sofie_rt/). `dims` gives default
+    maxima of dim symbols other than the batch ({"P": 128}); the Session may override them."""
     blas = blas or DEFAULT_BLAS
     blas_flags(blas)  # fail early on a BLAS that is not available
     graph = load_model(model, name=name, example_inputs=example_inputs)
@@ -45,8 +48,11 @@ def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None
     # the printer needs planned low IR whatever the pipeline asked for
     low_passes += [p for p in LOWERING_PIPELINE if p not in low_passes]
     low, low_stats = run_pipeline(graph, low_passes)
-    out = emit(low, out_dir, blas=blas, source=_describe(model))
+    out = emit(low, out_dir, blas=blas, source=_describe(model), dims=dims)
     stats = _stats(counts, intermediates, low, out.weights_bytes, graph_stats + low_stats)
+    symbols = model_symbols(low.main, dims)
+    stats["symbols"] = {"batch": symbols.batch, "dims": dict(zip(symbols.dims, symbols.max_dims)),
+                        "max_batch": default_max_batch(low.main, symbols)}
     stats["intermediate_bytes_as_imported"] = imported_bytes
     return BuildResult(graph, low, out.header, out.weights, stats)
 

@@ -16,7 +16,6 @@ import threading
 from typing import Any
 
 from sofie.backend_cpp.binding import binding_source
-from sofie.backend_cpp.header import default_max_batch
 from sofie.backend_cpp.toolchain import DEFAULT_BLAS, blas_flags, run_compiler
 from sofie.compiled import CompiledModel
 from sofie.driver import build
@@ -103,21 +102,22 @@ _LOCK = threading.Lock()
 
 def compile(model: Any, *, name: str | None = None, blas: str | None = None,
             passes: list[str] | None = None, example_inputs: Any = None,
-            max_batch: int | None = None) -> CompiledModel:
+            max_batch: int | None = None, dims: dict[str, int] | None = None) -> CompiledModel:
     """Compiles `model` to C++, builds a Python extension around it (cached) and loads it.
 
     `max_batch`: events per run of the generated code (default: the model's, up to 64);
-    larger batches run in chunks."""
+    larger batches run in chunks. `dims`: maxima of the other dim symbols ({"P": 128}, default
+    64 each); larger values are refused."""
     blas = blas or DEFAULT_BLAS
     key = hashlib.sha256(b"|".join([
-        _model_bytes(model, example_inputs), repr((name, blas, passes)).encode(),
+        _model_bytes(model, example_inputs), repr((name, blas, passes, sorted((dims or {}).items()))).encode(),
         _source_hash().encode(), sys.version.encode(), _cpu_id().encode()])).hexdigest()[:24]
     folder = os.path.join(cache_dir(), key)
     manifest = os.path.join(folder, "manifest.json")
     with _LOCK:
         if not os.path.isfile(manifest):
             _build_extension(model, folder, key, name=name, blas=blas, passes=passes,
-                             example_inputs=example_inputs)
+                             example_inputs=example_inputs, dims=dims)
         with open(manifest) as f:
             info = json.load(f)
     return CompiledModel(folder, info, max_batch or info["max_batch"])
@@ -127,7 +127,7 @@ def _build_extension(model: Any, folder: str, key: str, **options: Any) -> None:
     os.makedirs(cache_dir(), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f"{key}.", dir=cache_dir())
     r = build(model, tmp, name=options["name"], blas=options["blas"], passes=options["passes"],
-              example_inputs=options["example_inputs"])
+              example_inputs=options["example_inputs"], dims=options["dims"])
     module_name = f"_sofie_{key}"
     src = os.path.join(tmp, "binding.cpp")
     with open(src, "w") as f:
@@ -144,7 +144,9 @@ def _build_extension(model: Any, folder: str, key: str, **options: Any) -> None:
         "inputs": [[a.name, a.type.dtype, list(a.type.shape)] for a in f.args],
         "outputs": [[v.name, v.type.dtype, list(v.type.shape)] for v in f.outputs],
         "stats": r.stats,
-        "max_batch": default_max_batch(f),
+        "max_batch": r.stats["symbols"]["max_batch"],
+        "batch_symbol": r.stats["symbols"]["batch"],
+        "dims": r.stats["symbols"]["dims"],
     }
     with open(os.path.join(tmp, "manifest.json"), "w") as fh:
         json.dump(info, fh, indent=1)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from sofie.backend_cpp.symbols import model_symbols
 from sofie.backend_cpp.types import cpp_type
 from sofie.ir.core import Module
 
 
 def binding_source(low: Module, module_name: str) -> str:
     f = low.main
+    k = len(model_symbols(f).dims)
+    dims = "".join(f"dims[{i}], " for i in range(k))
     ns = f"TMVA_SOFIE_{low.name}"
     n_in, n_out = len(f.args), len(f.outputs)
     ptrs = [f"static_cast<const {cpp_type(a.type.dtype)}*>(ins[{i}].data())" for i, a in enumerate(f.args)]
@@ -25,20 +28,23 @@ namespace py = pybind11;
 PYBIND11_MODULE({module_name}, m) {{
   // module_local: the same model built with another BLAS may be loaded in this process too
   py::class_<{ns}::Session>(m, "Session", py::module_local())
-      .def(py::init<const std::string&, std::size_t>(), py::arg("weights"), py::arg("max_batch"))
+      .def(py::init<const std::string&, std::size_t, std::array<std::size_t, {k}>>(), py::arg("weights"),
+           py::arg("max_batch"), py::arg("max_dims"))
       .def("max_batch", &{ns}::Session::max_batch)
+      .def("max_dims", &{ns}::Session::max_dims)
       // a Session for another thread, sharing this one's read-only weights
       .def("sharing", []({ns}::Session& s, std::size_t max_batch) {{
-        return {ns}::Session(s.weights(), max_batch);
+        return {ns}::Session(s.weights(), max_batch, s.max_dims());
       }})
       // Python checks dtypes, shapes and contiguity; here the pointers go to the kernels
       // with the GIL released so Sessions on several threads run in parallel.
-      .def("run", []({ns}::Session& s, std::size_t batch, std::vector<py::array> ins,
-                     std::vector<py::array> outs) {{
-        if (ins.size() != {n_in} || outs.size() != {n_out}) throw std::invalid_argument("wrong arity");
+      .def("run", []({ns}::Session& s, std::size_t batch, std::vector<std::size_t> dims,
+                     std::vector<py::array> ins, std::vector<py::array> outs) {{
+        if (ins.size() != {n_in} || outs.size() != {n_out} || dims.size() != {k})
+          throw std::invalid_argument("wrong arity");
 {decls}
         py::gil_scoped_release release;
-        s.infer(batch, {args});
+        s.infer(batch, {dims}{args});
       }});
 }}
 """

@@ -39,7 +39,8 @@ def fingerprint(name: str, blobs: list[bytes]) -> int:
     return int.from_bytes(h.digest(), "little")
 
 
-def emit(low: Module, out_dir: str, *, blas: str = "openblas", source: str = "") -> Emitted:
+def emit(low: Module, out_dir: str, *, blas: str = "openblas", source: str = "",
+         dims: dict[str, int] | None = None) -> Emitted:
     if blas not in BLAS_MACROS:
         raise SofieError(f"unknown BLAS '{blas}' (choose one of {', '.join(BLAS_MACROS)})")
     os.makedirs(out_dir, exist_ok=True)
@@ -49,7 +50,7 @@ def emit(low: Module, out_dir: str, *, blas: str = "openblas", source: str = "")
     written = weightfile.write_weights(dat, blobs, fp)
     if written != offsets:
         raise AssertionError(f"weights layout mismatch: lowering {offsets[:4]}.. vs file {written[:4]}..")
-    text = emit_header(low, fingerprint=fp, n_tensors=len(blobs), blas=blas, source=source)
+    text = emit_header(low, fingerprint=fp, n_tensors=len(blobs), blas=blas, source=source, dims=dims)
     hxx = os.path.join(out_dir, f"{low.name}.hxx")
     with open(hxx, "w") as f:
         f.write(text)

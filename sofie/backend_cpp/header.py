@@ -6,9 +6,11 @@ from __future__ import annotations
 from sofie.backend_cpp import loops  # noqa: F401  (registers the low.generic printer)
 from sofie.backend_cpp.kernels import EMITTERS
 from sofie.backend_cpp.names import Names
+from sofie.backend_cpp.symbols import Symbols, default_max_batch, model_symbols, per_event_axis0
 from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Value
+from sofie.ir.types import dim_factors
 from sofie.runtime.versioning import runtime_namespace
 from sofie.version import __version__
 
@@ -16,13 +18,15 @@ BLAS_MACROS = {"openblas": "SOFIE_BLAS_OPENBLAS", "cblas": "SOFIE_BLAS_CBLAS",
                "eigen": "SOFIE_BLAS_EIGEN", "none": "SOFIE_BLAS_NONE"}
 
 
-def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, source: str = "") -> str:
+def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, source: str = "",
+                dims: dict[str, int] | None = None) -> str:
+    """NAME.hxx for a planned low module; `dims` are default maxima of non-batch dim symbols."""
     f = low.main
     name = low.name
-    names = _SessionNames()
-    sig = _Signature(f, names)
+    symbols = model_symbols(f, dims)
+    names = _SessionNames(symbols)
+    sig = _Signature(f, names, symbols)
     body = _body(f, names)
-    rows = arena_rows(f)
     weights_bytes = f.attrs["weights_bytes"]
     ns = f"TMVA_SOFIE_{name}"
     macro = BLAS_MACROS[blas]
@@ -40,9 +44,11 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         '#include "sofie_rt/sofie_rt.hxx"',
         "",
         "#include <algorithm>",
+        "#include <array>",
         "#include <cmath>",
         "#include <cstddef>",
         "#include <cstdint>",
+        "#include <limits>",
         "#include <memory>",
         "#include <stdexcept>",
         "#include <string>",
@@ -61,15 +67,9 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         f'  static constexpr const char* kDefaultWeightsPath = "{name}.dat";',
         f"  static constexpr sofie::rt::Batching kBatching = sofie::rt::Batching::{sig.batching};",
         "  // events the arena holds; larger batches run in chunks (keeps the arena near 64 MB)",
-        f"  static constexpr std::size_t kDefaultMaxBatch = {default_max_batch(f)};",
-        "  // the memory plan: each buffer at fixed + per-event * max_batch bytes; the arena is the",
-        "  // largest end among these [fixed, per event] rows",
-        f"  static constexpr std::size_t kArenaRows[][2] = {{{', '.join(f'{{{a}, {b}}}' for a, b in rows)}}};",
-        "  static std::size_t arena_bytes(std::size_t max_batch) {",
-        "    std::size_t n = 0;",
-        "    for (const auto& row : kArenaRows) n = std::max(n, sofie::rt::arena_size(row[0], row[1], max_batch));",
-        "    return n;",
-        "  }",
+        f"  static constexpr std::size_t kDefaultMaxBatch = {default_max_batch(f, symbols)};",
+        *_dims_constants(symbols),
+        *_arena_function(f, names),
         "};",
         "",
         "using Weights = sofie::rt::Weights;",
@@ -79,8 +79,9 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "}",
         "",
         "// One Session per thread; Sessions may share one read-only Weights object. Constructors:",
-        f'// Session(path = "{name}.dat", max_batch = Model::kDefaultMaxBatch) loads and checks the',
-        "// weights; Session(std::shared_ptr<const Weights>, max_batch) shares loaded ones.",
+        f'// Session(path = "{name}.dat", max_batch = Model::kDefaultMaxBatch, max_dims = Model::kDefaultMaxDims)',
+        "// loads and checks the weights; Session(std::shared_ptr<const Weights>, max_batch, max_dims)",
+        "// shares loaded ones. The memory plan holds for every dim up to the maxima given here.",
         "class Session : public sofie::rt::SessionBase<Model> {",
         " public:",
         "  using SessionBase::SessionBase;",
@@ -88,6 +89,7 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         *sig.convenience(),
         f"  // Runs `batch` events; no allocation. {sig.batch_doc()}",
         f"  void infer({sig.params(with_batch=True)}) {{",
+        *sig.dim_checks(),
         *sig.chunk_loop(),
         "  }",
         "",
@@ -97,8 +99,10 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "",
         f"inline void Session::run({sig.params(with_batch=False, chunk=True)}) {{",
         "  const std::size_t mb = max_batch();",
+        *[f"  const std::size_t {names.maximum(s)} = max_dims()[{i}];" for i, s in enumerate(symbols.dims)],
         "  std::byte* const arena = arena_data();",
-        "  (void)b; (void)mb; (void)arena;",
+        "  (void)b; (void)mb; (void)arena;" + "".join(f" (void){names.maximum(s)}; (void){names.symbol(s)};"
+                                                   for s in symbols.dims),
         *body,
         "}",
         "",
@@ -108,16 +112,50 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
     return "\n".join(lines)
 
 
+def _dims_constants(symbols: Symbols) -> list[str]:
+    k = len(symbols.dims)
+    names = ", ".join(f'"{s}"' for s in symbols.dims)
+    maxima = ", ".join(str(m) for m in symbols.max_dims)
+    return ["  // dim symbols other than the batch, and their default maxima",
+            f"  static constexpr std::size_t kDims = {k};",
+            f"  static constexpr std::array<const char*, kDims> kDimNames{{{{{names}}}}};",
+            f"  static constexpr std::array<std::size_t, kDims> kDefaultMaxDims{{{{{maxima}}}}};"]
+
+
+def _arena_function(f: Function, names: Names) -> list[str]:
+    """Model::arena_bytes: the plan's rows of byte coefficients over its terms, evaluated at
+    the Session's maxima (overflow-checked)."""
+    terms = f.attrs["arena_terms"]
+    rows = ", ".join("{" + ", ".join(str(c) for c in row) + "}" for row in f.attrs["arena"])
+    values = []
+    for t in terms:
+        factors = [names.maximum(s) for s in t.split("*") if s != "1"]
+        expr = "std::size_t{1}"
+        for x in factors:
+            expr = x if expr == "std::size_t{1}" else f"sofie::rt::checked_mul({expr}, {x})"
+        values.append(expr)
+    unpack = [f"    const std::size_t {names.maximum(s)} = max_dims[{i}];" for i, s in enumerate(names.dims)]
+    return ["  // the memory plan: each row is a buffer's end in bytes, as coefficients of the terms "
+            + ", ".join(terms),
+            f"  static constexpr std::size_t kArenaRows[][{len(terms)}] = {{{rows}}};",
+            "  static std::size_t arena_bytes(std::size_t mb, const std::array<std::size_t, kDims>& max_dims) {",
+            *unpack,
+            "    (void)mb; (void)max_dims;",
+            f"    const std::array<std::size_t, {len(terms)}> terms{{{', '.join(values)}}};",
+            "    return sofie::rt::arena_size(kArenaRows, terms);",
+            "  }"]
+
+
 class _SessionNames(Names):
     """Names that stay clear of the identifiers the Session code itself uses: inputs keep
     their ONNX names, and an input called `arena` or `done` must not shadow the local."""
 
     SESSION_IDENTIFIERS = ("arena", "events", "batch", "done", "y", "Model", "Session", "SessionBase",
                            "Weights", "weight", "weights", "arena_data", "max_batch", "for_each_chunk",
-                           "run", "infer")
+                           "run", "infer", "max_dims", "check_dim")
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, symbols: Symbols) -> None:
+        super().__init__(symbols.batch, symbols.dims)
         self._taken.update(self.SESSION_IDENTIFIERS)
 
     def reserve(self, name: str) -> str:
@@ -128,48 +166,70 @@ class _SessionNames(Names):
 class _Signature:
     """Parameter lists and batch handling of the public interface."""
 
-    def __init__(self, f: Function, names: _SessionNames) -> None:
+    def __init__(self, f: Function, names: _SessionNames, symbols: Symbols) -> None:
         self.f = f
+        self.names = names
+        self.symbols = symbols
         self.out_names = [names.reserve(f"out{k}") for k in range(len(f.outputs))]
         self.inputs = [names.define(a, "") for a in f.args]
-        dynamic = any(v.type.symbols for v in list(f.args) + list(f.outputs))
-        # chunking splits every input and output along axis 0: the batch must sit there only
-        chunkable = dynamic and all(
-            v.type.shape and isinstance(v.type.shape[0], str) and len(v.type.symbols) == 1
-            for v in list(f.args) + list(f.outputs))
-        self.batching = "Chunked" if chunkable else "Bounded" if dynamic else "Fixed"
+        interface = list(f.args) + list(f.outputs)
+        if symbols.batch is None:
+            self.batching = "Fixed"
+        elif all(per_event_axis0(v, symbols.batch) for v in interface):
+            self.batching = "Chunked"  # every input and output holds whole events along axis 0
+        else:
+            self.batching = "Bounded"
 
     def describe(self, values: list[Value]) -> str:
         return ", ".join(f"{v.name or '?'} {v.type}" for v in values)
 
+    def _dim_params(self) -> list[str]:
+        return [f"std::size_t {self.names.symbol(s)}" for s in self.symbols.dims]
+
     def params(self, with_batch: bool, chunk: bool = False) -> str:
         ps = ["std::size_t b"] if chunk else (["std::size_t batch"] if with_batch else [])
+        ps += self._dim_params()
         ps += [f"const {cpp_type(a.type.dtype)}* {n}" for a, n in zip(self.f.args, self.inputs)]
         ps += [f"{cpp_type(v.type.dtype)}* {n}" for v, n in zip(self.f.outputs, self.out_names)]
         return ", ".join(ps)
 
     def batch_doc(self) -> str:
-        return {"Fixed": "The model has a fixed shape: batch must be 1.",
-                "Chunked": "Batches above max_batch() run in chunks.",
-                "Bounded": "batch must not exceed max_batch()."}[self.batching]
+        doc = {"Fixed": "The model has a fixed batch: batch must be 1.",
+               "Chunked": "Batches above max_batch() run in chunks.",
+               "Bounded": "batch must not exceed max_batch()."}[self.batching]
+        if self.symbols.dims:
+            doc += f" {', '.join(self.symbols.dims)}: this call's dims, each at most its maximum."
+        return doc
+
+    def dim_checks(self) -> list[str]:
+        return [f"    check_dim({i}, {self.names.symbol(s)});" for i, s in enumerate(self.symbols.dims)]
+
+    def _stride(self, v: Value) -> str:
+        """Elements per event of `v` (axis 0 holds the batch once)."""
+        dims = list(v.type.shape)
+        coef, syms = dim_factors(dims[0])
+        rest = list(syms)
+        rest.remove(self.symbols.batch)
+        return self.names.size([coef, *rest, *dims[1:]])
 
     def chunk_loop(self) -> list[str]:
         """The body of the batched infer: SessionBase::for_each_chunk checks the batch and
         slices it; only a Chunked model's slices start past event 0."""
+        dims = [self.names.symbol(s) for s in self.symbols.dims]
         if self.batching != "Chunked":
-            args = ", ".join(["b", *self.inputs, *self.out_names])
+            args = ", ".join(["b", *dims, *self.inputs, *self.out_names])
             return ["    for_each_chunk(batch, [&](std::size_t, std::size_t b) {",
                     f"      run({args});",
                     "    });"]
-        strided = [f"{n} + done * {a.type.static_size()}" for a, n in zip(self.f.args, self.inputs)]
-        strided += [f"{n} + done * {v.type.static_size()}" for v, n in zip(self.f.outputs, self.out_names)]
+        strided = [f"{n} + done * {self._stride(a)}" for a, n in zip(self.f.args, self.inputs)]
+        strided += [f"{n} + done * {self._stride(v)}" for v, n in zip(self.f.outputs, self.out_names)]
         return ["    for_each_chunk(batch, [&](std::size_t done, std::size_t b) {",
-                f"      run({', '.join(['b', *strided])});",
+                f"      run({', '.join(['b', *dims, *strided])});",
                 "    });"]
 
     def convenience(self) -> list[str]:
-        """SOFIE's `std::vector<T> infer(const T* x)`: one event, one output."""
-        if len(self.f.outputs) != 1:
+        """SOFIE's `std::vector<T> infer(const T* x)`: one event, one output, no other dims."""
+        if len(self.f.outputs) != 1 or self.symbols.dims:
             return []
         out = self.f.outputs[0]
         t = cpp_type(out.type.dtype)
@@ -193,7 +253,7 @@ def _body(f: Function, names: Names) -> list[str]:
         elif op.name == "low.buffer":
             r = op.result
             t = cpp_type(r.type.dtype)
-            base = "arena + " + _offset_expr(op.attrs["offset"])
+            base = "arena + " + _offset_expr(op.attrs["offset"], f.attrs["arena_terms"], names)
             lines.append(f"  {t}* const {names.define(r)} = reinterpret_cast<{t}*>({base});")
         elif op.name == "low.output":
             lines.append(f"  {cpp_type(op.result.type.dtype)}* const {names.define(op.result)} = "
@@ -213,24 +273,13 @@ def _body(f: Function, names: Names) -> list[str]:
     return lines
 
 
-def arena_rows(f: Function) -> list[tuple[int, int]]:
-    """The plan's arena envelope as [fixed, per event] rows (one batch symbol at most)."""
-    terms = f.attrs["arena_terms"]
-    if len(terms) > 2:
-        raise SofieError(f"the memory plan scales with {', '.join(terms[1:])}; the C++ backend "
-                         f"supports one dim symbol (the batch)")
-    return [(row[0], row[1] if len(row) > 1 else 0) for row in f.attrs["arena"]]
-
-
-def default_max_batch(f: Function) -> int:
-    """Events a Session's arena holds by default: 64, or fewer so the arena stays near
-    64 MB (ResNet-18: 16). Larger batches run in chunks of this size."""
-    per_event = max(b for _, b in arena_rows(f))
-    return max(1, min(64, (64 << 20) // max(per_event, 1)))
-
-
-def _offset_expr(offset: list[int]) -> str:
-    return " + ".join([str(offset[0])] + [f"{c} * mb" for c in offset[1:] if c])
+def _offset_expr(offset: list[int], terms: list[str], names: Names) -> str:
+    """A buffer's byte offset: its coefficients times the terms at the Session's maxima."""
+    parts = [str(offset[0])]
+    for c, t in zip(offset[1:], terms[1:]):
+        if c:
+            parts.append(" * ".join([str(c)] + [names.maximum(s) for s in t.split("*")]))
+    return " + ".join(parts)
 
 
 def _sizes(op) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from sofie.backend_cpp.names import Names, dim_expr, size_expr
+from sofie.backend_cpp.names import Names
 from sofie.backend_cpp.scalar import spell_lambda
 from sofie.errors import SofieError
 from sofie.ir.core import Operation, Value
@@ -50,12 +50,12 @@ def _gemm(op: Operation, n: Names) -> list[str]:
     N = b_shape[0] if tb else b_shape[1]
     K = b_shape[1] if tb else b_shape[0]
     # M from A, not Y: Y drops the row dim of a 1-D A and the column dim of a 1-D B
-    M = dim_expr(a.type.shape[1]) if ta else size_expr(a.type.shape[:-1]) if a.type.rank > 1 else "1"
-    lda = dim_expr(a.type.shape[-1])  # the batch when A is transposed: A is [K, batch]
+    M = n.dim(a.type.shape[1]) if ta else n.size(a.type.shape[:-1]) if a.type.rank > 1 else "1"
+    lda = n.dim(a.type.shape[-1])  # the batch when A is transposed: A is [K, batch]
     alpha, beta = op.attr("alpha"), op.attr("beta")
     lines = []
     if op.attr("bias") == "full":
-        lines.append(f"sofie::rt::copy({n[c]}, {n[y]}, {size_expr(y.type.shape)});")
+        lines.append(f"sofie::rt::copy({n[c]}, {n[y]}, {n.size(y.type.shape)});")
     gemm_beta = beta if op.attr("bias") == "full" else 0.0
     lines.append(f"sofie::rt::sgemm({str(ta).lower()}, {str(tb).lower()}, {M}, {N}, {K}, {_f(alpha)}, "
                  f"{n[a]}, {lda}, {n[bm]}, {b_shape[1]}, {_f(gemm_beta)}, {n[y]}, {N});")
@@ -84,7 +84,7 @@ def _conv(op: Operation, n: Names) -> list[str]:
     M, _, kh, kw = w.type.shape
     _, _, OH, OW = y.type.shape
     return _call("conv2d", [n[x], n[w], n[bias], n[y], n[scratch]],
-                 ("N, C, H, W", [dim_expr(x.type.shape[0]), C, H, W]), ("M, group", [M, op.attr("group")]),
+                 ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M, group", [M, op.attr("group")]),
                  ("kH, kW", [kh, kw]), ("pads t, l, b, r", op.attr("pads")), ("strides", op.attr("strides")),
                  ("dilations", op.attr("dilations")), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op)]),
                  ("residual", [n[z]]), ("im2col rows per band", [op.attr("tile_rows")]))
@@ -97,7 +97,7 @@ def _conv_winograd(op: Operation, n: Names) -> list[str]:
     _, C, H, W = x.type.shape
     _, _, OH, OW = y.type.shape
     return _call("conv2d_winograd", [n[x], n[u], n[bias], n[y], n[scratch]],
-                 ("N, C, H, W", [dim_expr(x.type.shape[0]), C, H, W]), ("M", [u.type.shape[1]]),
+                 ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M", [u.type.shape[1]]),
                  ("pads t, l", op.attr("pads")[:2]), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op)]),
                  ("residual", [n[z]]), ("tiles per block", [op.attr("tile_block")]))
 
@@ -108,7 +108,7 @@ def _pool(op: Operation, n: Names) -> list[str]:
     _require_f32(op, x, y)
     N, C, H, W = x.type.shape
     _, _, OH, OW = y.type.shape
-    groups = [("N, C, H, W", [dim_expr(N), C, H, W]), ("kH, kW", op.attr("kernel_shape")),
+    groups = [("N, C, H, W", [n.dim(N), C, H, W]), ("kH, kW", op.attr("kernel_shape")),
               ("pads t, l, b, r", op.attr("pads")), ("strides", op.attr("strides"))]
     if op.attr("kind") == "max":
         return _call("maxpool2d", [n[x], n[y]], *groups, ("dilations", op.attr("dilations")), ("OH, OW", [OH, OW]))
@@ -120,8 +120,8 @@ def _pool(op: Operation, n: Names) -> list[str]:
 def _gap(op: Operation, n: Names) -> list[str]:
     x, y = op.operands
     _require_f32(op, x, y)
-    return [f"sofie::rt::global_avgpool({n[x]}, {n[y]}, {size_expr(x.type.shape[:2])}, "
-            f"{size_expr(x.type.shape[2:])});"]
+    return [f"sofie::rt::global_avgpool({n[x]}, {n[y]}, {n.size(x.type.shape[:2])}, "
+            f"{n.size(x.type.shape[2:])});"]
 
 
 @emits("low.batch_normalization")
@@ -130,7 +130,7 @@ def _bn(op: Operation, n: Names) -> list[str]:
     _require_f32(op, x, scale, bias, mean, var, y)
     s = x.type.shape
     return [f"sofie::rt::batchnorm({n[x]}, {n[y]}, {n[scale]}, {n[bias]}, {n[mean]}, {n[var]}, "
-            f"{_f(op.attr('epsilon'))}, {dim_expr(s[0])}, {s[1]}, {size_expr(s[2:])});"]
+            f"{_f(op.attr('epsilon'))}, {n.dim(s[0])}, {s[1]}, {n.size(s[2:])});"]
 
 
 @emits("low.softmax")
@@ -138,8 +138,8 @@ def _softmax(op: Operation, n: Names) -> list[str]:
     x, y = op.operands
     _require_f32(op, x, y)
     s, axis = x.type.shape, op.attr("axis")
-    return [f"sofie::rt::softmax({n[x]}, {n[y]}, {size_expr(s[:axis])}, {dim_expr(s[axis])}, "
-            f"{size_expr(s[axis + 1:])});"]
+    return [f"sofie::rt::softmax({n[x]}, {n[y]}, {n.size(s[:axis])}, {n.dim(s[axis])}, "
+            f"{n.size(s[axis + 1:])});"]
 
 
 @emits("low.concat")
@@ -147,11 +147,11 @@ def _concat(op: Operation, n: Names) -> list[str]:
     *xs, y = op.operands
     _require_f32(op, *xs, y)
     axis = op.attr("axis")
-    outer = size_expr(y.type.shape[:axis])
-    y_inner = size_expr(y.type.shape[axis:])
+    outer = n.size(y.type.shape[:axis])
+    y_inner = n.size(y.type.shape[axis:])
     lines, offset = [], []
     for x in xs:
-        x_inner = size_expr(x.type.shape[axis:])
+        x_inner = n.size(x.type.shape[axis:])
         at = " + ".join(offset) or "0"
         lines.append(f"sofie::rt::concat_copy({n[x]}, {n[y]}, {outer}, {x_inner}, {y_inner}, {at});")
         offset.append(x_inner)
@@ -161,4 +161,4 @@ def _concat(op: Operation, n: Names) -> list[str]:
 @emits("low.copy")
 def _copy(op: Operation, n: Names) -> list[str]:
     x, y = op.operands
-    return [f"std::copy_n({n[x]}, {size_expr(y.type.shape)}, {n[y]});"]
+    return [f"std::copy_n({n[x]}, {n.size(y.type.shape)}, {n[y]});"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sofie.backend_cpp.kernels import emits
-from sofie.backend_cpp.names import Names, size_expr
+from sofie.backend_cpp.names import Names
 from sofie.backend_cpp.scalar import Speller, literal
 from sofie.backend_cpp.types import cpp_type
 from sofie.ir.core import Operation
@@ -40,8 +40,8 @@ class Mono:
         coef = self.coef * other.coef
         return Mono(coef, tuple(sorted(self.syms + other.syms)) if coef else ())
 
-    def cpp(self) -> str:
-        return size_expr([self.coef, *self.syms])
+    def cpp(self, n: Names) -> str:
+        return n.size([self.coef, *self.syms])
 
 
 @dataclass
@@ -83,13 +83,13 @@ def _collapse(loops: list[Loop]) -> list[Loop]:
     return [lp for lp in out if lp.extent != Mono(1)] or out[:1]
 
 
-def _index(idx: list[str], loops: list[Loop], k: int) -> str:
+def _index(idx: list[str], loops: list[Loop], k: int, n: Names) -> str:
     terms = []
     for i, lp in zip(idx, loops):
         s = lp.strides[k]
         if s.coef == 0:
             continue
-        terms.append(i if s == Mono(1) else f"{i} * {s.cpp()}")
+        terms.append(i if s == Mono(1) else f"{i} * {s.cpp(n)}")
     return " + ".join(terms) or "0"
 
 
@@ -98,18 +98,18 @@ def _generic(op: Operation, n: Names) -> list[str]:
     *ins, out = op.operands
     loops = _collapse(_loops(op))
     idx = [f"i{d}" for d in range(len(loops))]
-    reads = [f"{n[v]}[{_index(idx, loops, k)}]" for k, v in enumerate(ins)]
+    reads = [f"{n[v]}[{_index(idx, loops, k, n)}]" for k, v in enumerate(ins)]
     y_type = out.type.dtype
     reduction = any(lp.reduction for lp in loops)
     acc = ("acc", y_type) if reduction else None
     expr = Speller(reads, [v.type.dtype for v in ins], acc).spell(parse_body(op.body), y_type)
-    target = f"{n[out]}[{_index(idx, loops, len(ins))}]"
+    target = f"{n[out]}[{_index(idx, loops, len(ins), n)}]"
     lines: list[str] = []
     depth = 0
     for d, lp in enumerate(loops):
         if lp.reduction and not any(p.reduction for p in loops[:d]):
             lines.append("  " * depth + f"{cpp_type(y_type)} acc = {literal(op.init, y_type)};")
-        lines.append("  " * depth + f"for (std::size_t {idx[d]} = 0; {idx[d]} < {lp.extent.cpp()}; ++{idx[d]}) {{")
+        lines.append("  " * depth + f"for (std::size_t {idx[d]} = 0; {idx[d]} < {lp.extent.cpp(n)}; ++{idx[d]}) {{")
         depth += 1
     lines.append("  " * depth + (f"acc = {expr};" if reduction else f"{target} = {expr};"))
     for d in reversed(range(len(loops))):

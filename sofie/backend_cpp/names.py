@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import re
 
 from sofie.ir.core import Value
 from sofie.ir.printer import unique_name
-from sofie.ir.types import Dim
+from sofie.ir.types import Dim, dims_product
 
 CPP_KEYWORDS = {"int", "float", "double", "char", "auto", "case", "class", "const", "default", "delete",
                 "do", "else", "enum", "for", "if", "new", "return", "static", "struct", "switch",
@@ -15,11 +14,15 @@ CPP_KEYWORDS = {"int", "float", "double", "char", "auto", "case", "class", "cons
 
 
 class Names:
-    """C++ identifiers for low values: the tensor's name, made unique and legal."""
+    """C++ identifiers for low values (the tensor's name, made unique and legal), and the C++
+    spelling of dims: the batch symbol is the chunk size `b`, any other symbol S the run's
+    value `d_S`; their maxima (what offsets scale with) are `mb` and `m_S`."""
 
-    def __init__(self) -> None:
+    def __init__(self, batch: str | None = None, dims: list[str] | tuple[str, ...] = ()) -> None:
         self._names: dict[int, str] = {}
-        self._taken: set[str] = set(CPP_KEYWORDS)
+        self._taken: set[str] = set(CPP_KEYWORDS) | {f"d_{s}" for s in dims} | {f"m_{s}" for s in dims}
+        self.batch = batch
+        self.dims = list(dims)
 
     def define(self, v: Value, prefix: str = "t_") -> str:
         base = prefix + re.sub(r"[^A-Za-z0-9_]", "_", v.name or "v").strip("_")
@@ -30,15 +33,20 @@ class Names:
     def __getitem__(self, v: Value | None) -> str:
         return "nullptr" if v is None else self._names[id(v)]
 
+    def symbol(self, s: str) -> str:
+        return "b" if s == self.batch else f"d_{s}"
 
-def dim_expr(d: Dim) -> str:
-    """A dim in C++: the batch symbol is the chunk size `b`."""
-    return "b" if isinstance(d, str) else str(d)
+    def maximum(self, s: str) -> str:
+        return "mb" if s == self.batch else f"m_{s}"
 
+    def dim(self, d: Dim) -> str:
+        """A dim's value in the run body."""
+        return self.size([d])
 
-def size_expr(dims: tuple[Dim, ...] | list[Dim]) -> str:
-    n = math.prod(d for d in dims if isinstance(d, int))
-    syms = [d for d in dims if isinstance(d, str)]
-    if not syms:
-        return str(n)
-    return "b" if n == 1 else f"b * {n}"
+    def size(self, dims: tuple[Dim, ...] | list[Dim]) -> str:
+        """The product of dims in the run body (an element count)."""
+        coef, syms = dims_product(dims)
+        factors = [self.symbol(s) for s in syms]
+        if coef != 1 or not factors:
+            factors.append(str(coef))
+        return " * ".join(factors) if len(factors) == 1 else "(" + " * ".join(factors) + ")"

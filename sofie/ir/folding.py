@@ -13,6 +13,7 @@ import numpy as np
 
 from sofie.ir.core import Operation, Value, is_constant
 from sofie.ir.registry import SYMBOLIC
+from sofie.ir.symbolic import Sym
 from sofie.ir.types import numpy_dtype
 
 # Beyond weights, only shape-sized results are evaluated on the way to a compile-time operand:
@@ -70,6 +71,6 @@ def fold(op: Operation) -> list[np.ndarray] | None:
 def _normalize(out: object) -> np.ndarray:
     if not isinstance(out, np.ndarray):  # numpy hands back a bare element for 0-d object results
         out = np.array(out, dtype=object)
-    if out.dtype == object and not any(isinstance(e, str) for e in out.flat):
+    if out.dtype == object and not any(isinstance(e, Sym) for e in out.flat):
         return out.astype(np.int64)  # a Shape of static dims is plain int64, foldable at -O0 too
     return out

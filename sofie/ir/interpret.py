@@ -4,12 +4,14 @@ schedule order. Slow, exact enough for tests: run a model before and after a pas
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Operation, Value
 from sofie.ir.registry import VIEW
-from sofie.ir.types import Dim
+from sofie.ir.types import Dim, dim_factors
 
 
 def bind_symbols(f: Function, inputs: list[np.ndarray]) -> dict[str, int]:
@@ -29,7 +31,11 @@ def bind_symbols(f: Function, inputs: list[np.ndarray]) -> dict[str, int]:
 
 
 def _concrete(shape: tuple[Dim, ...], sizes: dict[str, int]) -> tuple[int, ...]:
-    return tuple(sizes[d] if isinstance(d, str) else d for d in shape)
+    out = []
+    for d in shape:
+        coef, syms = dim_factors(d)
+        out.append(coef * math.prod(sizes[s] for s in syms))
+    return tuple(out)
 
 
 def run_op(op: Operation, args: list[np.ndarray | None], sizes: dict[str, int]) -> list[np.ndarray]:

@@ -10,7 +10,7 @@ from lark import Lark, Token, Transformer, UnexpectedInput
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Operation, Value
 from sofie.ir.registry import lookup
-from sofie.ir.types import Dim, TensorType
+from sofie.ir.types import Dim, TensorType, dim_factors, make_dim
 from sofie.ir.weight_text import decode_blob, dense_array
 
 GRAMMAR = r"""
@@ -59,9 +59,10 @@ def parse_type(text: str) -> TensorType:
     parts = m.group(1).split("x")
     dims: list[Dim] = []
     for p in parts[:-1]:
-        if not re.fullmatch(r"\d+|[A-Za-z_][A-Za-z0-9_]*", p):
-            raise SofieError(f"bad dimension '{p}' in type '{text}' (an integer or a symbol)")
-        dims.append(int(p) if p.isdigit() else p)
+        if not re.fullmatch(r"\d+|(\d+\*)?[A-Za-z_][A-Za-z0-9_]*(\*[A-Za-z_][A-Za-z0-9_]*)*", p):
+            raise SofieError(f"bad dimension '{p}' in type '{text}' (an integer, a symbol or a "
+                             f"product such as 4*N*P)")
+        dims.append(int(p) if p.isdigit() else make_dim(*dim_factors(p)))
     return TensorType(parts[-1], tuple(dims))
 
 

@@ -9,6 +9,8 @@ import numpy as np
 
 from sofie.errors import SofieError
 
+# A dim is an int, a symbol ('N', 'P') or a product of symbols with an integer factor, spelled
+# canonically ('N*P', '4*N'): what shape arithmetic over symbols folds into.
 Dim = int | str
 
 # IR spelling <-> numpy dtype. One table, read by the printer, parser and frontends (the C++
@@ -53,7 +55,8 @@ class TensorType:
 
     @property
     def symbols(self) -> tuple[str, ...]:
-        return tuple(d for d in self.shape if isinstance(d, str))
+        """Every symbol the shape multiplies by, with repetition, sorted ('N*P' gives N and P)."""
+        return tuple(sorted(s for d in self.shape for s in dim_factors(d)[1]))
 
     @property
     def itemsize(self) -> int:
@@ -61,7 +64,7 @@ class TensorType:
 
     def static_size(self) -> int:
         """Element count with every symbol taken as 1: the per-event size for a batch symbol."""
-        return math.prod(d if isinstance(d, int) else 1 for d in self.shape)
+        return math.prod(dim_factors(d)[0] for d in self.shape)
 
     def with_shape(self, shape: tuple[Dim, ...] | list[Dim]) -> TensorType:
         return TensorType(self.dtype, tuple(shape))
@@ -92,8 +95,28 @@ def dims_product(dims: tuple[Dim, ...] | list[Dim]) -> tuple[int, tuple[str, ...
     """Split a product of dims into its integer factor and its sorted symbols."""
     n, syms = 1, []
     for d in dims:
-        if isinstance(d, int):
-            n *= d
-        else:
-            syms.append(d)
+        c, s = dim_factors(d)
+        n *= c
+        syms.extend(s)
     return n, tuple(sorted(syms))
+
+
+def dim_factors(d: Dim) -> tuple[int, tuple[str, ...]]:
+    """(integer factor, symbols) of a dim: 6 -> (6, ()), 'N' -> (1, ('N',)), '4*N*P' -> (4, ('N', 'P'))."""
+    if isinstance(d, int):
+        return d, ()
+    coef, syms = 1, []
+    for part in d.split("*"):
+        if part.isdigit():
+            coef *= int(part)
+        else:
+            syms.append(part)
+    return coef, tuple(sorted(syms))
+
+
+def make_dim(coef: int, syms: tuple[str, ...] | list[str]) -> Dim:
+    """The canonical dim for coef * product(syms)."""
+    syms = sorted(syms)
+    if not syms or coef == 0:
+        return coef
+    return "*".join(([str(coef)] if coef != 1 else []) + syms)

@@ -15,6 +15,7 @@ from sofie.ir.core import Function, Module, Operation, is_constant
 from sofie.ir.dialects.graph.shape import Reshape, reshape_dims
 from sofie.ir.folding import known_value
 from sofie.ir.registry import CONSTANT_LIKE
+from sofie.ir.symbolic import Sym
 from sofie.passes.pass_manager import Pass, register_pass
 from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns
 
@@ -25,9 +26,9 @@ def reshape_target(op: Operation, value: np.ndarray) -> np.ndarray | None:
     allowzero = bool(op.allowzero)
     target: list[int] = []
     for i, t in enumerate(value):
-        if not isinstance(t, str):
+        if not isinstance(t, Sym):
             target.append(int(t))
-        elif i < len(shape) and shape[i] == t and not allowzero:
+        elif i < len(shape) and shape[i] == t.dim and not allowzero:
             target.append(0)
         else:
             target.append(-1)
@@ -53,7 +54,7 @@ class ConstantShapeOperand(Pattern):
             value = known_value(v)
             if value is None:
                 continue
-            if any(isinstance(e, str) for e in value.flat):
+            if any(isinstance(e, Sym) for e in value.flat):
                 value = reshape_target(op, value) if op.isa(Reshape) else None
                 if value is None:
                     continue

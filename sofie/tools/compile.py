@@ -9,6 +9,7 @@ import sys
 
 from sofie.backend_cpp.toolchain import BLAS_CHOICES, DEFAULT_BLAS, blas_flags
 from sofie.driver import build
+from sofie.errors import SofieError
 from sofie.pipeline import parse_pipeline
 from sofie.tools.cli import run_cli
 
@@ -25,7 +26,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="print the extra compile/link flags the chosen BLAS needs, and exit")
     p.add_argument("-O0", dest="no_opt", action="store_true", help="run no optimization pass")
     p.add_argument("--pass-pipeline", help="comma-separated passes instead of the default pipeline")
+    p.add_argument("--dim", action="append", default=[], metavar="S=MAX",
+                   help="default maximum of dim symbol S other than the batch (repeatable; default 64); "
+                        "the memory plan holds for every value up to it")
     return p
+
+
+def parse_dims(items: list[str]) -> dict[str, int]:
+    """['P=128', 'S=512'] -> {'P': 128, 'S': 512}."""
+    out = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if not name or not value.isdigit():
+            raise SofieError(f"--dim {item}: expected SYMBOL=MAX with a positive integer, e.g. --dim P=128")
+        out[name] = int(value)
+    return out
 
 
 def _main(argv: list[str]) -> int:
@@ -34,7 +49,7 @@ def _main(argv: list[str]) -> int:
         print(" ".join(blas_flags(args.blas)))
         return 0
     passes = [] if args.no_opt else (parse_pipeline(args.pass_pipeline) if args.pass_pipeline else None)
-    r = build(args.model, args.output, name=args.name, blas=args.blas, passes=passes)
+    r = build(args.model, args.output, name=args.name, blas=args.blas, passes=passes, dims=parse_dims(args.dim))
     if args.stats:
         path = os.path.join(args.output, f"{r.low.name}.stats.json")
         with open(path, "w") as f:

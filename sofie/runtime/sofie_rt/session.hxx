@@ -10,7 +10,11 @@
 //   static constexpr const char* kDefaultWeightsPath;  "NAME.dat"
 //   static constexpr Batching kBatching;               how inputs and outputs carry the batch
 //   static constexpr std::size_t kDefaultMaxBatch;     batch maximum when none is given
-//   static std::size_t arena_bytes(std::size_t max_batch);   the memory plan's arena size
+//   static constexpr std::size_t kDims;                dim symbols other than the batch
+//   static constexpr std::array<const char*, kDims> kDimNames;
+//   static constexpr std::array<std::size_t, kDims> kDefaultMaxDims;  their default maxima
+//   static std::size_t arena_bytes(std::size_t max_batch, const std::array<std::size_t, kDims>&);
+//                                                      the memory plan's arena size for maxima
 #ifndef SOFIE_RT_SESSION_HXX_V0_1_0
 #define SOFIE_RT_SESSION_HXX_V0_1_0
 
@@ -53,15 +57,33 @@ inline std::shared_ptr<const Weights> load_weights(const std::string& path,
     return std::make_shared<const Weights>(path, spec.bytes, spec.fingerprint, spec.tensors);
 }
 
-// static_bytes + per_event * events, refused when it does not fit a size_t: an absurd
-// max_batch must not wrap around to a small arena that kernels would then overrun.
-inline std::size_t arena_size(std::size_t static_bytes, std::size_t per_event, std::size_t events) {
-    const std::size_t limit = std::numeric_limits<std::size_t>::max();
-    if (per_event != 0 && events > (limit - static_bytes) / per_event) {
-        throw std::length_error("sofie: max_batch " + std::to_string(events) +
-                                " needs an arena larger than memory");
+// a * b and a + b, refused when they do not fit a size_t: absurd maxima must not wrap around
+// to a small arena that kernels would then overrun.
+inline std::size_t checked_mul(std::size_t a, std::size_t b) {
+    if (a != 0 && b > std::numeric_limits<std::size_t>::max() / a) {
+        throw std::length_error("sofie: the maxima given to the Session need an arena larger than memory");
     }
-    return static_bytes + per_event * events;
+    return a * b;
+}
+
+inline std::size_t checked_add(std::size_t a, std::size_t b) {
+    if (b > std::numeric_limits<std::size_t>::max() - a) {
+        throw std::length_error("sofie: the maxima given to the Session need an arena larger than memory");
+    }
+    return a + b;
+}
+
+// The memory plan's arena: each row holds the byte coefficients of one buffer's end over the
+// plan's terms (1, then products of symbol maxima); the arena is the largest row's value.
+template <std::size_t R, std::size_t T>
+std::size_t arena_size(const std::size_t (&rows)[R][T], const std::array<std::size_t, T>& terms) {
+    std::size_t n = 0;
+    for (const auto& row : rows) {
+        std::size_t end = 0;
+        for (std::size_t t = 0; t < T; ++t) end = checked_add(end, checked_mul(row[t], terms[t]));
+        n = std::max(n, end);
+    }
+    return n;
 }
 
 // One Session per thread; any number of Sessions may share one Weights object, since it is
@@ -69,28 +91,41 @@ inline std::size_t arena_size(std::size_t static_bytes, std::size_t per_event, s
 template <class Model>
 class SessionBase {
 public:
-    // Maxima of the dimension symbols, indexed by symbol. Only the batch (`N`) exists so
-    // far; a model with more symbols will size this array and take them all in arena_bytes.
-    static constexpr std::size_t kBatchSymbol = 0;
-    using Maxima = std::array<std::size_t, 1>;
+    // Maxima of the dim symbols other than the batch (sequence length, objects per event...),
+    // in the order of Model::kDimNames. The memory plan is valid for every value up to them.
+    using Dims = std::array<std::size_t, Model::kDims>;
 
     explicit SessionBase(const std::string& weights = Model::kDefaultWeightsPath,
-                         std::size_t max_batch = Model::kDefaultMaxBatch)
-        : SessionBase(load_weights(weights, Model::kWeights), max_batch) {}
+                         std::size_t max_batch = Model::kDefaultMaxBatch,
+                         const Dims& max_dims = Model::kDefaultMaxDims)
+        : SessionBase(load_weights(weights, Model::kWeights), max_batch, max_dims) {}
 
     explicit SessionBase(std::shared_ptr<const Weights> weights,
-                         std::size_t max_batch = Model::kDefaultMaxBatch)
+                         std::size_t max_batch = Model::kDefaultMaxBatch,
+                         const Dims& max_dims = Model::kDefaultMaxDims)
         : weights_(std::move(weights)),
-          maxima_{clamp_batch(max_batch)},
-          arena_(Model::arena_bytes(maxima_[kBatchSymbol])) {
+          max_batch_(clamp_batch(max_batch)),
+          max_dims_(clamp_dims(max_dims)),
+          arena_(Model::arena_bytes(max_batch_, max_dims_)) {
         if (!weights_) throw std::invalid_argument("sofie: Session needs weights");
     }
 
     // Events one run holds: the arena is sized for this many.
-    std::size_t max_batch() const { return maxima_[kBatchSymbol]; }
+    std::size_t max_batch() const { return max_batch_; }
+    const Dims& max_dims() const { return max_dims_; }
     const std::shared_ptr<const Weights>& weights() const { return weights_; }
 
 protected:
+    // A dim's value for this call, refused above the maximum the arena was sized for.
+    void check_dim(std::size_t i, std::size_t value) const {
+        if (value > max_dims_[i]) {
+            throw std::invalid_argument(std::string("sofie: dim ") + Model::kDimNames[i] + " = " +
+                                        std::to_string(value) + " exceeds its maximum " +
+                                        std::to_string(max_dims_[i]) +
+                                        " (a Session constructor argument)");
+        }
+    }
+
     // Calls run(done, b) once per slice of the batch, `done` events already processed and
     // `b` events in this slice, after checking `batch` against what the model accepts.
     // A template so the generated lambda inlines: no std::function, no allocation.
@@ -127,8 +162,14 @@ private:
         return Model::kBatching == Batching::Fixed ? 1 : std::max<std::size_t>(max_batch, 1);
     }
 
+    static Dims clamp_dims(Dims dims) {
+        for (auto& d : dims) d = std::max<std::size_t>(d, 1);
+        return dims;
+    }
+
     std::shared_ptr<const Weights> weights_;
-    Maxima maxima_;
+    std::size_t max_batch_;
+    Dims max_dims_;
     AlignedBuffer arena_;
 };
 

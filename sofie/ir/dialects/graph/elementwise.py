@@ -17,7 +17,7 @@ import numpy as np
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.scalar import Const, Expr, evaluate, parse_body
-from sofie.ir.registry import COMMUTATIVE, INPLACE, PURE, Attr, OpDef, register
+from sofie.ir.registry import COMMUTATIVE, INPLACE, PURE, SYMBOLIC, Attr, OpDef, register
 from sofie.ir.types import TensorType, broadcast_shapes
 
 _INF = math.inf
@@ -132,7 +132,8 @@ def _declare() -> dict[str, type[OpDef]]:
         out[u.onnx] = register(type(u.onnx, (UnaryOp,), {"name": f"graph.{u.name}", "onnx": u.onnx,
                                                         "attrs": attrs, "spec": u, "doc": f"ONNX {u.onnx}"}))
     for b in BINARY:
-        traits = frozenset({PURE, INPLACE} | ({COMMUTATIVE} if b.commutative else set()))
+        # SYMBOLIC: shape arithmetic (x.size(0) * x.size(1)) folds over dim symbols
+        traits = frozenset({PURE, INPLACE, SYMBOLIC} | ({COMMUTATIVE} if b.commutative else set()))
         out[b.onnx] = register(type(b.onnx, (BinaryOp,), {"name": f"graph.{b.name}", "onnx": b.onnx, "spec": b,
                                                          "traits": traits,
                                                          "doc": f"ONNX {b.onnx}, numpy broadcasting"}))

@@ -15,7 +15,8 @@ from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, SYMBOLIC, VIEW, Attr, OpDef, register
-from sofie.ir.types import DTYPES, Dim, TensorType, dims_product, fmt_shape
+from sofie.ir.symbolic import Sym
+from sofie.ir.types import DTYPES, Dim, TensorType, dims_product, fmt_shape, make_dim
 
 
 def _axis(op: Operation, axis: int, rank: int) -> int:
@@ -37,8 +38,8 @@ def reshape_dims(op: Operation, shape: tuple[Dim, ...], target: list, allowzero:
     out: list[Dim] = []
     infer_at = None
     for i, t in enumerate(target):
-        if isinstance(t, str):
-            out.append(t)
+        if isinstance(t, Sym | str):
+            out.append(t.dim if isinstance(t, Sym) else t)
         elif int(t) == -1:
             if infer_at is not None:
                 raise SofieError(f"{op.describe()}: more than one -1 in the target shape {list(target)}")
@@ -58,14 +59,7 @@ def reshape_dims(op: Operation, shape: tuple[Dim, ...], target: list, allowzero:
         if any(c < 0 for c in left.values()) or n_out == 0 or n_in % n_out:
             raise SofieError(f"{op.describe()}: cannot reshape {fmt_shape(shape)} to {list(target)}")
         syms = [s for s, c in left.items() for _ in range(c)]
-        ratio = n_in // n_out
-        if not syms:
-            out[infer_at] = ratio
-        elif len(syms) == 1 and ratio == 1:
-            out[infer_at] = syms[0]
-        else:
-            raise SofieError(f"{op.describe()}: reshaping {fmt_shape(shape)} to {list(target)} mixes "
-                             f"the symbolic dim into another; only a dim equal to it is supported")
+        out[infer_at] = make_dim(n_in // n_out, syms)
     elif (n_in, s_in) != dims_product(out):
         raise SofieError(f"{op.describe()}: cannot reshape {fmt_shape(shape)} ({n_in} elements) "
                          f"to {fmt_shape(tuple(out))}")
@@ -111,13 +105,7 @@ class Flatten(OpDef):
 
 
 def _merge(op: Operation, dims: tuple[Dim, ...]) -> Dim:
-    n, syms = dims_product(dims)
-    if not syms:
-        return n
-    if len(syms) == 1 and n == 1:
-        return syms[0]
-    raise SofieError(f"{op.describe()}: merging dims {fmt_shape(dims)} mixes the symbolic dim into "
-                     f"another; only a dim equal to it is supported")
+    return make_dim(*dims_product(dims))
 
 
 @register
@@ -175,12 +163,14 @@ class Concat(OpDef):
                 raise SofieError(f"{op.describe()}: inputs {', '.join(fmt_shape(t.shape) for t in xs)} "
                                  f"differ outside axis {axis}")
             total.append(x.shape[axis])
-        # sizes along the axis add up (dims_product would multiply them)
-        n = sum(d for d in total if isinstance(d, int))
-        syms = [d for d in total if isinstance(d, str)]
-        if syms and len(total) > 1:
-            raise SofieError(f"{op.describe()}: concatenating along the symbolic dim is not supported")
-        return xs[0].with_shape(xs[0].shape[:axis] + ((syms[0] if syms else n),) + xs[0].shape[axis + 1:])
+        # sizes along the axis add up: N + N is 2*N; N + 3 is no product of dims
+        try:
+            size = sum((Sym.of(d) for d in total), 0)
+        except TypeError:
+            raise SofieError(f"{op.describe()}: concatenating {', '.join(map(str, total))} along axis {axis} "
+                             f"gives no product of dims") from None
+        size = size.dim if isinstance(size, Sym) else size
+        return xs[0].with_shape(xs[0].shape[:axis] + (size,) + xs[0].shape[axis + 1:])
 
     def reference(self, op, *xs):
         return np.concatenate(xs, axis=op.attr("axis"))
@@ -207,7 +197,7 @@ class Shape(OpDef):
 
     def symbolic_reference(self, op: Operation) -> np.ndarray:
         dims = self._dims(op, op.data.type.shape)
-        return np.array(list(dims), dtype=object)
+        return np.array([Sym.of(d) for d in dims], dtype=object)
 
 
 @register
@@ -312,7 +302,7 @@ class ConstantOfShape(OpDef):
     attrs = {"value": Attr("floats", [0.0]), "dtype": Attr("str", "f32")}
 
     def shape(self, op, shape):
-        dims = tuple(d if isinstance(d, str) else int(d) for d in _known(op, "input", "shape operand"))
+        dims = tuple(d.dim if isinstance(d, Sym) else int(d) for d in _known(op, "input", "shape operand"))
         return TensorType(op.attr("dtype"), dims)
 
     def reference(self, op, shape):
