@@ -48,6 +48,8 @@ def size_expr(dims: tuple[Dim, ...] | list[Dim]) -> str:
 
 
 def _f(x: float) -> str:
+    if math.isnan(x):
+        return "NAN"  # <cmath>; format_float's "nan" would print the function nanf
     if math.isinf(x):
         return "INFINITY" if x > 0 else "-INFINITY"
     return format_float(x) + "f"

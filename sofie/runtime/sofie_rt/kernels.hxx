@@ -30,7 +30,7 @@ struct ActFn {
         if constexpr (A == Act::None) {
             return x;
         } else if constexpr (A == Act::Relu) {
-            return x > 0.0f ? x : 0.0f;
+            return x < 0.0f ? 0.0f : x;  // NaN stays NaN, as in ONNX Runtime and numpy
         } else if constexpr (A == Act::LeakyRelu) {
             return x >= 0.0f ? x : alpha * x;
         } else if constexpr (A == Act::Sigmoid) {
@@ -40,7 +40,7 @@ struct ActFn {
         } else if constexpr (A == Act::Clip) {
             return std::min(std::max(x, alpha), beta);
         } else if constexpr (A == Act::HardSigmoid) {
-            return std::max(0.0f, std::min(1.0f, alpha * x + beta));
+            return std::min(std::max(alpha * x + beta, 0.0f), 1.0f);  // NaN stays NaN
         } else if constexpr (A == Act::HardSwish) {
             return x * std::max(0.0f, std::min(1.0f, x * (1.0f / 6.0f) + 0.5f));
         } else if constexpr (A == Act::Elu) {

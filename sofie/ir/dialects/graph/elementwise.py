@@ -32,7 +32,7 @@ def _erf(x: np.ndarray) -> np.ndarray:
 
 
 UNARY = [
-    Unary("relu", "Relu", lambda x: np.maximum(x, 0), "(x > 0 ? x : 0)", act="Relu"),
+    Unary("relu", "Relu", lambda x: np.maximum(x, 0), "(x < 0 ? 0 : x)", act="Relu"),
     Unary("sigmoid", "Sigmoid", lambda x: 1 / (1 + np.exp(-x)), "1 / (1 + std::exp(-x))", act="Sigmoid"),
     Unary("tanh", "Tanh", np.tanh, "std::tanh(x)", act="Tanh"),
     Unary("leaky_relu", "LeakyRelu", lambda x, a: np.where(x >= 0, x, a * x), "(x >= 0 ? x : p0 * x)",
