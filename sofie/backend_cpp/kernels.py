@@ -13,6 +13,8 @@ from sofie.ir.printer import format_float
 
 
 def _f(x: float) -> str:
+    if math.isnan(x):
+        return "NAN"  # <cmath>; format_float's "nan" would print the function nanf
     if math.isinf(x):
         return "INFINITY" if x > 0 else "-INFINITY"
     return format_float(x) + "f"

@@ -132,11 +132,16 @@ class _Builder:
             elif c.data == "weight":
                 self.weight(m, c)
             elif c.data == "func":
-                m.add_function(self.function(m, c))
+                f = self.function(m, c)
+                if f.name in m.functions:  # add_function would silently replace the first
+                    raise SofieError(f"{self.source}: func @{f.name} defined twice")
+                m.add_function(f)
         return m
 
     def weight(self, m: Module, node) -> None:
         name, ty, value = _unquote(node.children[0]), parse_type(node.children[1]), node.children[2]
+        if name in m.weights:  # add_weight would rename the second: refs could not reach it
+            raise SofieError(f"{self.source}: weight {name} defined twice")
         if not ty.is_static:
             raise SofieError(f"{self.source}: weight {name} has a symbolic shape ({ty})")
         what = f'{self.source}:{node.children[0].line}: weight "{name}"'
