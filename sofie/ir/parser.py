@@ -140,12 +140,10 @@ class _Builder:
 
     def weight(self, m: Module, node) -> None:
         name, ty, value = _unquote(node.children[0]), parse_type(node.children[1]), node.children[2]
-        if name in m.weights:  # add_weight would rename the second: refs could not reach it
-            raise SofieError(f"{self.source}: weight {name} defined twice")
         if not ty.is_static:
             raise SofieError(f"{self.source}: weight {name} has a symbolic shape ({ty})")
         what = f'{self.source}:{node.children[0].line}: weight "{name}"'
-        if name in m.weights:
+        if name in m.weights:  # add_weight would rename the second: refs could not reach it
             raise SofieError(f"{what} is declared twice")
         data = None
         if value.data == "dense":

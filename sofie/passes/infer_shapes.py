@@ -20,22 +20,21 @@ from sofie.passes.pass_manager import Pass, register_pass
 from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns
 
 
-def reshape_target(op: Operation, value: np.ndarray) -> np.ndarray | None:
-    """An integer Reshape target equivalent to `value`, whose entries may be dim symbols."""
-    shape = op.data.type.shape
+def reshape_target(op: Operation) -> np.ndarray | None:
+    """An integer Reshape target giving the op's (already inferred) result shape: a symbolic
+    dim is 0 (copy) at the same axis of the input, else the one -1."""
+    src, dst = op.data.type.shape, op.result.type.shape
     allowzero = bool(op.allowzero)
-    target: list[int] = []
-    for i, t in enumerate(value):
-        if not isinstance(t, Sym):
-            target.append(int(t))
-        elif i < len(shape) and shape[i] == t.dim and not allowzero:
-            target.append(0)
+    target = []
+    for i, d in enumerate(dst):
+        if isinstance(d, int):
+            target.append(d)
         else:
-            target.append(-1)
-    if target.count(-1) > 1:
-        return None
+            target.append(0 if i < len(src) and src[i] == d and not allowzero else -1)
+    if target.count(-1) > 1 or (0 in target and any(d == 0 for d in dst)):
+        return None  # two unknowns, or a real 0-sized dim that 0 would misread as "copy"
     try:
-        same = reshape_dims(op, shape, target, allowzero) == op.results[0].type.shape
+        same = reshape_dims(op, src, target, allowzero) == tuple(dst)
     except SofieError:
         return None
     return np.array(target, np.int64) if same else None
@@ -55,7 +54,7 @@ class ConstantShapeOperand(Pattern):
             if value is None:
                 continue
             if any(isinstance(e, Sym) for e in value.flat):
-                value = reshape_target(op, value) if op.isa(Reshape) else None
+                value = reshape_target(op) if op.isa(Reshape) else None
                 if value is None:
                     continue
             return i, np.asarray(value).astype(np.int64)

@@ -266,11 +266,16 @@ def test_unknown_batch_dim_becomes_the_batch() -> None:
     assert m.main.args[0].type.shape == ("N", 3)
 
 
-def test_second_named_dynamic_dim_refused() -> None:
+def test_second_named_dynamic_dim_runs_at_any_value() -> None:
+    """[batch, seq]: both are symbols; one build serves every seq up to its maximum."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq"])
     m = one_node_model(helper.make_node("Relu", ["x"], ["y"]), [x])
-    with pytest.raises(sofie.SofieError, match=r"several dynamic dims \(batch, seq\)"):
-        sofie.compile(m, blas="none")
+    compiled = sofie.compile(m, blas="none", dims={"seq": 9})
+    for shape in [(2, 1), (3, 9), (1, 5)]:
+        v = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+        np.testing.assert_array_equal(compiled(v)[0], np.maximum(v, 0))
+    with pytest.raises(sofie.SofieError, match="dim seq = 10 exceeds its maximum 9"):
+        compiled(np.zeros((1, 10), np.float32))
 
 
 def test_named_dim_imports_as_a_symbol() -> None:

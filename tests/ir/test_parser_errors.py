@@ -80,16 +80,16 @@ ERRORS = {
     # types and dims
     "negative_dim": (
         module("(%x: tensor<2x-1xf32>) -> (tensor<2xf32>)", "return %x"),
-        "bad dimension '-1' in type 'tensor<2x-1xf32>' (an integer or a symbol)"),
+        "bad dimension '-1' in type 'tensor<2x-1xf32>' (an integer, a symbol or a product such as 4*N*P)"),
     "empty_dim": (
         module("(%x: tensor<2xxf32>) -> (tensor<2xf32>)", "return %x"),
-        "bad dimension '' in type 'tensor<2xxf32>' (an integer or a symbol)"),
+        "bad dimension '' in type 'tensor<2xxf32>' (an integer, a symbol or a product such as 4*N*P)"),
     "fractional_dim": (
         module("(%x: tensor<2.5xf32>) -> (tensor<2xf32>)", "return %x"),
-        "bad dimension '2.5' in type 'tensor<2.5xf32>' (an integer or a symbol)"),
+        "bad dimension '2.5' in type 'tensor<2.5xf32>' (an integer, a symbol or a product such as 4*N*P)"),
     "bad_dim_in_result_type": (
         module(SIG, "%a = graph.relu %x : tensor<2x?xf32>", "return %a"),
-        "bad dimension '?' in type 'tensor<2x?xf32>' (an integer or a symbol)"),
+        "bad dimension '?' in type 'tensor<2x?xf32>' (an integer, a symbol or a product such as 4*N*P)"),
     "missing_element_type": (
         module("(%x: tensor<2x3>) -> (tensor<2xf32>)", "return %x"),
         "unknown element type '3'"),
@@ -99,10 +99,10 @@ ERRORS = {
         "<text>: weight w has a symbolic shape (tensor<Nx2xf32>)"),
     "weight_with_too_many_values": (
         'module @m {\n  weight "w" : tensor<2xf32> = dense<[1.0, 2.0, 3.0]>\n}\n',
-        "<text>: weight w has 3 values, its type tensor<2xf32> holds 2"),
+        '<text>:2: weight "w": has 3 values, its type tensor<2xf32> holds 2'),
     "weight_defined_twice": (
         'module @m {\n  weight "w" : tensor<1xf32> = dense<[1.0]>\n  weight "w" : tensor<1xf32> = dense<[2.0]>\n}\n',
-        "<text>: weight w defined twice"),
+        '<text>:3: weight "w" is declared twice'),
     # functions
     "function_defined_twice": (
         "module @m {\n  func @main(%x: tensor<2xf32>) -> (tensor<2xf32>) {\n    return %x\n  }\n"
