@@ -1,20 +1,23 @@
 """Elementwise activations over one [1, 96, 112, 112] float32 tensor, one thread, in one run:
 a C++ loop with sofie::rt::vmath, the same loop with the std:: function, and ONNX Runtime.
 
-usage: python bench/elementwise.py [--shape 1,96,112,112] [--seconds 1.0] [--out DIR]
+usage: python bench/elementwise.py [--ops silu,gelu,...] [--shape 1,96,112,112] [--seconds 3] [--wall]
 
-Prints the median time per pass of each and the ratios vmath / ORT and std / ORT. The C++
-loops are built with g++ -O3 -march=native (what sofie.compile uses) and timed in-process,
-writing into a preallocated output; ORT runs with intra_op_num_threads = 1 and its input
-and output bound once through IOBinding, so both sides time the same work. Absolute times
-on a shared machine drift; compare the ratios.
+The C++ loops are built with g++ -O3 -march=native (what sofie.compile uses) into a shared
+library called through ctypes, writing into a preallocated output. ORT runs the ONNX model
+(SiLU as Mul(x, Sigmoid(x)), which ORT fuses into QuickGelu; Gelu with approximate="none",
+the erf form; Tanh) with intra_op_num_threads = 1 and input and output bound once through
+IOBinding. The three run on this thread, timed in turn, pass after pass, by this thread's
+CPU time (--wall for wall-clock time), so that load from other processes on a shared machine
+hits them alike; the table gives the median and the best pass of each and their ratios.
+Compare ratios: absolute times drift.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
-import math
 import os
 import subprocess
 import time
@@ -24,7 +27,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNTIME = os.path.join(os.path.dirname(HERE), "sofie", "runtime")
 
-# name -> (vmath expression, std:: expression, ONNX graph builder key)
+# name -> (vmath expression, std:: expression, ONNX model) of v = x[i]
 CASES = {
     "silu": ("v * vm::sigmoid(v)", "v * (1.0f / (1.0f + std::exp(-v)))", "silu"),
     "silu_fused": ("vm::silu(v)", "v / (1.0f + std::exp(-v))", "silu"),
@@ -32,67 +35,24 @@ CASES = {
     "tanh": ("vm::tanh(v)", "std::tanh(v)", "tanh"),
 }
 
-CPP = r"""
-#include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <vector>
-#include "sofie_rt/vmath.hxx"
-namespace vm = sofie::rt::vmath;
 
-using Clock = std::chrono::steady_clock;
-static std::vector<float> x, y;
-
-@KERNELS@
-
-template <class F>
-static double median_us(F f, double seconds) {
-    f();
-    std::vector<double> t;
-    const auto start = Clock::now();
-    while (std::chrono::duration<double>(Clock::now() - start).count() < seconds || t.size() < 5) {
-        const auto t0 = Clock::now();
-        f();
-        t.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-    }
-    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-    return t[t.size() / 2];
-}
-
-int main(int argc, char** argv) {
-    const std::size_t n = std::strtoull(argv[1], nullptr, 10);
-    const double seconds = std::atof(argv[2]);
-    x.resize(n);
-    y.resize(n);
-    FILE* fx = std::fopen(argv[3], "rb");
-    if (!fx || std::fread(x.data(), sizeof(float), n, fx) != n) return 3;
-    std::fclose(fx);
-    std::printf("{");
-@CALLS@
-    std::printf("\"end\": 0}\n");
-    return 0;
-}
-"""
-
-
-def build(out: str) -> str:
-    kernels, calls = [], []
+def build(out: str) -> ctypes.CDLL:
+    src = ["#include <cmath>", "#include <cstddef>", '#include "sofie_rt/vmath.hxx"',
+           "namespace vm = sofie::rt::vmath;"]
     for name, (vexpr, sexpr, _) in CASES.items():
         for kind, expr in (("vmath", vexpr), ("std", sexpr)):
-            kernels.append(
-                f"__attribute__((noinline)) void {name}_{kind}() {{\n"
-                f"    const float* xp = x.data(); float* yp = y.data();\n"
-                f"    for (std::size_t i = 0, n = x.size(); i < n; ++i) {{ const float v = xp[i]; yp[i] = {expr}; }}\n"
-                f"}}")
-            calls.append(f'    std::printf("\\"{name}_{kind}\\": %.3f, ", median_us({name}_{kind}, seconds));')
-    src = CPP.replace("@KERNELS@", "\n".join(kernels)).replace("@CALLS@", "\n".join(calls))
-    cpp, exe = os.path.join(out, "elementwise.cpp"), os.path.join(out, "elementwise")
+            src.append(f'extern "C" void {name}_{kind}(const float* x, float* y, std::size_t n) {{\n'
+                       f"    for (std::size_t i = 0; i < n; ++i) {{ const float v = x[i]; y[i] = {expr}; }}\n}}")
+    cpp, lib = os.path.join(out, "elementwise.cpp"), os.path.join(out, "libelementwise.so")
     with open(cpp, "w") as f:
-        f.write(src)
-    subprocess.run(["g++", "-std=c++17", "-O3", "-march=native", f"-I{RUNTIME}", cpp, "-o", exe], check=True)
-    return exe
+        f.write("\n".join(src) + "\n")
+    subprocess.run(["g++", "-std=c++17", "-O3", "-march=native", "-shared", "-fPIC", f"-I{RUNTIME}", cpp,
+                    "-o", lib], check=True)
+    dll = ctypes.CDLL(lib)
+    for name in CASES:
+        for kind in ("vmath", "std"):
+            getattr(dll, f"{name}_{kind}").argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+    return dll
 
 
 def onnx_model(kind: str, shape: tuple[int, ...], path: str) -> str:
@@ -110,7 +70,7 @@ def onnx_model(kind: str, shape: tuple[int, ...], path: str) -> str:
     return path
 
 
-def ort_median_us(path: str, x: np.ndarray, seconds: float) -> float:
+def ort_runner(path: str, x: np.ndarray):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
@@ -120,39 +80,64 @@ def ort_median_us(path: str, x: np.ndarray, seconds: float) -> float:
     io = s.io_binding()
     io.bind_cpu_input("x", x)
     io.bind_output("y", "cpu", 0, np.float32, list(y.shape), y.ctypes.data)
-    s.run_with_iobinding(io)
-    times, start = [], time.perf_counter()
-    while time.perf_counter() - start < seconds or len(times) < 5:
-        t0 = time.perf_counter()
+
+    def run(y=y):  # y stays alive as long as the runner: ORT writes into it
         s.run_with_iobinding(io)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e6
+    return run
+
+
+def interleaved(fns: dict, seconds: float, clock) -> dict[str, list[float]]:
+    """Microseconds per call of each function, called in turn until `seconds` have passed."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for f in fns.values():
+        f()
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or min(len(t) for t in times.values()) < 5:
+        for k, f in fns.items():
+            t0 = clock()
+            f()
+            times[k].append((clock() - t0) / 1e3)
+    return times
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--shape", default="1,96,112,112")
-    p.add_argument("--seconds", type=float, default=1.0)
+    p.add_argument("--ops", default=",".join(CASES), help="a subset of " + ",".join(CASES))
+    p.add_argument("--seconds", type=float, default=3.0, help="per operation")
+    p.add_argument("--wall", action="store_true",
+                   help="time wall clock instead of this thread's CPU time (which leaves out the time "
+                        "the thread waits for a core on a busy machine; both run on this thread)")
     p.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "build", "bench", "elementwise"))
     args = p.parse_args()
+    clock = time.perf_counter_ns if args.wall else time.thread_time_ns
     shape = tuple(int(d) for d in args.shape.split(","))
     os.makedirs(args.out, exist_ok=True)
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32) * 3
-    xbin = os.path.join(args.out, "x.bin")
-    x.tofile(xbin)
-    exe = build(args.out)
-    r = subprocess.run([exe, str(math.prod(shape)), str(args.seconds), xbin], check=True, capture_output=True,
-                       text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
-    cpp = json.loads(r.stdout)
-    ort_us = {kind: ort_median_us(onnx_model(kind, shape, os.path.join(args.out, f"{kind}.onnx")), x, args.seconds)
-              for kind in {c[2] for c in CASES.values()}}
-    print(f"\n{'x'.join(map(str, shape))} float32, one thread, median us per pass")
-    print(f"{'op':<12}{'vmath':>10}{'std::':>10}{'ORT':>10}{'vmath/ORT':>11}{'std/ORT':>9}")
+    y = np.empty_like(x)
+    dll = build(args.out)
+    xp, yp, n = x.ctypes.data, y.ctypes.data, x.size
+
+    def cpp(fn):
+        return lambda: fn(xp, yp, n)
+
     rows = []
-    for name, (_, _, kind) in CASES.items():
-        v, s, o = cpp[f"{name}_vmath"], cpp[f"{name}_std"], ort_us[kind]
-        rows.append({"op": name, "vmath_us": v, "std_us": s, "ort_us": o})
-        print(f"{name:<12}{v:>10.1f}{s:>10.1f}{o:>10.1f}{v / o:>11.2f}{s / o:>9.2f}")
+    for name in args.ops.split(","):
+        model = CASES[name][2]
+        ort_run = ort_runner(onnx_model(model, shape, os.path.join(args.out, f"{model}.onnx")), x)
+        t = interleaved({"vmath": cpp(getattr(dll, f"{name}_vmath")), "std": cpp(getattr(dll, f"{name}_std")),
+                         "ort": ort_run}, args.seconds, clock)
+        med = {k: float(np.median(v)) for k, v in t.items()}
+        best = {k: float(np.min(v)) for k, v in t.items()}
+        rows.append({"op": name, "passes": len(t["ort"]), "median_us": med, "best_us": best})
+    what = "wall" if args.wall else "thread CPU"
+    print(f"\n{'x'.join(map(str, shape))} float32, one thread; {what} us per pass, median (best);"
+          " ratios of the medians (of the best)")
+    print(f"{'op':<12}{'vmath':>16}{'std::':>18}{'ORT':>16}{'vmath/ORT':>16}{'std/ORT':>16}")
+    for r in rows:
+        m, b = r["median_us"], r["best_us"]
+        print(f"{r['op']:<12}" + "".join(f"{m[k]:>9.0f} ({b[k]:>5.0f})" for k in ("vmath", "std", "ort"))
+              + "".join(f"{m[k] / m['ort']:>9.2f} ({b[k] / b['ort']:.2f})" for k in ("vmath", "std")))
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump({"shape": shape, "rows": rows}, f, indent=1)
 
