@@ -255,23 +255,26 @@ SOFIE_VMATH_INLINE double exp_q(double r) {
 template <class T>
 struct ExpReduced {
     T em1;                 // e^r - 1, |r| <= ln2 / 2
-    typename Fp<T>::U n;   // e^(argument) = 2^n e^r
+    typename Fp<T>::U k;   // the bits of n + kRound (+ kBias + kScaleOff with kOffset)
 };
 
 // e^(hi + mid + lo) = 2^n e^r: n = round((hi + mid + lo) / ln2), r = hi + mid + lo - n ln2
 // by Cody-Waite (n ln2hi and hi - n ln2hi exact), r kept as r1 + r2 with r2 small (the
 // rounding errors are carried in r2 rather than made), e^r - 1 = r1 + (r2 + r^2 q(r)) with
-// a single rounding that matters. hi is clamped to [kExpMin, kExpMax] (NaN passes through)
-// so that -inf gives 0 and +inf gives inf; mid and lo (only with kExtra) must be small
-// (|mid| <= 1, |lo| <= 1/4), mid is added exactly (TwoSum), lo's rounding error is ignored.
-template <class T, bool kExtra>
+// a single rounding that matters. Without kOffset, hi is clamped to [kExpMin, kExpMax]
+// (NaN passes through) so that -inf gives 0 and +inf gives inf; with it, hi must already be
+// in [kExpMin, 0] and k's low bits are the biased exponent of 2^(n + kScaleOff). mid and lo
+// (only with kExtra) must be small (|mid| <= 1, |lo| <= 1/4); mid is added exactly
+// (TwoSum), lo's rounding error is ignored.
+template <class T, bool kExtra, bool kOffset>
 SOFIE_VMATH_INLINE ExpReduced<T> exp_reduce(T hi, T mid, T lo) {
     using F = Fp<T>;
-    hi = clamp_nan(hi, F::kExpMin, F::kExpMax);
+    constexpr T kMagic = kOffset ? F::kRound + T(F::kBias + F::kScaleOff) : F::kRound;
+    if constexpr (!kOffset) hi = clamp_nan(hi, F::kExpMin, F::kExpMax);
     T s = hi;
     if constexpr (kExtra) s = hi + (mid + lo);
-    const T k = fmadd(s, F::kLog2e, F::kRound);
-    const T nf = k - F::kRound;
+    const T k = fmadd(s, F::kLog2e, kMagic);
+    const T nf = k - kMagic;
     const T a = fmadd(nf, -F::kLn2Hi, hi);
     T r1 = a, r2 = nf * -F::kLn2Lo;
     if constexpr (kExtra) {
@@ -279,21 +282,27 @@ SOFIE_VMATH_INLINE ExpReduced<T> exp_reduce(T hi, T mid, T lo) {
         r2 = fmadd(nf, -F::kLn2Lo, sum_err(a, mid, r1) + lo);
     }
     const T r = r1 + r2;
-    return {r1 + fmadd(r * r, exp_q(r), r2), to_bits(k) - F::kRoundBits};
+    return {r1 + fmadd(r * r, exp_q(r), r2), to_bits(k)};
 }
 
 // (m + m_lo) e^(hi + mid + lo) with one rounding before the exact scaling by 2^n (which
-// rounds once more only when the result is denormal).
-template <class T, bool kExtra, bool kMLo>
+// rounds once more only when the result is denormal): by two factors 2^(n/2) in general,
+// by 2^(n + kScaleOff) 2^-kScaleOff with kOffset (cheaper; for hi in [kExpMin, 0]).
+template <class T, bool kExtra, bool kMLo, bool kOffset = false>
 SOFIE_VMATH_INLINE T exp_mul(T hi, T mid, T lo, T m, T m_lo) {
-    const ExpReduced<T> e = exp_reduce<T, kExtra>(hi, mid, lo);
+    using F = Fp<T>;
+    const ExpReduced<T> e = exp_reduce<T, kExtra, kOffset>(hi, mid, lo);
     T y;
     if constexpr (kMLo) {
         y = m + fmadd(m, e.em1, fmadd(m_lo, e.em1, m_lo));
     } else {
         y = fmadd(m, e.em1, m);
     }
-    return scale_pow2(y, e.n);
+    if constexpr (kOffset) {
+        return (y * from_bits<T>(e.k << F::kMant)) * F::kScaleInv;
+    } else {
+        return scale_pow2(y, e.k - F::kRoundBits);
+    }
 }
 
 template <class T>
@@ -401,9 +410,7 @@ template <class T, bool kMul>
 SOFIE_VMATH_INLINE T erfc_tail(T a_hi, T a_lo, T sq_hi, T sq_lo, T m) {
     const T h = T(0.5) * a_hi;
     const T d = T(1) + h;
-    const T big = select(h > T(1), h, T(1));
-    const T small = select(h > T(1), T(1), h);
-    const T d_lo = fmadd(T(0.5), a_lo, (big - d) + small);  // d + d_lo = 1 + a/2
+    const T d_lo = fmadd(T(0.5), a_lo, sum_err(T(1), h, d));  // d + d_lo = 1 + a/2
     const T t = T(1) / d;
     const T delta = fmadd(-t, d_lo, fnma_exact(t, d, T(1)));  // 1/(d + d_lo) = t (1 + delta)
     const T u = t - T(0.5);
@@ -412,9 +419,9 @@ SOFIE_VMATH_INLINE T erfc_tail(T a_hi, T a_lo, T sq_hi, T sq_lo, T m) {
     const T th = T(0.5) * t;
     if constexpr (kMul) {
         const T mh = m * th;
-        return exp_mul<T, true, true>(-sq_hi, c1u, lo, mh, prod_err(m, th, mh));
+        return exp_mul<T, true, true, true>(-sq_hi, c1u, lo, mh, prod_err(m, th, mh));
     } else {
-        return exp_mul<T, true, false>(-sq_hi, c1u, lo, th, T(0));
+        return exp_mul<T, true, false, true>(-sq_hi, c1u, lo, th, T(0));
     }
 }
 
@@ -473,18 +480,31 @@ SOFIE_VMATH_INLINE T log1p(T x) {
     return select(std::fabs(x) < T(std::numeric_limits<T>::epsilon() / 4), x, y);
 }
 
-// tanh: odd polynomial below 0.625, 1 - 2 / (e^(2|x|) + 1) above.
+// tanh(|x|): odd polynomial below 0.625; above, with -2|x| = n ln2 + r (n in [-58, -1]),
+// E = e^-2|x| = 2^n e^r and tanh = 1 - 2E / (1 + E), the quotient corrected for the
+// rounding error of 1 + E (which alone could cost an ulp near tanh = 1). The sign is copied
+// last, so -0 stays -0.
 template <class T>
 SOFIE_VMATH_INLINE T tanh(T x) {
     using F = Fp<T>;
     const T ax = std::fabs(x);
     const T z = x * x;
-    const T small = fmadd(x * z, tanh_p(z), x);
-    const T a = select(ax > F::kTanhMax, F::kTanhMax, ax);
-    const T e = exp_plain(T(2) * a);
-    const T big = std::copysign(T(1) - T(2) / (e + T(1)), x);
-    const T y = select(ax < T(0.625), small, big);
-    return select(x == T(0), x, y);  // -0 (x + x z p is +0)
+    const T small = fmadd(ax * z, tanh_p(z), ax);
+    const T a = select(ax > F::kTanhMax, F::kTanhMax, ax);  // NaN stays
+    constexpr T kRoundBiased = F::kRound + T(F::kBias);
+    const T k = fmadd(a, T(-2) * F::kLog2e, kRoundBiased);
+    const T nf = k - kRoundBiased;
+    const T r = fmadd(nf, -F::kLn2Lo, fmadd(nf, -F::kLn2Hi, T(-2) * a));
+    const T em1 = fmadd(r * r, exp_q(r), r);             // e^r - 1
+    const T sc = from_bits<T>(to_bits(k) << F::kMant);  // 2^n
+    const T one_sc = T(1) + sc;  // exact while E matters
+    const T den = fmadd(sc, em1, one_sc);
+    const T den_lo = fmadd(sc, em1, one_sc - den);  // 1 + E - den
+    // t = 2E / (1 + E) = q (1 - den_lo / den), and 1 / den is 1 to 29%: plenty for a term
+    // that small. tanh = 1 - t: t's errors are scaled down by t / tanh <= 0.8.
+    const T q = fmadd(T(2) * sc, em1, T(2) * sc) / den;
+    const T big = T(1) - fmadd(-q, den_lo, q);
+    return std::copysign(select(ax < T(0.625), small, big), x);
 }
 
 // sigmoid: with -|x| = n ln2 + r (n <= 0), e^-|x| = 2^n e^r never overflows, and
@@ -580,7 +600,7 @@ SOFIE_VMATH_INLINE T gelu(T x) {
     const T a_lo = fmadd(xa, F::kInvSqrt2Lo, prod_err(xa, F::kInvSqrt2Hi, a));
     T sq_hi, sq_lo;
     square_split(xa, sq_hi, sq_lo);
-    const T hc = clamp_nan(h, T(-0.5) * xmax, T(0.5) * xmax);  // consistent with xa
+    const T hc = std::copysign(T(0.5) * xa, x);  // h, clamped as xa is
     const T tail = erfc_tail<T, true>(select(a < T(0.46875), T(0.46875), a), a_lo, T(0.5) * sq_hi,
                                       T(0.5) * sq_lo, hc);  // x/2 erfc(a)
     T y = select(x >= T(0), x - tail, tail);

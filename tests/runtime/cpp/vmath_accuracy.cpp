@@ -1,9 +1,10 @@
 // Accuracy of sofie::rt::vmath against high-precision references (driven by test_vmath.py).
 //
-// usage: vmath_accuracy float|double [scale]
-// For every function: a dense sweep of its domain (every k-th bit pattern, so each binade
-// is sampled alike, plus a finer sweep of the magnitudes where the function is not yet
-// saturated), evaluated through a loop the compiler vectorizes, and compared with the
+// usage: vmath_accuracy float|double [scale | all] [function]
+// For every function (or the one named): a dense sweep of its domain (every k-th bit
+// pattern, so each binade is sampled alike, plus a finer sweep of the magnitudes where the
+// function is not yet saturated; `scale` multiplies the sample counts, `all` takes every
+// float), evaluated through a loop the compiler vectorizes, and compared with the
 // reference: double-precision std:: for float, long double std:: for double (__float128
 // for gelu, whose tail needs the exact x / sqrt 2). Prints one line per function:
 //   <name> max_ulp <err> at <x> edges <n_bad> [<first bad edge>]
@@ -226,15 +227,21 @@ void sweep_bits(const Fn<T>& fn, Bits<T> lo, Bits<T> hi, double samples, bool bo
 }
 
 template <class T>
-int run_all(double scale) {
+int run_all(double scale, const char* only) {
     using B = Bits<T>;
     const bool f = sizeof(T) == 4;
     for (const Fn<T>& fn : functions<T>()) {
+        if (only && std::strcmp(only, fn.name) != 0) continue;
         Result<T> res;
-        // __float128 references are slow: fewer samples for double gelu.
-        const double n = scale * (f ? 4e6 : std::strcmp(fn.name, "gelu") == 0 ? 1e5 : 1e6);
-        sweep_bits<T>(fn, 0, std::numeric_limits<B>::max(), n / 4, false, res);  // whole type
-        sweep_bits<T>(fn, to_bits(T(fn.lo)), to_bits(T(fn.hi)), n, true, res);   // the finer sweep
+        if (scale == 0) {  // every bit pattern
+            sweep_bits<T>(fn, 0, std::numeric_limits<B>::max(), double(std::numeric_limits<B>::max()),
+                          false, res);
+        } else {
+            // __float128 references are slow: fewer samples for double gelu.
+            const double n = scale * (f ? 4e6 : std::strcmp(fn.name, "gelu") == 0 ? 1e5 : 1e6);
+            sweep_bits<T>(fn, 0, std::numeric_limits<B>::max(), n / 4, false, res);  // whole type
+            sweep_bits<T>(fn, to_bits(T(fn.lo)), to_bits(T(fn.hi)), n, true, res);   // finer sweep
+        }
         edges(fn, 2.0, res);
         std::printf("%s max_ulp %.4f at %.17g edges %d %s\n", fn.name, res.max_ulp,
                     double(res.worst), res.bad_edges, res.first_bad.c_str());
@@ -245,9 +252,11 @@ int run_all(double scale) {
 
 int main(int argc, char** argv) {
     if (argc < 2) return 2;
-    const double scale = argc > 2 ? std::atof(argv[2]) : 1.0;
     const std::string type = argv[1];
-    if (type == "float") return run_all<float>(scale);
-    if (type == "double") return run_all<double>(scale);
+    const bool all = argc > 2 && std::strcmp(argv[2], "all") == 0;
+    const double scale = all ? 0.0 : argc > 2 ? std::atof(argv[2]) : 1.0;
+    const char* only = argc > 3 ? argv[3] : nullptr;
+    if (type == "float") return run_all<float>(scale, only);
+    if (type == "double" && !all) return run_all<double>(scale, only);
     return 2;
 }
