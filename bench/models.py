@@ -65,6 +65,7 @@ MODELS = {
     "conv1": (lambda: nn.Sequential(nn.Conv2d(1, 2, 5), nn.ReLU()), (1, 100, 100), (1, 32)),
     "conv14": (conv14, (1, 100, 100), (1,)),
     "resnet18": (ResNet18, (3, 224, 224), (1, 32)),
+    "silu": (nn.SiLU, (96, 112, 112), (1,)),  # x * sigmoid(x): one fused, vectorized loop
 }
 
 

@@ -10,7 +10,9 @@ from sofie.ir.types import Dim, dims_product
 
 CPP_KEYWORDS = {"int", "float", "double", "char", "auto", "case", "class", "const", "default", "delete",
                 "do", "else", "enum", "for", "if", "new", "return", "static", "struct", "switch",
-                "this", "union", "while", "b", "mb", "W", "A", "std", "sofie"}
+                "this", "union", "while", "b", "mb", "W", "A", "std", "sofie", "acc", "shape", "perm"}
+# loop indices and epilogue parameters the printers declare inside op blocks
+CPP_KEYWORDS |= {f"i{k}" for k in range(16)} | {f"x{k}" for k in range(16)}
 
 
 class Names:

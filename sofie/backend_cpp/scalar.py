@@ -54,6 +54,9 @@ class Speller:
             return f"static_cast<{cpp_type(e.op[len(CAST_PREFIX):])}>({self.spell(e.args[0])})"
         spec = SCALAR_OPS[e.op]
         t = self._operand_type(e, want)
+        fused = _fused_call(e)
+        if fused is not None and t in FLOATS:  # one vmath routine for the whole pattern
+            return f"sofie::rt::vmath::{fused[0]}({self.spell(fused[1], t)})"
         if spec.result == "first":
             c, a, b = e.args
             return f"({self.spell(c, 'i1')} ? {self.spell(a, t)} : {self.spell(b, t)})"
@@ -86,6 +89,15 @@ class Speller:
             if t is not None:
                 return t
         return want or "f32"
+
+
+def _fused_call(e: Call) -> tuple[str, Expr] | None:
+    """x * sigmoid(x) is SiLU: vmath has it as one routine (one exp, one division)."""
+    if e.op == "mul" and len(e.args) == 2:
+        for a, b in (e.args, e.args[::-1]):
+            if isinstance(b, Call) and b.op == "sigmoid" and b.args[0] == a:
+                return "silu", a
+    return None
 
 
 def spell_body(body: str, names: list[str], types: list[str], out_type: str,

@@ -3,9 +3,12 @@
 Sizes are polynomials in the dim symbols (see `sofie.ir.liveness`), so an offset is one too: a
 vector of byte coefficients over the function's terms ['1', 'N', ...], evaluated with the
 Session's maxima. Two buffers that are live at once (networkx interference graph) are placed
-one *below* the other in every coefficient, which keeps them apart for every value of every
-symbol. A kernel declaring in-place reuse writes over its dying first input. Placement is
-best-fit, largest first, measured at batch 1 (the figure `--stats` reports).
+one *below* the other: the lower one ends before the upper one starts with every symbol at 1,
+and its end grows no faster in any symbol term than the upper one's start (`below`). Then they
+stay apart for every value of every symbol, while a fixed-size scratch and a per-event tensor
+that are never live together may share bytes at batch 1. A kernel declaring in-place reuse
+writes over its dying first input. Placement is best-fit, largest first, measured at batch 1
+(the figure `--stats` reports), with the smaller growth per symbol breaking ties.
 
 Recorded in the IR: `low.buffer {offset = [...]}` and, on the function, `arena_terms`, the
 `arena` envelope (rows of coefficients; the arena is the largest row's value) and
@@ -27,12 +30,14 @@ def _add(a: Vec, b: Vec) -> Vec:
     return tuple(x + y for x, y in zip(a, b))
 
 
-def _le(a: Vec, b: Vec) -> bool:
-    return all(x <= y for x, y in zip(a, b))
-
-
 def _at_one(v: Vec) -> int:
     return sum(v)  # every symbol at 1: each term is 1
+
+
+def below(end: Vec, start: Vec) -> bool:
+    """Whether bytes ending at `end` stay below bytes starting at `start` for every value >= 1
+    of every symbol: true with all symbols at 1, and no symbol term grows the end faster."""
+    return _at_one(end) <= _at_one(start) and all(e <= s for e, s in zip(end[1:], start[1:]))
 
 
 class _Slot:
@@ -45,24 +50,40 @@ class _Slot:
 
 def _place(slots: list[_Slot], g: nx.Graph, nterms: int) -> None:
     zero = (0,) * nterms
+    # largest at batch 1 first. (Placing per-event tensors first packs their growth tighter, 4.0
+    # instead of 5.6 MB per event on ResNet-18, but then a fixed-size conv scratch must sit above
+    # tensors live with it and the batch-1 arena is 1.24x the bytes ever live at once, not 1.0x.)
     for i in sorted(g.nodes, key=lambda i: (-_at_one(slots[i].size), slots[i].start)):
         s = slots[i]
         placed = [slots[j] for j in g.neighbors(i) if slots[j].offset is not None]
         ends = sorted({_add(p.offset, p.size) for p in placed}, key=_at_one)
         best: Vec | None = None
-        # candidates: above every neighbor ending at or below a threshold (a down-set), in
-        # order of that threshold; the last one (above all) always fits
+        # candidates: just above every neighbor ending at or below a threshold (a down-set),
+        # in order of that threshold; the last one (above all) always fits
         candidates = [zero]
-        below: list[Vec] = []
+        under: list[Vec] = []
         for e in ends:
-            below.append(e)
-            candidates.append(tuple(max(c) for c in zip(*below)))
+            under.append(e)
+            candidates.append(_lowest_above(under))
         for c in candidates:
             top = _add(c, s.size)
-            if all(_le(top, p.offset) or _le(_add(p.offset, p.size), c) for p in placed):
-                if best is None or _at_one(top) < _at_one(_add(best, s.size)):
+            if all(below(top, p.offset) or below(_add(p.offset, p.size), c) for p in placed):
+                if best is None or _cost(top) < _cost(_add(best, s.size)):
                     best = c
         s.offset = best
+
+
+def _cost(top: Vec) -> tuple[int, int]:
+    """A candidate's end at batch 1, then its growth per event (ties)."""
+    return (_at_one(top), sum(top[1:]))
+
+
+def _lowest_above(ends: list[Vec]) -> Vec:
+    """The start with the least growth per symbol that lies above every end in `ends`: each
+    symbol coefficient is the largest end's, the constant makes up the rest at batch 1."""
+    growth = tuple(max(c) for c in zip(*(e[1:] for e in ends)))
+    const = max(0, max(_at_one(e) for e in ends) - sum(growth))
+    return (const, *growth)
 
 
 def _envelope(rows: list[Vec]) -> list[Vec]:
@@ -70,7 +91,7 @@ def _envelope(rows: list[Vec]) -> list[Vec]:
     rows = sorted(set(rows), key=lambda r: (-_at_one(r), r))
     keep: list[Vec] = []
     for r in rows:
-        if not any(_le(r, k) for k in keep):
+        if not any(below(r, k) for k in keep):
             keep.append(r)
     return keep or [(0,)]
 
