@@ -18,6 +18,7 @@ from sofie.ir.core import Module
 from sofie.ir.registry import CONSTANT_LIKE, VIEW
 from sofie.lowering.lower import needed_ops
 from sofie.passes.low.plan_memory import arena_bytes
+from sofie.passes.pass_manager import module_level
 from sofie.pipeline import DEFAULT_PIPELINE, LOW, LOWERING_PIPELINE, PassStat, get_pass, op_counts, run_pipeline
 
 
@@ -40,13 +41,16 @@ def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None
     graph = load_model(model, name=name, example_inputs=example_inputs)
     imported_bytes = intermediate_bytes(graph)
     pipeline = list(DEFAULT_PIPELINE if passes is None else passes)
-    graph_passes = [p for p in pipeline if get_pass(p).level != LOW and p not in LOWERING_PIPELINE]
-    low_passes = [p for p in pipeline if p not in graph_passes]
+    lowered = module_level(graph) == LOW  # IR text written after `lower`: its graph passes ran
+    graph_passes = [] if lowered else [p for p in pipeline if get_pass(p).level != LOW and p not in LOWERING_PIPELINE]
+    low_passes = [p for p in pipeline if p not in graph_passes and not (lowered and get_pass(p).level != LOW)]
     graph, graph_stats = run_pipeline(graph, graph_passes)
     counts = op_counts(graph)
-    intermediates = intermediate_bytes(graph)
+    intermediates = 0 if lowered else intermediate_bytes(graph)
     # the printer needs planned low IR whatever the pipeline asked for
-    low_passes += [p for p in LOWERING_PIPELINE if p not in low_passes]
+    low_passes += [p for p in LOWERING_PIPELINE if p not in low_passes and not (lowered and p == "lower")]
+    if "arena_terms" in graph.main.attrs:  # planned already (sofie-opt --plan-memory)
+        low_passes = [p for p in low_passes if p not in ("fuse-loops", "plan-memory")]
     low, low_stats = run_pipeline(graph, low_passes)
     out = emit(low, out_dir, blas=blas, source=_describe(model), dims=dims)
     stats = _stats(counts, intermediates, low, out.weights_bytes, graph_stats + low_stats)

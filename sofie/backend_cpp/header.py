@@ -11,6 +11,7 @@ from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Value
 from sofie.ir.types import dim_factors
+from sofie.runtime import weightfile
 from sofie.runtime.versioning import runtime_namespace
 from sofie.version import __version__
 
@@ -27,7 +28,7 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
     names = _SessionNames(symbols)
     sig = _Signature(f, names, symbols)
     body = _body(f, names)
-    weights_bytes = f.attrs["weights_bytes"]
+    weights_bytes = weightfile.layout([w.data.nbytes for w in _file_weights(low)])[1]
     ns = f"TMVA_SOFIE_{name}"
     macro = BLAS_MACROS[blas]
     lines = [
@@ -271,6 +272,12 @@ def _body(f: Function, names: Names) -> list[str]:
             lines.extend("    " + s for s in emit(op, names))
             lines.append("  }")
     return lines
+
+
+def _file_weights(low: Module) -> list:
+    """The module's weights in file order (the `low.weight` offsets)."""
+    ops = sorted((op for op in low.main.ops if op.isa("low.weight")), key=lambda o: o.offset)
+    return [low.weights[op.ref] for op in ops]
 
 
 def _offset_expr(offset: list[int], terms: list[str], names: Names) -> str:

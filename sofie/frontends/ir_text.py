@@ -41,13 +41,10 @@ def read_ir_text(path: str) -> Module:
 
 
 def load_ir_text(path: str, name: str | None = None) -> Module:
-    """Graph-dialect IR text as a model to compile; `name` renames it (default: its @name)."""
+    """IR text as a model to compile, at any level: graph IR goes through the whole pipeline,
+    low IR (from sofie-opt --lower or --plan-memory) through what is left of it. `name`
+    renames it (default: its @name)."""
     m = _parse(path)
-    low = sorted({op.name for f in m.functions.values() for op in f.ops if op.dialect == "low"})
-    if low:
-        more = ", ..." if len(low) > 3 else ""
-        raise SofieError(f"{path}: holds low-dialect ops ({', '.join(low[:3])}{more}); sofie compiles "
-                         f"graph-dialect IR text (write it with sofie-opt without --lower)")
     verify(m, "parsing")
     m.name = module_name(name or m.name)
     return m

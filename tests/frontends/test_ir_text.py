@@ -49,15 +49,22 @@ def test_load_model_reads_graph_ir_text(tmp_path, linear_text: str, model_dir: s
     assert load_model(str(path), name="my-net.v2").name == "my_net_v2"  # a C++ identifier, as for ONNX
 
 
-def test_low_dialect_text_is_refused_for_compiling(tmp_path, model_dir: str) -> None:
-    low = tmp_path / "low.ir"
-    low.write_text(print_module(run_pipeline(load_onnx(os.path.join(model_dir, "linear_10x50.onnx")), ["lower"])[0]))
-    with pytest.raises(SofieError, match=r"low.ir: holds low-dialect ops \(low\.\w+, .*\); sofie compiles "
-                                         r"graph-dialect IR text") as e:
-        load_model(str(low))
-    assert "\n" not in str(e.value)
-    assert read_ir_text(str(low)).main.ops  # sofie-opt reads every level
-    assert_user_error(cli("sofie-compile", str(low), "-o", str(tmp_path / "out")), "holds low-dialect ops")
+def test_low_dialect_text_compiles_to_the_same_model(tmp_path, model_dir: str) -> None:
+    """Low IR from `sofie-opt --lower` (allocations) or `--plan-memory` (offsets) compiles too:
+    the rest of the pipeline runs, and the outputs equal those of the .onnx, bit for bit."""
+    import numpy as np
+    onnx_path = os.path.join(model_dir, "linear_10x50.onnx")
+    x = np.random.default_rng(0).standard_normal((3, 50)).astype(np.float32)
+    want = sofie.compile(onnx_path, blas="none")(x)[0]
+    for passes in (["lower"], ["lower", "fuse-loops", "plan-memory"]):
+        low, _ = run_pipeline(run_pipeline(load_onnx(onnx_path), ["infer-shapes", "fold-constants", "canonicalize",
+                                                                 "fuse", "cse", "dce"])[0], passes)
+        path = tmp_path / f"low{len(passes)}.ir"
+        path.write_text(print_module(low))
+        assert read_ir_text(str(path)).main.ops  # sofie-opt reads every level
+        np.testing.assert_array_equal(sofie.compile(str(path), blas="none")(x)[0], want)
+        r = cli("sofie-compile", str(path), "-o", str(tmp_path / f"out{len(passes)}"), "--blas", "none")
+        assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.parametrize("corrupt, needle", [

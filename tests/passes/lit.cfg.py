@@ -26,6 +26,7 @@ def _tool(name: str, module: str) -> str:
 
 
 config.substitutions.append(("sofie-opt", _tool("sofie-opt", "sofie.tools.opt")))  # noqa: F821
+config.substitutions.append(("sofie-compile", _tool("sofie-compile", "sofie.tools.compile")))  # noqa: F821
 config.substitutions.append(("filecheck", shlex.quote(os.path.join(_bin, "filecheck"))))  # noqa: F821
 config.environment["PYTHONPATH"] = os.pathsep.join(  # noqa: F821
     p for p in (_repo, os.environ.get("PYTHONPATH", "")) if p)
