@@ -12,6 +12,7 @@ import numpy as np
 from sofie.backend_cpp.header import BLAS_MACROS, emit_header
 from sofie.errors import SofieError
 from sofie.ir.core import Module
+from sofie.ir.dialects.low import Weight as LowWeight
 from sofie.runtime import weightfile
 
 RUNTIME_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime", "sofie_rt")
@@ -26,7 +27,7 @@ class Emitted:
 
 def weight_blobs(low: Module) -> tuple[list[bytes], list[int]]:
     """The weights in file order, and the offsets lowering assigned to them."""
-    ops = sorted((op for op in low.main.ops if op.name == "low.weight"), key=lambda o: o.attrs["offset"])
+    ops = sorted((op for op in low.main.ops if op.isa(LowWeight)), key=lambda o: o.attrs["offset"])
     blobs = [np.ascontiguousarray(low.weights[op.attrs["ref"]].data).tobytes() for op in ops]
     return blobs, [op.attrs["offset"] for op in ops]
 

@@ -10,6 +10,10 @@ from sofie.backend_cpp.symbols import Symbols, default_max_batch, model_symbols,
 from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Value
+from sofie.ir.dialects.low import Buffer as LowBuffer
+from sofie.ir.dialects.low import Output as LowOutput
+from sofie.ir.dialects.low import View as LowView
+from sofie.ir.dialects.low import Weight as LowWeight
 from sofie.ir.types import dim_factors
 from sofie.runtime import weightfile
 from sofie.runtime.versioning import runtime_namespace
@@ -247,19 +251,19 @@ class _Signature:
 def _body(f: Function, names: Names) -> list[str]:
     lines: list[str] = []
     for op in f.ops:
-        if op.name == "low.weight":
+        if op.isa(LowWeight):
             t = cpp_type(op.result.type.dtype)
             lines.append(f"  const {t}* const {names.define(op.result, 'w_')} = "
                          f"weight<{t}>({op.attrs['offset']});")
-        elif op.name == "low.buffer":
+        elif op.isa(LowBuffer):
             r = op.result
             t = cpp_type(r.type.dtype)
             base = "arena + " + _offset_expr(op.attrs["offset"], f.attrs["arena_terms"], names)
             lines.append(f"  {t}* const {names.define(r)} = reinterpret_cast<{t}*>({base});")
-        elif op.name == "low.output":
+        elif op.isa(LowOutput):
             lines.append(f"  {cpp_type(op.result.type.dtype)}* const {names.define(op.result)} = "
                          f"out{op.attrs['index']};")
-        elif op.name == "low.view":
+        elif op.isa(LowView):
             src = op.operands[0]
             const = "const " if _is_readonly(src) else ""
             lines.append(f"  {const}{cpp_type(op.result.type.dtype)}* const {names.define(op.result)} = "
@@ -276,7 +280,7 @@ def _body(f: Function, names: Names) -> list[str]:
 
 def _file_weights(low: Module) -> list:
     """The module's weights in file order (the `low.weight` offsets)."""
-    ops = sorted((op for op in low.main.ops if op.isa("low.weight")), key=lambda o: o.offset)
+    ops = sorted((op for op in low.main.ops if op.isa(LowWeight)), key=lambda o: o.offset)
     return [low.weights[op.ref] for op in ops]
 
 
@@ -295,6 +299,6 @@ def _sizes(op) -> str:
 
 
 def _is_readonly(v: Value) -> bool:
-    while v.owner is not None and v.owner.name == "low.view":
+    while v.owner is not None and v.owner.isa(LowView):
         v = v.owner.operands[0]
-    return v.owner is None or v.owner.name == "low.weight"
+    return v.owner is None or v.owner.isa(LowWeight)

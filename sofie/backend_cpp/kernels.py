@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 from sofie.backend_cpp.names import Names
 from sofie.backend_cpp.scalar import spell_lambda
@@ -29,9 +30,10 @@ Emitter = Callable[[Operation, Names], list[str]]
 EMITTERS: dict[str, Emitter] = {}
 
 
-def emits(name: str) -> Callable[[Emitter], Emitter]:
+def emits(kind: Any) -> Callable[[Emitter], Emitter]:
+    """Registers the printer of a low op (its declaration class, or its name)."""
     def deco(fn: Emitter) -> Emitter:
-        EMITTERS[name] = fn
+        EMITTERS[kind if isinstance(kind, str) else kind.name] = fn
         return fn
     return deco
 

@@ -15,6 +15,7 @@ from sofie.backend_cpp.scalar import Speller, literal
 from sofie.backend_cpp.types import cpp_type
 from sofie.ir.core import Operation
 from sofie.ir.dialects.low import REDUCTION
+from sofie.ir.dialects.low import Generic as LowGeneric
 from sofie.ir.dialects.scalar import parse_body
 from sofie.ir.types import Dim
 
@@ -93,7 +94,7 @@ def _index(idx: list[str], loops: list[Loop], k: int, n: Names) -> str:
     return " + ".join(terms) or "0"
 
 
-@emits("low.generic")
+@emits(LowGeneric)
 def _generic(op: Operation, n: Names) -> list[str]:
     *ins, out = op.operands
     loops = _collapse(_loops(op))

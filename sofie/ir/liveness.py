@@ -15,11 +15,13 @@ from dataclasses import dataclass
 import networkx as nx
 
 from sofie.ir.core import Function, Operation, Value
+from sofie.ir.dialects.low import Alloc as LowAlloc
+from sofie.ir.dialects.low import Buffer as LowBuffer
 from sofie.ir.registry import INPLACE, VIEW
 
 ALIGN = 64  # bytes; every coefficient of every offset and size is a multiple of it
 
-ARENA_OPS = ("low.alloc", "low.buffer")
+ARENA_OPS = (LowAlloc, LowBuffer)
 
 
 def storage_root(v: Value) -> Value:
@@ -82,7 +84,7 @@ def live_ranges(f: Function) -> dict[int, LiveRange]:
         r = ranges.get(id(storage_root(v)))
         if r is not None:
             r.end = end
-    return {k: r for k, r in ranges.items() if r.root.owner is not None and r.root.owner.name in ARENA_OPS}
+    return {k: r for k, r in ranges.items() if r.root.owner is not None and r.root.owner.isa(*ARENA_OPS)}
 
 
 def inplace_pairs(f: Function, ranges: dict[int, LiveRange]) -> set[frozenset[int]]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Value
+from sofie.ir.dialects.low import Alloc as LowAlloc
+from sofie.ir.dialects.low import Output as LowOutput
 from sofie.ir.liveness import inplace_pairs, interference, live_ranges, size_bytes, storage_root
 
 
@@ -21,7 +23,7 @@ def check_plan(f: Function) -> None:
     terms = f.attrs.get("arena_terms")
     if terms is None:
         return
-    leftover = [op for op in f.ops if op.isa("low.alloc")]
+    leftover = [op for op in f.ops if op.isa(LowAlloc)]
     if leftover:
         raise SofieError(f"plan: %{leftover[0].result.name} is still an unplaced low.alloc")
     ranges = live_ranges(f)
@@ -62,7 +64,7 @@ def _check_outputs(f: Function) -> None:
         root = storage_root(v)
         if id(root) in args or (root.owner is not None and root.owner.has_trait("constant_like")):
             raise SofieError(f"plan: output {k} (%{v.name}) aliases an input or a weight; it must be copied")
-        if root.owner is None or not root.owner.isa("low.output") or root.owner.index != k:
+        if root.owner is None or not root.owner.isa(LowOutput) or root.owner.index != k:
             raise SofieError(f"plan: output {k} (%{v.name}) is not written into the caller's output {k}")
         if id(root) in seen:
             raise SofieError(f"plan: outputs {seen[id(root)]} and {k} share storage")

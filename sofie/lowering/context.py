@@ -15,6 +15,10 @@ import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Builder, Function, Module, Operation, Value, Weight, is_constant
+from sofie.ir.dialects.low import Alloc as LowAlloc
+from sofie.ir.dialects.low import Output as LowOutput
+from sofie.ir.dialects.low import View as LowView
+from sofie.ir.dialects.low import Weight as LowWeight
 from sofie.ir.folding import fold
 from sofie.ir.registry import VIEW, OpDef
 from sofie.ir.types import TensorType
@@ -101,14 +105,14 @@ class LoweringContext:
         """A `low.weight` for `w` at the next aligned offset of the weights file."""
         offset = self.weights_bytes
         self.weights_bytes += -(-w.data.nbytes // WEIGHT_ALIGN) * WEIGHT_ALIGN
-        return self.create("low.weight", [], {"ref": w.name, "offset": offset},
+        return self.create(LowWeight, [], {"ref": w.name, "offset": offset},
                            result_types=[w.type], result_names=[value_name]).result
 
     def dest(self, op: Operation, i: int = 0) -> Value:
         """Where result i of `op` is written: the caller's buffer for an output, else new storage."""
         r = op.results[i]
         if id(r) in self.outputs:
-            out = self.create("low.output", [], {"index": self.outputs[id(r)]},
+            out = self.create(LowOutput, [], {"index": self.outputs[id(r)]},
                               result_types=[r.type], result_names=[r.name]).result
         else:
             out = self.alloc(r.type, r.name)
@@ -116,7 +120,7 @@ class LoweringContext:
         return out
 
     def alloc(self, type: TensorType, name: str | None) -> Value:
-        return self.create("low.alloc", [], result_types=[type], result_names=[name]).result
+        return self.create(LowAlloc, [], result_types=[type], result_names=[name]).result
 
     def scratch(self, op: Operation, nbytes: int, dtype: str = "f32") -> Value | None:
         """Workspace of `nbytes` for the kernel lowering `op` picked; None when it needs none."""
@@ -129,7 +133,7 @@ class LoweringContext:
         """A view: the result shares its operand's bytes."""
         src = self.value(op.operands[0])
         r = op.results[0]
-        self.map[id(r)] = self.create("low.view", [src], {}, op, [r.type], [r.name]).result
+        self.map[id(r)] = self.create(LowView, [src], {}, op, [r.type], [r.name]).result
 
     def fold(self, op: Operation) -> bool:
         """Evaluates an op whose operands are all known at compile time; False if some is not."""

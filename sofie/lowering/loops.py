@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sofie.ir.core import Operation, Value
 from sofie.ir.dialects.low import PARALLEL
+from sofie.ir.dialects.low import Generic as LowGeneric
 from sofie.ir.dialects.scalar import Expr, Var, substitute
 from sofie.ir.types import Dim
 from sofie.lowering.context import LoweringContext
@@ -27,5 +28,5 @@ def elementwise(ctx: LoweringContext, op: Operation | None, inputs: list[Value],
             operands.append(v)
         renumber[i] = Var(operands.index(v))
     maps = [broadcast_map(v.type.shape, shape) for v in operands] + [list(range(len(shape)))]
-    ctx.create("low.generic", [*operands, out],
+    ctx.create(LowGeneric, [*operands, out],
                {"maps": maps, "iterators": [PARALLEL] * len(shape), "body": str(substitute(body, renumber))}, op)

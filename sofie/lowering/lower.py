@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Operation, Value, is_constant
+from sofie.ir.dialects.low import Copy as LowCopy
+from sofie.ir.dialects.low import Output as LowOutput
 from sofie.ir.verifier import verify
 from sofie.lowering import conv, data_movement, dense, elementwise, normalization  # noqa: F401  (rules)
 from sofie.lowering.context import RULES, LoweringContext, storage_root
@@ -54,10 +56,10 @@ def _output(ctx: LoweringContext, k: int, v: Value) -> Value:
     """Output k; copied unless its producer already wrote into the caller's buffer."""
     lv = ctx.value(v)
     root = storage_root(lv)
-    if root.owner is not None and root.owner.isa("low.output") and root.owner.index == k:
+    if root.owner is not None and root.owner.isa(LowOutput) and root.owner.index == k:
         return lv
-    out = ctx.create("low.output", [], {"index": k}, result_types=[v.type], result_names=[f"output{k}"]).result
-    ctx.create("low.copy", [lv, out])
+    out = ctx.create(LowOutput, [], {"index": k}, result_types=[v.type], result_names=[f"output{k}"]).result
+    ctx.create(LowCopy, [lv, out])
     return out
 
 

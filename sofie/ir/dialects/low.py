@@ -84,34 +84,35 @@ class Kernel(OpDef):
         return []
 
 
-def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "", inplace: bool = False) -> None:
+def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "",
+            inplace: bool = False) -> type[OpDef]:
     traits = frozenset({INPLACE}) if inplace else frozenset()
-    register(type(name.split(".")[1].title().replace("_", ""), (Kernel,),
+    return register(type(name.split(".")[1].title().replace("_", ""), (Kernel,),
                   {"name": name, "operands": operands, "attrs": attrs or {}, "doc": doc, "traits": traits}))
 
 
-_kernel("low.gemm", "A B C? Y:out", {"transA": Attr("int", 0), "transB": Attr("int", 0),
+Gemm = _kernel("low.gemm", "A B C? Y:out", {"transA": Attr("int", 0), "transB": Attr("int", 0),
                                      "alpha": Attr("float", 1.0), "beta": Attr("float", 1.0),
                                      "bias": Attr("str", "none"), **EPILOGUE},
         "Y = act(alpha op(A) op(B) + beta C) through the BLAS shim; bias: none | row | full")
-_kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPILOGUE, "pads": Attr("ints"),
+Conv2d = _kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPILOGUE, "pads": Attr("ints"),
                                                    "strides": Attr("ints"), "dilations": Attr("ints"),
                                                    "tile_rows": Attr("int", 0)},
         "im2col of `tile_rows` output rows at a time into scratch + GEMM, per image and group; "
         "Z is a residual added before act")
-_kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
+Conv2dWinograd = _kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
                                                             "tile_block": Attr("int")},
         "Winograd F(2x2, 3x3) conv (3x3, stride 1, group 1); U = G w G^T is [16, M, C]; "
         "`tile_block` 2x2 output tiles of the batch at a time through 16 GEMMs; Z is a residual added before act")
-_kernel("low.pool2d", "X Y:out", {"kind": Attr("str"), "kernel_shape": Attr("ints"), "pads": Attr("ints"),
+Pool2d = _kernel("low.pool2d", "X Y:out", {"kind": Attr("str"), "kernel_shape": Attr("ints"), "pads": Attr("ints"),
                                   "strides": Attr("ints"), "dilations": Attr("ints"),
                                   "count_include_pad": Attr("int", 0)})
-_kernel("low.global_average_pool", "X Y:out")
-_kernel("low.batch_normalization", "X scale B mean var Y:out", {"epsilon": Attr("float", 1e-5)}, inplace=True)
-_kernel("low.softmax", "X Y:out", {"axis": Attr("int")}, inplace=True)
-_kernel("low.transpose", "X Y:out", {"perm": Attr("ints")})
-_kernel("low.concat", "inputs*:out", {"axis": Attr("int")}, "the last operand is the output")
-_kernel("low.copy", "X Y:out")
+GlobalAveragePool = _kernel("low.global_average_pool", "X Y:out")
+BatchNormalization = _kernel("low.batch_normalization", "X scale B mean var Y:out", {"epsilon": Attr("float", 1e-5)},
+                             inplace=True)
+Softmax = _kernel("low.softmax", "X Y:out", {"axis": Attr("int")}, inplace=True)
+Concat = _kernel("low.concat", "inputs*:out", {"axis": Attr("int")}, "the last operand is the output")
+Copy = _kernel("low.copy", "X Y:out")
 
 
 PARALLEL, REDUCTION = "parallel", "reduction"

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from sofie.ir.core import Builder, Function, Module, Operation
 from sofie.ir.dialects.low import PARALLEL
+from sofie.ir.dialects.low import Alloc as LowAlloc
+from sofie.ir.dialects.low import Generic as LowGeneric
 from sofie.ir.dialects.scalar import Var, parse_body, substitute
 from sofie.passes.pass_manager import LOW, Pass, register_pass
 
@@ -29,7 +31,7 @@ def _identity(m: list[int]) -> bool:
 def _fusable(producer: Operation, consumer: Operation) -> int | None:
     """The consumer operand index reading the producer's output, when the pair may fuse."""
     out = producer.operands[-1]
-    if not (out.owner is not None and out.owner.isa("low.alloc") and _all_parallel(producer)
+    if not (out.owner is not None and out.owner.isa(LowAlloc) and _all_parallel(producer)
             and _all_parallel(consumer) and _identity(producer.maps[-1])):
         return None
     users = [op for op, _ in out.uses]
@@ -61,7 +63,7 @@ def fuse_pair(f: Function, producer: Operation, consumer: Operation, k: int) -> 
     body = substitute(parse_body(consumer.body), {**c_vars, k: substitute(parse_body(producer.body), p_vars)})
     out = consumer.operands[-1]
     fused = Builder(f, before=consumer).create(
-        "low.generic", [*inputs, out], {"maps": maps + [consumer.maps[-1]], "iterators": list(consumer.iterators),
+        LowGeneric, [*inputs, out], {"maps": maps + [consumer.maps[-1]], "iterators": list(consumer.iterators),
                                         "body": str(body)}, loc=consumer.loc or producer.loc)
     alloc = producer.operands[-1].owner
     f.erase(consumer)
@@ -76,9 +78,9 @@ def fuse_loops(f: Function) -> int:
     changed = True
     while changed:
         changed = False
-        for producer in [op for op in f.ops if op.isa("low.generic")]:
+        for producer in [op for op in f.ops if op.isa(LowGeneric)]:
             readers = [op for op, _ in producer.operands[-1].uses if op is not producer]
-            if len(readers) != 1 or not readers[0].isa("low.generic"):
+            if len(readers) != 1 or not readers[0].isa(LowGeneric):
                 continue
             consumer = readers[0]
             if f.ops.index(consumer) < f.ops.index(producer):

@@ -20,6 +20,8 @@ from __future__ import annotations
 import networkx as nx
 
 from sofie.ir.core import Builder, Function, Module, Value
+from sofie.ir.dialects.low import Alloc as LowAlloc
+from sofie.ir.dialects.low import Buffer as LowBuffer
 from sofie.ir.liveness import inplace_pairs, interference, live_ranges, size_bytes, term_value
 from sofie.passes.pass_manager import LOW, Pass, register_pass
 
@@ -137,10 +139,10 @@ def plan_function(f: Function, reuse: bool = True) -> None:
 
 def _materialize(f: Function, offset_of: dict[int, Vec], nterms: int) -> None:
     """Replaces each allocation with a buffer at its offset (an untouched one at offset 0)."""
-    for op in [op for op in f.ops if op.isa("low.alloc")]:
+    for op in [op for op in f.ops if op.isa(LowAlloc)]:
         r = op.result
         offset = offset_of.get(id(r), (0,) * nterms)
-        buf = Builder(f, before=op).create("low.buffer", [], {"offset": list(offset)},
+        buf = Builder(f, before=op).create(LowBuffer, [], {"offset": list(offset)},
                                            result_types=[r.type], result_names=[r.name])
         r.replace_all_uses_with(buf.result)
         f.erase(op)
