@@ -4,6 +4,7 @@
 
 #include "sofie_rt/blas.hxx"
 #include "sofie_rt/kernels.hxx"
+#include "sofie_rt/scalar.hxx"
 #include "sofie_rt/vmath.hxx"
 #include "sofie_rt/weights.hxx"
 #include "sofie_rt/winograd.hxx"
