@@ -101,6 +101,8 @@ class Speller:
         return text
 
     def _call(self, op: str, args: list[str], t: str) -> str:
+        if op == "mul" and t == "u16":  # promoted to int, 65535 * 65535 would overflow it
+            args = [f"static_cast<std::uint32_t>({args[0]})", args[1]]
         if op in _INFIX:
             return f"({args[0]} {_INFIX[op]} {args[1]})"
         if op == "max":
