@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import json
+
 from sofie.backend_cpp.symbols import model_symbols
 from sofie.backend_cpp.types import cpp_type
-from sofie.ir.core import Module
+from sofie.ir.core import Module, Value
+from sofie.ir.types import numpy_dtype
+
+
+def _check(array: str, v: Value, what: str, symbols) -> str:
+    """A C++ statement refusing an array whose bytes are not what the typed pointer to it
+    says: its numpy kind and item size (float16 is 'f' of 2 bytes, bool 'b' of 1), native
+    byte order, C-contiguous, and batch-sized."""
+    dt = numpy_dtype(v.type.dtype)
+    coef = v.type.static_size()
+    count = " * ".join([f"{coef}u"] + ["batch" if s == symbols.batch else f"dims[{symbols.dims.index(s)}]"
+                                        for s in v.type.symbols])
+    message = json.dumps(f"{what} must be a C-contiguous {dt.name} array of {v.type}")  # a C string
+    return f"        check({array}, '{dt.kind}', {dt.itemsize}, {count}, {message});"
 
 
 def binding_source(low: Module, module_name: str) -> str:
     f = low.main
-    k = len(model_symbols(f).dims)
+    symbols = model_symbols(f)
+    k = len(symbols.dims)
     dims = "".join(f"dims[{i}], " for i in range(k))
     ns = f"TMVA_SOFIE_{low.name}"
     n_in, n_out = len(f.args), len(f.outputs)
+    checks = [_check(f"ins[{i}]", a, f"input {i} ({a.name})", symbols) for i, a in enumerate(f.args)]
+    checks += [_check(f"outs[{i}]", v, f"output {i}", symbols) for i, v in enumerate(f.outputs)]
     ptrs = [f"static_cast<const {cpp_type(a.type.dtype)}*>(ins[{i}].data())" for i, a in enumerate(f.args)]
     ptrs += [f"static_cast<{cpp_type(v.type.dtype)}*>(outs[{i}].mutable_data())" for i, v in enumerate(f.outputs)]
     decls = "\n".join(f"        auto* const p{i} = {p};" for i, p in enumerate(ptrs))
@@ -25,6 +43,17 @@ def binding_source(low: Module, module_name: str) -> str:
 
 namespace py = pybind11;
 
+namespace {{
+// The Session takes typed pointers: an array of another element type, byte order or layout
+// would be read as garbage, so it is refused here whoever calls run().
+void check(const py::array& a, char kind, py::ssize_t itemsize, std::size_t count, const char* what) {{
+  const py::dtype dt = a.dtype();
+  if (dt.kind() != kind || dt.itemsize() != itemsize || dt.byteorder() == '>' ||
+      !(a.flags() & py::array::c_style) || static_cast<std::size_t>(a.size()) != count)
+    throw std::invalid_argument(what);
+}}
+}}  // namespace
+
 PYBIND11_MODULE({module_name}, m) {{
   // module_local: the same model built with another BLAS may be loaded in this process too
   py::class_<{ns}::Session>(m, "Session", py::module_local())
@@ -36,12 +65,13 @@ PYBIND11_MODULE({module_name}, m) {{
       .def("sharing", []({ns}::Session& s, std::size_t max_batch) {{
         return {ns}::Session(s.weights(), max_batch, s.max_dims());
       }})
-      // Python checks dtypes, shapes and contiguity; here the pointers go to the kernels
-      // with the GIL released so Sessions on several threads run in parallel.
+      // Python checks dtypes and shapes with friendlier messages; the pointers then go to the
+      // kernels with the GIL released so Sessions on several threads run in parallel.
       .def("run", []({ns}::Session& s, std::size_t batch, std::vector<std::size_t> dims,
                      std::vector<py::array> ins, std::vector<py::array> outs) {{
         if (ins.size() != {n_in} || outs.size() != {n_out} || dims.size() != {k})
           throw std::invalid_argument("wrong arity");
+{chr(10).join(checks)}
 {decls}
         py::gil_scoped_release release;
         s.infer(batch, {dims}{args});

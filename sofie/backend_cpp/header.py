@@ -233,8 +233,9 @@ class _Signature:
                 "    });"]
 
     def convenience(self) -> list[str]:
-        """SOFIE's `std::vector<T> infer(const T* x)`: one event, one output, no other dims."""
-        if len(self.f.outputs) != 1 or self.symbols.dims:
+        """SOFIE's `std::vector<T> infer(const T* x)`: one event, one output, no other dims (and not
+        bool: std::vector<bool> has no data())."""
+        if len(self.f.outputs) != 1 or self.symbols.dims or self.f.outputs[0].type.dtype == "i1":
             return []
         out = self.f.outputs[0]
         t = cpp_type(out.type.dtype)

@@ -1,24 +1,22 @@
-"""C++ for each low op: one printer function per op name, nothing left to decide."""
+"""C++ for each low op: one printer function per op name, nothing left to decide.
+
+The runtime kernels are templates on the element type, deduced from the pointers; the low
+dialect declares which types each kernel has (`Kernel.dtypes`) and the verifier holds every
+call to them, so nothing here checks types. Scalars are spelled in the kernel's type.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 from sofie.backend_cpp.names import Names
-from sofie.backend_cpp.scalar import spell_lambda
+from sofie.backend_cpp.scalar import literal, spell_lambda
 from sofie.errors import SofieError
-from sofie.ir.core import Operation, Value
-from sofie.ir.printer import format_float
+from sofie.ir.core import Operation
 
-
-def _f(x: float) -> str:
-    if math.isnan(x):
-        return "NAN"  # <cmath>; format_float's "nan" would print the function nanf
-    if math.isinf(x):
-        return "INFINITY" if x > 0 else "-INFINITY"
-    return format_float(x) + "f"
+# the GEMM of each element type in the BLAS shim (blas.hxx)
+GEMM_CALLS = {"f32": "sofie::rt::sgemm", "f64": "sofie::rt::dgemm"}
 
 
 def epilogue(op: Operation) -> str:
@@ -38,16 +36,10 @@ def emits(kind: Any) -> Callable[[Emitter], Emitter]:
     return deco
 
 
-def _require_f32(op: Operation, *values: Value | None) -> None:
-    for v in values:
-        if v is not None and v.type.dtype != "f32":
-            raise SofieError(f"{op.describe()}: the {op.name} kernel handles float32 only, got {v.type}")
-
-
 @emits("low.gemm")
 def _gemm(op: Operation, n: Names) -> list[str]:
     a, bm, c, y = op.operands
-    _require_f32(op, a, bm, c, y)
+    dt = y.type.dtype
     ta, tb = bool(op.attr("transA")), bool(op.attr("transB"))
     # a 1-D B (MatMul [..., K] @ [K]) is the column [K, 1]; a 1-D A is the row [1, K]
     b_shape = bm.type.shape if bm.type.rank == 2 else (bm.type.shape[0], 1)
@@ -61,8 +53,8 @@ def _gemm(op: Operation, n: Names) -> list[str]:
     if op.attr("bias") == "full":
         lines.append(f"sofie::rt::copy({n[c]}, {n[y]}, {n.size(y.type.shape)});")
     gemm_beta = beta if op.attr("bias") == "full" else 0.0
-    lines.append(f"sofie::rt::sgemm({str(ta).lower()}, {str(tb).lower()}, {M}, {N}, {K}, {_f(alpha)}, "
-                 f"{n[a]}, {lda}, {n[bm]}, {b_shape[1]}, {_f(gemm_beta)}, {n[y]}, {N});")
+    lines.append(f"{GEMM_CALLS[dt]}({str(ta).lower()}, {str(tb).lower()}, {M}, {N}, {K}, {literal(alpha, dt)}, "
+                 f"{n[a]}, {lda}, {n[bm]}, {b_shape[1]}, {literal(gemm_beta, dt)}, {n[y]}, {N});")
     bias = n[c] if op.attr("bias") == "row" else "nullptr"
     if op.attr("bias") == "row" and beta != 1.0:
         raise SofieError(f"{op.describe()}: a row bias with beta={beta} is not supported")
@@ -83,7 +75,6 @@ def _call(fn: str, pointers: list[str], *groups: tuple[str, list]) -> list[str]:
 @emits("low.conv2d")
 def _conv(op: Operation, n: Names) -> list[str]:
     x, w, bias, z, scratch, y = op.operands
-    _require_f32(op, x, w, bias, z, y)
     _, C, H, W = x.type.shape
     M, _, kh, kw = w.type.shape
     _, _, OH, OW = y.type.shape
@@ -97,7 +88,6 @@ def _conv(op: Operation, n: Names) -> list[str]:
 @emits("low.conv2d_winograd")
 def _conv_winograd(op: Operation, n: Names) -> list[str]:
     x, u, bias, z, scratch, y = op.operands
-    _require_f32(op, x, u, bias, z, y)
     _, C, H, W = x.type.shape
     _, _, OH, OW = y.type.shape
     return _call("conv2d_winograd", [n[x], n[u], n[bias], n[y], n[scratch]],
@@ -109,7 +99,6 @@ def _conv_winograd(op: Operation, n: Names) -> list[str]:
 @emits("low.pool2d")
 def _pool(op: Operation, n: Names) -> list[str]:
     x, y = op.operands
-    _require_f32(op, x, y)
     N, C, H, W = x.type.shape
     _, _, OH, OW = y.type.shape
     groups = [("N, C, H, W", [n.dim(N), C, H, W]), ("kH, kW", op.attr("kernel_shape")),
@@ -123,7 +112,6 @@ def _pool(op: Operation, n: Names) -> list[str]:
 @emits("low.global_average_pool")
 def _gap(op: Operation, n: Names) -> list[str]:
     x, y = op.operands
-    _require_f32(op, x, y)
     return [f"sofie::rt::global_avgpool({n[x]}, {n[y]}, {n.size(x.type.shape[:2])}, "
             f"{n.size(x.type.shape[2:])});"]
 
@@ -131,16 +119,14 @@ def _gap(op: Operation, n: Names) -> list[str]:
 @emits("low.batch_normalization")
 def _bn(op: Operation, n: Names) -> list[str]:
     x, scale, bias, mean, var, y = op.operands
-    _require_f32(op, x, scale, bias, mean, var, y)
     s = x.type.shape
     return [f"sofie::rt::batchnorm({n[x]}, {n[y]}, {n[scale]}, {n[bias]}, {n[mean]}, {n[var]}, "
-            f"{_f(op.attr('epsilon'))}, {n.dim(s[0])}, {s[1]}, {n.size(s[2:])});"]
+            f"{literal(op.attr('epsilon'), y.type.dtype)}, {n.dim(s[0])}, {s[1]}, {n.size(s[2:])});"]
 
 
 @emits("low.softmax")
 def _softmax(op: Operation, n: Names) -> list[str]:
     x, y = op.operands
-    _require_f32(op, x, y)
     s, axis = x.type.shape, op.attr("axis")
     return [f"sofie::rt::softmax({n[x]}, {n[y]}, {n.size(s[:axis])}, {n.dim(s[axis])}, "
             f"{n.size(s[axis + 1:])});"]
@@ -149,7 +135,6 @@ def _softmax(op: Operation, n: Names) -> list[str]:
 @emits("low.concat")
 def _concat(op: Operation, n: Names) -> list[str]:
     *xs, y = op.operands
-    _require_f32(op, *xs, y)
     axis = op.attr("axis")
     outer = n.size(y.type.shape[:axis])
     y_inner = n.size(y.type.shape[axis:])

@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.dialects.scalar import CAST_PREFIX, SCALAR_OPS, Call, Const, Expr, Var, parse_body, result_type
+from sofie.ir.types import FLOATS, INTS, numpy_dtype
 
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "gt": ">", "ge": ">=", "lt": "<", "le": "<=",
           "eq": "==", "ne": "!=", "and": "&&", "or": "||"}
 _VMATH = {"exp", "expm1", "log", "log1p", "tanh", "erf", "sigmoid"}
 _STD = {"sqrt", "floor", "ceil", "pow"}
-FLOATS = ("f32", "f64")
+# C++ computes these in int: results are brought back to the type, so they wrap at every step
+# as the numpy reference does
+_PROMOTED = ("i8", "i16", "u8", "u16")
+_UNSIGNED = ("i1", "u8", "u16", "u32", "u64")
 
 
 def literal(value: float | int | bool, dtype: str) -> str:
-    """A constant in the element type `dtype`."""
+    """A constant in the element type `dtype`. In an integer type +-inf (Clip's open bounds)
+    and values beyond the range are the type's limits, as in the numpy reference."""
     if dtype == "i1":
         return "true" if value else "false"
     if dtype in FLOATS:
@@ -30,9 +37,35 @@ def literal(value: float | int | bool, dtype: str) -> str:
             return ("" if value > 0 else "-") + f"std::numeric_limits<{cpp_type(dtype)}>::infinity()"
         text = repr(float(value))
         return text + ("f" if dtype == "f32" else "")
-    if isinstance(value, float) and not value.is_integer():
+    if dtype not in INTS:
+        raise SofieError(f"C++ backend: no literal of element type {dtype} (storage only)")
+    if isinstance(value, float) and (math.isnan(value) or (math.isfinite(value) and not value.is_integer())):
         raise SofieError(f"C++ backend: the literal {value} is not an integer of type {dtype}")
-    return f"{cpp_type(dtype)}({int(value)})"
+    info = np.iinfo(numpy_dtype(dtype))
+    t = cpp_type(dtype)
+    if value >= info.max:
+        return f"std::numeric_limits<{t}>::max()"
+    if value <= info.min:
+        return f"std::numeric_limits<{t}>::lowest()"
+    return f"{t}({int(value)})"
+
+
+def cast(arg: str, src: str, dst: str) -> str:
+    """`arg` of element type `src` converted to `dst` as ONNX Cast does: float -> integer
+    truncates toward zero, integer -> narrower integer wraps, anything -> bool is `!= 0`
+    (NaN is true), bool -> number is 0 / 1. f16 (stored as its bits) converts through float:
+    exactly to float, rounding to nearest even from float, double and integers."""
+    if src == dst:
+        return arg
+    if src == "f16":
+        arg, src = f"sofie::rt::half_to_float({arg})", "f32"
+        if dst == "f32":
+            return arg
+    if dst == "f16":
+        return f"sofie::rt::float_to_half({arg if src in FLOATS else f'static_cast<double>({arg})'})"
+    if dst == "i1":
+        return f"({arg} != {literal(0, src)})"
+    return f"static_cast<{cpp_type(dst)}>({arg})"
 
 
 class Speller:
@@ -51,7 +84,9 @@ class Speller:
         if isinstance(e, Const):
             return literal(e.value, want or "f32")
         if e.op.startswith(CAST_PREFIX):
-            return f"static_cast<{cpp_type(e.op[len(CAST_PREFIX):])}>({self.spell(e.args[0])})"
+            (a,) = e.args
+            src = self.type_of(a) or ("f64" if isinstance(a, Const) and isinstance(a.value, float) else "i64")
+            return cast(self.spell(a, src), src, e.op[len(CAST_PREFIX):])
         spec = SCALAR_OPS[e.op]
         t = self._operand_type(e, want)
         fused = _fused_call(e)
@@ -60,26 +95,38 @@ class Speller:
         if spec.result == "first":
             c, a, b = e.args
             return f"({self.spell(c, 'i1')} ? {self.spell(a, t)} : {self.spell(b, t)})"
+        if t == "f16":
+            raise SofieError(f"C++ backend: {e.op} on f16 has no kernel (f16 is storage only: cast it to f32)")
         args = [self.spell(a, t) for a in e.args]
-        if e.op in _INFIX:
-            return f"({args[0]} {_INFIX[e.op]} {args[1]})"
-        if e.op == "max":
+        text = self._call(e.op, args, t)
+        if spec.result == "same" and t in _PROMOTED:
+            text = f"static_cast<{cpp_type(t)}>({text})"
+        return text
+
+    def _call(self, op: str, args: list[str], t: str) -> str:
+        if op == "mul" and t == "u16":  # promoted to int, 65535 * 65535 would overflow it
+            args = [f"static_cast<std::uint32_t>({args[0]})", args[1]]
+        if op in _INFIX:
+            return f"({args[0]} {_INFIX[op]} {args[1]})"
+        if op == "max":
             return f"({args[0]} < {args[1]} ? {args[1]} : {args[0]})"
-        if e.op == "min":
+        if op == "min":
             return f"({args[1]} < {args[0]} ? {args[1]} : {args[0]})"
-        if e.op == "neg":
+        if op == "neg":
             return f"(-{args[0]})"
-        if e.op == "not":
+        if op == "not":
             return f"(!{args[0]})"
-        if e.op == "abs":
-            return f"std::abs({args[0]})" if t not in ("i1", "u8", "u16", "u32", "u64") else args[0]
+        if op == "abs":
+            return f"std::abs({args[0]})" if t not in _UNSIGNED else args[0]
+        if op == "pow" and t in INTS:
+            return f"sofie::rt::ipow({args[0]}, {args[1]})"
         if t not in FLOATS:
-            raise SofieError(f"C++ backend: {e.op} on {t} has no kernel (floating-point types only)")
-        if e.op in _VMATH:
-            return f"sofie::rt::vmath::{e.op}({args[0]})"
-        if e.op in _STD:
-            return f"std::{e.op}({', '.join(args)})"
-        raise SofieError(f"C++ backend: no spelling for scalar op {e.op}")
+            raise SofieError(f"C++ backend: {op} on {t} has no kernel (floating-point types only)")
+        if op in _VMATH:
+            return f"sofie::rt::vmath::{op}({args[0]})"
+        if op in _STD:
+            return f"std::{op}({', '.join(args)})"
+        raise SofieError(f"C++ backend: no spelling for scalar op {op}")
 
     def _operand_type(self, e: Call, want: str | None) -> str:
         """The type the operands of `e` share (literals adopt it)."""

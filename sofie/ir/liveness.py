@@ -93,7 +93,8 @@ def inplace_pairs(f: Function, ranges: dict[int, LiveRange]) -> set[frozenset[in
     elementwise kernel reads each element before writing the same index."""
     pairs: set[frozenset[int]] = set()
     for i, op in enumerate(f.ops):
-        if not op.has_trait(INPLACE) or not op.operands or op.operands[0] is None:
+        if (not op.has_trait(INPLACE) or not op.operands or op.operands[0] is None
+                or not op.opdef.may_run_in_place(op)):
             continue
         src, dst = storage_root(op.operands[0]), [storage_root(v) for v in op.written_operands()]
         rs = ranges.get(id(src))

@@ -23,6 +23,14 @@ DTYPES: dict[str, np.dtype] = {
 }
 _BY_NUMPY = {v: k for k, v in DTYPES.items()}
 
+# Element-type groups that ops and kernels declare what they support with. f16 is storage
+# only: it is read, written, moved and cast (through float), never computed on.
+FLOATS = ("f32", "f64")
+SIGNED_INTS = ("i8", "i16", "i32", "i64")
+UNSIGNED_INTS = ("u8", "u16", "u32", "u64")
+INTS = SIGNED_INTS + UNSIGNED_INTS
+NUMERIC = FLOATS + INTS  # the types arithmetic runs on
+
 
 def dtype_name(dt: np.dtype | type) -> str:
     """IR spelling of a numpy dtype."""

@@ -20,7 +20,7 @@ from sofie.ir.dialects.low import Output as LowOutput
 from sofie.ir.dialects.low import View as LowView
 from sofie.ir.dialects.low import Weight as LowWeight
 from sofie.ir.folding import fold
-from sofie.ir.registry import VIEW, OpDef
+from sofie.ir.registry import VIEW, OpDef, lookup
 from sofie.ir.types import TensorType
 
 Rule = Callable[["LoweringContext", Operation], None]
@@ -55,6 +55,13 @@ def output_roots(f: Function) -> dict[int, int]:
     return claimed
 
 
+def refuse(op: Operation | None, dtype: str, supported: tuple[str, ...] | list[str], kernel: str = "") -> None:
+    """The lowering error for an element type no kernel handles:
+    `graph.conv (node 'c1'): no kernel for element type i32 (supported: f32, f64)`."""
+    what = op.describe() if op is not None else kernel
+    raise SofieError(f"{what}: no kernel for element type {dtype} (supported: {', '.join(supported)})")
+
+
 class LoweringContext:
     def __init__(self, graph: Module, func: Function, low: Module, low_func: Function) -> None:
         self.graph = graph
@@ -69,6 +76,13 @@ class LoweringContext:
     def create(self, kind: Any, operands: list[Value | None], attrs: dict[str, Any] | None = None,
                op: Operation | None = None, result_types: list[TensorType] | None = None,
                result_names: list[str | None] | None = None) -> Operation:
+        """A low op lowering graph op `op`. A kernel that has no instance for the element type
+        it would run on is refused here, naming `op`, rather than printed as C++ that does
+        not compile."""
+        dtypes = getattr(lookup(kind), "dtypes", None)
+        written = [v for v in operands if v is not None][-1:]
+        if dtypes is not None and written and written[0].type.dtype not in dtypes:
+            refuse(op, written[0].type.dtype, dtypes, lookup(kind).name)
         return self.b.create(kind, operands, attrs, loc=op.loc if op is not None else "",
                              result_types=result_types if result_types is not None else [],
                              result_names=result_names)
@@ -123,10 +137,11 @@ class LoweringContext:
         return self.create(LowAlloc, [], result_types=[type], result_names=[name]).result
 
     def scratch(self, op: Operation, nbytes: int, dtype: str = "f32") -> Value | None:
-        """Workspace of `nbytes` for the kernel lowering `op` picked; None when it needs none."""
+        """Workspace of `nbytes` in elements of `dtype` for the kernel lowering `op` picked;
+        None when it needs none."""
         if nbytes <= 0:
             return None
-        itemsize = np.dtype(np.float32 if dtype == "f32" else np.float64).itemsize
+        itemsize = TensorType(dtype, ()).itemsize
         return self.alloc(TensorType(dtype, (-(-nbytes // itemsize),)), f"{op.results[0].name or 'op'}_scratch")
 
     def alias(self, op: Operation) -> None:

@@ -88,7 +88,7 @@ def _conv(ctx: LoweringContext, op: Operation) -> None:
                                            ctx.dest(op)],
                    {"pads": pads, "tile_block": tiles, **epilogue(op)}, op)
         return
-    scratch = ctx.scratch(op, im2col_scratch_bytes(op))
+    scratch = ctx.scratch(op, im2col_scratch_bytes(op), op.X.type.dtype)
     ctx.create("low.conv2d", [ctx.value(op.X), ctx.value(op.W), ctx.value(op.B), ctx.value(op.Z), scratch,
                               ctx.dest(op)],
                {"pads": pads, "strides": strides, "dilations": dilations, "group": op.group,

@@ -1,18 +1,39 @@
-"""Dense layers: Gemm and MatMul become one BLAS-shim GEMM with a bias/activation epilogue."""
+"""Dense layers: Gemm and MatMul become one BLAS-shim GEMM with a bias/activation epilogue
+(float, double); on integers, a `low.generic` reduction over (rows, columns, K)."""
 
 from __future__ import annotations
 
 from sofie.errors import SofieError
-from sofie.ir.core import Operation
+from sofie.ir.core import Operation, Value
+from sofie.ir.dialects.graph.elementwise import activation_body
 from sofie.ir.dialects.graph.nn import Gemm, MatMul
-from sofie.ir.dialects.scalar import Var
-from sofie.lowering.context import LoweringContext, rule
+from sofie.ir.dialects.low import PARALLEL, REDUCTION
+from sofie.ir.dialects.scalar import Call, Const, Expr, Var, substitute
+from sofie.ir.registry import lookup
+from sofie.lowering.context import LoweringContext, refuse, rule
 from sofie.lowering.epilogue import epilogue
 from sofie.lowering.loops import elementwise
+
+# ONNX MatMul / Gemm integer types, computed by loops (the GEMM kernel has float and double)
+INTEGER_TYPES = ("i32", "i64", "u32", "u64")
+
+
+def _use_kernel(op: Operation) -> bool:
+    """True for the GEMM kernel, False for integer loops; other types are refused."""
+    dtype = op.result.type.dtype
+    kernel = lookup("low.gemm").dtypes
+    if dtype in kernel:
+        return True
+    if dtype not in INTEGER_TYPES:
+        refuse(op, dtype, kernel + INTEGER_TYPES)
+    return False
 
 
 @rule(Gemm)
 def _gemm(ctx: LoweringContext, op: Operation) -> None:
+    if not _use_kernel(op):
+        _integer_gemm(ctx, op)
+        return
     c = op.C
     m, n = op.result.type.shape
     y = ctx.dest(op)
@@ -37,5 +58,52 @@ def _matmul(ctx: LoweringContext, op: Operation) -> None:
     if op.B.type.rank > 2:
         raise SofieError(f"{op.describe()}: MatMul with a {op.B.type.rank}-D right operand is not "
                          f"supported yet (only [K, N] or [K] weights/activations)")
+    if not _use_kernel(op):
+        _integer_matmul(ctx, op)
+        return
     y = ctx.dest(op)
     ctx.create("low.gemm", [ctx.value(op.A), ctx.value(op.B), None, y], epilogue(op), op)
+
+
+# ---- integers: loops ------------------------------------------------------------------------
+
+def _integer_matmul(ctx: LoweringContext, op: Operation) -> None:
+    """numpy.matmul with B [K, N] or [K]: the loops are Y's axes, then K."""
+    ra, rb, ry = op.A.type.rank, op.B.type.rank, op.result.type.rank
+    a_map = [ry] if ra == 1 else list(range(ra - 1)) + [ry]
+    b_map = [ry, ry - 1] if rb == 2 else [ry]
+    _reduce(ctx, op, a_map, b_map, ry, None, 1.0, 1.0)
+
+
+def _integer_gemm(ctx: LoweringContext, op: Operation) -> None:
+    """Loops (m, n, k); alpha and beta must be integers, the result is alpha AB + beta C."""
+    for key in ("alpha", "beta"):
+        if not float(op.attr(key)).is_integer():
+            raise SofieError(f"{op.describe()}: {key}={op.attr(key)} is not an integer; an "
+                             f"{op.result.type.dtype} Gemm takes integer alpha and beta")
+    a_map = [2, 0] if op.transA else [0, 2]
+    b_map = [1, 2] if op.transB else [2, 1]
+    _reduce(ctx, op, a_map, b_map, 2, op.C, op.alpha, op.beta)
+
+
+def _reduce(ctx: LoweringContext, op: Operation, a_map: list[int], b_map: list[int], ry: int,
+            c: Value | None, alpha: float, beta: float) -> None:
+    """Y = act(alpha * sum_k A B + beta * C): the reduction loop, then, when alpha, C or an
+    activation remain, one elementwise loop over its result."""
+    y = ctx.dest(op)
+    post: Expr = Var(0)
+    if alpha != 1.0:
+        post = Call("mul", (Const(int(alpha)), post))
+    inputs: list[Value] = []
+    if c is not None:
+        inputs.append(ctx.value(c))
+        term: Expr = Var(1) if beta == 1.0 else Call("mul", (Const(int(beta)), Var(1)))
+        post = Call("add", (post, term))
+    if op.activation:
+        post = substitute(activation_body(op.activation, list(op.activation_params)), {0: post})
+    product = y if post == Var(0) else ctx.alloc(y.type, f"{op.result.name or 'matmul'}_product")
+    ctx.create("low.generic", [ctx.value(op.A), ctx.value(op.B), product],
+               {"maps": [a_map, b_map, list(range(ry))], "iterators": [PARALLEL] * ry + [REDUCTION],
+                "body": "add(acc, mul(x0, x1))"}, op)
+    if product is not y:
+        elementwise(ctx, op, [product, *inputs], y, post)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.elementwise import BinaryOp, UnaryOp
 from sofie.ir.registry import all_ops
-from sofie.lowering.context import RULES, LoweringContext
+from sofie.lowering.context import RULES, LoweringContext, refuse
 from sofie.lowering.loops import elementwise
 
 
 def _lower(ctx: LoweringContext, op: Operation) -> None:
+    dtype = op.result.type.dtype
+    if dtype not in op.opdef.spec.types:  # f16: accepted in graph IR, no loop computes on it
+        refuse(op, dtype, op.opdef.spec.types)
     inputs = [ctx.value(v) for v in op.operands]
     elementwise(ctx, op, inputs, ctx.dest(op), op.opdef.body(op))
 

@@ -557,8 +557,6 @@ ERRORS = {
                         r"cannot squeeze axis 1 of size 3"),
     "transpose_bad_perm": (_one_node("Transpose", [(2, 3)], perm=[0, 0]), r"not a permutation"),
     "unknown_attribute": (_one_node("Relu", [(2, 3)], foo=1), r"attribute 'foo' is not supported"),
-    "cast_runtime_to_int": (_one_node("Cast", [(2, 3)], to=TensorProto.INT64),
-                            r"run-time Cast from f32 to i64"),
 }
 
 

@@ -86,19 +86,19 @@ class Suite:
     def __init__(self, directory: Path):
         self.dir = directory
         self.lines: list[str] = []
-        self.expect: list[tuple[str, np.ndarray | None, float, float]] = []
+        self.expect: list[tuple[str, np.ndarray | None, float, float, type]] = []
         self.results: dict[str, str] = {}
         self.pointwise: dict[str, bool] = {}  # conv case id -> expects no scratch
 
     def add(self, kind: str, inputs: dict[str, np.ndarray | bytes], expected=None,
-            rtol=1e-5, atol=1e-5, **params) -> str:
+            rtol=1e-5, atol=1e-5, dtype=np.float32, **params) -> str:
         cid = f"c{len(self.lines)}"
         for name, arr in inputs.items():
-            data = arr if isinstance(arr, bytes) else np.ascontiguousarray(arr, np.float32).tobytes()
+            data = arr if isinstance(arr, bytes) else np.ascontiguousarray(arr, dtype).tobytes()
             (self.dir / f"{cid}_{name}.bin").write_bytes(data)
         kv = " ".join(f"{k}={v}" for k, v in params.items())
         self.lines.append(f"{kind} {cid} {kv}")
-        self.expect.append((cid, expected, rtol, atol))
+        self.expect.append((cid, expected, rtol, atol, dtype))
         return cid
 
     def run(self, exe: Path) -> None:
@@ -116,7 +116,7 @@ class Suite:
     def check(self, equal_nan: bool = False) -> None:
         """Every case ran and matches; with equal_nan, NaN expected where NaN is produced."""
         failures = []
-        for cid, expected, rtol, atol in self.expect:
+        for cid, expected, rtol, atol, dtype in self.expect:
             line = self.lines[int(cid[1:])]
             result = self.results.get(cid, "<no result>")
             if not result.startswith("OK"):
@@ -124,7 +124,7 @@ class Suite:
                 continue
             if expected is None:
                 continue
-            got = self.output(cid)
+            got = self.output(cid, dtype)
             want = np.asarray(expected, np.float64).ravel()
             if got.shape != want.shape or not np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=equal_nan):
                 err = np.nanmax(np.abs(got - want)) if got.shape == want.shape else "shape"
@@ -144,7 +144,9 @@ SGEMM_SHAPES = [(1, 1, 1), (7, 13, 5), (1, 200, 200), (1, 37, 203), (3, 1, 17), 
                 (33, 130, 129), (130, 17, 300), (1, 1029, 64), (257, 3, 2)]
 
 
-def add_sgemm_cases(suite: Suite, rng) -> None:
+def add_sgemm_cases(suite: Suite, rng, dtype=np.float32) -> None:
+    """sgemm cases, or with dtype float64 dgemm (atol 1e-13 sqrt(K): double rounding)."""
+    kind, eps = ("sgemm", 1e-5) if dtype == np.float32 else ("dgemm", 1e-13)
     for M, N, K in SGEMM_SHAPES:
         for tA in (0, 1):
             for tB in (0, 1):
@@ -153,9 +155,11 @@ def add_sgemm_cases(suite: Suite, rng) -> None:
                     lda = (M if tA else K) + 3
                     ldb = (K if tB else N) + 1
                     ldc = N + 2
-                    A = rand(rng, K if tA else M, lda)
-                    B = rand(rng, N if tB else K, ldb)
-                    C = rand(rng, M, ldc)
+                    A = rand(rng, K if tA else M, lda).astype(dtype)
+                    B = rand(rng, N if tB else K, ldb).astype(dtype)
+                    C = rand(rng, M, ldc).astype(dtype)
+                    if dtype == np.float64:  # full double mantissas
+                        A, B, C = (x + rand(rng, *x.shape) * 1e-8 for x in (A, B, C))
                     if beta == 0.0:
                         C[:] = np.nan  # must not be read
                     opA = (A[:, :M].T if tA else A[:, :K]).astype(np.float64)
@@ -164,8 +168,8 @@ def add_sgemm_cases(suite: Suite, rng) -> None:
                     want[:, :N] = alpha * opA @ opB + (beta * want[:, :N] if beta else 0.0)
                     if beta == 0.0:
                         want[:, N:] = np.nan  # padding columns stay untouched
-                    suite.add("sgemm", {"A": A, "B": B, "C": C}, want,
-                              atol=1e-5 * np.sqrt(K) * 4, tA=tA, tB=tB, M=M, N=N, K=K,
+                    suite.add(kind, {"A": A, "B": B, "C": C}, want, dtype=dtype,
+                              atol=eps * np.sqrt(K) * 4, tA=tA, tB=tB, M=M, N=N, K=K,
                               alpha=alpha, beta=beta, lda=lda, ldb=ldb, ldc=ldc)
 
 
@@ -400,6 +404,12 @@ def run_suite(tmp_path: Path, exe: Path, *adders) -> Suite:
 def test_sgemm(backend, driver, tmp_path):
     suite = run_suite(tmp_path, driver(backend), add_sgemm_cases)
     # the padding columns of C hold NaN when beta == 0
+    suite.check(equal_nan=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dgemm(backend, driver, tmp_path):
+    suite = run_suite(tmp_path, driver(backend), lambda s, rng: add_sgemm_cases(s, rng, np.float64))
     suite.check(equal_nan=True)
 
 

@@ -13,7 +13,7 @@ from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.nn import CONV_ATTRS
 from sofie.ir.dialects.scalar import parse_body, result_type
 from sofie.ir.registry import CONSTANT_LIKE, INPLACE, PURE, VIEW, Attr, OpDef, register
-from sofie.ir.types import Dim, TensorType
+from sofie.ir.types import FLOATS, Dim, TensorType
 
 # a kernel's activation epilogue: a scalar body over x0 (the accumulated value), "" for none
 EPILOGUE = {"epilogue": Attr("str", "")}
@@ -75,20 +75,44 @@ class View(OpDef):
 
 
 class Kernel(OpDef):
-    """A kernel call writing its `:out` operand(s); no SSA results."""
+    """A kernel call writing its `:out` operand(s); no SSA results.
+
+    `dtypes`: the element types the runtime kernel is instantiated for. Every operand of the
+    call (scratch included) has the element type of its output, one of these; None for data
+    movement, which takes any type. Lowering refuses other types naming the graph op
+    (`LoweringContext.create`), the verifier refuses them in low IR text, so the backend never
+    prints a call that does not compile."""
 
     traits = frozenset()
     results = 0
+    dtypes: tuple[str, ...] | None = None
 
     def infer(self, op: Operation) -> list[TensorType]:
         return []
 
+    def verify(self, op: Operation) -> None:
+        written = op.written_operands()
+        if self.dtypes is None or not written:
+            return
+        dt = written[0].type.dtype
+        if dt not in self.dtypes:
+            raise SofieError(f"{op.describe()}: no kernel for element type {dt} "
+                             f"(supported: {', '.join(self.dtypes)})")
+        for v in op.operands:
+            if v is not None and v.type.dtype != dt:
+                raise SofieError(f"{op.describe()}: operand %{v.name} is {v.type.dtype}, the kernel runs on {dt}")
 
-def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "",
-            inplace: bool = False) -> type[OpDef]:
+    def may_run_in_place(self, op: Operation) -> bool:
+        """Whether, with the INPLACE trait, this op may write over its first input."""
+        return True
+
+
+def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "", inplace: bool = False,
+            dtypes: tuple[str, ...] | None = FLOATS) -> type[OpDef]:
     traits = frozenset({INPLACE}) if inplace else frozenset()
     return register(type(name.split(".")[1].title().replace("_", ""), (Kernel,),
-                  {"name": name, "operands": operands, "attrs": attrs or {}, "doc": doc, "traits": traits}))
+                         {"name": name, "operands": operands, "attrs": attrs or {}, "doc": doc, "traits": traits,
+                          "dtypes": dtypes}))
 
 
 Gemm = _kernel("low.gemm", "A B C? Y:out", {"transA": Attr("int", 0), "transB": Attr("int", 0),
@@ -103,16 +127,17 @@ Conv2d = _kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPIL
 Conv2dWinograd = _kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
                                                             "tile_block": Attr("int")},
         "Winograd F(2x2, 3x3) conv (3x3, stride 1, group 1); U = G w G^T is [16, M, C]; "
-        "`tile_block` 2x2 output tiles of the batch at a time through 16 GEMMs; Z is a residual added before act")
+        "`tile_block` 2x2 output tiles of the batch at a time through 16 GEMMs; Z is a residual added before act",
+        dtypes=("f32",))
 Pool2d = _kernel("low.pool2d", "X Y:out", {"kind": Attr("str"), "kernel_shape": Attr("ints"), "pads": Attr("ints"),
-                                  "strides": Attr("ints"), "dilations": Attr("ints"),
-                                  "count_include_pad": Attr("int", 0)})
+                                          "strides": Attr("ints"), "dilations": Attr("ints"),
+                                          "count_include_pad": Attr("int", 0)})
 GlobalAveragePool = _kernel("low.global_average_pool", "X Y:out")
 BatchNormalization = _kernel("low.batch_normalization", "X scale B mean var Y:out", {"epsilon": Attr("float", 1e-5)},
                              inplace=True)
 Softmax = _kernel("low.softmax", "X Y:out", {"axis": Attr("int")}, inplace=True)
-Concat = _kernel("low.concat", "inputs*:out", {"axis": Attr("int")}, "the last operand is the output")
-Copy = _kernel("low.copy", "X Y:out")
+Concat = _kernel("low.concat", "inputs*:out", {"axis": Attr("int")}, "the last operand is the output", dtypes=None)
+Copy = _kernel("low.copy", "X Y:out", dtypes=None)
 
 
 PARALLEL, REDUCTION = "parallel", "reduction"
@@ -144,6 +169,12 @@ class Generic(Kernel):
         if any(b is None for b in bounds):
             raise SofieError(f"{op.describe()}: loop {bounds.index(None)} indexes no operand")
         return bounds
+
+    def may_run_in_place(self, op: Operation) -> bool:
+        """Writing over operand 0 is safe when each iteration reads the element it writes and
+        nothing after: all-parallel, operand 0 indexed like the output. Not a transpose, not a
+        reduction (a matmul still reads a row of A after writing the first element it feeds)."""
+        return all(it == PARALLEL for it in op.iterators) and op.maps[0] == op.maps[-1]
 
     def verify(self, op: Operation) -> None:
         iters, maps = op.iterators, op.maps

@@ -19,6 +19,9 @@ from lark import Lark, Transformer, UnexpectedInput
 
 from sofie.errors import SofieError
 
+_FLOATS = ("f32", "f64")
+_NUMERIC = _FLOATS + ("i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64")
+
 
 @dataclass(frozen=True)
 class ScalarOp:
@@ -26,6 +29,7 @@ class ScalarOp:
     arity: int
     numpy: Callable[..., np.ndarray]
     result: str = "same"  # "same": the operands' type; "bool": a comparison; "first": select's
+    types: tuple[str, ...] | None = _NUMERIC  # the operand types it computes on (None: any)
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -40,25 +44,41 @@ def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a / b
 
 
+def _pow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype.kind not in "iu":
+        return np.power(a, b)
+    # integers: exact, wrapping like the other integer ops; a negative exponent gives the
+    # truncated quotient 1 / a**-b (0 unless a is 1 or -1; 0 for a == 0)
+    a, b = np.broadcast_arrays(a, b)
+    neg = b < 0
+    out = np.power(a, np.where(neg, 0, b))
+    odd = (np.abs(b) % 2) == 1
+    inverse = np.where(a == 1, 1, np.where(a == -1, np.where(odd, -1, 1), 0))
+    return np.where(neg, inverse, out).astype(a.dtype)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1 / (1 + np.exp(-x))
 
 
+# f16 is storage only: no op computes on it (cast_f32 it first)
 _OPS = [
     ScalarOp("add", 2, np.add), ScalarOp("sub", 2, np.subtract), ScalarOp("mul", 2, np.multiply),
-    ScalarOp("div", 2, _div), ScalarOp("pow", 2, np.power),
+    ScalarOp("div", 2, _div), ScalarOp("pow", 2, _pow),
     ScalarOp("max", 2, np.maximum), ScalarOp("min", 2, np.minimum),
     ScalarOp("neg", 1, np.negative), ScalarOp("abs", 1, np.abs),
-    ScalarOp("exp", 1, np.exp), ScalarOp("expm1", 1, np.expm1), ScalarOp("log", 1, np.log),
-    ScalarOp("log1p", 1, np.log1p), ScalarOp("sqrt", 1, np.sqrt), ScalarOp("tanh", 1, np.tanh),
-    ScalarOp("erf", 1, _erf), ScalarOp("sigmoid", 1, _sigmoid),
-    ScalarOp("floor", 1, np.floor), ScalarOp("ceil", 1, np.ceil),
+    ScalarOp("exp", 1, np.exp, types=_FLOATS), ScalarOp("expm1", 1, np.expm1, types=_FLOATS),
+    ScalarOp("log", 1, np.log, types=_FLOATS), ScalarOp("log1p", 1, np.log1p, types=_FLOATS),
+    ScalarOp("sqrt", 1, np.sqrt, types=_FLOATS), ScalarOp("tanh", 1, np.tanh, types=_FLOATS),
+    ScalarOp("erf", 1, _erf, types=_FLOATS), ScalarOp("sigmoid", 1, _sigmoid, types=_FLOATS),
+    ScalarOp("floor", 1, np.floor, types=_FLOATS), ScalarOp("ceil", 1, np.ceil, types=_FLOATS),
     ScalarOp("gt", 2, np.greater, "bool"), ScalarOp("ge", 2, np.greater_equal, "bool"),
     ScalarOp("lt", 2, np.less, "bool"), ScalarOp("le", 2, np.less_equal, "bool"),
-    ScalarOp("eq", 2, np.equal, "bool"), ScalarOp("ne", 2, np.not_equal, "bool"),
-    ScalarOp("and", 2, np.logical_and, "bool"), ScalarOp("or", 2, np.logical_or, "bool"),
-    ScalarOp("not", 1, np.logical_not, "bool"),
-    ScalarOp("select", 3, lambda c, a, b: np.where(c, a, b), "first"),
+    ScalarOp("eq", 2, np.equal, "bool", _NUMERIC + ("i1",)),
+    ScalarOp("ne", 2, np.not_equal, "bool", _NUMERIC + ("i1",)),
+    ScalarOp("and", 2, np.logical_and, "bool", ("i1",)), ScalarOp("or", 2, np.logical_or, "bool", ("i1",)),
+    ScalarOp("not", 1, np.logical_not, "bool", ("i1",)),
+    ScalarOp("select", 3, lambda c, a, b: np.where(c, a, b), "first", None),
 ]
 SCALAR_OPS: dict[str, ScalarOp] = {op.name: op for op in _OPS}
 CAST_PREFIX = "cast_"  # cast_f32(x0), cast_i64(x0), ...
@@ -199,14 +219,15 @@ def result_type(e: Expr, var_types: list[str], acc_type: str | None = None) -> s
     if e.op.startswith(CAST_PREFIX):
         return e.op[len(CAST_PREFIX):]
     spec = SCALAR_OPS[e.op]
-    if spec.result == "bool":
-        _same(e, types[:2])
-        return "i1"
     if spec.result == "first":
         if types[0] not in (None, "i1"):
             raise SofieError(f"scalar '{e}': the condition of select is {types[0]}, expected i1")
         return _same(e, types[1:])
-    return _same(e, types)
+    t = _same(e, types)
+    if t is not None and spec.types is not None and t not in spec.types:
+        raise SofieError(f"scalar '{e}': {e.op} has no kernel for element type {t} "
+                         f"(supported: {', '.join(spec.types)})")
+    return "i1" if spec.result == "bool" else t
 
 
 def _same(e: Expr, types: list[str | None]) -> str | None:
@@ -217,6 +238,24 @@ def _same(e: Expr, types: list[str | None]) -> str | None:
 
 
 # ---- numpy evaluation (the reference) -------------------------------------------------------
+
+def literal_value(value: float | int | bool, dtype: np.dtype) -> np.ndarray:
+    """A literal in `dtype`. In an integer type, +-inf (Clip's open bounds) and values beyond
+    the range are the type's limits; a non-integer float is refused (the C++ spelling agrees)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu" and not isinstance(value, bool):
+        if isinstance(value, float) and math.isnan(value):
+            raise SofieError(f"the literal nan has no value in integer type {dtype}")
+        if isinstance(value, float) and math.isfinite(value) and not value.is_integer():
+            raise SofieError(f"the literal {value} is not an integer of type {dtype}")
+        info = np.iinfo(dtype)
+        if value >= info.max:
+            return np.asarray(info.max, dtype)
+        if value <= info.min:
+            return np.asarray(info.min, dtype)
+        return np.asarray(int(value), dtype)
+    return np.asarray(value, dtype)
+
 
 def evaluate(e: Expr, values: list[np.ndarray], acc: np.ndarray | None = None) -> np.ndarray:
     """`e` over numpy arrays (broadcasting); literals take the dtype of their siblings."""
@@ -233,7 +272,7 @@ def evaluate(e: Expr, values: list[np.ndarray], acc: np.ndarray | None = None) -
     typed = [a for a, sub in zip(args[first:], e.args[first:]) if not isinstance(sub, Const)]
     dtype = np.result_type(*typed) if typed else None
     if dtype is not None:  # literals take the type of what they combine with
-        args = args[:first] + [np.asarray(a, dtype) if isinstance(sub, Const) else a
+        args = args[:first] + [literal_value(sub.value, dtype) if isinstance(sub, Const) else a
                                for a, sub in zip(args[first:], e.args[first:])]
     with np.errstate(all="ignore"):
         out = spec.numpy(*args)

@@ -1,4 +1,5 @@
-// Float kernels for generated models. Row-major, NCHW, sizes are runtime
+// Kernels for generated models, templated on the element type (float and
+// double; data movement any type). Row-major, NCHW, sizes are runtime
 // arguments; any scratch memory comes from the caller so kernels never
 // allocate and can run concurrently on distinct buffers.
 #ifndef SOFIE_RT_KERNELS_HXX_V0_1_0
@@ -29,15 +30,23 @@ struct Identity {
 
 namespace detail {
 
+// Pointer parameters that may be nullptr take their type from the others.
+template <class T>
+struct same_type {
+    using type = T;
+};
+template <class T>
+using same = typename same_type<T>::type;
+
 // y = act(y + bias + residual) in a single pass over y.
-template <class F>
-inline void epilogue_rows(float* SOFIE_RESTRICT y, const float* bias, const float* residual,
+template <class T, class F>
+inline void epilogue_rows(T* SOFIE_RESTRICT y, const same<T>* bias, const same<T>* residual,
                           std::size_t rows, std::size_t cols, bool bias_per_row, F f) {
     for (std::size_t r = 0; r < rows; ++r) {
-        float* SOFIE_RESTRICT yr = y + r * cols;
-        const float* res = residual ? residual + r * cols : nullptr;
+        T* SOFIE_RESTRICT yr = y + r * cols;
+        const T* res = residual ? residual + r * cols : nullptr;
         if (bias_per_row) {
-            const float b = bias ? bias[r] : 0.0f;
+            const T b = bias ? bias[r] : T(0);
             if (res) {
                 for (std::size_t c = 0; c < cols; ++c) yr[c] = f(yr[c] + b + res[c]);
             } else {
@@ -57,8 +66,8 @@ inline void epilogue_rows(float* SOFIE_RESTRICT y, const float* bias, const floa
     }
 }
 
-template <class F>
-inline void epilogue(float* y, const float* bias, const float* residual, std::size_t rows,
+template <class T, class F>
+inline void epilogue(T* y, const same<T>* bias, const same<T>* residual, std::size_t rows,
                      std::size_t cols, bool bias_per_row, F f) {
     if constexpr (std::is_same_v<F, Identity>) {
         if (bias == nullptr && residual == nullptr) return;
@@ -70,8 +79,8 @@ inline void epilogue(float* y, const float* bias, const float* residual, std::si
 
 // y[rows, cols] = f(y + bias). bias is indexed by column (Gemm output rows)
 // or, with bias_per_row, by row (NCHW channels: rows = C, cols = H*W).
-template <class F = Identity>
-inline void bias_act(float* y, const float* bias, std::size_t rows, std::size_t cols,
+template <class T, class F = Identity>
+inline void bias_act(T* y, const detail::same<T>* bias, std::size_t rows, std::size_t cols,
                      bool bias_per_row, F f = {}) {
     detail::epilogue(y, bias, nullptr, rows, cols, bias_per_row, f);
 }
@@ -102,14 +111,15 @@ inline void valid_span(std::ptrdiff_t offset, std::ptrdiff_t stride, std::ptrdif
 
 // col[(c*kH + kh)*kW + kw, (oh - oh0)*OW + ow] = x[c, ih, iw] for output rows
 // oh0 <= oh < oh1, zero where padded.
-inline void im2col(const float* x, float* SOFIE_RESTRICT col, std::size_t C, std::size_t H,
+template <class T>
+inline void im2col(const T* x, T* SOFIE_RESTRICT col, std::size_t C, std::size_t H,
                    std::size_t W, std::size_t kH, std::size_t kW, std::size_t pad_top,
                    std::size_t pad_left, std::size_t stride_h, std::size_t stride_w,
                    std::size_t dil_h, std::size_t dil_w, std::size_t oh0, std::size_t oh1,
                    std::size_t OW) {
     using I = std::ptrdiff_t;
     for (std::size_t c = 0; c < C; ++c) {
-        const float* xc = x + c * H * W;
+        const T* xc = x + c * H * W;
         for (std::size_t kh = 0; kh < kH; ++kh) {
             for (std::size_t kw = 0; kw < kW; ++kw) {
                 const I w_off = I(kw * dil_w) - I(pad_left);
@@ -118,19 +128,19 @@ inline void im2col(const float* x, float* SOFIE_RESTRICT col, std::size_t C, std
                 for (std::size_t oh = oh0; oh < oh1; ++oh, col += OW) {
                     const I ih = I(oh * stride_h + kh * dil_h) - I(pad_top);
                     if (ih < 0 || ih >= I(H)) {
-                        std::fill(col, col + OW, 0.0f);
+                        std::fill(col, col + OW, T(0));
                         continue;
                     }
                     // Input element of output column ow_lo; stays inside the row.
-                    const float* src = xc + ih * I(W) + ow_lo * I(stride_w) + w_off;
+                    const T* src = xc + ih * I(W) + ow_lo * I(stride_w) + w_off;
                     const std::size_t n_valid = std::size_t(ow_hi - ow_lo);
-                    std::fill(col, col + ow_lo, 0.0f);
+                    std::fill(col, col + ow_lo, T(0));
                     if (stride_w == 1) {
-                        std::memcpy(col + ow_lo, src, n_valid * sizeof(float));
+                        std::memcpy(col + ow_lo, src, n_valid * sizeof(T));
                     } else {
                         for (std::size_t i = 0; i < n_valid; ++i) col[ow_lo + I(i)] = src[i * stride_w];
                     }
-                    std::fill(col + ow_hi, col + OW, 0.0f);
+                    std::fill(col + ow_hi, col + OW, T(0));
                 }
             }
         }
@@ -163,14 +173,14 @@ inline std::size_t conv2d_scratch_floats(std::size_t C, std::size_t group, std::
 // Per image and group: im2col into scratch, then W_g[M/g, C/g*kH*kW] x col; with
 // tile_rows > 0, `tile_rows` output rows at a time, so scratch needs only
 // C/group*kH*kW * tile_rows*OW floats (see conv2d_scratch_floats).
-template <class F = Identity>
-inline void conv2d(const float* x, const float* w, const float* bias, float* y, float* scratch,
+template <class T, class F = Identity>
+inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, detail::same<T>* scratch,
                    std::size_t N, std::size_t C, std::size_t H, std::size_t W, std::size_t M,
                    std::size_t group, std::size_t kH, std::size_t kW, std::size_t pad_top,
                    std::size_t pad_left, std::size_t pad_bottom, std::size_t pad_right,
                    std::size_t stride_h, std::size_t stride_w, std::size_t dil_h,
                    std::size_t dil_w, std::size_t OH, std::size_t OW, F f,
-                   const float* residual, std::size_t tile_rows = 0) {
+                   const detail::same<T>* residual, std::size_t tile_rows = 0) {
     const std::size_t Cg = C / group, Mg = M / group;
     const std::size_t K = Cg * kH * kW;
     const std::size_t P = OH * OW;
@@ -179,10 +189,10 @@ inline void conv2d(const float* x, const float* w, const float* bias, float* y, 
     const std::size_t rows = tile_rows == 0 ? OH : std::min(tile_rows, OH);  // 0: whole image
     for (std::size_t n = 0; n < N; ++n) {
         for (std::size_t g = 0; g < group; ++g) {
-            const float* xg = x + (n * C + g * Cg) * H * W;
-            float* yg = y + (n * M + g * Mg) * P;
+            const T* xg = x + (n * C + g * Cg) * H * W;
+            T* yg = y + (n * M + g * Mg) * P;
             if (pointwise) {
-                sgemm(false, false, Mg, P, K, 1.0f, w + g * Mg * K, K, xg, P, 0.0f, yg, P);
+                gemm<T>(false, false, Mg, P, K, T(1), w + g * Mg * K, K, xg, P, T(0), yg, P);
                 continue;
             }
             // im2col a band of output rows at a time: the scratch stays cache-sized and
@@ -191,7 +201,7 @@ inline void conv2d(const float* x, const float* w, const float* bias, float* y, 
                 const std::size_t oh1 = std::min(OH, oh0 + rows), cols = (oh1 - oh0) * OW;
                 detail::im2col(xg, scratch, Cg, H, W, kH, kW, pad_top, pad_left, stride_h,
                                stride_w, dil_h, dil_w, oh0, oh1, OW);
-                sgemm(false, false, Mg, cols, K, 1.0f, w + g * Mg * K, K, scratch, cols, 0.0f,
+                gemm<T>(false, false, Mg, cols, K, T(1), w + g * Mg * K, K, scratch, cols, T(0),
                       yg + oh0 * OW, P);
             }
         }
@@ -204,7 +214,8 @@ inline void conv2d(const float* x, const float* w, const float* bias, float* y, 
 // Pooling (ONNX MaxPool / AveragePool; OH, OW already include ceil_mode).
 // ---------------------------------------------------------------------------
 
-inline void maxpool2d(const float* x, float* y, std::size_t N, std::size_t C, std::size_t H,
+template <class T>
+inline void maxpool2d(const T* x, T* y, std::size_t N, std::size_t C, std::size_t H,
                       std::size_t W, std::size_t kH, std::size_t kW, std::size_t pad_top,
                       std::size_t pad_left, std::size_t pad_bottom, std::size_t pad_right,
                       std::size_t stride_h, std::size_t stride_w, std::size_t dil_h,
@@ -213,17 +224,17 @@ inline void maxpool2d(const float* x, float* y, std::size_t N, std::size_t C, st
     (void)pad_right;
     using I = std::ptrdiff_t;
     for (std::size_t nc = 0; nc < N * C; ++nc) {
-        const float* xc = x + nc * H * W;
-        float* yc = y + nc * OH * OW;
+        const T* xc = x + nc * H * W;
+        T* yc = y + nc * OH * OW;
         for (std::size_t oh = 0; oh < OH; ++oh) {
             const I h0 = I(oh * stride_h) - I(pad_top);
             for (std::size_t ow = 0; ow < OW; ++ow) {
                 const I w0 = I(ow * stride_w) - I(pad_left);
-                float m = -std::numeric_limits<float>::infinity();
+                T m = -std::numeric_limits<T>::infinity();
                 for (std::size_t kh = 0; kh < kH; ++kh) {
                     const I ih = h0 + I(kh * dil_h);
                     if (ih < 0 || ih >= I(H)) continue;
-                    const float* xr = xc + ih * I(W);
+                    const T* xr = xc + ih * I(W);
                     for (std::size_t kw = 0; kw < kW; ++kw) {
                         const I iw = w0 + I(kw * dil_w);
                         if (iw >= 0 && iw < I(W)) m = std::max(m, xr[iw]);
@@ -237,15 +248,16 @@ inline void maxpool2d(const float* x, float* y, std::size_t N, std::size_t C, st
 
 // With count_include_pad the divisor counts padded cells, but (as in
 // onnxruntime) not window cells hanging past the end padding under ceil_mode.
-inline void avgpool2d(const float* x, float* y, std::size_t N, std::size_t C, std::size_t H,
+template <class T>
+inline void avgpool2d(const T* x, T* y, std::size_t N, std::size_t C, std::size_t H,
                       std::size_t W, std::size_t kH, std::size_t kW, std::size_t pad_top,
                       std::size_t pad_left, std::size_t pad_bottom, std::size_t pad_right,
                       std::size_t stride_h, std::size_t stride_w, std::size_t OH,
                       std::size_t OW, bool count_include_pad) {
     using I = std::ptrdiff_t;
     for (std::size_t nc = 0; nc < N * C; ++nc) {
-        const float* xc = x + nc * H * W;
-        float* yc = y + nc * OH * OW;
+        const T* xc = x + nc * H * W;
+        T* yc = y + nc * OH * OW;
         for (std::size_t oh = 0; oh < OH; ++oh) {
             const I h_start = I(oh * stride_h) - I(pad_top);
             const I h_end = std::min(h_start + I(kH), I(H + pad_bottom));
@@ -254,24 +266,25 @@ inline void avgpool2d(const float* x, float* y, std::size_t N, std::size_t C, st
                 const I w_start = I(ow * stride_w) - I(pad_left);
                 const I w_end = std::min(w_start + I(kW), I(W + pad_right));
                 const I w_lo = std::max<I>(w_start, 0), w_hi = std::min<I>(w_end, I(W));
-                float s = 0.0f;
+                T s = T(0);
                 for (I ih = h_lo; ih < h_hi; ++ih)
                     for (I iw = w_lo; iw < w_hi; ++iw) s += xc[ih * I(W) + iw];
                 const I count = count_include_pad ? (h_end - h_start) * (w_end - w_start)
                                                   : (h_hi - h_lo) * (w_hi - w_lo);
-                yc[oh * OW + ow] = count > 0 ? s / float(count) : 0.0f;
+                yc[oh * OW + ow] = count > 0 ? s / T(count) : T(0);
             }
         }
     }
 }
 
 // y[nc] = mean(x[nc, 0:HW]).
-inline void global_avgpool(const float* x, float* y, std::size_t NC, std::size_t HW) {
+template <class T>
+inline void global_avgpool(const T* x, T* y, std::size_t NC, std::size_t HW) {
     for (std::size_t i = 0; i < NC; ++i) {
-        const float* xi = x + i * HW;
-        float s = 0.0f;
+        const T* xi = x + i * HW;
+        T s = T(0);
         for (std::size_t j = 0; j < HW; ++j) s += xi[j];
-        y[i] = HW ? s / float(HW) : 0.0f;
+        y[i] = HW ? s / T(HW) : T(0);
     }
 }
 
@@ -280,14 +293,15 @@ inline void global_avgpool(const float* x, float* y, std::size_t NC, std::size_t
 // ---------------------------------------------------------------------------
 
 // Inference BatchNormalization over x[N, C, spatial]; x == y is allowed.
-inline void batchnorm(const float* x, float* y, const float* scale, const float* bias,
-                      const float* mean, const float* var, float epsilon, std::size_t N,
+template <class T>
+inline void batchnorm(const T* x, T* y, const T* scale, const T* bias,
+                      const T* mean, const T* var, detail::same<T> epsilon, std::size_t N,
                       std::size_t C, std::size_t spatial) {
     for (std::size_t n = 0; n < N; ++n) {
         for (std::size_t c = 0; c < C; ++c) {
             // Folded to one multiply-add per element.
-            const float k = scale[c] / std::sqrt(var[c] + epsilon);
-            const float b = bias[c] - mean[c] * k;
+            const T k = scale[c] / std::sqrt(var[c] + epsilon);
+            const T b = bias[c] - mean[c] * k;
             const std::size_t base = (n * C + c) * spatial;
             for (std::size_t i = 0; i < spatial; ++i) y[base + i] = x[base + i] * k + b;
         }
@@ -295,34 +309,35 @@ inline void batchnorm(const float* x, float* y, const float* scale, const float*
 }
 
 // Softmax over the middle axis of x[outer, axis_len, inner]; x == y is allowed.
-inline void softmax(const float* x, float* y, std::size_t outer, std::size_t axis_len,
+template <class T>
+inline void softmax(const T* x, T* y, std::size_t outer, std::size_t axis_len,
                     std::size_t inner) {
     // Inner positions are processed in stack-sized chunks so that every pass
     // walks rows contiguously instead of striding by `inner`.
     constexpr std::size_t B = 64;
-    float mx[B], sum[B];
+    T mx[B], sum[B];
     for (std::size_t o = 0; o < outer; ++o) {
-        const float* xo = x + o * axis_len * inner;
-        float* yo = y + o * axis_len * inner;
+        const T* xo = x + o * axis_len * inner;
+        T* yo = y + o * axis_len * inner;
         for (std::size_t i0 = 0; i0 < inner; i0 += B) {
             const std::size_t nb = std::min(B, inner - i0);
-            std::fill(mx, mx + nb, -std::numeric_limits<float>::infinity());
-            std::fill(sum, sum + nb, 0.0f);
+            std::fill(mx, mx + nb, -std::numeric_limits<T>::infinity());
+            std::fill(sum, sum + nb, T(0));
             for (std::size_t a = 0; a < axis_len; ++a) {
-                const float* xr = xo + a * inner + i0;
+                const T* xr = xo + a * inner + i0;
                 for (std::size_t i = 0; i < nb; ++i) mx[i] = std::max(mx[i], xr[i]);
             }
             for (std::size_t a = 0; a < axis_len; ++a) {
-                const float* xr = xo + a * inner + i0;
-                float* yr = yo + a * inner + i0;
+                const T* xr = xo + a * inner + i0;
+                T* yr = yo + a * inner + i0;
                 for (std::size_t i = 0; i < nb; ++i) {
                     yr[i] = std::exp(xr[i] - mx[i]);
                     sum[i] += yr[i];
                 }
             }
-            for (std::size_t i = 0; i < nb; ++i) sum[i] = 1.0f / sum[i];
+            for (std::size_t i = 0; i < nb; ++i) sum[i] = T(1) / sum[i];
             for (std::size_t a = 0; a < axis_len; ++a) {
-                float* yr = yo + a * inner + i0;
+                T* yr = yo + a * inner + i0;
                 for (std::size_t i = 0; i < nb; ++i) yr[i] *= sum[i];
             }
         }
@@ -336,7 +351,8 @@ inline void softmax(const float* x, float* y, std::size_t outer, std::size_t axi
 inline constexpr std::size_t kMaxRank = 8;
 
 // y = x.transpose(perm): output axis r is input axis perm[r]. rank <= 8.
-inline void transpose(const float* x, float* SOFIE_RESTRICT y, std::size_t rank,
+template <class T>
+inline void transpose(const T* x, T* SOFIE_RESTRICT y, std::size_t rank,
                       const std::size_t* in_shape, const std::size_t* perm) {
     if (rank == 0) {
         y[0] = x[0];
@@ -357,7 +373,7 @@ inline void transpose(const float* x, float* SOFIE_RESTRICT y, std::size_t rank,
     const std::size_t last = rank - 1, n_last = out_shape[last], s_last = stride[last];
     std::size_t offset = 0;
     for (std::size_t done = 0; done < total; done += n_last) {
-        const float* src = x + offset;
+        const T* src = x + offset;
         for (std::size_t i = 0; i < n_last; ++i) y[done + i] = src[i * s_last];
         for (std::size_t r = last; r-- > 0;) {
             offset += stride[r];
@@ -370,15 +386,17 @@ inline void transpose(const float* x, float* SOFIE_RESTRICT y, std::size_t rank,
 
 // Copies x[outer, x_axis_inner] into columns [y_offset, y_offset + x_axis_inner)
 // of y[outer, y_axis_inner]: one input's slice of a Concat.
-inline void concat_copy(const float* x, float* y, std::size_t outer, std::size_t x_axis_inner,
+template <class T>
+inline void concat_copy(const T* x, T* y, std::size_t outer, std::size_t x_axis_inner,
                         std::size_t y_axis_inner, std::size_t y_offset) {
     for (std::size_t o = 0; o < outer; ++o)
         std::memcpy(y + o * y_axis_inner + y_offset, x + o * x_axis_inner,
-                    x_axis_inner * sizeof(float));
+                    x_axis_inner * sizeof(T));
 }
 
-inline void copy(const float* x, float* y, std::size_t n) {
-    if (x != y && n != 0) std::memmove(y, x, n * sizeof(float));
+template <class T>
+inline void copy(const T* x, T* y, std::size_t n) {
+    if (x != y && n != 0) std::memmove(y, x, n * sizeof(T));
 }
 
 }  // namespace rt

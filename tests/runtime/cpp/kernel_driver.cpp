@@ -40,6 +40,7 @@ struct Case {
     }
     std::size_t u(const std::string& k) const { return std::stoull(str(k)); }
     float f(const std::string& k) const { return std::stof(str(k)); }
+    double d(const std::string& k) const { return std::stod(str(k)); }
     bool b(const std::string& k) const { return u(k) != 0; }
     std::vector<std::size_t> list(const std::string& k) const {
         std::vector<std::size_t> out;
@@ -66,6 +67,13 @@ struct Case {
         out.write(static_cast<const char*>(data), static_cast<std::streamsize>(n_bytes));
     }
     void write(const std::vector<float>& v) const { write(v.data(), v.size() * sizeof(float)); }
+    std::vector<double> doubles(const std::string& name) const {
+        const std::vector<char> raw = bytes(name);
+        std::vector<double> out(raw.size() / sizeof(double));
+        if (!out.empty()) std::memcpy(out.data(), raw.data(), out.size() * sizeof(double));
+        return out;
+    }
+    void write(const std::vector<double>& v) const { write(v.data(), v.size() * sizeof(double)); }
 };
 
 // The kernels take any functor as their epilogue (the generated code passes a lambda spelled
@@ -86,6 +94,12 @@ std::string run(const std::string& kind, const Case& c) {
         auto C = c.floats("C");
         rt::sgemm(c.b("tA"), c.b("tB"), c.u("M"), c.u("N"), c.u("K"), c.f("alpha"), A.data(),
                   c.u("lda"), B.data(), c.u("ldb"), c.f("beta"), C.data(), c.u("ldc"));
+        c.write(C);
+    } else if (kind == "dgemm") {
+        const auto A = c.doubles("A"), B = c.doubles("B");
+        auto C = c.doubles("C");
+        rt::dgemm(c.b("tA"), c.b("tB"), c.u("M"), c.u("N"), c.u("K"), c.d("alpha"), A.data(),
+                  c.u("lda"), B.data(), c.u("ldb"), c.d("beta"), C.data(), c.u("ldc"));
         c.write(C);
     } else if (kind == "bias_act") {
         auto y = c.floats("y");

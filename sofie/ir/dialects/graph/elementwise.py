@@ -1,5 +1,7 @@
-"""Elementwise ops. Each is one table row: its ONNX name and its definition as a scalar body
-(`sofie.ir.dialects.scalar`) over `x` (unary) or `a`, `b` (binary) and its float attributes.
+"""Elementwise ops. Each is one table row: its ONNX name, its definition as a scalar body
+(`sofie.ir.dialects.scalar`) over `x` (unary) or `a`, `b` (binary) and its float attributes,
+and the element types it is defined on (ONNX's, less those without a kernel: f16 is accepted
+in graph IR, as ONNX does, and refused by lowering; its values are storage only).
 
 That body is the only definition: the numpy reference evaluates it, lowering turns it into a
 loop body, and a Conv / Gemm / MatMul that fuses the op as its activation carries the same body
@@ -18,9 +20,16 @@ from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.scalar import Const, Expr, evaluate, parse_body
 from sofie.ir.registry import COMMUTATIVE, INPLACE, PURE, SYMBOLIC, Attr, OpDef, register
-from sofie.ir.types import TensorType, broadcast_shapes
+from sofie.ir.types import FLOATS, NUMERIC, SIGNED_INTS, TensorType, broadcast_shapes
 
 _INF = math.inf
+SIGNED = FLOATS + SIGNED_INTS
+
+
+def _f32(x: float) -> float:
+    """An ONNX float attribute's default: a float32, also when the op runs on double (as in
+    onnxruntime, where HardSigmoid's alpha = 0.2f is 0.20000000298023224 in a double model)."""
+    return float(np.float32(x))
 
 
 @dataclass(frozen=True)
@@ -29,32 +38,32 @@ class Unary:
     onnx: str
     body: str                                      # over x and the parameter names
     params: tuple[tuple[str, float], ...] = ()
-    floats_only: bool = False                      # transcendental: no integer kernel
+    types: tuple[str, ...] = FLOATS                # element types with a kernel
 
 
 UNARY = [
-    Unary("relu", "Relu", "max(x, 0)"),
-    Unary("sigmoid", "Sigmoid", "sigmoid(x)", floats_only=True),
-    Unary("tanh", "Tanh", "tanh(x)", floats_only=True),
-    Unary("leaky_relu", "LeakyRelu", "select(ge(x, 0), x, mul(alpha, x))", (("alpha", 0.01),)),
-    Unary("elu", "Elu", "select(ge(x, 0), x, mul(alpha, expm1(x)))", (("alpha", 1.0),), True),
+    Unary("relu", "Relu", "max(x, 0)", types=SIGNED),
+    Unary("sigmoid", "Sigmoid", "sigmoid(x)"),
+    Unary("tanh", "Tanh", "tanh(x)"),
+    Unary("leaky_relu", "LeakyRelu", "select(ge(x, 0), x, mul(alpha, x))", (("alpha", _f32(0.01)),)),
+    Unary("elu", "Elu", "select(ge(x, 0), x, mul(alpha, expm1(x)))", (("alpha", 1.0),)),
     Unary("selu", "Selu", "mul(gamma, select(gt(x, 0), x, mul(alpha, expm1(x))))",
-          (("alpha", 1.6732632423543772), ("gamma", 1.0507009873554805)), True),
+          (("alpha", _f32(1.6732632423543772)), ("gamma", _f32(1.0507009873554805)))),
     Unary("hard_sigmoid", "HardSigmoid", "min(max(add(mul(alpha, x), beta), 0), 1)",
-          (("alpha", 0.2), ("beta", 0.5)), True),
-    Unary("hard_swish", "HardSwish", "mul(x, min(max(add(div(x, 6), 0.5), 0), 1))", floats_only=True),
-    Unary("clip", "Clip", "min(max(x, min), max)", (("min", -_INF), ("max", _INF))),
-    Unary("exp", "Exp", "exp(x)", floats_only=True),
-    Unary("log", "Log", "log(x)", floats_only=True),
-    Unary("sqrt", "Sqrt", "sqrt(x)", floats_only=True),
-    Unary("abs", "Abs", "abs(x)"),
-    Unary("neg", "Neg", "neg(x)"),
-    Unary("reciprocal", "Reciprocal", "div(1, x)", floats_only=True),
-    Unary("floor", "Floor", "floor(x)", floats_only=True),
-    Unary("ceil", "Ceil", "ceil(x)", floats_only=True),
-    Unary("erf", "Erf", "erf(x)", floats_only=True),
-    Unary("softplus", "Softplus", "log1p(exp(x))", floats_only=True),
-    Unary("softsign", "Softsign", "div(x, add(1, abs(x)))", floats_only=True),
+          (("alpha", _f32(0.2)), ("beta", 0.5))),
+    Unary("hard_swish", "HardSwish", "mul(x, min(max(add(div(x, 6), 0.5), 0), 1))"),
+    Unary("clip", "Clip", "min(max(x, min), max)", (("min", -_INF), ("max", _INF)), NUMERIC),
+    Unary("exp", "Exp", "exp(x)"),
+    Unary("log", "Log", "log(x)"),
+    Unary("sqrt", "Sqrt", "sqrt(x)"),
+    Unary("abs", "Abs", "abs(x)", types=NUMERIC),
+    Unary("neg", "Neg", "neg(x)", types=SIGNED),
+    Unary("reciprocal", "Reciprocal", "div(1, x)"),
+    Unary("floor", "Floor", "floor(x)"),
+    Unary("ceil", "Ceil", "ceil(x)"),
+    Unary("erf", "Erf", "erf(x)"),
+    Unary("softplus", "Softplus", "log1p(exp(x))"),
+    Unary("softsign", "Softsign", "div(x, add(1, abs(x)))"),
 ]
 
 
@@ -64,6 +73,7 @@ class Binary:
     onnx: str
     body: str  # over a and b
     commutative: bool = False
+    types: tuple[str, ...] = NUMERIC
 
 
 BINARY = [
@@ -71,10 +81,18 @@ BINARY = [
     Binary("sub", "Sub", "sub(a, b)"),
     Binary("mul", "Mul", "mul(a, b)", True),
     Binary("div", "Div", "div(a, b)"),
-    Binary("pow", "Pow", "pow(a, b)"),
+    Binary("pow", "Pow", "pow(a, b)", types=FLOATS + ("i32", "i64")),
     Binary("max", "Max", "max(a, b)", True),
     Binary("min", "Min", "min(a, b)", True),
 ]
+
+
+def check_type(op: Operation, spec: Unary | Binary, dtype: str) -> None:
+    """Refuses an element type the op is not defined on (f16 passes: ONNX defines every one
+    of these on it; lowering refuses it for want of a kernel)."""
+    if dtype not in spec.types and dtype != "f16":
+        raise SofieError(f"{op.describe()}: {spec.onnx} is not defined on element type {dtype} "
+                         f"(supported: {', '.join(spec.types)})")
 
 
 def instantiate(body: str, variables: dict[str, str], params: dict[str, float]) -> Expr:
@@ -92,8 +110,7 @@ class UnaryOp(OpDef):
     spec: Unary
 
     def shape(self, op: Operation, x: TensorType) -> TensorType:
-        if self.spec.floats_only and x.dtype not in ("f32", "f64", "f16"):
-            raise SofieError(f"{op.describe()}: {self.spec.onnx} takes floating-point tensors, got {x.dtype}")
+        check_type(op, self.spec, x.dtype)
         return x
 
     def params(self, op: Operation) -> dict[str, float]:
@@ -116,6 +133,7 @@ class BinaryOp(OpDef):
     def shape(self, op: Operation, a: TensorType, b: TensorType) -> TensorType:
         if a.dtype != b.dtype:
             raise SofieError(f"{op.describe()}: operand types differ ({a.dtype} vs {b.dtype})")
+        check_type(op, self.spec, a.dtype)
         return a.with_shape(broadcast_shapes(a.shape, b.shape))
 
     def body(self, op: Operation) -> Expr:
