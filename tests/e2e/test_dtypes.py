@@ -41,7 +41,7 @@ import onnx
 import pytest
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
-from sofie.api import cache_dir
+from sofie.jit import cache_dir
 
 import sofie
 
@@ -757,13 +757,13 @@ def test_binding_refuses_wrong_dtypes() -> None:
             for _, dt, shape in compiled.outputs]
     session = compiled.session()
     with pytest.raises(ValueError, match=r"input 0 .* must be a C-contiguous int64 array"):
-        session.run(2, [xs[0].astype(np.float64), *xs[1:]], outs)
+        session.run(2, [], [xs[0].astype(np.float64), *xs[1:]], outs)
     assert outs[1].shape == (2, 4, 5)
     strided = np.empty((2, 5, 4), outs[1].dtype).transpose(0, 2, 1)
     with pytest.raises(ValueError, match=r"output 1 must be a C-contiguous int64 array"):
-        session.run(2, xs, [outs[0], strided, *outs[2:]])
+        session.run(2, [], xs, [outs[0], strided, *outs[2:]])
     with pytest.raises(ValueError, match=r"input 0 .* must be"):
-        session.run(3, xs, outs)  # batch 3 on arrays of 2 events
-    session.run(2, xs, outs)
+        session.run(3, [], xs, outs)  # batch 3 on arrays of 2 events
+    session.run(2, [], xs, outs)
     for a, b in zip(outs, compiled(*xs)):
         np.testing.assert_array_equal(a, b)
