@@ -41,9 +41,9 @@ import onnx
 import pytest
 from onnx import TensorProto as TP
 from onnx import helper, numpy_helper
-from sofie.jit import cache_dir
 
 import sofie
+from sofie.jit import cache_dir
 
 BATCHES = (1, 3)
 ONNX_TYPE = {"f32": TP.FLOAT, "f64": TP.DOUBLE, "f16": TP.FLOAT16, "i8": TP.INT8, "i16": TP.INT16,
