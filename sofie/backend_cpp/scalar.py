@@ -47,7 +47,7 @@ def literal(value: float | int | bool, dtype: str) -> str:
         return f"std::numeric_limits<{t}>::max()"
     if value <= info.min:
         return f"std::numeric_limits<{t}>::lowest()"
-    return f"{t}({int(value)})"
+    return f"{t}({int(value)}{'ull' if dtype in _UNSIGNED else ''})"  # 2^63 and up: no signed literal
 
 
 def cast(arg: str, src: str, dst: str) -> str:

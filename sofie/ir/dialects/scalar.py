@@ -18,9 +18,7 @@ import numpy as np
 from lark import Lark, Transformer, UnexpectedInput
 
 from sofie.errors import SofieError
-
-_FLOATS = ("f32", "f64")
-_NUMERIC = _FLOATS + ("i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64")
+from sofie.ir.types import FLOATS, NUMERIC, numpy_dtype
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,7 @@ class ScalarOp:
     arity: int
     numpy: Callable[..., np.ndarray]
     result: str = "same"  # "same": the operands' type; "bool": a comparison; "first": select's
-    types: tuple[str, ...] | None = _NUMERIC  # the operand types it computes on (None: any)
+    types: tuple[str, ...] | None = NUMERIC  # the operand types it computes on (None: any)
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -67,15 +65,15 @@ _OPS = [
     ScalarOp("div", 2, _div), ScalarOp("pow", 2, _pow),
     ScalarOp("max", 2, np.maximum), ScalarOp("min", 2, np.minimum),
     ScalarOp("neg", 1, np.negative), ScalarOp("abs", 1, np.abs),
-    ScalarOp("exp", 1, np.exp, types=_FLOATS), ScalarOp("expm1", 1, np.expm1, types=_FLOATS),
-    ScalarOp("log", 1, np.log, types=_FLOATS), ScalarOp("log1p", 1, np.log1p, types=_FLOATS),
-    ScalarOp("sqrt", 1, np.sqrt, types=_FLOATS), ScalarOp("tanh", 1, np.tanh, types=_FLOATS),
-    ScalarOp("erf", 1, _erf, types=_FLOATS), ScalarOp("sigmoid", 1, _sigmoid, types=_FLOATS),
-    ScalarOp("floor", 1, np.floor, types=_FLOATS), ScalarOp("ceil", 1, np.ceil, types=_FLOATS),
+    ScalarOp("exp", 1, np.exp, types=FLOATS), ScalarOp("expm1", 1, np.expm1, types=FLOATS),
+    ScalarOp("log", 1, np.log, types=FLOATS), ScalarOp("log1p", 1, np.log1p, types=FLOATS),
+    ScalarOp("sqrt", 1, np.sqrt, types=FLOATS), ScalarOp("tanh", 1, np.tanh, types=FLOATS),
+    ScalarOp("erf", 1, _erf, types=FLOATS), ScalarOp("sigmoid", 1, _sigmoid, types=FLOATS),
+    ScalarOp("floor", 1, np.floor, types=FLOATS), ScalarOp("ceil", 1, np.ceil, types=FLOATS),
     ScalarOp("gt", 2, np.greater, "bool"), ScalarOp("ge", 2, np.greater_equal, "bool"),
     ScalarOp("lt", 2, np.less, "bool"), ScalarOp("le", 2, np.less_equal, "bool"),
-    ScalarOp("eq", 2, np.equal, "bool", _NUMERIC + ("i1",)),
-    ScalarOp("ne", 2, np.not_equal, "bool", _NUMERIC + ("i1",)),
+    ScalarOp("eq", 2, np.equal, "bool", NUMERIC + ("i1",)),
+    ScalarOp("ne", 2, np.not_equal, "bool", NUMERIC + ("i1",)),
     ScalarOp("and", 2, np.logical_and, "bool", ("i1",)), ScalarOp("or", 2, np.logical_or, "bool", ("i1",)),
     ScalarOp("not", 1, np.logical_not, "bool", ("i1",)),
     ScalarOp("select", 3, lambda c, a, b: np.where(c, a, b), "first", None),
@@ -265,7 +263,6 @@ def evaluate(e: Expr, values: list[np.ndarray], acc: np.ndarray | None = None) -
         return np.asarray(e.value)
     args = [evaluate(a, values, acc) for a in e.args]
     if e.op.startswith(CAST_PREFIX):
-        from sofie.ir.types import numpy_dtype
         return np.asarray(args[0]).astype(numpy_dtype(e.op[len(CAST_PREFIX):]))
     spec = SCALAR_OPS[e.op]
     first = 1 if spec.result == "first" else 0  # select's condition keeps its own type
