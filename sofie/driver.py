@@ -43,12 +43,14 @@ def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None
     pipeline = list(DEFAULT_PIPELINE if passes is None else passes)
     lowered = module_level(graph) == LOW  # IR text written after `lower`: its graph passes ran
     graph_passes = [] if lowered else [p for p in pipeline if get_pass(p).level != LOW and p not in LOWERING_PIPELINE]
-    low_passes = [p for p in pipeline if p not in graph_passes and not (lowered and get_pass(p).level != LOW)]
+    # then lowering (unless the input was lowered already), the low passes asked for, and the
+    # memory plan last: the printer needs planned low IR whatever the pipeline asked for
+    low_passes = [p for p in pipeline if p not in graph_passes and p not in LOWERING_PIPELINE
+                  and not (lowered and get_pass(p).level != LOW)]
+    low_passes = ([] if lowered else ["lower"]) + low_passes + ["plan-memory"]
     graph, graph_stats = run_pipeline(graph, graph_passes)
     counts = op_counts(graph)
     intermediates = 0 if lowered else intermediate_bytes(graph)
-    # the printer needs planned low IR whatever the pipeline asked for
-    low_passes += [p for p in LOWERING_PIPELINE if p not in low_passes and not (lowered and p == "lower")]
     if "arena_terms" in graph.main.attrs:  # planned already (sofie-opt --plan-memory)
         low_passes = [p for p in low_passes if p not in ("fuse-loops", "plan-memory")]
     low, low_stats = run_pipeline(graph, low_passes)

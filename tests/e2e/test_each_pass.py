@@ -36,6 +36,9 @@ def test_O0_runs_no_pass(model_dir: str, tmp_path) -> None:
         r = subprocess.run(cmd + ([flag] if flag else []), capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         stats[flag] = json.load(open(tmp_path / "net.stats.json"))
-    assert stats["-O0"]["passes"] == [] and stats["-O0"]["ops"]["graph.batch_normalization"] == 6
+    # -O0 runs no graph pass; lowering and the memory plan always run (the printer needs them)
+    assert [p["name"] for p in stats["-O0"]["passes"]] == ["lower", "plan-memory"]
+    assert stats["-O0"]["ops"]["graph.batch_normalization"] == 6
     assert "graph.batch_normalization" not in stats[None]["ops"]
-    assert stats[None]["arena_bytes"] < stats["-O0"]["arena_bytes"]
+    # fusion and folding leave fewer tensors to compute
+    assert stats[None]["intermediate_bytes"] < stats["-O0"]["intermediate_bytes"]
