@@ -32,10 +32,14 @@ struct Toy {
   static constexpr const char* kDefaultWeightsPath = "toy.dat";
   static constexpr rt::Batching kBatching = B;
   static constexpr std::size_t kDefaultMaxBatch = 4;
+  static constexpr std::size_t kDims = 0;  // no dim symbol but the batch
+  static constexpr std::array<const char*, kDims> kDimNames{};
+  static constexpr std::array<std::size_t, kDims> kDefaultMaxDims{};
   static inline std::size_t arena_request = 0;  // what the Session asked for
-  static std::size_t arena_bytes(std::size_t max_batch) {
+  static std::size_t arena_bytes(std::size_t max_batch, const std::array<std::size_t, kDims>&) {
     arena_request = max_batch;
-    return rt::arena_size(128, 1000, max_batch);
+    static constexpr std::size_t rows[][2] = {{128, 1000}};
+    return rt::arena_size(rows, std::array<std::size_t, 2>{1, max_batch});
   }
 };
 
@@ -158,7 +162,7 @@ def test_max_batch_defaults_and_limits(results: dict[str, str]) -> None:
     assert results["max_batch 0"] == "1"
     assert results["default max_batch"] == "4"
     assert results["arena request"] == "7 aligned"  # sized by the model's arena_bytes, once
-    assert results["arena overflow"].startswith("threw sofie: max_batch ")
+    assert results["arena overflow"].startswith("threw sofie: the maxima given to the Session need an arena larger than memory")
     assert results["null weights"] == "threw sofie: Session needs weights"
 
 
