@@ -162,7 +162,8 @@ def test_max_batch_defaults_and_limits(results: dict[str, str]) -> None:
     assert results["max_batch 0"] == "1"
     assert results["default max_batch"] == "4"
     assert results["arena request"] == "7 aligned"  # sized by the model's arena_bytes, once
-    assert results["arena overflow"].startswith("threw sofie: the maxima given to the Session need an arena larger than memory")
+    assert results["arena overflow"].startswith(
+        "threw sofie: the maxima given to the Session need an arena larger than memory")
     assert results["null weights"] == "threw sofie: Session needs weights"
 
 
