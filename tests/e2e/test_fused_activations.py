@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import sofie
-from sofie.ir.dialects.graph.nn import WINOGRAD_MIN_CHANNELS
+from sofie.lowering.conv import WINOGRAD_MIN_CHANNELS
 from tests.e2e.test_ops import Suite
 
 RTOL, ATOL = 1e-4, 1e-5
