@@ -41,15 +41,15 @@ def test_typed_inputs_and_outputs_named_like_session_identifiers() -> None:
     np.testing.assert_array_equal(ad, np.abs(d))
 
 
-def test_batch_off_axis_0_is_bounded_by_max_batch() -> None:
-    """The batch on axis 1 cannot be sliced: up to max_batch runs whole, above is refused with
-    the Session's message."""
+def test_symbol_off_axis_0_is_a_dim_bounded_by_its_maximum() -> None:
+    """A symbol on axis 1 is no batch (it cannot be sliced): it is a dim of each call, up to
+    the maximum the Session was built with; above it the Session refuses with its message."""
     m = sofie.compile(model([("x", TensorProto.FLOAT, [3, "N"])], [("y", TensorProto.FLOAT, [3, "N"])],
                             [helper.make_node("Relu", ["x"], ["y"], name="relu")]),
-                      name="bounded", blas="none", max_batch=4)
-    assert "sofie::rt::Batching::Bounded" in open(m.header).read()
+                      name="bounded", blas="none", dims={"N": 4})
+    assert "sofie::rt::Batching::Fixed" in open(m.header).read()
     x = np.random.default_rng(5).standard_normal((3, 4)).astype(np.float32)
     np.testing.assert_array_equal(m(x)[0], np.maximum(x, 0))
-    with pytest.raises(sofie.SofieError, match="bounded: sofie: batch exceeds max_batch"):
+    with pytest.raises(sofie.SofieError, match="bounded: sofie: dim N = 5 exceeds its maximum 4"):
         m(np.zeros((3, 5), np.float32))
 
