@@ -47,7 +47,9 @@ IR_MUTATIONS, ONNX_MUTATIONS = 500, 150
 # (nearly) everything, e.g. a parser or frontend check too strict, would leave this test green
 # while it only exercised error paths; the floors sit a little below the lowest seed so that
 # an unrelated change of the mutated sources (the pass tests' .ir files) does not trip them.
-IR_MIN_COMPILED = 13      # 2.6 %
+# After the core's second step (low IR sources such as lower.ir and the invalid/ tests among
+# the mutated files, signature and plan checks) seed 2 compiles 11 of 500.
+IR_MIN_COMPILED = 9       # 1.8 %
 ONNX_MIN_COMPILED = 23    # 15 %
 
 # Built cases against their reference: float32, the same tolerances as the op tests (sums in
