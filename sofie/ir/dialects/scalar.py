@@ -101,12 +101,8 @@ class Const:
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, float):
-            if math.isnan(v):
-                return "nan"
-            if math.isinf(v):
-                return "inf" if v > 0 else "-inf"
-            s = repr(v)
-            return s if any(c in s for c in ".en") else s + ".0"
+            from sofie.ir.printer import format_float  # the IR's one float spelling
+            return format_float(v)
         return str(v)
 
 
