@@ -20,7 +20,8 @@ from sofie.ir.dialects.low import Output as LowOutput
 from sofie.ir.dialects.low import View as LowView
 from sofie.ir.dialects.low import Weight as LowWeight
 from sofie.ir.folding import fold
-from sofie.ir.registry import VIEW, OpDef, lookup
+from sofie.ir.liveness import storage_root
+from sofie.ir.registry import OpDef, lookup
 from sofie.ir.types import TensorType
 
 Rule = Callable[["LoweringContext", Operation], None]
@@ -36,13 +37,6 @@ def rule(*kinds: type[OpDef] | str) -> Callable[[Rule], Rule]:
             RULES[k if isinstance(k, str) else k.name] = fn
         return fn
     return deco
-
-
-def storage_root(v: Value) -> Value:
-    """The value whose storage `v` shares: views (reshape, flatten, ...) alias their input."""
-    while v.owner is not None and v.owner.has_trait(VIEW):
-        v = v.owner.operands[0]
-    return v
 
 
 def output_roots(f: Function) -> dict[int, int]:
