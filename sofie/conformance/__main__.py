@@ -23,9 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=os.path.join("build", "conformance"), help="report folder")
     p.add_argument("--readme", action="store_true",
                    help="run the whole suite and rewrite the conformance section of README.md")
+    p.add_argument("--pick-subset", metavar="PATH",
+                   help="run the whole suite and write the CI subset (a few passing tests per op) to PATH")
     a = p.parse_args(argv)
-    if a.readme and (a.ops or a.tests):
-        p.error("--readme runs the whole suite: drop --ops and --tests")
+    if (a.readme or a.pick_subset) and (a.ops or a.tests):
+        p.error("--readme and --pick-subset run the whole suite: drop --ops and --tests")
     from sofie.conformance.collect import collect
     ops = set(a.ops.split(",")) if a.ops else None
     names = set(a.tests.split(",")) if a.tests else None
@@ -53,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         readme = os.path.join(_REPO, "README.md")
         update_readme(readme, readme_section(run.results, len(run.results)))
         print(f"rewrote the conformance section of {readme}")
+    if a.pick_subset:
+        from sofie.conformance.subset import pick_subset
+        from sofie.ir.registry import onnx_op_types
+        with open(a.pick_subset, "w") as f:
+            f.write(pick_subset(run.results, onnx_op_types()))
+        print(f"wrote {a.pick_subset}")
     return 0
 
 
