@@ -107,7 +107,7 @@ class Builder:
             error = first_error(stderr)
             self._remember_error(models[0], error)
             return {}, {models[0].key: error}
-        named = [m for m in models if m.key in stderr]
+        named = [m for m in models if os.path.join(m.folder, "") in stderr]
         if named and len(named) < len(models):
             parts = [[m] for m in named] + [[m for m in models if m not in named]]
         else:

@@ -42,7 +42,7 @@ def one_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
-def _hash_dir(folder: str) -> str:
+def content_key(folder: str) -> str:
     h = hashlib.sha256()
     for root, dirs, files in sorted(os.walk(folder)):
         dirs.sort()
@@ -65,7 +65,7 @@ def import_test(test: NodeTest, models_dir: str) -> Imported:
         r = build(test.model, tmp, name=test.name)
         f = r.low.main
         symbols = model_symbols(f)
-        key = _hash_dir(tmp)
+        key = content_key(tmp)
         folder = os.path.join(models_dir, key)
         if os.path.isdir(folder):
             shutil.rmtree(tmp)
