@@ -11,7 +11,8 @@ target (no FMA instruction: every a * b + c rounds twice), the two code paths of
 
 Tolerances (max error in ulps of the exact result, the same for float and double): the
 measured maxima over these samples, rounded up with a small margin; all within 2 ulp but
-silu, which trades an ulp for a third of its time (see its comment in the header). Measured on the development machine (AMD EPYC, AVX2, g++ 12):
+silu, which trades an ulp for a third of its time (see its comment in the header).
+Measured on the development machine (AMD EPYC, AVX2, g++ 12):
 
              float fma  float -O2  double fma  double -O2   bound
     exp         0.91       0.93       0.91        0.91       1.0
