@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from sofie.conformance.building import Builder
 from sofie.conformance.collect import NodeTest, collect
-from sofie.conformance.importing import OK, import_cached
+from sofie.conformance.importing import OK, import_cached, short_reason
 from sofie.conformance.report import BUILD_ERROR, REFUSED, Result
 from sofie.conformance.running import check
 
@@ -61,16 +61,10 @@ def run_suite(tests: list[NodeTest] | None = None, *, ops: set[str] | None = Non
     results = []
     for t, m in zip(tests, imported):
         if m.status != OK:
-            results.append(Result(t.name, t.op, m.status, _short(m.reason) if m.status == REFUSED else m.reason))
+            results.append(Result(t.name, t.op, m.status, short_reason(m.reason) if m.status == REFUSED else m.reason))
         elif m.key in built.errors:
             results.append(Result(t.name, t.op, BUILD_ERROR, built.errors[m.key]))
         else:
             status, reason = outcomes[t.name]
             results.append(Result(t.name, t.op, status, reason))
     return Run(results, timings, built.compiled_models, built.compiles)
-
-
-def _short(reason: str) -> str:
-    """A refusal without the model's name in front and the list of supported ops behind."""
-    reason = reason.removeprefix("<ModelProto>: ")
-    return reason.split(". Supported ops:", 1)[0]
