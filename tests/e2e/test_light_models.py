@@ -3,7 +3,8 @@ whose weights are ConstantOfShape fills, with one stored output each, for the in
 backend runner feeds them (arange(n) / n in the input's shape).
 
 Each model is compiled and compared with its stored output: rtol 1e-3 (onnx's own for these
-models; densenet121 2e-3) and atol 1e-5, on the final softmax probabilities (~1e-3 each).
+models; densenet121 2e-3) and atol 1e-5. The constant weights make those outputs uniform (0.001
+per class; densenet121 0.461), so they check the plumbing, not the arithmetic.
 Then again with its weights re-randomized (seed 0: conv / gemm weights uniform at He scale,
 multipliers and BN variances around 1, other tensors small) and the final softmax dropped
 (random weights saturate it), against onnxruntime on a normal random input: the logits at
