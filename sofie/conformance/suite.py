@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
 
 from sofie.conformance.building import Builder
 from sofie.conformance.collect import NodeTest, collect
-from sofie.conformance.importing import OK, import_cached, short_reason
+from sofie.conformance.importing import OK, Imported, import_cached, short_reason
 from sofie.conformance.report import BUILD_ERROR, REFUSED, Result
 from sofie.conformance.running import check
 
@@ -19,6 +20,27 @@ class Run:
     timings: dict[str, float] = field(default_factory=dict)   # phase -> seconds
     compiled_models: int = 0   # models compiled by g++ in this run (cache misses)
     compiles: int = 0          # g++ invocations
+
+
+_WORK: tuple[list[NodeTest], str, str] | None = None  # what forked import workers inherit
+
+
+def _import_one(i: int) -> Imported:
+    tests, cache, source = _WORK
+    return import_cached(tests[i], cache, source)
+
+
+def import_all(tests: list[NodeTest], cache: str, source: str, jobs: int) -> list[Imported]:
+    """import_cached for every test, in `jobs` forked processes (import is pure Python)."""
+    global _WORK
+    if jobs <= 1 or len(tests) < 16 or "fork" not in multiprocessing.get_all_start_methods():
+        return [import_cached(t, cache, source) for t in tests]
+    _WORK = (tests, cache, source)
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            return pool.map(_import_one, range(len(tests)), chunksize=8)
+    finally:
+        _WORK = None
 
 
 def cache_root() -> str:
@@ -39,8 +61,7 @@ def run_suite(tests: list[NodeTest] | None = None, *, ops: set[str] | None = Non
         timings["collect"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    source = _source_hash()
-    imported = [import_cached(t, cache, source) for t in tests]
+    imported = import_all(tests, cache, _source_hash(), jobs)
     timings["import"] = time.perf_counter() - start
     accepted = [m for m in imported if m.status == OK]
     log(f"imported {len(tests)} tests: {len(accepted)} accepted ({timings['import']:.1f} s)")
