@@ -42,7 +42,7 @@ class BuildOutcome:
 
 
 class Builder:
-    def __init__(self, cache: str, *, batch_size: int = 40, jobs: int = 1, blas: str = DEFAULT_BLAS) -> None:
+    def __init__(self, cache: str, *, batch_size: int = 60, jobs: int = 1, blas: str = DEFAULT_BLAS) -> None:
         self.root = os.path.join(cache, "bin")
         self.batch_size = batch_size
         self.jobs = max(1, jobs)

@@ -49,7 +49,7 @@ def cache_root() -> str:
 
 
 def run_suite(tests: list[NodeTest] | None = None, *, ops: set[str] | None = None, jobs: int = 1,
-              batch_size: int = 40, cache: str | None = None, log=print) -> Run:
+              batch_size: int = 60, cache: str | None = None, log=print) -> Run:
     from concurrent.futures import ThreadPoolExecutor
 
     from sofie.jit import _source_hash
