@@ -24,6 +24,7 @@ from sofie.conformance.driver import driver_source
 from sofie.conformance.importing import Imported
 
 FLAGS = ["-std=c++17", "-O2", "-march=native", "-w"]
+COMPILE_TIMEOUT_SECONDS = 1200
 
 
 @dataclass
@@ -130,8 +131,12 @@ class Builder:
         with open(src, "w") as f:
             f.write(driver_source(models, [os.path.join(m.folder, m.name + ".hxx") for m in models]))
         cmd = [CXX, *self.flags, src, "-o", os.path.join(tmp, "driver"), *self.link]
-        r = subprocess.run(cmd, capture_output=True, text=True)
         self._compiles += 1
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return f"{CXX} timed out after {COMPILE_TIMEOUT_SECONDS} s"
         if r.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             return r.stderr or f"{CXX} exited with code {r.returncode}"
