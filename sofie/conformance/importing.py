@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -40,6 +41,13 @@ class Imported:
 def one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
+
+
+def short_reason(reason: str) -> str:
+    """A refusal without the model's name in front and the list of supported ops behind (which
+    grows with every op added)."""
+    reason = re.sub(r"^(<ModelProto>|\S+\.onnx): ", "", reason)
+    return reason.split(". Supported ops:", 1)[0]
 
 
 def content_key(folder: str) -> str:
