@@ -1,7 +1,7 @@
 """`low.generic` as C++ loop nests that g++ vectorizes at -O3.
 
 Loops run in the output's axis order (writes are contiguous), reductions innermost with a
-local accumulator. Adjacent loops that every operand walks contiguously collapse into one, so
+local accumulator, finished by the `final` body when there is one. Adjacent loops that every operand walks contiguously collapse into one, so
 an elementwise op over same-shape tensors is a single flat loop.
 """
 
@@ -103,7 +103,9 @@ def _generic(op: Operation, n: Names) -> list[str]:
     y_type = out.type.dtype
     reduction = any(lp.reduction for lp in loops)
     acc = ("acc", y_type) if reduction else None
-    expr = Speller(reads, [v.type.dtype for v in ins], acc).spell(parse_body(op.body), y_type)
+    speller = Speller(reads, [v.type.dtype for v in ins], acc)
+    expr = speller.spell(parse_body(op.body), y_type)
+    result = speller.spell(parse_body(op.final), y_type) if op.final else "acc"
     target = f"{n[out]}[{_index(idx, loops, len(ins), n)}]"
     lines: list[str] = []
     depth = 0
@@ -117,5 +119,5 @@ def _generic(op: Operation, n: Names) -> list[str]:
         depth -= 1
         lines.append("  " * depth + "}")
         if loops[d].reduction and not any(p.reduction for p in loops[:d]):
-            lines.append("  " * depth + f"{target} = acc;")
+            lines.append("  " * depth + f"{target} = {result};")
     return lines
