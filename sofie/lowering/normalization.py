@@ -102,9 +102,12 @@ def _stat(ctx: LoweringContext, op: Operation, x: Value, axes: list[int], pre: s
 def _lp_norm(ctx: LoweringContext, op: Operation) -> None:
     x = ctx.value(op.X)
     axis = op.axis % x.type.rank
-    pre, post = ("abs(x0)", "acc") if op.p == 1 else ("mul(x0, x0)", "sqrt(acc)")
-    norm = _stat(ctx, op, x, [axis], pre, post, "norm")
-    elementwise(ctx, op, [x, norm], ctx.dest(op), parse_body("select(eq(x1, 0), 0, div(x0, x1))"))
+    # 1 / norm, 0 for a zero norm (whose row is all zeros): one division per row, not per
+    # element; and a conditional division in the elementwise loop trips g++ 12's AVX-512
+    # vectorizer (wrong results past the first event)
+    pre, norm = ("abs(x0)", "acc") if op.p == 1 else ("mul(x0, x0)", "sqrt(acc)")
+    inv = _stat(ctx, op, x, [axis], pre, f"select(eq(acc, 0), 0, div(1, {norm}))", "inv_norm")
+    elementwise(ctx, op, [x, inv], ctx.dest(op), parse_body("mul(x0, x1)"))
 
 
 @rule(MeanVarianceNormalization)

@@ -11,7 +11,7 @@ from sofie.ir.dialects.low import ArgReduce as LowArgReduce
 from sofie.ir.dialects.low import Cumulative as LowCumulative
 from sofie.ir.dialects.low import Generic as LowGeneric
 from sofie.ir.dialects.low import TopK as LowTopK
-from sofie.ir.dialects.scalar import Call, Expr, Var
+from sofie.ir.dialects.scalar import Call, Expr, Var, substitute
 from sofie.ir.registry import all_ops
 from sofie.ir.types import NUMERIC, dims_product
 from sofie.lowering.context import RULES, LoweringContext, refuse, rule
@@ -50,10 +50,10 @@ def _reduce(ctx: LoweringContext, op: Operation) -> None:
         refuse(op, dtype, d.spec.types)
     axes = d.reduced_axes(op, x.type.rank)
     out = ctx.dest(op)
-    if not axes:  # noop_with_empty_axes
-        elementwise(ctx, op, [x], out, Var(0))
-        return
     pre, combine, init, post = d.bodies(dtype, count(op, x, axes) if "n" in d.spec.post else 0)
+    if not axes:  # noop_with_empty_axes: post(pre(x)) elementwise
+        elementwise(ctx, op, [x], out, substitute(post, {-1: pre}))
+        return
     reduce_loop(ctx, op, x, out, axes, pre, combine, init, post)
 
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "kernels.hxx"
 #include "vmath.hxx"
 
 namespace sofie {
@@ -185,8 +186,8 @@ inline void top_k(const T* x, std::int64_t* order, T* values, std::int64_t* indi
 // LayerNormalization (centered) or RMSNormalization over rows of x[rows, d]; scale and
 // bias (may be null) have d elements; mean and inv_std (may be null) get one per row.
 template <class T>
-inline void layer_norm(const T* x, const T* scale, const T* bias, T* y, T* mean, T* inv_std, std::size_t rows,
-                       std::size_t d, T epsilon, bool centered) {
+inline void layer_norm(const T* x, const T* scale, const detail::same<T>* bias, T* y, detail::same<T>* mean,
+                       detail::same<T>* inv_std, std::size_t rows, std::size_t d, T epsilon, bool centered) {
     for (std::size_t r = 0; r < rows; ++r) {
         const T* xr = x + r * d;
         T* yr = y + r * d;

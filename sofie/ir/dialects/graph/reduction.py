@@ -77,7 +77,8 @@ class ReduceOp(OpDef):
     spec: Reduction
 
     def reduced_axes(self, op: Operation, rank: int) -> list[int]:
-        """The axes reduced, sorted; [] for the identity (noop_with_empty_axes)."""
+        """The axes reduced, sorted; [] with noop_with_empty_axes, where each element is
+        reduced on its own (ReduceSumSquare squares it, as onnxruntime does)."""
         axes = list(op.attr("axes"))
         if not axes and op.operand("axes_input") is not None:
             axes = [int(a) for a in compile_time(op, "axes_input", "axes operand").reshape(-1)]
@@ -107,11 +108,11 @@ class ReduceOp(OpDef):
 
     def reference(self, op, x, axes):
         red = tuple(self.reduced_axes(op, x.ndim))
-        if not red:
-            return x.copy()
         n = int(np.prod([x.shape[a] for a in red]))
         pre, combine, init, post = self.bodies("i1" if x.dtype == np.bool_ else "", n)
         v = evaluate(pre, [x]).astype(x.dtype)
+        if not red:  # noop_with_empty_axes: each element reduced on its own
+            return evaluate(post, [], v).astype(x.dtype)
         if x.size:
             acc = _NUMPY_COMBINE[combine].reduce(v, axis=red, keepdims=True)
         else:
