@@ -1,8 +1,9 @@
 """`low.generic` as C++ loop nests that g++ vectorizes at -O3.
 
 Loops run in the output's axis order (writes are contiguous), reductions innermost with a
-local accumulator, finished by the `final` body when there is one. Adjacent loops that every operand walks contiguously collapse into one, so
-an elementwise op over same-shape tensors is a single flat loop.
+local accumulator, finished by the `final` body when there is one. Adjacent loops that every
+operand walks contiguously collapse into one, so an elementwise op over same-shape tensors is
+a single flat loop.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 from sofie.ir.core import Operation, Value
 from sofie.ir.dialects.graph.nn import BatchNormalization, Softmax
 from sofie.ir.dialects.graph.normalization import (
+    LRN,
     MVN_EPSILON,
     GroupNormalization,
     Hardmax,
@@ -14,7 +15,6 @@ from sofie.ir.dialects.graph.normalization import (
     LayerNormalization,
     LogSoftmax,
     LpNormalization,
-    LRN,
     MeanVarianceNormalization,
     RMSNormalization,
 )

@@ -17,8 +17,8 @@ import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
-from sofie.ir.dialects.scalar import Expr, evaluate
 from sofie.ir.dialects.graph.elementwise import instantiate
+from sofie.ir.dialects.scalar import Expr, evaluate
 from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, Attr, OpDef, register
 from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, fmt_shape
