@@ -128,8 +128,9 @@ def _bn(op: Operation, n: Names) -> list[str]:
 def _softmax(op: Operation, n: Names) -> list[str]:
     x, y = op.operands
     s, axis = x.type.shape, op.attr("axis")
+    log = ", true" if op.attr("log") else ""
     return [f"sofie::rt::softmax({n[x]}, {n[y]}, {n.size(s[:axis])}, {n.dim(s[axis])}, "
-            f"{n.size(s[axis + 1:])});"]
+            f"{n.size(s[axis + 1:])}{log});"]
 
 
 @emits("low.concat")
@@ -151,3 +152,71 @@ def _concat(op: Operation, n: Names) -> list[str]:
 def _copy(op: Operation, n: Names) -> list[str]:
     x, y = op.operands
     return [f"std::copy_n({n[x]}, {n.size(y.type.shape)}, {n[y]});"]
+
+
+# ---- reductions and normalizations (sofie_rt/reduce.hxx) -------------------------------------
+
+def _around(shape: tuple, axis: int, n: Names) -> list[str]:
+    """outer, n, inner sizes of a tensor seen as [outer, n, inner] around `axis`."""
+    return [n.size(shape[:axis]), n.dim(shape[axis]), n.size(shape[axis + 1:])]
+
+
+def _flag(v: int) -> str:
+    return "true" if v else "false"
+
+
+@emits("low.hardmax")
+def _hardmax(op: Operation, n: Names) -> list[str]:
+    x, y = op.operands
+    return [f"sofie::rt::hardmax({n[x]}, {n[y]}, {', '.join(_around(x.type.shape, op.attr('axis'), n))});"]
+
+
+@emits("low.arg_reduce")
+def _arg_reduce(op: Operation, n: Names) -> list[str]:
+    x, y = op.operands
+    return [f"sofie::rt::arg_reduce({n[x]}, {n[y]}, {', '.join(_around(x.type.shape, op.attr('axis'), n))}, "
+            f"{_flag(op.attr('largest'))}, {_flag(op.attr('last'))});"]
+
+
+@emits("low.cumulative")
+def _cumulative(op: Operation, n: Names) -> list[str]:
+    x, y = op.operands
+    flags = ", ".join(_flag(op.attr(k)) for k in ("product", "exclusive", "reverse"))
+    return [f"sofie::rt::cumulative({n[x]}, {n[y]}, {', '.join(_around(x.type.shape, op.attr('axis'), n))}, "
+            f"{flags});"]
+
+
+@emits("low.top_k")
+def _top_k(op: Operation, n: Names) -> list[str]:
+    x, order, values, indices = op.operands
+    axis = op.attr("axis")
+    return [f"sofie::rt::top_k({n[x]}, {n[order]}, {n[values]}, {n[indices]}, "
+            f"{', '.join(_around(x.type.shape, axis, n))}, {n.dim(values.type.shape[axis])}, "
+            f"{_flag(op.attr('largest'))});"]
+
+
+@emits("low.layer_norm")
+def _layer_norm(op: Operation, n: Names) -> list[str]:
+    x, scale, bias, y, *stats = op.operands
+    mean, inv_std = (stats + [None, None])[:2]
+    s, axis = x.type.shape, op.attr("axis")
+    eps = literal(op.attr("epsilon"), y.type.dtype)
+    return [f"sofie::rt::layer_norm({n[x]}, {n[scale]}, {n[bias]}, {n[y]}, {n[mean]}, {n[inv_std]}, "
+            f"{n.size(s[:axis])}, {n.size(s[axis:])}, {eps}, {_flag(op.attr('centered'))});"]
+
+
+@emits("low.group_norm")
+def _group_norm(op: Operation, n: Names) -> list[str]:
+    x, scale, bias, y = op.operands
+    s, g = x.type.shape, op.attr("groups")
+    per_group = _flag(scale.type.shape[0] != s[1])
+    return [f"sofie::rt::group_norm({n[x]}, {n[scale]}, {n[bias]}, {n[y]}, {n.dim(s[0])}, {s[1]}, {g}, "
+            f"{n.size(s[2:])}, {literal(op.attr('epsilon'), y.type.dtype)}, {per_group});"]
+
+
+@emits("low.lrn")
+def _lrn(op: Operation, n: Names) -> list[str]:
+    x, y = op.operands
+    s, dt = x.type.shape, y.type.dtype
+    params = ", ".join(literal(op.attr(k), dt) for k in ("alpha", "beta", "bias"))
+    return [f"sofie::rt::lrn({n[x]}, {n[y]}, {n.dim(s[0])}, {s[1]}, {n.size(s[2:])}, {op.attr('size')}, {params});"]

@@ -1,10 +1,11 @@
 """`low.generic` as C++ loop nests that g++ vectorizes at -O3.
 
 Loops run in the output's axis order (writes are contiguous), reductions innermost with a
-local accumulator. Adjacent loops that every operand walks contiguously collapse into one, so
-an elementwise op over same-shape tensors is a single flat loop. A parallel nest whose
-innermost loop reads an input across rows (a transpose) is tiled: that loop and the loop the
-input walks contiguously run in TILE x TILE blocks, so both sides stay in cache.
+local accumulator, finished by the `final` body when there is one. Adjacent loops that every
+operand walks contiguously collapse into one, so an elementwise op over same-shape tensors is
+a single flat loop. A parallel nest whose innermost loop reads an input across rows (a
+transpose) is tiled: that loop and the loop the input walks contiguously run in TILE x TILE
+blocks, so both sides stay in cache.
 """
 
 from __future__ import annotations
@@ -137,7 +138,9 @@ def _generic(op: Operation, n: Names) -> list[str]:
     y_type = out.type.dtype
     reduction = any(lp.reduction for lp in loops)
     acc = ("acc", y_type) if reduction else None
-    expr = Speller(reads, [v.type.dtype for v in ins], acc).spell(parse_body(op.body), y_type)
+    speller = Speller(reads, [v.type.dtype for v in ins], acc)
+    expr = speller.spell(parse_body(op.body), y_type)
+    result = speller.spell(parse_body(op.final), y_type) if op.final else "acc"
     target = f"{n[out]}[{_index(idx, loops, len(ins), n)}]"
     lines: list[str] = []
     depth = 0
@@ -153,7 +156,7 @@ def _generic(op: Operation, n: Names) -> list[str]:
         depth -= 1
         lines.append("  " * depth + "}")
         if loops[d].reduction and not any(p.reduction for p in loops[:d]):
-            lines.append("  " * depth + f"{target} = acc;")
+            lines.append("  " * depth + f"{target} = {result};")
     return lines
 
 

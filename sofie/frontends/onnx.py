@@ -233,20 +233,32 @@ def symbol_name(param: str) -> str:
 
 # ---- opset adapters: return the result value(s), or None to import generically --------------
 
-def _softmax(imp: _Importer, inputs, attrs, loc, where):
-    if imp.opset >= 13:
+def _flattened(graph_op: str) -> Callable[..., Value | None]:
+    """Softmax, LogSoftmax, Hardmax: before opset 13 they work on the input flattened to 2-D
+    at `axis` (default 1)."""
+    def adapt(imp: _Importer, inputs, attrs, loc, where):
+        if imp.opset >= 13:
+            return None
+        x = inputs[0]
+        axis = attrs.get("axis", 1)
+        axis = axis + x.type.rank if axis < 0 else axis
+        if axis == x.type.rank - 1:
+            return imp.create(graph_op, [x], {"axis": -1}, loc, where)
+        flat = imp.create("graph.flatten", [x], {"axis": axis}, loc + "/flatten", where)
+        y = imp.create(graph_op, [flat], {"axis": -1}, loc, where)
+        shape = imp.b.weight(np.array([0 if isinstance(d, str) else d for d in x.type.shape], np.int64),
+                             loc + "/shape")
+        return imp.create("graph.reshape", [y, shape], {}, loc + "/unflatten", where)
+    return adapt
+
+
+def _top_k(imp: _Importer, inputs, attrs, loc, where):
+    if "k" not in attrs:
         return None
-    # before opset 13 Softmax works on the input flattened to 2-D at `axis` (default 1)
-    x = inputs[0]
-    axis = attrs.get("axis", 1)
-    axis = axis + x.type.rank if axis < 0 else axis
-    if axis == x.type.rank - 1:
-        return imp.create("graph.softmax", [x], {"axis": -1}, loc, where)
-    flat = imp.create("graph.flatten", [x], {"axis": axis}, loc + "/flatten", where)
-    y = imp.create("graph.softmax", [flat], {"axis": -1}, loc, where)
-    shape = imp.b.weight(np.array([0 if isinstance(d, str) else d for d in x.type.shape], np.int64),
-                         loc + "/shape")
-    return imp.create("graph.reshape", [y, shape], {}, loc + "/unflatten", where)
+    # TopK-1: k is an attribute
+    k = imp.b.weight(np.array([attrs["k"]], np.int64), loc + "/k")
+    op = imp.b.create("graph.top_k", [inputs[0], k], {key: v for key, v in attrs.items() if key != "k"}, loc)
+    return op.results
 
 
 def _clip(imp: _Importer, inputs, attrs, loc, where):
@@ -293,7 +305,10 @@ def _batchnorm(imp: _Importer, inputs, attrs, loc, where):
 
 
 _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
-    "Softmax": _softmax,
+    "Softmax": _flattened("graph.softmax"),
+    "LogSoftmax": _flattened("graph.log_softmax"),
+    "Hardmax": _flattened("graph.hardmax"),
+    "TopK": _top_k,
     "Clip": _clip,
     "Reshape": _reshape,
     "Cast": _cast,

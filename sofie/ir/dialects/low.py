@@ -11,9 +11,9 @@ from __future__ import annotations
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.nn import CONV_ATTRS
-from sofie.ir.dialects.scalar import parse_body, result_type
+from sofie.ir.dialects.scalar import parse_body, result_type, variables
 from sofie.ir.registry import CONSTANT_LIKE, INPLACE, PURE, VIEW, Attr, OpDef, register
-from sofie.ir.types import FLOATS, Dim, TensorType
+from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType
 
 # a kernel's activation epilogue: a scalar body over x0 (the accumulated value), "" for none
 EPILOGUE = {"epilogue": Attr("str", "")}
@@ -135,9 +135,28 @@ Pool2d = _kernel("low.pool2d", "X Y:out", {"kind": Attr("str"), "kernel_shape": 
 GlobalAveragePool = _kernel("low.global_average_pool", "X Y:out")
 BatchNormalization = _kernel("low.batch_normalization", "X scale B mean var Y:out", {"epsilon": Attr("float", 1e-5)},
                              inplace=True)
-Softmax = _kernel("low.softmax", "X Y:out", {"axis": Attr("int")}, inplace=True)
+Softmax = _kernel("low.softmax", "X Y:out", {"axis": Attr("int"), "log": Attr("int", 0)},
+                  "softmax along axis; log=1: LogSoftmax", inplace=True)
 Concat = _kernel("low.concat", "inputs*:out", {"axis": Attr("int")}, "the last operand is the output", dtypes=None)
 Copy = _kernel("low.copy", "X Y:out", dtypes=None)
+Hardmax = _kernel("low.hardmax", "X Y:out", {"axis": Attr("int")}, "1 at the first largest element along axis")
+ArgReduce = _kernel("low.arg_reduce", "X Y:out", {"axis": Attr("int"), "largest": Attr("int"), "last": Attr("int", 0)},
+                    "i64 index of the largest (smallest) element along axis; last: the last one of equals",
+                    dtypes=None)
+Cumulative = _kernel("low.cumulative", "X Y:out", {"axis": Attr("int"), "product": Attr("int", 0),
+                                                  "exclusive": Attr("int", 0), "reverse": Attr("int", 0)},
+                     "running sum (product) along axis", dtypes=NUMERIC)
+TopK = _kernel("low.top_k", "X order values:out indices:out", {"axis": Attr("int"), "largest": Attr("int", 1)},
+               "the k = values' axis length largest (smallest) along axis, ordered, ties by index; "
+               "order: i64 scratch for the axis' indices", dtypes=None)
+LayerNorm = _kernel("low.layer_norm", "X scale B? Y:out mean?:out inv_std?:out",
+                    {"axis": Attr("int"), "epsilon": Attr("float"), "centered": Attr("int", 1)},
+                    "normalize rows over axes [axis, rank) (centered=0: RMSNorm); scale and B have the "
+                    "normalized shape; mean and inv_std, when given, receive the statistics")
+GroupNorm = _kernel("low.group_norm", "X scale B Y:out", {"groups": Attr("int"), "epsilon": Attr("float")},
+                    "normalize each group of channels of each image; scale and B per channel or per group")
+Lrn = _kernel("low.lrn", "X Y:out", {"alpha": Attr("float"), "beta": Attr("float"), "bias": Attr("float"),
+                                     "size": Attr("int")}, "local response normalization across channels")
 
 
 PARALLEL, REDUCTION = "parallel", "reduction"
@@ -152,11 +171,14 @@ class Generic(Kernel):
     size-1 axis read at index 0 (broadcasting). `body` is a scalar expression over the inputs'
     elements x0, x1, ... (and `acc`, the output's running value, in a reduction, which starts
     at `init`). Elementwise ops, broadcasts, transposes and reductions all lower to it.
+    `final` (reductions only) finishes each result: a body over `acc` and the inputs no
+    reduction loop indexes, e.g. `div(acc, 64)` for a mean; "" writes acc as it is.
     """
 
     name = "low.generic"
     operands = "inputs*:out"
-    attrs = {"maps": Attr("intss"), "iterators": Attr("strs"), "body": Attr("str"), "init": Attr("float", 0.0)}
+    attrs = {"maps": Attr("intss"), "iterators": Attr("strs"), "body": Attr("str"), "init": Attr("float", 0.0),
+             "final": Attr("str", "")}
     traits = frozenset({INPLACE})
 
     def domain(self, op: Operation) -> list[Dim]:
@@ -204,3 +226,17 @@ class Generic(Kernel):
         got = result_type(parse_body(op.body), ins, acc)
         if got is not None and got != y:
             raise SofieError(f"{op.describe()}: the body computes {got}, the output is {y}")
+        if op.final:
+            self._verify_final(op, ins, acc)
+
+    def _verify_final(self, op: Operation, ins: list[str], acc: str | None) -> None:
+        if acc is None:
+            raise SofieError(f"{op.describe()}: `final` needs a reduction loop")
+        final = parse_body(op.final)
+        reduction = {i for i, it in enumerate(op.iterators) if it == REDUCTION}
+        for k in variables(final) - {-1}:
+            if k < len(ins) and reduction & set(op.maps[k]):
+                raise SofieError(f"{op.describe()}: `final` reads x{k}, which a reduction loop indexes")
+        got = result_type(final, ins, acc)
+        if got is not None and got != acc:
+            raise SofieError(f"{op.describe()}: `final` computes {got}, the output is {acc}")
