@@ -81,7 +81,8 @@ UNARY = [
     Unary("sqrt", "Sqrt", "sqrt(x)"),
     Unary("abs", "Abs", "abs(x)", types=NUMERIC),
     Unary("neg", "Neg", "neg(x)", types=SIGNED),
-    Unary("sign", "Sign", "select(gt(x, 0), 1, select(lt(x, 0), -1, x))", types=NUMERIC),
+    # -0 gives +0 (as onnxruntime), NaN gives NaN
+    Unary("sign", "Sign", "select(gt(x, 0), 1, select(lt(x, 0), -1, select(eq(x, 0), 0, x)))", types=NUMERIC),
     Unary("reciprocal", "Reciprocal", "div(1, x)"),
     Unary("floor", "Floor", "floor(x)"),
     Unary("ceil", "Ceil", "ceil(x)"),
@@ -223,8 +224,10 @@ class Elementwise(OpDef):
 
     def reference(self, op: Operation, *arrays: np.ndarray | None) -> np.ndarray:
         present = [a for a in arrays if a is not None]
-        out = evaluate(self.body(op), present)
-        return np.asarray(out).astype(numpy_dtype(op.results[0].type.dtype) if op.results else present[0].dtype)
+        out = np.asarray(evaluate(self.body(op), present))
+        if any(a.dtype == object for a in present):  # shape arithmetic over dim symbols (SYMBOLIC)
+            return out
+        return out.astype(numpy_dtype(op.results[0].type.dtype) if op.results else present[0].dtype)
 
     def _operand_types(self, op: Operation) -> list[str]:
         return [v.type.dtype for v in op.operands if v is not None]
