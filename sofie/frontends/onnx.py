@@ -159,7 +159,7 @@ class _Importer:
             self.values[node.output[0]] = self.b.weight(self._constant(attrs, where), node.output[0], loc)
             return
         opdef = lookup_onnx(node.op_type)
-        if opdef is None:
+        if opdef is None and node.op_type not in _ADAPTERS:  # some ops import as others (CastLike)
             raise SofieError(f"{where}: unsupported op '{node.op_type}'. Supported ops: "
                              f"{', '.join(onnx_op_types() + ['Constant'])}")
         inputs = []
@@ -171,6 +171,7 @@ class _Importer:
             inputs.pop()
         adapter = _ADAPTERS.get(node.op_type)
         if adapter is not None:
+            self.node_outputs = list(node.output)
             result = adapter(self, inputs, attrs, loc, where)
             if result is not None:
                 self._bind(node, [result] if isinstance(result, Value) else result, where)
@@ -206,7 +207,10 @@ class _Importer:
                         ("value_int", np.int64), ("value_ints", np.int64)):
             if key in attrs:
                 return np.array(attrs[key], dtype=dt)
-        raise SofieError(f"{where}: Constant with attributes {sorted(attrs)} is not supported")
+        if "sparse_value" in attrs:
+            raise SofieError(f"{where}: a sparse Constant (sparse_value) is not supported")
+        raise SofieError(f"{where}: Constant with attributes {sorted(attrs)} is not supported "
+                         f"(string constants have no sofie element type)")
 
     # helpers for adapters ------------------------------------------------------------------
     def const_input(self, v: Value | None, what: str, where: str) -> np.ndarray | None:
@@ -265,6 +269,13 @@ def _clip(imp: _Importer, inputs, attrs, loc, where):
     if imp.opset < 11:
         return imp.create("graph.clip", inputs[:1], {k: v for k, v in attrs.items()
                                                      if k in ("min", "max")}, loc, where)
+    if any(imp.b.func.module.constant_value(v) is None for v in inputs[1:] if v is not None):
+        # a bound computed at run time: Min(Max(x, min), max), broadcasting the scalar bounds
+        x, lo, hi = (inputs + [None, None])[:3]
+        for kind, bound in (("graph.max", lo), ("graph.min", hi)):
+            if bound is not None:
+                x = imp.create(kind, [x, bound], {}, loc, where)
+        return x
     lo = imp.const_input(inputs[1] if len(inputs) > 1 else None, "Clip min", where)
     hi = imp.const_input(inputs[2] if len(inputs) > 2 else None, "Clip max", where)
     bounds = {}
@@ -287,8 +298,42 @@ def _cast(imp: _Importer, inputs, attrs, loc, where):
     try:
         dt = dtype_name(helper.tensor_dtype_to_np_dtype(int(to)))
     except (KeyError, SofieError, TypeError, ValueError):
-        raise SofieError(f"{where}: Cast to type {to} is not supported") from None
+        raise SofieError(f"{where}: Cast to {_type_name(to)} is not supported (sofie's element types: "
+                         f"float, double, float16 (storage), int8-64, uint8-64, bool)") from None
     return imp.create("graph.cast", inputs, {"to": dt}, loc, where)
+
+
+def _type_name(to: Any) -> str:
+    try:
+        return onnx.TensorProto.DataType.Name(int(to))
+    except (TypeError, ValueError):
+        return f"type {to}"
+
+
+def _cast_like(imp: _Importer, inputs, attrs, loc, where):
+    """CastLike(x, like) is Cast(x, to=like's element type); `like` is read for its type only."""
+    if len(inputs) != 2:
+        raise SofieError(f"{where}: CastLike takes 2 inputs, got {len(inputs)}")
+    return imp.create("graph.cast", inputs[:1], {"to": inputs[1].type.dtype}, loc, where)
+
+
+def _dropout(imp: _Importer, inputs, attrs, loc, where):
+    """Inference: the identity, and a mask (when asked for) that keeps every element."""
+    training = inputs[2] if len(inputs) > 2 else None
+    if training is not None:
+        mode = imp.b.func.module.constant_value(training)
+        if mode is None:
+            raise SofieError(f"{where}: training_mode is computed at run time; sofie compiles for "
+                             f"inference (training_mode false) only")
+        ratio = imp.const_input(inputs[1] if len(inputs) > 1 else None, "Dropout ratio", where)
+        if bool(mode) and (ratio is None or float(ratio) != 0.0):
+            raise SofieError(f"{where}: training_mode=true drops elements at random; sofie compiles "
+                             f"for inference only")
+    y = imp.create("graph.identity", inputs[:1], {}, loc, where)
+    x = inputs[0].type
+    if len(imp.node_outputs) < 2 or not imp.node_outputs[1] or not x.is_static:
+        return y  # a mask of a symbolic shape that is used fails in _bind, naming the output
+    return [y, imp.b.weight(np.ones(tuple(x.shape), np.bool_), imp.node_outputs[1])]
 
 
 def _constant_of_shape(imp: _Importer, inputs, attrs, loc, where):
@@ -314,4 +359,6 @@ _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Cast": _cast,
     "ConstantOfShape": _constant_of_shape,
     "BatchNormalization": _batchnorm,
+    "CastLike": _cast_like,
+    "Dropout": _dropout,
 }
