@@ -17,6 +17,7 @@
 #define SOFIE_RT_SOFIE_RT_HXX_V0_1_0
 
 #include "blas.hxx"
+#include "indexing.hxx"
 #include "kernels.hxx"
 #include "scalar.hxx"
 #include "session.hxx"
