@@ -64,7 +64,7 @@ def fold(op: Operation) -> list[np.ndarray] | None:
     for r, v in zip(op.results, values, strict=True):
         if not r.type.is_static or v.size != r.type.static_size():
             return None
-        out.append(np.ascontiguousarray(v.astype(numpy_dtype(r.type.dtype)).reshape(r.type.shape)))
+        out.append(np.array(v.astype(numpy_dtype(r.type.dtype)).reshape(r.type.shape), order="C"))
     return out
 
 
