@@ -1,8 +1,11 @@
 """Gather, GatherElements, GatherND, ScatterElements, ScatterND and Trilu: kernels of
-sofie_rt/indexing.hxx that check run-time indices; EyeLike: a constant of its input's shape.
+sofie_rt/indexing.hxx that check run-time indices; EyeLike: a constant of its input's shape;
+OneHot: a loop comparing each index with the positions 0..depth-1.
 Constant indices out of range are refused here, at compile time."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
@@ -11,6 +14,7 @@ from sofie.ir.dialects.graph.indexing import (
     EyeLike,
     GatherElements,
     GatherND,
+    OneHot,
     ScatterElements,
     ScatterLegacy,
     ScatterND,
@@ -18,6 +22,8 @@ from sofie.ir.dialects.graph.indexing import (
     check_constant_indices,
 )
 from sofie.ir.dialects.graph.shape import Gather
+from sofie.ir.dialects.low import PARALLEL
+from sofie.ir.folding import known_value
 from sofie.lowering.context import LoweringContext, rule
 from sofie.lowering.slicing import MAX_RANK
 
@@ -89,3 +95,25 @@ def _trilu(ctx: LoweringContext, op: Operation) -> None:
 @rule(EyeLike)
 def _eye_like(ctx: LoweringContext, op: Operation) -> None:
     ctx.map[id(op.result)] = ctx.constant(op.opdef.value(op), op.result.name or "eye")
+
+
+@rule(OneHot)
+def _one_hot(ctx: LoweringContext, op: Operation) -> None:
+    """y = on where int(index) (negative: + depth) equals the position along `axis`, else off;
+    an index outside [-depth, depth) matches no position (all off), as ONNX says."""
+    if ctx.fold(op):
+        return
+    values = known_value(op.values)
+    if values is None or values.dtype == object:
+        raise SofieError(f"{op.describe()}: the values [off, on] are computed at run time; sofie needs "
+                         f"them at compile time")
+    depth, rank = op.opdef.depth(op), op.result.type.rank
+    axis = op.axis % rank
+    positions = ctx.constant(np.arange(depth, dtype=np.int64), f"{op.result.name or 'one_hot'}_positions")
+    off, on = (ctx.constant(values.reshape(-1)[k:k + 1].reshape(()), f"{op.result.name or 'one_hot'}_{n}")
+               for k, n in ((0, "off"), (1, "on")))
+    index = "cast_i64(x0)"
+    body = f"select(eq(select(lt({index}, 0), add({index}, {depth}), {index}), x1), x3, x2)"
+    ctx.create("low.generic", [ctx.value(op.indices), positions, off, on, ctx.dest(op)],
+               {"maps": [[a for a in range(rank) if a != axis], [axis], [], [], list(range(rank))],
+                "iterators": [PARALLEL] * rank, "body": body}, op)

@@ -1,6 +1,6 @@
 """Shape and indexing ops against onnxruntime: Slice, Split, Pad, Tile, Expand, DepthToSpace,
-SpaceToDepth, Gather, GatherElements, GatherND, ScatterElements, ScatterND, Trilu, EyeLike,
-Size, Shape, Range; plus the errors they give.
+SpaceToDepth, Gather, GatherElements, GatherND, ScatterElements, ScatterND, Trilu, OneHot,
+EyeLike, Size, Shape, Range; plus the errors they give.
 
 As in test_ops.py: every case is an independent subgraph of ONE opset-18 model, compiled once
 and run at batches 1 and 3 (the symbolic batch "N") next to onnxruntime, one pytest test per
@@ -134,6 +134,15 @@ def _cases() -> Cases:
                 "Trilu", [s.inp(("N", 3, 5)), s.given(np.array(k, np.int64))], upper=upper))
         s.case(f"trilu_u{upper}_default_k", lambda s, upper=upper: s.node("Trilu", [s.inp((4, 3))], upper=upper))
 
+    # OneHot: negative and out-of-range indices (all off), float indices, depth axis anywhere
+    hot = np.array([[0, -1, 3], [7, -5, 2]], np.int64)
+    for axis in (0, 1, -1):
+        s.case(f"one_hot_axis{axis}", lambda s, axis=axis: s.node(
+            "OneHot", [s.given(hot), s.init(np.array(4, np.int64)), s.init(f32(0.5, 2.0))], axis=axis))
+    s.case("one_hot_float_indices", lambda s: s.node(
+        "OneHot", [s.given(f32(1.0, -2.0, 5.0)), s.init(np.array(3, np.int64)), s.init(i64(-1, 1))]),
+        TensorProto.INT64)
+
     # EyeLike, Size, Shape, Range (the last three fold: their values come from shapes or constants)
     s.case("eye_like", lambda s: s.node("EyeLike", [s.inp((3, 4))], k=1))
     s.case("size", lambda s: s.node("Size", [s.inp((2, 3, 4))]), TensorProto.INT64)
@@ -222,6 +231,8 @@ ERRORS = {
     "expand_incompatible": (_model("Expand", [(3, 2), i64(3, 4)]), r"cannot expand \[3, 2\]"),
     "depth_to_space_channels": (_model("DepthToSpace", [(1, 6, 2, 2)], blocksize=2), r"6 channels"),
     "nonzero_runtime": (_model("NonZero", [(3, 4)]), r"NonZero's output length .* only at run time"),
+    "one_hot_runtime_values": (_model("OneHot", [("run", i64(1)), i64(3), ("run", f32(0, 1))]),
+                               r"values \[off, on\] are computed at run time"),
     "range_runtime": (_model("Range", [("run", f32(0.0).reshape(())), f32(4.0).reshape(()),
                                        f32(1.0).reshape(())]), r"start of a Range .* computed at run time"),
 }
