@@ -220,3 +220,92 @@ def _lrn(op: Operation, n: Names) -> list[str]:
     s, dt = x.type.shape, y.type.dtype
     params = ", ".join(literal(op.attr(k), dt) for k in ("alpha", "beta", "bias"))
     return [f"sofie::rt::lrn({n[x]}, {n[y]}, {n.dim(s[0])}, {s[1]}, {n.size(s[2:])}, {op.attr('size')}, {params});"]
+
+
+# ---- indexing (sofie_rt/indexing.hxx) ---------------------------------------------------------
+
+def _dims_array(name: str, dims: list[str]) -> str:
+    return f"const std::size_t {name}[] = {{{', '.join(dims) or '0'}}};"
+
+
+def _where(op: Operation) -> str:
+    """The node name the run-time index check reports, as a C++ string literal."""
+    return '"' + (op.loc or op.name).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_REDUCE = {r: f"sofie::rt::detail::Reduce::{r}" for r in ("none", "add", "mul", "max", "min")}
+
+
+@emits("low.take_axes")
+def _take_axes(op: Operation, n: Names) -> list[str]:
+    x, table, y = op.operands
+    tabled = op.attr("tabled")
+    tables, at = [], 0
+    for axis, flag in enumerate(tabled):
+        if flag:
+            tables.append(f"{n[table]} + {at}")
+            at += int(y.type.shape[axis])
+        else:
+            tables.append("nullptr")
+    rank = y.type.rank
+    return ["{",
+            "  " + _dims_array("in_dims", [n.dim(d) for d in x.type.shape]),
+            "  " + _dims_array("out_dims", [n.dim(d) for d in y.type.shape]),
+            f"  const std::int64_t* const tables[] = {{{', '.join(tables) or 'nullptr'}}};",
+            f"  sofie::rt::take_axes({n[x]}, {n[y]}, {rank}, in_dims, out_dims, tables, "
+            f"{literal(op.attr('fill'), y.type.dtype) if op.attr('fill') else '{}'});",
+            "}"]
+
+
+@emits("low.gather")
+def _gather(op: Operation, n: Names) -> list[str]:
+    x, idx, y = op.operands
+    s, axis = x.type.shape, op.attr("axis")
+    return [f"sofie::rt::gather({n[x]}, {n[idx]}, {n[y]}, {n.size(s[:axis])}, {n.dim(s[axis])}, "
+            f"{n.size(s[axis + 1:])}, {n.size(idx.type.shape)}, {_where(op)});"]
+
+
+@emits("low.gather_elements")
+@emits("low.scatter_elements")
+def _elements(op: Operation, n: Names) -> list[str]:
+    x, idx, *upd, y = op.operands
+    args = [n[x], n[idx], *(n[u] for u in upd), n[y], str(x.type.rank), "x_dims", "idx_dims", str(op.attr("axis"))]
+    if upd:
+        args.append(_REDUCE[op.attr("reduction")])
+    return ["{",
+            "  " + _dims_array("x_dims", [n.dim(d) for d in x.type.shape]),
+            "  " + _dims_array("idx_dims", [n.dim(d) for d in idx.type.shape]),
+            f"  sofie::rt::{op.name.split('.')[1]}({', '.join(args)}, {_where(op)});",
+            "}"]
+
+
+@emits("low.gather_nd")
+def _gather_nd(op: Operation, n: Names) -> list[str]:
+    x, idx, y = op.operands
+    b, k = op.attr("batch_dims"), int(idx.type.shape[-1])
+    s = x.type.shape
+    return ["{",
+            "  " + _dims_array("dims", [n.dim(d) for d in s[b:b + k]]),
+            f"  sofie::rt::gather_nd({n[x]}, {n[idx]}, {n[y]}, {n.size(s[:b])}, {n.size(idx.type.shape[b:-1])}, "
+            f"{k}, dims, {n.size(s[b + k:])}, {_where(op)});",
+            "}"]
+
+
+@emits("low.scatter_nd")
+def _scatter_nd(op: Operation, n: Names) -> list[str]:
+    x, idx, upd, y = op.operands
+    k = int(idx.type.shape[-1])
+    s = x.type.shape
+    return ["{",
+            "  " + _dims_array("dims", [n.dim(d) for d in s[:k]]),
+            f"  sofie::rt::scatter_nd({n[x]}, {n[idx]}, {n[upd]}, {n[y]}, {n.size(idx.type.shape[:-1])}, {k}, dims, "
+            f"{n.size(s[k:])}, {_REDUCE[op.attr('reduction')]}, {_where(op)});",
+            "}"]
+
+
+@emits("low.trilu")
+def _trilu(op: Operation, n: Names) -> list[str]:
+    x, k, y = op.operands
+    s = x.type.shape
+    return [f"sofie::rt::trilu({n[x]}, {n[k]}, {n[y]}, {n.size(s[:-2])}, {n.dim(s[-2])}, {n.dim(s[-1])}, "
+            f"{'true' if op.attr('upper') else 'false'});"]

@@ -170,6 +170,7 @@ class _Importer:
         while inputs and inputs[-1] is None:
             inputs.pop()
         adapter = _ADAPTERS.get(node.op_type)
+        self.n_outputs = len(node.output)  # for adapters of ops whose result count is the node's
         if adapter is not None:
             self.node_outputs = list(node.output)
             result = adapter(self, inputs, attrs, loc, where)
@@ -349,11 +350,39 @@ def _batchnorm(imp: _Importer, inputs, attrs, loc, where):
     return None
 
 
+def _split(imp: _Importer, inputs, attrs, loc, where):
+    # before opset 18 (and without `split`) the parts are equal and as many as the node's outputs
+    if len(inputs) < 2 and not attrs.get("split") and not attrs.get("num_outputs"):
+        attrs["num_outputs"] = imp.n_outputs
+    return None
+
+
+def _attrs_to_inputs(op_type: str, *names: str):
+    """Slice (opset < 10) and Pad (< 11) took as attributes what later opsets take as inputs."""
+    def adapt(imp: _Importer, inputs, attrs, loc, where):
+        if not any(n in attrs for n in names):
+            return None
+        extra = [imp.b.weight(np.array(attrs.pop(n), np.int64 if n != "value" else np.float32), f"{loc}/{n}")
+                 if n in attrs else None for n in names]
+        return imp.create(lookup_onnx(op_type).name, inputs[:1] + extra, attrs, loc, where)
+    return adapt
+
+
+def _eye_like(imp: _Importer, inputs, attrs, loc, where):
+    if "dtype" in attrs:
+        attrs["dtype"] = dtype_name(helper.tensor_dtype_to_np_dtype(int(attrs["dtype"])))
+    return None
+
+
 _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Softmax": _flattened("graph.softmax"),
     "LogSoftmax": _flattened("graph.log_softmax"),
     "Hardmax": _flattened("graph.hardmax"),
     "TopK": _top_k,
+    "Split": _split,
+    "Slice": _attrs_to_inputs("Slice", "starts", "ends", "axes"),
+    "Pad": _attrs_to_inputs("Pad", "pads", "value"),
+    "EyeLike": _eye_like,
     "Clip": _clip,
     "Reshape": _reshape,
     "Cast": _cast,

@@ -1,4 +1,4 @@
 """Every dialect's declarations; importing this package registers them all."""
 
 from sofie.ir.dialects import low  # noqa: F401
-from sofie.ir.dialects.graph import elementwise, nn, normalization, reduction, shape, tensor  # noqa: F401  # noqa: F401
+from sofie.ir.dialects.graph import elementwise, indexing, movement, nn, normalization, reduction, shape, tensor  # noqa: F401

@@ -157,6 +157,19 @@ GroupNorm = _kernel("low.group_norm", "X scale B Y:out", {"groups": Attr("int"),
                     "normalize each group of channels of each image; scale and B per channel or per group")
 Lrn = _kernel("low.lrn", "X Y:out", {"alpha": Attr("float"), "beta": Attr("float"), "bias": Attr("float"),
                                      "size": Attr("int")}, "local response normalization across channels")
+TakeAxes = _kernel("low.take_axes", "X table? Y:out", {"tabled": Attr("ints"), "fill": Attr("float", 0.0)},
+                   "y[i0, i1, ...] = X[t0[i0], t1[i1], ...], or `fill` where an entry is -1 (Slice, Pad, "
+                   "Tile): `table` (i64) holds the tables of the axes marked 1 in `tabled`, one after "
+                   "the other; the other axes are copied whole", dtypes=None)
+GatherAxis = _kernel("low.gather", "X indices Y:out", {"axis": Attr("int")},
+                     "ONNX Gather along `axis` with run-time indices (checked)", dtypes=None)
+GatherElements = _kernel("low.gather_elements", "X indices Y:out", {"axis": Attr("int")}, dtypes=None)
+GatherND = _kernel("low.gather_nd", "X indices Y:out", {"batch_dims": Attr("int", 0)}, dtypes=None)
+ScatterElements = _kernel("low.scatter_elements", "X indices updates Y:out",
+                          {"axis": Attr("int"), "reduction": Attr("str", "none")}, dtypes=None)
+ScatterND = _kernel("low.scatter_nd", "X indices updates Y:out", {"reduction": Attr("str", "none")}, dtypes=None)
+Trilu = _kernel("low.trilu", "X k? Y:out", {"upper": Attr("int", 1)}, "zeroes one side of a diagonal of each "
+                "matrix (the last two axes); k: the diagonal, a run-time i64", dtypes=None)
 
 
 PARALLEL, REDUCTION = "parallel", "reduction"

@@ -18,6 +18,7 @@
 
 #include "blas.hxx"
 #include "elementwise.hxx"
+#include "indexing.hxx"
 #include "kernels.hxx"
 #include "reduce.hxx"
 #include "scalar.hxx"
