@@ -17,7 +17,9 @@
 #define SOFIE_RT_SOFIE_RT_HXX_V0_1_0
 
 #include "blas.hxx"
+#include "conv_nd.hxx"
 #include "kernels.hxx"
+#include "pool.hxx"
 #include "scalar.hxx"
 #include "session.hxx"
 #include "vmath.hxx"
