@@ -99,7 +99,7 @@ def im2col_scratch_bytes(op: Operation) -> int:
     pads, strides, _, (_, ow), (kh, kw) = geometry_2d(op)
     if (kh, kw) == (1, 1) and not any(pads) and strides == [1, 1]:
         return 0  # 1x1 conv: the input already is the im2col matrix
-    if w.shape[1] == 1:
+    if w.shape[1] == 1 and op.group > 1:
         return 0  # depthwise: a direct loop (sofie::rt::conv2d_depthwise)
     return (w.shape[1] * kh * kw) * tile_rows(op) * ow * w.itemsize
 
@@ -121,16 +121,17 @@ def _conv(ctx: LoweringContext, op: Operation) -> None:
                                            ctx.dest(op)],
                    {"pads": pads, "tile_block": tiles, **epilogue(op)}, op)
         return
-    operands = [ctx.value(op.X), ctx.value(op.W), ctx.value(op.B), ctx.value(op.Z)]
     if op.X.type.rank == 5:
         scratch = ctx.scratch(op, conv3d_scratch_bytes(op), op.X.type.dtype)
-        ctx.create("low.conv3d", [*operands, scratch, ctx.dest(op)],
+        ctx.create("low.conv3d", [ctx.value(op.X), ctx.value(op.W), ctx.value(op.B), ctx.value(op.Z), scratch,
+                                  ctx.dest(op)],
                    {"pads": pads, "strides": strides, "dilations": dilations, "group": op.group,
                     "tile_planes": tile_planes(op), **epilogue(op)}, op)
         return
     pads, strides, dilations, _, kernel = geometry_2d(op)
     scratch = ctx.scratch(op, im2col_scratch_bytes(op), op.X.type.dtype)
-    ctx.create("low.conv2d", [*operands, scratch, ctx.dest(op)],
+    ctx.create("low.conv2d", [ctx.value(op.X), ctx.value(op.W), ctx.value(op.B), ctx.value(op.Z), scratch,
+                              ctx.dest(op)],
                {"pads": pads, "strides": strides, "dilations": dilations, "group": op.group,
                 "kernel_shape": kernel, "tile_rows": tile_rows(op), **epilogue(op)}, op)
 

@@ -147,12 +147,12 @@ ConvTranspose = _kernel("low.conv_transpose", "X W B? scratch Y:out",
 # pooling over 1-3 spatial dims; kernel_shape, strides, dilations per spatial dim, pads begin... end...
 POOL_WINDOW = {"kernel_shape": Attr("ints"), "pads": Attr("ints"), "strides": Attr("ints"),
                "dilations": Attr("ints")}
-MaxPool = _kernel("low.max_pool", "X Y:out", POOL_WINDOW, dtypes=FLOATS + ("i8", "u8", "i16", "i32", "i64"))
+MaxPool = _kernel("low.max_pool", "X Y:out", POOL_WINDOW, dtypes=FLOATS + ("i8", "u8"))  # ONNX's types
 Pool = _kernel("low.pool", "X Y:out", {**POOL_WINDOW, "kind": Attr("str"), "count_include_pad": Attr("int", 0),
                                       "p": Attr("int", 2)},
         "kind avg (count_include_pad) or lp (p)")
 GlobalPool = _kernel("low.global_pool", "X Y:out", {"kind": Attr("str"), "p": Attr("int", 2)},
-        "max or lp (p) over all spatial dims", dtypes=FLOATS + ("i8", "u8", "i16", "i32", "i64"))
+        "max or lp (p) over all spatial dims")
 
 
 PARALLEL, REDUCTION = "parallel", "reduction"

@@ -157,15 +157,15 @@ inline std::size_t conv2d_scratch_floats(std::size_t C, std::size_t group, std::
 }
 
 // Exact scratch size: 0 for 1x1 stride-1 unpadded convs, which run the GEMM
-// directly on x, and for depthwise convs (one input channel per group), which run
-// conv2d_depthwise.
+// directly on x, and for depthwise convs (one input channel per group, group > 1),
+// which run conv2d_depthwise.
 inline std::size_t conv2d_scratch_floats(std::size_t C, std::size_t group, std::size_t kH,
                                          std::size_t kW, std::size_t OH, std::size_t OW,
                                          std::size_t pad_top, std::size_t pad_left,
                                          std::size_t pad_bottom, std::size_t pad_right,
                                          std::size_t stride_h, std::size_t stride_w) {
     if (detail::conv_is_pointwise(kH, kW, pad_top, pad_left, pad_bottom, pad_right, stride_h,
-                                  stride_w) || C == group)
+                                  stride_w) || (C == group && group > 1))
         return 0;
     return conv2d_scratch_floats(C, group, kH, kW, OH, OW);
 }
@@ -227,7 +227,7 @@ inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
                                                      pad_right, stride_h, stride_w);
     const std::size_t rows = tile_rows == 0 ? OH : std::min(tile_rows, OH);  // 0: whole image
     for (std::size_t n = 0; n < N; ++n) {
-        if (Cg == 1) {  // depthwise: a GEMM per channel would have one row
+        if (Cg == 1 && group > 1) {  // depthwise: a GEMM per group would have one row
             conv2d_depthwise(x + n * C * H * W, w, y + n * M * P, C, H, W, M, kH, kW, pad_top,
                              pad_left, stride_h, stride_w, dil_h, dil_w, OH, OW);
             detail::epilogue(y + n * M * P, bias, residual ? residual + n * M * P : nullptr, M, P,
