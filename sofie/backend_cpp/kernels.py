@@ -186,7 +186,8 @@ def _conv3d(op: Operation, n: Names) -> list[str]:
                  ("M, group", [w.type.shape[0], op.attr("group")]), ("kernel", [_dims3(w.type.shape[2:], 1)]),
                  ("pads", [_pads3(op.attr("pads"))]), ("strides", [_dims3(op.attr("strides"), 1)]),
                  ("dilations", [_dims3(op.attr("dilations"), 1)]), ("out", [_dims3(y.type.shape[2:], 1)]),
-                 ("epilogue", [epilogue(op)]), ("residual", [n[z]]), ("output planes per band", [op.attr("tile_planes")]))
+                 ("epilogue", [epilogue(op)]), ("residual", [n[z]]),
+                 ("output planes per band", [op.attr("tile_planes")]))
 
 
 @emits("low.conv_transpose")

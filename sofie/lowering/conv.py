@@ -13,8 +13,16 @@ import math
 import numpy as np
 
 from sofie.ir.core import Operation, is_constant
-from sofie.ir.dialects.graph.nn import (AveragePool, Conv, ConvTranspose, GlobalAveragePool, GlobalLpPool,
-                                        GlobalMaxPool, LpPool, MaxPool)
+from sofie.ir.dialects.graph.nn import (
+    AveragePool,
+    Conv,
+    ConvTranspose,
+    GlobalAveragePool,
+    GlobalLpPool,
+    GlobalMaxPool,
+    LpPool,
+    MaxPool,
+)
 from sofie.lowering.context import LoweringContext, rule
 from sofie.lowering.epilogue import epilogue
 
