@@ -72,12 +72,17 @@ def _call(fn: str, pointers: list[str], *groups: tuple[str, list]) -> list[str]:
     return lines
 
 
+def _as_2d(shape: tuple) -> tuple:
+    """A 1-D conv's [N, C, L] as the [N, C, 1, L] of a 2-D one."""
+    return shape if len(shape) == 4 else (*shape[:2], 1, *shape[2:])
+
+
 @emits("low.conv2d")
 def _conv(op: Operation, n: Names) -> list[str]:
     x, w, bias, z, scratch, y = op.operands
-    _, C, H, W = x.type.shape
-    M, _, kh, kw = w.type.shape
-    _, _, OH, OW = y.type.shape
+    _, C, H, W = _as_2d(x.type.shape)
+    M, _, kh, kw = _as_2d(w.type.shape)
+    _, _, OH, OW = _as_2d(y.type.shape)
     return _call("conv2d", [n[x], n[w], n[bias], n[y], n[scratch]],
                  ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M, group", [M, op.attr("group")]),
                  ("kH, kW", [kh, kw]), ("pads t, l, b, r", op.attr("pads")), ("strides", op.attr("strides")),
@@ -94,19 +99,6 @@ def _conv_winograd(op: Operation, n: Names) -> list[str]:
                  ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M", [u.type.shape[1]]),
                  ("pads t, l", op.attr("pads")[:2]), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op)]),
                  ("residual", [n[z]]), ("tiles per block", [op.attr("tile_block")]))
-
-
-@emits("low.pool2d")
-def _pool(op: Operation, n: Names) -> list[str]:
-    x, y = op.operands
-    N, C, H, W = x.type.shape
-    _, _, OH, OW = y.type.shape
-    groups = [("N, C, H, W", [n.dim(N), C, H, W]), ("kH, kW", op.attr("kernel_shape")),
-              ("pads t, l, b, r", op.attr("pads")), ("strides", op.attr("strides"))]
-    if op.attr("kind") == "max":
-        return _call("maxpool2d", [n[x], n[y]], *groups, ("dilations", op.attr("dilations")), ("OH, OW", [OH, OW]))
-    include = "true" if op.attr("count_include_pad") else "false"
-    return _call("avgpool2d", [n[x], n[y]], *groups, ("OH, OW", [OH, OW]), ("count_include_pad", [include]))
 
 
 @emits("low.global_average_pool")
@@ -146,6 +138,68 @@ def _concat(op: Operation, n: Names) -> list[str]:
         lines.append(f"sofie::rt::concat_copy({n[x]}, {n[y]}, {outer}, {x_inner}, {y_inner}, {at});")
         offset.append(x_inner)
     return lines
+
+
+def _dims3(dims, fill: int) -> str:
+    """1-3 per-spatial-dim values as the 3 the N-D kernels take (leading `fill`s)."""
+    return "{" + ", ".join(str(d) for d in [fill] * (3 - len(dims)) + list(dims)) + "}"
+
+
+def _pads3(pads: list[int]) -> str:
+    nd = len(pads) // 2
+    return "{" + ", ".join(str(p) for p in [0] * (3 - nd) + pads[:nd] + [0] * (3 - nd) + pads[nd:]) + "}"
+
+
+def _window(op: Operation, x, y) -> list[tuple[str, list]]:
+    return [("in", [_dims3(x.type.shape[2:], 1)]), ("out", [_dims3(y.type.shape[2:], 1)]),
+            ("kernel", [_dims3(op.attr("kernel_shape"), 1)]), ("pads", [_pads3(op.attr("pads"))]),
+            ("strides", [_dims3(op.attr("strides"), 1)]), ("dilations", [_dims3(op.attr("dilations"), 1)])]
+
+
+@emits("low.max_pool")
+def _max_pool(op: Operation, n: Names) -> list[str]:
+    x, y = op.operands
+    return _call("pool<sofie::rt::PoolKind::max>", [n[x], n[y]], ("N*C", [n.size(x.type.shape[:2])]),
+                 *_window(op, x, y))
+
+
+@emits("low.pool")
+def _pool(op: Operation, n: Names) -> list[str]:
+    x, y = op.operands
+    kind = op.attr("kind")
+    extra = (("count_include_pad, p", ["true" if op.attr("count_include_pad") else "false", op.attr("p")]),)
+    return _call(f"pool<sofie::rt::PoolKind::{kind}>", [n[x], n[y]], ("N*C", [n.size(x.type.shape[:2])]),
+                 *_window(op, x, y), *extra)
+
+
+@emits("low.global_pool")
+def _global_pool(op: Operation, n: Names) -> list[str]:
+    x, y = op.operands
+    return [f"sofie::rt::global_pool<sofie::rt::PoolKind::{op.attr('kind')}>({n[x]}, {n[y]}, "
+            f"{n.size(x.type.shape[:2])}, {n.size(x.type.shape[2:])}, {op.attr('p')});"]
+
+
+@emits("low.conv3d")
+def _conv3d(op: Operation, n: Names) -> list[str]:
+    x, w, bias, z, scratch, y = op.operands
+    return _call("conv3d", [n[x], n[w], n[bias], n[y], n[scratch]],
+                 ("N, C, in", [n.dim(x.type.shape[0]), x.type.shape[1], _dims3(x.type.shape[2:], 1)]),
+                 ("M, group", [w.type.shape[0], op.attr("group")]), ("kernel", [_dims3(w.type.shape[2:], 1)]),
+                 ("pads", [_pads3(op.attr("pads"))]), ("strides", [_dims3(op.attr("strides"), 1)]),
+                 ("dilations", [_dims3(op.attr("dilations"), 1)]), ("out", [_dims3(y.type.shape[2:], 1)]),
+                 ("epilogue", [epilogue(op)]), ("residual", [n[z]]),
+                 ("output planes per band", [op.attr("tile_planes")]))
+
+
+@emits("low.conv_transpose")
+def _conv_transpose(op: Operation, n: Names) -> list[str]:
+    x, w, bias, scratch, y = op.operands
+    nd = x.type.rank - 2
+    return _call("conv_transpose", [n[x], n[w], n[bias], n[y], n[scratch]],
+                 ("N, C, in", [n.dim(x.type.shape[0]), x.type.shape[1], _dims3(x.type.shape[2:], 1)]),
+                 ("M, group", [y.type.shape[1], op.attr("group")]), ("kernel", [_dims3(w.type.shape[2:], 1)]),
+                 ("pads begin", [_dims3(op.attr("pads")[:nd], 0)]), ("strides", [_dims3(op.attr("strides"), 1)]),
+                 ("dilations", [_dims3(op.attr("dilations"), 1)]), ("out", [_dims3(y.type.shape[2:], 1)]))
 
 
 @emits("low.copy")

@@ -123,15 +123,13 @@ Conv2d = _kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPIL
                                                    "strides": Attr("ints"), "dilations": Attr("ints"),
                                                    "tile_rows": Attr("int", 0)},
         "im2col of `tile_rows` output rows at a time into scratch + GEMM, per image and group; "
-        "Z is a residual added before act")
+        "a direct loop when each group has one input channel (depthwise); Z is a residual added "
+        "before act. A 1-D conv (rank-3 operands) runs as a 2-D one of height 1")
 Conv2dWinograd = _kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
                                                             "tile_block": Attr("int")},
         "Winograd F(2x2, 3x3) conv (3x3, stride 1, group 1); U = G w G^T is [16, M, C]; "
         "`tile_block` 2x2 output tiles of the batch at a time through 16 GEMMs; Z is a residual added before act",
         dtypes=("f32",))
-Pool2d = _kernel("low.pool2d", "X Y:out", {"kind": Attr("str"), "kernel_shape": Attr("ints"), "pads": Attr("ints"),
-                                          "strides": Attr("ints"), "dilations": Attr("ints"),
-                                          "count_include_pad": Attr("int", 0)})
 GlobalAveragePool = _kernel("low.global_average_pool", "X Y:out")
 BatchNormalization = _kernel("low.batch_normalization", "X scale B mean var Y:out", {"epsilon": Attr("float", 1e-5)},
                              inplace=True)
@@ -170,6 +168,23 @@ ScatterElements = _kernel("low.scatter_elements", "X indices updates Y:out",
 ScatterND = _kernel("low.scatter_nd", "X indices updates Y:out", {"reduction": Attr("str", "none")}, dtypes=None)
 Trilu = _kernel("low.trilu", "X k? Y:out", {"upper": Attr("int", 1)}, "zeroes one side of a diagonal of each "
                 "matrix (the last two axes); k: the diagonal, a run-time i64", dtypes=None)
+Conv3d = _kernel("low.conv3d", "X W B? Z? scratch Y:out", {**EPILOGUE, "group": Attr("int", 1), "pads": Attr("ints"),
+                                                       "strides": Attr("ints"), "dilations": Attr("ints"),
+                                                       "tile_planes": Attr("int")},
+        "im2col of `tile_planes` output depth planes at a time into scratch + GEMM, per image and group")
+ConvTranspose = _kernel("low.conv_transpose", "X W B? scratch Y:out",
+                        {"group": Attr("int", 1), "pads": Attr("ints"), "strides": Attr("ints"),
+                         "dilations": Attr("ints")},
+        "1-3 spatial dims; per image and group, W_g^T X_g into scratch (one GEMM), then col2im into Y")
+# pooling over 1-3 spatial dims; kernel_shape, strides, dilations per spatial dim, pads begin... end...
+POOL_WINDOW = {"kernel_shape": Attr("ints"), "pads": Attr("ints"), "strides": Attr("ints"),
+               "dilations": Attr("ints")}
+MaxPool = _kernel("low.max_pool", "X Y:out", POOL_WINDOW, dtypes=FLOATS + ("i8", "u8"))  # ONNX's types
+Pool = _kernel("low.pool", "X Y:out", {**POOL_WINDOW, "kind": Attr("str"), "count_include_pad": Attr("int", 0),
+                                      "p": Attr("int", 2)},
+        "kind avg (count_include_pad) or lp (p)")
+GlobalPool = _kernel("low.global_pool", "X Y:out", {"kind": Attr("str"), "p": Attr("int", 2)},
+        "max or lp (p) over all spatial dims")
 
 
 PARALLEL, REDUCTION = "parallel", "reduction"

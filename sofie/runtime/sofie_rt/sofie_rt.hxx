@@ -17,9 +17,11 @@
 #define SOFIE_RT_SOFIE_RT_HXX_V0_1_0
 
 #include "blas.hxx"
+#include "conv_nd.hxx"
 #include "elementwise.hxx"
 #include "indexing.hxx"
 #include "kernels.hxx"
+#include "pool.hxx"
 #include "reduce.hxx"
 #include "scalar.hxx"
 #include "session.hxx"
