@@ -138,6 +138,9 @@ BatchNormalization = _kernel("low.batch_normalization", "X scale B mean var Y:ou
 Softmax = _kernel("low.softmax", "X Y:out", {"axis": Attr("int")}, inplace=True)
 Concat = _kernel("low.concat", "inputs*:out", {"axis": Attr("int")}, "the last operand is the output", dtypes=None)
 Copy = _kernel("low.copy", "X Y:out", dtypes=None)
+BatchedGemm = _kernel("low.batched_gemm", "A B Y:out", EPILOGUE,
+                      "MatMul with batch dims on both sides: a GEMM per element of Y's batch; A [..., M, K] "
+                      "(or [K]) and B [..., K, N] (or [K]) broadcast their batch dims to Y's")
 
 
 PARALLEL, REDUCTION = "parallel", "reduction"

@@ -18,6 +18,7 @@
 
 #include "blas.hxx"
 #include "kernels.hxx"
+#include "matmul.hxx"
 #include "scalar.hxx"
 #include "session.hxx"
 #include "vmath.hxx"
