@@ -186,3 +186,13 @@ def batch_strides(shape: tuple, rank: int, batch: tuple, n: Names) -> list[str]:
     for i, d in enumerate(lead):
         out.append("0" if d == 1 and batch[i] != 1 else n.size(lead[i + 1:] + tuple(shape[-2:])))
     return out
+
+
+@emits("low.resize_axis")
+def _resize_axis(op: Operation, n: Names) -> list[str]:
+    x, index, weight, y = op.operands
+    axis, dt = op.attr("axis"), y.type.dtype
+    s = x.type.shape
+    return _call("resize_axis", [n[x], n[y], n[index], n[weight]], ("taps", [index.type.shape[1]]),
+                 ("outer, in, out, inner", [n.size(s[:axis]), s[axis], y.type.shape[axis], n.size(s[axis + 1:])]),
+                 ("extrapolation", [literal(op.attr("extrapolation_value"), dt)]))

@@ -2,3 +2,4 @@
 
 from sofie.ir.dialects import low  # noqa: F401
 from sofie.ir.dialects.graph import elementwise, nn, shape, tensor  # noqa: F401
+from sofie.ir.dialects.graph import resize  # noqa: F401

@@ -141,6 +141,11 @@ Copy = _kernel("low.copy", "X Y:out", dtypes=None)
 BatchedGemm = _kernel("low.batched_gemm", "A B Y:out", EPILOGUE,
                       "MatMul with batch dims on both sides: a GEMM per element of Y's batch; A [..., M, K] "
                       "(or [K]) and B [..., K, N] (or [K]) broadcast their batch dims to Y's")
+ResizeAxis = _kernel("low.resize_axis", "X index weight? Y:out",
+                     {"axis": Attr("int"), "extrapolation_value": Attr("float", 0.0)},
+                     "one resized axis of a Resize: output position j along `axis` is sum_t weight[j, t] "
+                     "X[index[j, t]] (no weight: nearest, one tap); index -1 takes extrapolation_value",
+                     dtypes=None)
 
 
 PARALLEL, REDUCTION = "parallel", "reduction"

@@ -19,6 +19,7 @@
 #include "blas.hxx"
 #include "kernels.hxx"
 #include "matmul.hxx"
+#include "resize.hxx"
 #include "scalar.hxx"
 #include "session.hxx"
 #include "vmath.hxx"
