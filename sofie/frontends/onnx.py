@@ -159,7 +159,7 @@ class _Importer:
             self.values[node.output[0]] = self.b.weight(self._constant(attrs, where), node.output[0], loc)
             return
         opdef = lookup_onnx(node.op_type)
-        if opdef is None:
+        if opdef is None and node.op_type not in _ADAPTERS:
             raise SofieError(f"{where}: unsupported op '{node.op_type}'. Supported ops: "
                              f"{', '.join(onnx_op_types() + ['Constant'])}")
         inputs = []
@@ -292,6 +292,24 @@ def _batchnorm(imp: _Importer, inputs, attrs, loc, where):
     return None
 
 
+def _resize(imp: _Importer, inputs, attrs, loc, where):
+    return None if imp.opset >= 11 else _upsample(imp, inputs, attrs, loc, where)
+
+
+def _upsample(imp: _Importer, inputs, attrs, loc, where):
+    """Upsample and Resize-10: scales only (Upsample-7/8: an attribute), asymmetric coordinates,
+    nearest rounding down when upsampling an axis and up when downsampling it."""
+    if "scales" in attrs:
+        inputs = [*inputs[:1], imp.b.weight(np.array(attrs["scales"], np.float32), loc + "/scales")]
+    mode = attrs.get("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if len(inputs) != 2:
+        raise SofieError(f"{where}: expected X and scales, got {len(inputs)} inputs")
+    return imp.create("graph.resize", [inputs[0], None, inputs[1]],
+                      {"mode": "linear" if mode == "bilinear" else mode,
+                       "coordinate_transformation_mode": "asymmetric", "nearest_mode": "simple"}, loc, where)
+
+
 _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Softmax": _softmax,
     "Clip": _clip,
@@ -299,4 +317,6 @@ _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Cast": _cast,
     "ConstantOfShape": _constant_of_shape,
     "BatchNormalization": _batchnorm,
+    "Resize": _resize,
+    "Upsample": _upsample,
 }

@@ -3,7 +3,6 @@ axis's index/weight tables (`sofie.ir.dialects.graph.resize.plan`) as weights of
 
 from __future__ import annotations
 
-
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.resize import Resize, plan
 from sofie.ir.types import FLOATS, NUMERIC, numpy_dtype
@@ -29,7 +28,8 @@ def _resize(ctx: LoweringContext, op: Operation) -> None:
         shape[t.axis] = t.index.shape[0]
         out = y if k == len(tables) - 1 else ctx.alloc(x.type.with_shape(tuple(shape)), f"{name}_axis{t.axis}")
         index = ctx.constant(t.index, f"{name}_index{t.axis}")
-        weight = None if t.weight is None else ctx.constant(t.weight.astype(numpy_dtype(dtype)), f"{name}_weight{t.axis}")
+        weight = None if t.weight is None else ctx.constant(t.weight.astype(numpy_dtype(dtype)),
+                                                            f"{name}_weight{t.axis}")
         ctx.create("low.resize_axis", [x, index, weight, out],
                    {"axis": t.axis, "extrapolation_value": op.extrapolation_value}, op)
         x = out

@@ -1,5 +1,4 @@
 """Every dialect's declarations; importing this package registers them all."""
 
 from sofie.ir.dialects import low  # noqa: F401
-from sofie.ir.dialects.graph import elementwise, nn, shape, tensor  # noqa: F401
-from sofie.ir.dialects.graph import resize  # noqa: F401
+from sofie.ir.dialects.graph import einsum, elementwise, nn, resize, shape, tensor  # noqa: F401
