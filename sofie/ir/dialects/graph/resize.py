@@ -86,6 +86,8 @@ def _source_coords(op: Operation, y: np.ndarray, scale: float, n_in: int, n_out:
     """Output positions -> input coordinates, and for tf_crop_and_resize the positions outside."""
     mode = op.attr("coordinate_transformation_mode")
     width = scale * n_in
+    # scale * n_in, not the integer output length: the ONNX reference's choice; onnxruntime
+    # takes the integer length, so they differ when scales do not give whole lengths
     if mode == "align_corners":
         return (np.zeros(n_out) if width == 1 else y * (n_in - 1) / (width - 1)), None
     if mode == "asymmetric":
@@ -112,7 +114,10 @@ def axis_table(op: Operation, axis: int, n_in: int, n_out: int, scale: float,
         fn = _linear_antialias if op.attr("antialias") else _linear
     else:
         fn = _cubic(op.attr("cubic_coeff_a"), bool(op.attr("antialias")))
-    x, outside = _source_coords(op, np.arange(n_out, dtype=np.float64), scale, n_in, n_out, roi)
+    # nearest rounds coordinates that may fall a hair off .5: in float32, as onnxruntime does
+    ft = np.float32 if mode == "nearest" else np.float64
+    x, outside = _source_coords(op, np.arange(n_out, dtype=ft), ft(scale), n_in, n_out, roi)
+    x = x.astype(np.float64)
     left = np.floor(x)
     ratios = np.where(x == left, 1.0, x - left)  # an exact pixel counts as 1 past its left one
     coeffs = np.array([fn(float(r), scale) for r in ratios]).reshape(n_out, -1)
