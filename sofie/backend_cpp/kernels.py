@@ -363,3 +363,48 @@ def _trilu(op: Operation, n: Names) -> list[str]:
     s = x.type.shape
     return [f"sofie::rt::trilu({n[x]}, {n[k]}, {n[y]}, {n.size(s[:-2])}, {n.dim(s[-2])}, {n.dim(s[-1])}, "
             f"{'true' if op.attr('upper') else 'false'});"]
+
+
+@emits("low.batched_gemm")
+def _batched_gemm(op: Operation, n: Names) -> list[str]:
+    a, b, y = op.operands
+    sa = a.type.shape if a.type.rank > 1 else (1,) + a.type.shape
+    sb = b.type.shape if b.type.rank > 1 else b.type.shape + (1,)
+    (m, k), cols = sa[-2:], sb[-1]
+    batch = broadcast_batch(sa[:-2], sb[:-2])
+    a_stride = batch_strides(sa, len(batch), batch, n)
+    b_stride = batch_strides(sb, len(batch), batch, n)
+    dims = ", ".join(n.dim(d) for d in batch)
+    return ["{",
+            f"    const std::size_t batch[] = {{{dims}}};",
+            f"    const std::size_t a_stride[] = {{{', '.join(a_stride)}}};",
+            f"    const std::size_t b_stride[] = {{{', '.join(b_stride)}}};",
+            f"    sofie::rt::batched_gemm({n[a]}, {n[b]}, {n[y]}, {len(batch)}, batch, a_stride, b_stride, "
+            f"{n.dim(m)}, {n.dim(cols)}, {n.dim(k)}, {epilogue(op)});",
+            "}"]
+
+
+def broadcast_batch(a: tuple, b: tuple) -> tuple:
+    """The batch dims of a matmul's result: numpy broadcasting of the operands' batch dims."""
+    rank = max(len(a), len(b))
+    a, b = (1,) * (rank - len(a)) + tuple(a), (1,) * (rank - len(b)) + tuple(b)
+    return tuple(y if x == 1 else x for x, y in zip(a, b))
+
+
+def batch_strides(shape: tuple, rank: int, batch: tuple, n: Names) -> list[str]:
+    """Element strides of an operand's batch axes aligned to `batch`; 0 where it broadcasts."""
+    lead = (1,) * (rank - (len(shape) - 2)) + tuple(shape[:-2])
+    out = []
+    for i, d in enumerate(lead):
+        out.append("0" if d == 1 and batch[i] != 1 else n.size(lead[i + 1:] + tuple(shape[-2:])))
+    return out
+
+
+@emits("low.resize_axis")
+def _resize_axis(op: Operation, n: Names) -> list[str]:
+    x, index, weight, y = op.operands
+    axis, dt = op.attr("axis"), y.type.dtype
+    s = x.type.shape
+    return _call("resize_axis", [n[x], n[y], n[index], n[weight]], ("taps", [index.type.shape[1]]),
+                 ("outer, in, out, inner", [n.size(s[:axis]), s[axis], y.type.shape[axis], n.size(s[axis + 1:])]),
+                 ("extrapolation", [literal(op.attr("extrapolation_value"), dt)]))

@@ -16,6 +16,7 @@ from sofie.backend_cpp.kernels import emits
 from sofie.backend_cpp.names import Names
 from sofie.backend_cpp.scalar import Speller, literal
 from sofie.backend_cpp.types import cpp_type
+from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.low import REDUCTION
 from sofie.ir.dialects.low import Generic as LowGeneric
@@ -72,8 +73,12 @@ def _loops(op: Operation) -> list[Loop]:
             shape = v.type.shape
             s = Mono(0)
             for axis, at in enumerate(m):
-                if at == loop:
-                    s = Mono.of(shape[axis + 1:])
+                if at == loop:  # a loop on two axes (an Einsum diagonal) steps both
+                    t = Mono.of(shape[axis + 1:])
+                    if s.coef and s.syms != t.syms:
+                        raise SofieError(f"{op.describe()}: loop {loop} walks axes of strides "
+                                         f"{s.syms} and {t.syms}; a diagonal needs static inner dims")
+                    s = Mono(s.coef + t.coef, t.syms)
             strides.append(s)
         loops.append(Loop(Mono.of([domain[loop]]), op.iterators[loop] == REDUCTION, strides))
     return loops

@@ -374,6 +374,24 @@ def _eye_like(imp: _Importer, inputs, attrs, loc, where):
     return None
 
 
+def _resize(imp: _Importer, inputs, attrs, loc, where):
+    return None if imp.opset >= 11 else _upsample(imp, inputs, attrs, loc, where)
+
+
+def _upsample(imp: _Importer, inputs, attrs, loc, where):
+    """Upsample and Resize-10: scales only (Upsample-7/8: an attribute), asymmetric coordinates,
+    nearest rounding down when upsampling an axis and up when downsampling it."""
+    if "scales" in attrs:
+        inputs = [*inputs[:1], imp.b.weight(np.array(attrs["scales"], np.float32), loc + "/scales")]
+    mode = attrs.get("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if len(inputs) != 2:
+        raise SofieError(f"{where}: expected X and scales, got {len(inputs)} inputs")
+    return imp.create("graph.resize", [inputs[0], None, inputs[1]],
+                      {"mode": "linear" if mode == "bilinear" else mode,
+                       "coordinate_transformation_mode": "asymmetric", "nearest_mode": "simple"}, loc, where)
+
+
 _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Softmax": _flattened("graph.softmax"),
     "LogSoftmax": _flattened("graph.log_softmax"),
@@ -390,4 +408,6 @@ _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "BatchNormalization": _batchnorm,
     "CastLike": _cast_like,
     "Dropout": _dropout,
+    "Resize": _resize,
+    "Upsample": _upsample,
 }

@@ -185,6 +185,14 @@ Pool = _kernel("low.pool", "X Y:out", {**POOL_WINDOW, "kind": Attr("str"), "coun
         "kind avg (count_include_pad) or lp (p)")
 GlobalPool = _kernel("low.global_pool", "X Y:out", {"kind": Attr("str"), "p": Attr("int", 2)},
         "max or lp (p) over all spatial dims")
+BatchedGemm = _kernel("low.batched_gemm", "A B Y:out", EPILOGUE,
+                      "MatMul with batch dims on both sides: a GEMM per element of Y's batch; A [..., M, K] "
+                      "(or [K]) and B [..., K, N] (or [K]) broadcast their batch dims to Y's")
+ResizeAxis = _kernel("low.resize_axis", "X index weight? Y:out",
+                     {"axis": Attr("int"), "extrapolation_value": Attr("float", 0.0)},
+                     "one resized axis of a Resize: output position j along `axis` is sum_t weight[j, t] "
+                     "X[index[j, t]] (no weight: nearest, one tap); index -1 takes extrapolation_value",
+                     dtypes=None)
 
 
 PARALLEL, REDUCTION = "parallel", "reduction"
