@@ -292,7 +292,20 @@ def _batchnorm(imp: _Importer, inputs, attrs, loc, where):
     return None
 
 
+def _recurrent(name: str) -> Callable[..., list[Value]]:
+    """RNN / GRU / LSTM: every result is made (Y, Y_h, Y_c); the node may name fewer."""
+    def adapt(imp: _Importer, inputs, attrs, loc, where):
+        try:
+            return imp.b.create(name, inputs, attrs, loc).results
+        except SofieError as e:
+            raise SofieError(f"{where}: {e}") from None
+    return adapt
+
+
 _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
+    "RNN": _recurrent("graph.rnn"),
+    "GRU": _recurrent("graph.gru"),
+    "LSTM": _recurrent("graph.lstm"),
     "Softmax": _softmax,
     "Clip": _clip,
     "Reshape": _reshape,
