@@ -18,6 +18,7 @@
 
 #include "blas.hxx"
 #include "kernels.hxx"
+#include "rnn.hxx"
 #include "scalar.hxx"
 #include "session.hxx"
 #include "vmath.hxx"
