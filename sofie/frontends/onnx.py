@@ -293,8 +293,14 @@ def _batchnorm(imp: _Importer, inputs, attrs, loc, where):
 
 
 def _recurrent(name: str) -> Callable[..., list[Value]]:
-    """RNN / GRU / LSTM: every result is made (Y, Y_h, Y_c); the node may name fewer."""
+    """RNN / GRU / LSTM: every result is made (Y, Y_h, Y_c); the node may name fewer. An
+    initial state of zeros made by ConstantOfShape (PyTorch exports build one of the batch's
+    shape) is the absent one, which the kernel starts from."""
     def adapt(imp: _Importer, inputs, attrs, loc, where):
+        for k in (5, 6):  # initial_h, initial_c
+            src = inputs[k].owner if k < len(inputs) and inputs[k] is not None else None
+            if src is not None and src.isa("graph.constant_of_shape") and src.attr("value") == [0.0]:
+                inputs[k] = None
         try:
             return imp.b.create(name, inputs, attrs, loc).results
         except SofieError as e:
