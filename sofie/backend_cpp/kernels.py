@@ -408,3 +408,35 @@ def _resize_axis(op: Operation, n: Names) -> list[str]:
     return _call("resize_axis", [n[x], n[y], n[index], n[weight]], ("taps", [index.type.shape[1]]),
                  ("outer, in, out, inner", [n.size(s[:axis]), s[axis], y.type.shape[axis], n.size(s[axis + 1:])]),
                  ("extrapolation", [literal(op.attr("extrapolation_value"), dt)]))
+
+
+@emits("low.rnn")
+@emits("low.gru")
+@emits("low.lstm")
+def _recurrent(op: Operation, n: Names) -> list[str]:
+    """One call per direction; direction 1 of a bidirectional layer runs in reverse."""
+    kind = op.name.split(".")[1]
+    ins = op.padded_operands()
+    x, w = ins[0], ins[1]
+    pointers = [n[v] for v in ins]  # the kernel's pointer parameters are the operands in order
+    dt = x.type.dtype
+    layout = op.attr("layout")
+    seq, batch = x.type.shape[:2][::-1] if layout else x.type.shape[:2]
+    d = w.type.shape[0]
+    hidden = op.written_operands()[1].type.shape[-1]
+    acts = op.attr("activations")
+    per_dir = len(acts) // d
+    flag = {"gru": "linear_before_reset", "lstm": "input_forget"}.get(kind)
+    clip = op.attr("clip") or float("inf")
+    lines = []
+    for k in range(d):
+        reverse = op.attr("direction") == "reverse" or k == 1
+        shape = (f"sofie::rt::RecurrentShape{{{n.dim(seq)}, {n.dim(batch)}, {x.type.shape[2]}, {hidden}, {d}, {k}, "
+                 f"{str(reverse).lower()}, {str(bool(layout)).lower()}}}")
+        options = [literal(clip, dt)] + ([str(bool(op.attr(flag))).lower()] if flag else [])
+        functors = [spell_lambda(body, dt) for body in acts[k * per_dir:(k + 1) * per_dir]]
+        lines += _call(kind, pointers,
+                       ("T, N, I, H, directions, this one, reverse, layout 1", [shape]),
+                       ("clip" + (f", {flag}" if flag else ""), options),
+                       ("activations", functors))
+    return lines

@@ -392,6 +392,22 @@ def _upsample(imp: _Importer, inputs, attrs, loc, where):
                        "coordinate_transformation_mode": "asymmetric", "nearest_mode": "simple"}, loc, where)
 
 
+def _recurrent(name: str) -> Callable[..., list[Value]]:
+    """RNN / GRU / LSTM: every result is made (Y, Y_h, Y_c); the node may name fewer. An
+    initial state of zeros made by ConstantOfShape (PyTorch exports build one of the batch's
+    shape) is the absent one, which the kernel starts from."""
+    def adapt(imp: _Importer, inputs, attrs, loc, where):
+        for k in (5, 6):  # initial_h, initial_c
+            src = inputs[k].owner if k < len(inputs) and inputs[k] is not None else None
+            if src is not None and src.isa("graph.constant_of_shape") and src.attr("value") == [0.0]:
+                inputs[k] = None
+        try:
+            return imp.b.create(name, inputs, attrs, loc).results
+        except SofieError as e:
+            raise SofieError(f"{where}: {e}") from None
+    return adapt
+
+
 _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Softmax": _flattened("graph.softmax"),
     "LogSoftmax": _flattened("graph.log_softmax"),
@@ -401,6 +417,9 @@ _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Slice": _attrs_to_inputs("Slice", "starts", "ends", "axes"),
     "Pad": _attrs_to_inputs("Pad", "pads", "value"),
     "EyeLike": _eye_like,
+    "RNN": _recurrent("graph.rnn"),
+    "GRU": _recurrent("graph.gru"),
+    "LSTM": _recurrent("graph.lstm"),
     "Clip": _clip,
     "Reshape": _reshape,
     "Cast": _cast,

@@ -19,6 +19,7 @@ from sofie.lowering import (  # noqa: F401  (rules)
     elementwise,
     indexing,
     normalization,
+    recurrent,
     reduction,
     resize,
     slicing,

@@ -195,6 +195,43 @@ ResizeAxis = _kernel("low.resize_axis", "X index weight? Y:out",
                      dtypes=None)
 
 
+class RecurrentKernel(Kernel):
+    """A recurrent layer, one runtime call per direction: `xw` and `state` are its scratch
+    (the input projection of every step, the step's gates and h / c). Every operand has the
+    output's type, but sequence_lens, which is i32."""
+
+    dtypes = FLOATS
+
+    def verify(self, op: Operation) -> None:
+        idx = self.operand_index("sequence_lens")
+        lens = op.operands[idx] if idx < len(op.operands) else None
+        if lens is not None and lens.type.dtype != "i32":
+            raise SofieError(f"{op.describe()}: sequence_lens is {lens.type.dtype}, expected i32")
+        dt = op.written_operands()[0].type.dtype
+        if dt not in self.dtypes:
+            raise SofieError(f"{op.describe()}: no kernel for element type {dt} "
+                             f"(supported: {', '.join(self.dtypes)})")
+        for v in op.operands:
+            if v is not None and v is not lens and v.type.dtype != dt:
+                raise SofieError(f"{op.describe()}: operand %{v.name} is {v.type.dtype}, the kernel runs on {dt}")
+
+
+def _recurrent_kernel(name: str, operands: str, attrs: dict, doc: str) -> type[OpDef]:
+    common = {"direction": Attr("str"), "layout": Attr("int", 0), "clip": Attr("float", 0.0),
+              "activations": Attr("strs")}
+    return register(type(name.split(".")[1].title(), (RecurrentKernel,),
+                         {"name": name, "operands": operands, "attrs": {**common, **attrs}, "doc": doc}))
+
+
+_RECURRENT_DOC = ("`activations`: scalar bodies over x0, per direction in ONNX order; clip 0: none")
+Rnn = _recurrent_kernel("low.rnn", "X W R B? sequence_lens? initial_h? xw state Y:out Y_h:out", {},
+                        "ONNX RNN; " + _RECURRENT_DOC)
+Gru = _recurrent_kernel("low.gru", "X W R B? sequence_lens? initial_h? xw state Y:out Y_h:out",
+                        {"linear_before_reset": Attr("int", 0)}, "ONNX GRU; " + _RECURRENT_DOC)
+Lstm = _recurrent_kernel("low.lstm", "X W R B? sequence_lens? initial_h? initial_c? P? xw state Y:out Y_h:out "
+                         "Y_c:out", {"input_forget": Attr("int", 0)}, "ONNX LSTM; " + _RECURRENT_DOC)
+
+
 PARALLEL, REDUCTION = "parallel", "reduction"
 
 

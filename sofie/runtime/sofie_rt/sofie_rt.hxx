@@ -25,6 +25,7 @@
 #include "pool.hxx"
 #include "reduce.hxx"
 #include "resize.hxx"
+#include "rnn.hxx"
 #include "scalar.hxx"
 #include "session.hxx"
 #include "vmath.hxx"
