@@ -60,6 +60,14 @@ def content_key(folder: str) -> str:
     return h.hexdigest()[:24]
 
 
+def _sofie_path(filename: str) -> str:
+    """sofie/lowering/x.py for a file of sofie's, the file name for others."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.abspath(filename).startswith(package + os.sep):
+        return os.path.relpath(filename, os.path.dirname(package))
+    return os.path.basename(filename)
+
+
 def import_test(test: NodeTest, models_dir: str) -> Imported:
     """Imports, lowers and emits one test's model into models_dir/<content hash>/."""
     from sofie.backend_cpp.symbols import model_symbols
@@ -88,7 +96,7 @@ def import_test(test: NodeTest, models_dir: str) -> Imported:
         return Imported(test.name, REFUSED, one_line(e), seconds=time.perf_counter() - start)
     except Exception as e:  # noqa: BLE001 - any other exception is a sofie bug, reported as such
         where = traceback.extract_tb(e.__traceback__)[-1]
-        reason = f"{type(e).__name__}: {one_line(e)} ({os.path.basename(where.filename)}:{where.lineno})"
+        reason = f"{type(e).__name__}: {one_line(e)} ({_sofie_path(where.filename)}:{where.lineno})"
         return Imported(test.name, CRASH, reason, seconds=time.perf_counter() - start)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
