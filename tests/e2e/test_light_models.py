@@ -9,9 +9,7 @@ Then again with its weights re-randomized (seed 0: conv / gemm weights uniform a
 multipliers and BN variances around 1, other tensors small) and the final softmax dropped
 (random weights saturate it), against onnxruntime on a normal random input: the logits at
 rtol 1e-3 and atol 1e-4 of the largest |logit|, after 8 to 121 float32 convolutions.
-
-A model sofie refuses today is an expected failure naming the refusal, strict: it flips to a
-failure when the op lands (remove the mark then) and fails too if the refusal changes."""
+Besides conv-net staples, alexnet, inception_v1 and zfnet512 use LRN; resnet50 and shufflenet Sum."""
 
 from __future__ import annotations
 
@@ -23,7 +21,6 @@ import pytest
 from onnx import numpy_helper
 
 import sofie
-from sofie.conformance.importing import short_reason
 from tests.conftest import ort_run
 
 LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
@@ -34,21 +31,8 @@ LOGIT_ATOL = 1e-4  # of the largest |logit|: residual nets with random weights r
 pytestmark = pytest.mark.slow  # 30 MB to 513 MB of weights, a minute of g++ per model under load
 
 
-def _refused(reason: str):
-    return pytest.mark.xfail(strict=True, raises=sofie.SofieError, reason=reason)
-
-
-MODELS = [
-    pytest.param("bvlc_alexnet", marks=_refused("node 'n2' (LRN, opset 9): unsupported op 'LRN'")),
-    "densenet121",
-    pytest.param("inception_v1", marks=_refused("node 'n3' (LRN, opset 9): unsupported op 'LRN'")),
-    "inception_v2",
-    pytest.param("resnet50", marks=_refused("node 'n14' (Sum, opset 9): unsupported op 'Sum'")),
-    pytest.param("shufflenet", marks=_refused("node 'n27' (Sum, opset 9): unsupported op 'Sum'")),
-    "squeezenet",
-    "vgg19",
-    pytest.param("zfnet512", marks=_refused("node 'n2' (LRN, opset 9): unsupported op 'LRN'")),
-]
+MODELS = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet", "squeezenet",
+          "vgg19", "zfnet512"]
 
 
 def _path(name: str) -> str:
@@ -64,26 +48,15 @@ def _shape(vi: onnx.ValueInfoProto) -> tuple[int, ...]:
     return tuple(d.dim_value if d.HasField("dim_value") else 1 for d in vi.type.tensor_type.shape.dim)
 
 
-def _compile(model, request) -> sofie.CompiledModel:
-    """sofie.compile, checking a refusal against the one the xfail mark names."""
-    try:
-        return sofie.compile(model)
-    except sofie.SofieError as e:
-        mark = request.node.get_closest_marker("xfail")
-        assert mark is not None, f"refused: {e}"
-        assert short_reason(str(e).splitlines()[0]) == mark.kwargs["reason"], "the refusal changed: update the mark"
-        raise
-
-
 @pytest.mark.parametrize("name", MODELS)
-def test_stored_output(name, request):
+def test_stored_output(name):
     model = onnx.load(_path(name))
     xs = []
     for vi in _inputs(model):
         n = int(np.prod(_shape(vi)))
         xs.append((np.arange(n).reshape(_shape(vi)) / n).astype(np.float32))  # what onnx's runner feeds
     want = numpy_helper.to_array(onnx.load_tensor(os.path.join(LIGHT, f"light_{name}_output_0.pb")))
-    (got,) = _compile(_path(name), request)(*xs)
+    (got,) = sofie.compile(_path(name))(*xs)
     np.testing.assert_allclose(got, want, rtol=RTOL.get(name, 1e-3), atol=ATOL)
 
 
@@ -138,12 +111,12 @@ def randomized(model: onnx.ModelProto, seed: int = 0) -> onnx.ModelProto:
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_randomized_weights_against_onnxruntime(name, request, tmp_path):
+def test_randomized_weights_against_onnxruntime(name, tmp_path):
     model = randomized(onnx.load(_path(name)))
     path = str(tmp_path / f"light_{name}_random.onnx")
     onnx.save(model, path)
     rng = np.random.default_rng(1)
     xs = [rng.standard_normal(_shape(vi)).astype(np.float32) for vi in _inputs(model)]
     (want,) = ort_run(path, *xs)
-    (got,) = _compile(model, request)(*xs)
+    (got,) = sofie.compile(model)(*xs)
     np.testing.assert_allclose(got, want, rtol=RTOL.get(name, 1e-3), atol=LOGIT_ATOL * np.abs(want).max())
