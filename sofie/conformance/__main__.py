@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
           + f"; slowest: {phase} ({seconds:.1f} s)")
     if run.compiled_models:
         per = run.timings["C++ build"] / run.compiled_models
-        print(f"C++ build: {per:.2f} s per compiled model ({run.compiled_models} compiled, --jobs {a.jobs})")
+        print(f"C++ build: {per:.2f} s per compiled model ({run.compiled_models} compiled, --jobs {a.jobs}); "
+              f"were all {len(tests)} tests to compile: about {per * len(tests) / 60:.0f} min of builds")
     print(f"reports: {md}, {js}")
     if a.readme:
         readme = os.path.join(_REPO, "README.md")

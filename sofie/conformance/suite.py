@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from sofie.conformance.building import Builder
-from sofie.conformance.collect import NodeTest, collect
+from sofie.conformance.collect import NodeTest
 from sofie.conformance.importing import OK, Imported, import_cached, short_reason
 from sofie.conformance.report import BUILD_ERROR, REFUSED, Result
 from sofie.conformance.running import check
@@ -48,18 +48,14 @@ def cache_root() -> str:
     return os.path.join(cache_dir(), "conformance")
 
 
-def run_suite(tests: list[NodeTest] | None = None, *, ops: set[str] | None = None, jobs: int = 1,
-              batch_size: int = 60, cache: str | None = None, log=print) -> Run:
+def run_suite(tests: list[NodeTest], *, jobs: int = 1, batch_size: int = 60, cache: str | None = None,
+              log=print) -> Run:
+    """Imports, builds, runs and compares `tests` (from collect())."""
     from concurrent.futures import ThreadPoolExecutor
 
     from sofie.jit import _source_hash
     cache = cache or cache_root()
     timings: dict[str, float] = {}
-    if tests is None:
-        start = time.perf_counter()
-        tests = collect(ops)
-        timings["collect"] = time.perf_counter() - start
-
     start = time.perf_counter()
     imported = import_all(tests, cache, _source_hash(), jobs)
     timings["import"] = time.perf_counter() - start
