@@ -16,6 +16,7 @@ from onnx import helper, numpy_helper
 
 from sofie.errors import SofieError
 from sofie.frontends.names import module_name
+from sofie.frontends.onnx_functions import function_body
 from sofie.ir.core import Builder, Function, Module, Value
 from sofie.ir.registry import lookup_onnx, onnx_op_types
 from sofie.ir.types import Dim, TensorType, dtype_name
@@ -104,9 +105,8 @@ class _Importer:
                 dims.append(symbol_name(d.dim_param))
             elif k == 0:
                 dims.append("N")
-            else:
-                raise SofieError(f"{self.source}: input '{vi.name}' has an unknown dim at axis {k}; "
-                                 f"only the batch (axis 0) may be dynamic")
+            else:  # an unnamed dynamic dim: a symbol of its own, named after where it is
+                dims.append(symbol_name(f"{vi.name}_{k}"))
         try:
             dt = dtype_name(helper.tensor_dtype_to_np_dtype(tt.elem_type))
         except (KeyError, SofieError):
@@ -159,6 +159,8 @@ class _Importer:
             self.values[node.output[0]] = self.b.weight(self._constant(attrs, where), node.output[0], loc)
             return
         opdef = lookup_onnx(node.op_type)
+        if opdef is None and node.op_type not in _ADAPTERS and self._expand(node, where):
+            return
         if opdef is None and node.op_type not in _ADAPTERS:  # some ops import as others (CastLike)
             raise SofieError(f"{where}: unsupported op '{node.op_type}'. Supported ops: "
                              f"{', '.join(onnx_op_types() + ['Constant'])}")
@@ -187,6 +189,24 @@ class _Importer:
         except SofieError as e:
             raise SofieError(f"{where}: {e}") from None
         self._bind(node, op.results, where)
+
+    def _expand(self, node: onnx.NodeProto, where: str) -> bool:
+        """Imports an op ONNX defines as a function of other ops as its body; False when it is
+        not one (see `onnx_functions`)."""
+        types = [self.values[i].type if i in self.values else None for i in node.input]
+        body = function_body(node, self.opset, types)
+        if body is None:
+            return False
+        nodes, opset = body
+        outer, self.opset = self.opset, opset
+        try:
+            for k, sub in enumerate(nodes):
+                self._node(sub, k)
+        except SofieError as e:
+            raise SofieError(f"{where}: in its ONNX function body: {e}") from None
+        finally:
+            self.opset = outer
+        return True
 
     def _bind(self, node: onnx.NodeProto, results: list[Value], where: str) -> None:
         outs = list(node.output)
