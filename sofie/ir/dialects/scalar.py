@@ -18,7 +18,7 @@ import numpy as np
 from lark import Lark, Transformer, UnexpectedInput
 
 from sofie.errors import SofieError
-from sofie.ir.types import FLOATS, INTS, NUMERIC, UNSIGNED_INTS, numpy_dtype
+from sofie.ir.types import FLOATS, INTS, NUMERIC, numpy_dtype
 
 
 @dataclass(frozen=True)
@@ -100,11 +100,15 @@ def _mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _shift(left: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """ONNX BitShift: wrapping left shift, arithmetic right shift; a shift by a negative amount
+    or by the width or more leaves the sign fill (-1 for a right shift of a negative a, else 0)."""
     def shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        bits = a.dtype.itemsize * 8  # a shift by the width or more gives 0 (no C++ UB)
-        safe = np.where(b >= bits, 0, b).astype(a.dtype)
+        bits = a.dtype.itemsize * 8
+        out_of_range = (b < 0) | (b >= bits)
+        safe = np.where(out_of_range, 0, b).astype(a.dtype)
         out = np.left_shift(a, safe) if left else np.right_shift(a, safe)
-        return np.where(b >= bits, 0, out).astype(a.dtype)
+        fill = 0 if left else np.where(a < 0, -1, 0)
+        return np.where(out_of_range, fill, out).astype(a.dtype)
     return shift
 
 
@@ -117,7 +121,7 @@ _OPS += [
     ScalarOp("fmod", 2, _fmod), ScalarOp("mod", 2, _mod),
     ScalarOp("band", 2, np.bitwise_and, types=INTS), ScalarOp("bor", 2, np.bitwise_or, types=INTS),
     ScalarOp("bxor", 2, np.bitwise_xor, types=INTS), ScalarOp("bnot", 1, np.invert, types=INTS),
-    ScalarOp("shl", 2, _shift(True), types=UNSIGNED_INTS), ScalarOp("shr", 2, _shift(False), types=UNSIGNED_INTS),
+    ScalarOp("shl", 2, _shift(True), types=INTS), ScalarOp("shr", 2, _shift(False), types=INTS),
 ]
 SCALAR_OPS: dict[str, ScalarOp] = {op.name: op for op in _OPS}
 CAST_PREFIX = "cast_"  # cast_f32(x0), cast_i64(x0), ...

@@ -1,6 +1,6 @@
 // Scalar helpers for ONNX elementwise ops where the C++ operator is undefined or traps:
-// an integer remainder by zero (SIGFPE), INT_MIN % -1 (overflow) and a shift by the type's
-// width or more (undefined). ONNX leaves these unspecified; sofie returns 0 for each, as the
+// an integer remainder by zero (SIGFPE), INT_MIN % -1 (overflow) and a shift by a negative
+// amount or by the type's width or more (undefined). ONNX leaves these unspecified; sofie returns 0 for each, as the
 // numpy reference in sofie.ir.dialects.scalar does.
 #ifndef SOFIE_RT_ELEMENTWISE_HXX_V0_1_0
 #define SOFIE_RT_ELEMENTWISE_HXX_V0_1_0
@@ -62,17 +62,21 @@ SOFIE_VMATH_INLINE T select(bool c, T a, T b) {
     return vmath::detail::select(c, a, b);
 }
 
-// ONNX BitShift on unsigned types: shifting out every bit gives 0.
+// ONNX BitShift (opset 28 adds the signed types): a left shift wraps (bits past the sign bit
+// are dropped), a right shift of a signed value is arithmetic; a shift by a negative amount or
+// by the width or more leaves only the sign fill: -1 for a right shift of a negative value,
+// else 0.
 template <class T>
 inline T shift_left(T a, T b) {
-    static_assert(std::is_unsigned_v<T>, "BitShift is defined on unsigned integers");
-    return b >= T(sizeof(T) * 8) ? T(0) : static_cast<T>(a << b);
+    using U = std::make_unsigned_t<T>;
+    if (b < T(0) || b >= T(sizeof(T) * 8)) return T(0);
+    return static_cast<T>(static_cast<U>(static_cast<U>(a) << b));
 }
 
 template <class T>
 inline T shift_right(T a, T b) {
-    static_assert(std::is_unsigned_v<T>, "BitShift is defined on unsigned integers");
-    return b >= T(sizeof(T) * 8) ? T(0) : static_cast<T>(a >> b);
+    if (b < T(0) || b >= T(sizeof(T) * 8)) return a < T(0) ? T(-1) : T(0);
+    return static_cast<T>(a >> b);  // arithmetic for signed T (g++, and C++20)
 }
 
 }  // namespace rt

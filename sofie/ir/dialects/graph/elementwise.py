@@ -22,7 +22,7 @@ from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.scalar import Call, Const, Expr, Var, evaluate, parse_body, result_type, substitute
 from sofie.ir.registry import COMMUTATIVE, INPLACE, PURE, SYMBOLIC, Attr, OpDef, register
-from sofie.ir.types import FLOATS, INTS, NUMERIC, SIGNED_INTS, UNSIGNED_INTS, TensorType, broadcast_shapes, numpy_dtype
+from sofie.ir.types import FLOATS, INTS, NUMERIC, SIGNED_INTS, TensorType, broadcast_shapes, numpy_dtype
 
 _INF = math.inf
 SIGNED = FLOATS + SIGNED_INTS
@@ -132,7 +132,7 @@ BINARY = [
     Binary("bitwise_or", "BitwiseOr", "bor(a, b)", True, INTS),
     Binary("bitwise_xor", "BitwiseXor", "bxor(a, b)", True, INTS),
     Binary("bit_shift", "BitShift", Choice("direction", "str", (("LEFT", "shl(a, b)"), ("RIGHT", "shr(a, b)"))),
-           types=UNSIGNED_INTS),
+           types=INTS),  # signed since opset 28
 ]
 
 
@@ -281,7 +281,7 @@ class VariadicOp(Elementwise):
     """An elementwise function of one or more tensors with numpy broadcasting; see VARIADIC."""
 
     operands = "inputs*"
-    traits = frozenset({PURE, INPLACE, COMMUTATIVE})
+    traits = frozenset({PURE, INPLACE, COMMUTATIVE, SYMBOLIC})
     spec: Variadic
 
     def shape(self, op: Operation, *types: TensorType | None) -> TensorType:
