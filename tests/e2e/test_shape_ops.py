@@ -85,6 +85,12 @@ def _cases() -> Cases:
     one("pad_axes_batch", "Pad", [("N", 3, 4), i64(1, 2, 2, 0), f32(-2.0).reshape(()), i64(-1, 1)],
         mode="constant")
 
+    # long rows: the kernel copies runs of consecutive indices (and fills) a row at a time
+    one("pad_long_rows", "Pad", [("N", 3, 40), i64(0, 1, 2, 0, 0, 3), f32(7.0).reshape(())])
+    one("pad_long_rows_edge", "Pad", [(3, 40), i64(0, 5, 0, 6)], mode="edge")
+    one("slice_long_rows", "Slice", [("N", 32), i64(2), i64(30), i64(1)])
+    one("tile_long_rows", "Tile", [(2, 16), i64(2, 3)])
+
     # Tile, Expand
     one("tile", "Tile", [(2, 3), i64(2, 3)])
     one("tile_batch", "Tile", [("N", 2, 3), i64(1, 1, 2)])
