@@ -71,6 +71,7 @@ def _cases() -> Cases:
     one("slice_negative_step_to_start", "Slice", [(6,), i64(-1), i64(-1000), i64(0), i64(-1)])
     one("slice_step3", "Slice", [("N", 10), i64(1), i64(10), i64(1), i64(3)])
     one("slice_empty", "Slice", [(4, 6), i64(3), i64(1), i64(1)])
+    one("slice_whole", "Slice", [("N", 6), i64(0), i64(2**63 - 1), i64(1)])
 
     # Split: equal parts by num_outputs (uneven last part), sizes as input, negative axis
     for part in range(3):
