@@ -40,8 +40,7 @@ def _activation(name: str, alphas: list[float], betas: list[float], where: str) 
     if key in _OWN:
         body, params = _OWN[key]
     elif key in _FROM_TABLE:
-        spec = ACTIVATIONS[_FROM_TABLE[key]]
-        body, params = spec.body, spec.params
+        body, params = ACTIVATIONS[_FROM_TABLE[key]]
     else:
         raise SofieError(f"{where}: unknown activation '{name}' (known: {', '.join(RECURRENT_ACTIVATIONS)})")
     values = {}
