@@ -36,7 +36,10 @@ def take_axes(ctx: LoweringContext, op: Operation, x: Value, tables: Tables, out
     if len(tables) > MAX_RANK:
         raise SofieError(f"{op.describe()}: rank {len(tables)} is above the {MAX_RANK} sofie's kernels take")
     used = [t for t in tables if t is not None]
-    table = ctx.constant(np.concatenate(used).astype(np.int64), f"{out.name or 'take'}_table") if used else None
+    if not used:  # every axis whole (a Slice or Pad that changes nothing)
+        ctx.create("low.copy", [x, out], {}, op)
+        return
+    table = ctx.constant(np.concatenate(used).astype(np.int64), f"{out.name or 'take'}_table")
     ctx.create(LowTakeAxes, [x, table, out], {"tabled": [int(t is not None) for t in tables], "fill": float(fill)},
                op)
 
@@ -58,9 +61,11 @@ def _split(ctx: LoweringContext, op: Operation) -> None:
     axis = op.axis % x.type.rank
     start = 0
     for i, size in enumerate(op.opdef.sizes(op, x.type.shape)):
-        tables: Tables = [None] * x.type.rank
-        tables[axis] = np.arange(start, start + size, dtype=np.int64)
-        take_axes(ctx, op, ctx.value(x), tables, ctx.dest(op, i))
+        r = op.results[i]
+        if r.uses or id(r) in ctx.outputs:  # a part nothing reads is not copied
+            tables: Tables = [None] * x.type.rank
+            tables[axis] = np.arange(start, start + size, dtype=np.int64)
+            take_axes(ctx, op, ctx.value(x), tables, ctx.dest(op, i))
         start += size
 
 

@@ -71,6 +71,7 @@ def _cases() -> Cases:
     one("slice_negative_step_to_start", "Slice", [(6,), i64(-1), i64(-1000), i64(0), i64(-1)])
     one("slice_step3", "Slice", [("N", 10), i64(1), i64(10), i64(1), i64(3)])
     one("slice_empty", "Slice", [(4, 6), i64(3), i64(1), i64(1)])
+    one("slice_whole", "Slice", [("N", 6), i64(0), i64(2**63 - 1), i64(1)])
 
     # Split: equal parts by num_outputs (uneven last part), sizes as input, negative axis
     for part in range(3):
@@ -84,6 +85,12 @@ def _cases() -> Cases:
     one("pad_crop", "Pad", [(3, 6), i64(-1, 2, 0, -3)])
     one("pad_axes_batch", "Pad", [("N", 3, 4), i64(1, 2, 2, 0), f32(-2.0).reshape(()), i64(-1, 1)],
         mode="constant")
+
+    # long rows: the kernel copies runs of consecutive indices (and fills) a row at a time
+    one("pad_long_rows", "Pad", [("N", 3, 40), i64(0, 1, 2, 0, 0, 3), f32(7.0).reshape(())])
+    one("pad_long_rows_edge", "Pad", [(3, 40), i64(0, 5, 0, 6)], mode="edge")
+    one("slice_long_rows", "Slice", [("N", 32), i64(2), i64(30), i64(1)])
+    one("tile_long_rows", "Tile", [(2, 16), i64(2, 3)])
 
     # Tile, Expand
     one("tile", "Tile", [(2, 3), i64(2, 3)])

@@ -155,7 +155,7 @@ GroupNorm = _kernel("low.group_norm", "X scale B Y:out", {"groups": Attr("int"),
                     "normalize each group of channels of each image; scale and B per channel or per group")
 Lrn = _kernel("low.lrn", "X Y:out", {"alpha": Attr("float"), "beta": Attr("float"), "bias": Attr("float"),
                                      "size": Attr("int")}, "local response normalization across channels")
-TakeAxes = _kernel("low.take_axes", "X table? Y:out", {"tabled": Attr("ints"), "fill": Attr("float", 0.0)},
+TakeAxes = _kernel("low.take_axes", "X table Y:out", {"tabled": Attr("ints"), "fill": Attr("float", 0.0)},
                    "y[i0, i1, ...] = X[t0[i0], t1[i1], ...], or `fill` where an entry is -1 (Slice, Pad, "
                    "Tile): `table` (i64) holds the tables of the axes marked 1 in `tabled`, one after "
                    "the other; the other axes are copied whole", dtypes=None)

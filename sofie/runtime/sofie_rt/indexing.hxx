@@ -35,6 +35,27 @@ inline void fill_n(T* y, std::size_t n, T v) {
     std::fill(y, y + n, v);
 }
 
+// The table of the last tabled axis as runs: `len` output indices reading consecutive input
+// indices from `src` on (or all the fill, src -1). A run is one memcpy (or fill) per row; a
+// table of more than kMaxRuns runs, or of runs shorter than 4 on average, is read entry by entry.
+struct Run {
+    std::int64_t src;
+    std::size_t len;
+};
+constexpr std::size_t kMaxRuns = 64;
+
+inline std::size_t table_runs(const std::int64_t* t, std::size_t n, Run* runs) {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < n;) {
+        std::size_t len = 1;
+        while (i + len < n && (t[i] < 0 ? t[i + len] < 0 : t[i + len] == t[i] + std::int64_t(len))) ++len;
+        if (count == kMaxRuns) return 0;
+        runs[count++] = Run{t[i] < 0 ? -1 : t[i], len};
+        i += len;
+    }
+    return count * 4 <= n ? count : 0;  // short runs: a memcpy each costs more than a load
+}
+
 // take_axes below the outermost axes: `axis` is the current axis, `last` the last one with a
 // table; the axes after `last` are copied as contiguous blocks of `inner` elements.
 template <class T>
@@ -44,16 +65,20 @@ struct Take {
     const std::int64_t* const* tables;
     std::size_t last, inner;
     T fill;
-    bool last_contiguous;  // the last table reads a run of consecutive indices
+    const Run* runs;  // the last table as runs; none (0) when it has too many
+    std::size_t n_runs;
 
     T* run(const T* x, T* y, std::size_t axis) const {
         const std::int64_t* t = tables[axis];
         const std::size_t n = out_dims[axis];
         if (axis == last) {
-            if (last_contiguous && n != 0) {
-                std::memcpy(y, x + std::size_t(t[0]) * inner, n * inner * sizeof(T));
-                return y + n * inner;
+            for (std::size_t r = 0; r < n_runs; ++r) {
+                const std::size_t len = runs[r].len * inner;
+                if (runs[r].src < 0) fill_n(y, len, fill);
+                else std::memcpy(y, x + std::size_t(runs[r].src) * inner, len * sizeof(T));
+                y += len;
             }
+            if (n_runs) return y;
             for (std::size_t i = 0; i < n; ++i, y += inner) {
                 if (t[i] < 0) fill_n(y, inner, fill);
                 else if (inner == 1) *y = x[t[i]];
@@ -128,10 +153,9 @@ inline void take_axes(const T* x, T* y, std::size_t rank, const std::size_t* in_
     std::size_t in_strides[16];
     std::size_t s = 1;
     for (std::size_t a = rank; a-- > 0;) in_strides[a] = s, s *= in_dims[a];
-    const std::int64_t* t = tables[last];
-    bool contiguous = true;
-    for (std::size_t i = 0; i < out_dims[last]; ++i) contiguous &= t[i] == t[0] + std::int64_t(i) && t[i] >= 0;
-    detail::Take<T> take{out_dims, in_strides, tables, last, inner, fill, contiguous};
+    detail::Run runs[detail::kMaxRuns];
+    const std::size_t n_runs = detail::table_runs(tables[last], out_dims[last], runs);
+    detail::Take<T> take{out_dims, in_strides, tables, last, inner, fill, runs, n_runs};
     take.run(x, y, 0);
 }
 
