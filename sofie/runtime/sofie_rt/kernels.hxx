@@ -308,7 +308,7 @@ inline void global_avgpool(const T* x, T* y, std::size_t NC, std::size_t HW) {
 }
 
 // ---------------------------------------------------------------------------
-// Normalization and softmax.
+// Normalization (softmax and the others: reduce.hxx).
 // ---------------------------------------------------------------------------
 
 // Inference BatchNormalization over x[N, C, spatial]; x == y is allowed.
@@ -323,42 +323,6 @@ inline void batchnorm(const T* x, T* y, const T* scale, const T* bias,
             const T b = bias[c] - mean[c] * k;
             const std::size_t base = (n * C + c) * spatial;
             for (std::size_t i = 0; i < spatial; ++i) y[base + i] = x[base + i] * k + b;
-        }
-    }
-}
-
-// Softmax over the middle axis of x[outer, axis_len, inner]; x == y is allowed.
-template <class T>
-inline void softmax(const T* x, T* y, std::size_t outer, std::size_t axis_len,
-                    std::size_t inner) {
-    // Inner positions are processed in stack-sized chunks so that every pass
-    // walks rows contiguously instead of striding by `inner`.
-    constexpr std::size_t B = 64;
-    T mx[B], sum[B];
-    for (std::size_t o = 0; o < outer; ++o) {
-        const T* xo = x + o * axis_len * inner;
-        T* yo = y + o * axis_len * inner;
-        for (std::size_t i0 = 0; i0 < inner; i0 += B) {
-            const std::size_t nb = std::min(B, inner - i0);
-            std::fill(mx, mx + nb, -std::numeric_limits<T>::infinity());
-            std::fill(sum, sum + nb, T(0));
-            for (std::size_t a = 0; a < axis_len; ++a) {
-                const T* xr = xo + a * inner + i0;
-                for (std::size_t i = 0; i < nb; ++i) mx[i] = std::max(mx[i], xr[i]);
-            }
-            for (std::size_t a = 0; a < axis_len; ++a) {
-                const T* xr = xo + a * inner + i0;
-                T* yr = yo + a * inner + i0;
-                for (std::size_t i = 0; i < nb; ++i) {
-                    yr[i] = std::exp(xr[i] - mx[i]);
-                    sum[i] += yr[i];
-                }
-            }
-            for (std::size_t i = 0; i < nb; ++i) sum[i] = T(1) / sum[i];
-            for (std::size_t a = 0; a < axis_len; ++a) {
-                T* yr = yo + a * inner + i0;
-                for (std::size_t i = 0; i < nb; ++i) yr[i] *= sum[i];
-            }
         }
     }
 }
