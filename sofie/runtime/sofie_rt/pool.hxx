@@ -95,6 +95,15 @@ inline void pool(const T* x, T* y, std::size_t NC, const Dims3& in, const Dims3&
     const std::size_t in_size = in[0] * in[1] * in[2], out_size = out[0] * out[1] * out[2];
     const std::size_t OW = out[2];
     const T init = K == PoolKind::max ? std::numeric_limits<T>::lowest() : T(0);
+    // avg: output columns [full_cols[0], full_cols[1]) count every tap along the row
+    std::size_t full_cols[2] = {0, OW};
+    for (std::size_t kw = 0; kw < kernel[2]; ++kw) {
+        const I off = I(kw * dil[2]) - (count_include_pad ? 0 : I(pads[2]));
+        std::size_t lo, hi;
+        detail::pool_col_span(off, strides[2], count_include_pad ? in[2] + pads[2] + pads[5] : in[2], OW, lo, hi);
+        full_cols[0] = std::max(full_cols[0], lo);
+        full_cols[1] = std::min(full_cols[1], hi);
+    }
     for (std::size_t nc = 0; nc < NC; ++nc) {
         const T* xc = x + nc * in_size;
         T* yc = y + nc * out_size;
@@ -133,13 +142,23 @@ inline void pool(const T* x, T* y, std::size_t NC, const Dims3& in, const Dims3&
                                                              : (d_hi - d_lo) * (h_hi - h_lo);
                     const std::size_t w_size = count_include_pad ? in[2] + pads[2] + pads[5] : in[2];
                     const I w_shift = count_include_pad ? I(pads[2]) : 0;
-                    for (std::size_t ow = 0; ow < OW; ++ow) {
+                    auto edge = [&](std::size_t ow) {
                         std::size_t w_lo, w_hi;
                         detail::tap_range(I(ow * strides[2]) - I(pads[2]) + w_shift, dil[2], kernel[2], w_size,
                                           w_lo, w_hi);
                         const std::size_t count = dh * (w_hi - w_lo);
                         yr[ow] = count ? yr[ow] / T(count) : T(0);
+                    };
+                    // columns whose whole window is counted share one divisor
+                    const std::size_t full_lo = std::min(full_cols[0], OW), full_hi = std::max(full_lo, full_cols[1]);
+                    for (std::size_t ow = 0; ow < full_lo; ++ow) edge(ow);
+                    if (dh) {
+                        const T inv = T(1) / T(dh * kernel[2]);
+                        for (std::size_t ow = full_lo; ow < full_hi; ++ow) yr[ow] *= inv;
+                    } else {
+                        std::fill(yr + full_lo, yr + full_hi, T(0));
                     }
+                    for (std::size_t ow = full_hi; ow < OW; ++ow) edge(ow);
                 } else if constexpr (K == PoolKind::lp) {
                     for (std::size_t ow = 0; ow < OW; ++ow) yr[ow] = std::pow(yr[ow], T(1) / T(p));
                 }
