@@ -63,6 +63,15 @@ def conv_suite() -> Suite:
     s.case("conv2d_depthwise_residual_relu", lambda s: fused(s, x2, w(4, 1, 3, 3), w(4), group=4,
                                                              pads=[1, 1, 1, 1]))
 
+    # BatchNormalization folded into the weights (default pipeline) around 1-D and 3-D convs
+    def bn(s: Suite, x: str, c: int) -> str:
+        return s.node("BatchNormalization", [x, s.init(w(c)), s.init(w(c)), s.init(w(c)),
+                                             s.init(np.abs(w(c)) + 0.5)])
+    s.case("conv1d_then_batchnorm", lambda s: bn(s, s.node("Conv", [s.inp(x1), s.init(w(5, 4, 3)), s.init(w(5))],
+                                                           pads=[1, 1]), 5))
+    s.case("batchnorm_then_conv3d", lambda s: s.node("Conv", [bn(s, s.inp(x3), 3), s.init(w(4, 3, 2, 2, 2)),
+                                                              s.init(w(4))]))
+
     # ConvTranspose: GEMM + col2im
     t1, t2, t3 = ("N", 3, 6), ("N", 4, 5, 4), ("N", 2, 3, 4, 3)
     s.op("convT1d_plain", "ConvTranspose", [t1, w(3, 2, 3), w(2)])
@@ -107,6 +116,9 @@ def conv_suite() -> Suite:
             s.op(f"lppool{tag}_p{p}", "LpPool", [x], kernel_shape=k, p=p, **extra)
         s.op(f"lppool{tag}_dilations", "LpPool", [x], kernel_shape=k, dilations=[2] * nd)
     s.op("maxpool2d_storage_order1", "MaxPool", [p2], kernel_shape=[2, 2], storage_order=1)
+    for cip in (0, 1):  # ceil_mode: the last window of each row hangs past the end padding
+        s.op(f"avgpool2d_ceil_overhang_cip{cip}", "AveragePool", [p2], kernel_shape=[3, 3], strides=[2, 2],
+             pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=cip)
 
     # global pools, any rank
     for tag, x in [("1d", p1), ("2d", p2), ("3d", p3)]:

@@ -170,6 +170,47 @@ inline std::size_t conv2d_scratch_floats(std::size_t C, std::size_t group, std::
     return conv2d_scratch_floats(C, group, kH, kW, OH, OW);
 }
 
+namespace detail {
+
+// yr[lo:hi] += sum over the row's kW taps of w[kw] * x at the tap: with KW == kW known at
+// compile time, the columns where every tap is inside the row go in one pass (y loaded and
+// stored once per kernel row, not once per tap); the edge columns take the taps one by one.
+template <int KW, class T>
+inline void depthwise_row(T* SOFIE_RESTRICT yr, const T* xr, const T* wr, std::size_t kW,
+                          std::ptrdiff_t pad_left, std::size_t W, std::size_t OW, std::size_t stride,
+                          std::size_t dil) {
+    using I = std::ptrdiff_t;
+    I in_lo = 0, in_hi = I(OW);  // columns where every tap is inside the row
+    for (std::size_t kw = 0; kw < kW; ++kw) {
+        I lo, hi;
+        valid_span(I(kw * dil) - pad_left, I(stride), I(W), I(OW), lo, hi);
+        in_lo = std::max(in_lo, lo);
+        in_hi = std::min(in_hi, hi);
+    }
+    const bool fused = KW > 0 && in_lo < in_hi;
+    for (std::size_t kw = 0; kw < kW; ++kw) {
+        I lo, hi;
+        valid_span(I(kw * dil) - pad_left, I(stride), I(W), I(OW), lo, hi);
+        const T wv = wr[kw];
+        const I off = I(kw * dil) - pad_left;
+        const I cut_lo = fused ? std::min(hi, in_lo) : hi, cut_hi = fused ? std::max(lo, in_hi) : hi;
+        for (I ow = lo; ow < cut_lo; ++ow) yr[ow] += wv * xr[ow * I(stride) + off];
+        for (I ow = cut_hi; ow < hi; ++ow) yr[ow] += wv * xr[ow * I(stride) + off];
+    }
+    if constexpr (KW > 0) {
+        if (!fused) return;
+        const T* src = xr + (in_lo * I(stride) - pad_left);  // tap 0 of column in_lo: inside
+        T* y0 = yr + in_lo;
+        for (std::size_t i = 0, n = std::size_t(in_hi - in_lo); i < n; ++i) {
+            T acc = y0[i];
+            for (int kw = 0; kw < KW; ++kw) acc += wr[kw] * src[i * stride + std::size_t(kw) * dil];
+            y0[i] = acc;
+        }
+    }
+}
+
+}  // namespace detail
+
 // Depthwise conv (one input channel per group; M/group outputs each): per output
 // channel, a direct sum of kH*kW shifted rows of the input, vectorizable along ow.
 // The caller (conv2d) applies the epilogue.
@@ -186,22 +227,17 @@ inline void conv2d_depthwise(const T* x, const T* w, T* y, std::size_t C, std::s
         const T* wm = w + m * kH * kW;
         T* ym = y + m * OH * OW;
         std::fill(ym, ym + OH * OW, T(0));
-        for (std::size_t kw = 0; kw < kW; ++kw) {
-            const I w_off = I(kw * dil_w) - I(pad_left);
-            I lo, hi;
-            detail::valid_span(w_off, I(stride_w), I(W), I(OW), lo, hi);
-            for (std::size_t oh = 0; oh < OH; ++oh) {
-                T* SOFIE_RESTRICT yr = ym + oh * OW;
-                for (std::size_t kh = 0; kh < kH; ++kh) {
-                    const I ih = I(oh * stride_h + kh * dil_h) - I(pad_top);
-                    if (ih < 0 || ih >= I(H)) continue;
-                    const T wv = wm[kh * kW + kw];
-                    const T* src = xc + ih * I(W) + w_off;
-                    if (stride_w == 1) {
-                        for (I ow = lo; ow < hi; ++ow) yr[ow] += wv * src[ow];
-                    } else {
-                        for (I ow = lo; ow < hi; ++ow) yr[ow] += wv * src[ow * I(stride_w)];
-                    }
+        for (std::size_t oh = 0; oh < OH; ++oh) {
+            for (std::size_t kh = 0; kh < kH; ++kh) {
+                const I ih = I(oh * stride_h + kh * dil_h) - I(pad_top);
+                if (ih < 0 || ih >= I(H)) continue;
+                const T* xr = xc + ih * I(W);
+                if (kW == 3) {
+                    detail::depthwise_row<3>(ym + oh * OW, xr, wm + kh * kW, kW, I(pad_left), W, OW,
+                                             stride_w, dil_w);
+                } else {
+                    detail::depthwise_row<0>(ym + oh * OW, xr, wm + kh * kW, kW, I(pad_left), W, OW,
+                                             stride_w, dil_w);
                 }
             }
         }
