@@ -92,6 +92,11 @@ def suite_linalg() -> Suite:
     s.op("resize_3d_trilinear", "Resize", [(2, 3, 4, 5, 3), "", f32(1, 1, 2, 1.5, 2)], mode="linear")
     s.op("resize_1d_channel_axis", "Resize", [(2, 4, 6), "", f32(1, 0.5, 2)], mode="linear")
     s.op("resize_identity", "Resize", [x, "", f32(1, 1, 1, 1)], mode="linear")
+    def sizes_from_shape(s: Suite) -> str:  # how PyTorch exports interpolate(size=...)
+        x = s.inp(("N", 2, 5, 6))
+        sizes = s.node("Concat", [s.node("Shape", [x], end=2), s.init(i64(10, 4))], axis=0)
+        return s.node("Resize", [x, "", "", sizes], mode="linear")
+    s.case("resize_sizes_from_shape", sizes_from_shape)
     # U-Net decoders: 2x nearest and bilinear upsampling of a batch of feature maps
     s.op("resize_unet_nearest_2x", "Resize", [("N", 4, 8, 8), "", f32(1, 1, 2, 2)], mode="nearest")
     s.op("resize_unet_bilinear_2x", "Resize", [("N", 4, 8, 8), "", f32(1, 1, 2, 2)], mode="linear")

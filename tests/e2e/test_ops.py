@@ -544,8 +544,6 @@ ERRORS = {
                             r"scale has shape \[4\], expected \[3\]"),
     "gemm_inner_mismatch": (_one_node("Gemm", [(4, 6), np.ones((5, 5), np.float32)]),
                             r"inner dimensions differ"),
-    "matmul_3d_right": (_one_node("MatMul", [(2, 4, 6), np.ones((2, 6, 5), np.float32)]),
-                        r"MatMul with a 3-D right operand is not supported"),
     "softmax_axis_out_of_range": (_one_node("Softmax", [(2, 3)], axis=2), r"axis 2 out of range"),
     "reshape_two_minus_one": (_one_node("Reshape", [(2, 6), np.array([-1, -1], np.int64)]),
                               r"more than one -1"),

@@ -19,6 +19,7 @@ from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.folding import known_value
 from sofie.ir.registry import Attr, OpDef, register
+from sofie.ir.symbolic import Sym
 from sofie.ir.types import Dim, fmt_shape
 
 MODES = ("nearest", "linear", "cubic")
@@ -196,13 +197,16 @@ def plan(op: Operation, shape: tuple[Dim, ...], roi: np.ndarray | None = None,
                 raise SofieError(f"{where}: scales must be positive, got {scales.tolist()}")
             if scale[a] != 1.0:
                 out[a] = int(scale[a] * _static(op, shape, a))
-        elif int(sizes[i]) != shape[a]:
-            if int(sizes[i]) <= 0:
+        elif _size(sizes[i]) != shape[a]:
+            if isinstance(_size(sizes[i]), str) or int(sizes[i]) <= 0:
                 raise SofieError(f"{where}: sizes must be positive, got {sizes.tolist()}")
+            _static(op, shape, a)
             out[a] = int(sizes[i])
-            scale[a] = out[a] / _static(op, shape, a)
+            scale[a] = out[a] / shape[a]
     policy = op.attr("keep_aspect_ratio_policy")
     if sizes is not None and policy != "stretch":
+        if any(isinstance(_size(v), str) for v in sizes):
+            raise SofieError(f"{where}: keep_aspect_ratio_policy needs numeric sizes, got {sizes.tolist()}")
         ratios = [int(sizes[i]) / _static(op, shape, a) for i, a in enumerate(axes)]
         s = min(ratios) if policy == "not_larger" else max(ratios)
         for a in axes:
@@ -217,6 +221,11 @@ def plan(op: Operation, shape: tuple[Dim, ...], roi: np.ndarray | None = None,
             raise SofieError(f"{where}: axis {a} of {fmt_shape(shape)} would resize to {out[a]}")
         tables.append(axis_table(op, a, _static(op, shape, a), int(out[a]), scale[a], crop[a]))
     return Plan(tuple(out), sorted(tables, key=lambda t: t.axis))
+
+
+def _size(v: object) -> Dim:
+    """A `sizes` entry: a number, or a dim symbol (PyTorch exports sizes built from Shape)."""
+    return v.dim if isinstance(v, Sym) else int(v)
 
 
 def _static(op: Operation, shape: tuple[Dim, ...], axis: int) -> int:
