@@ -294,3 +294,25 @@ def test_torch_export_at_two_batches_and_two_lengths(exported: str) -> None:
         for g, r in zip(got, ref, strict=True):
             assert g.shape == r.shape
             np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL, err_msg=f"N={n}, T={t}")
+
+
+def test_a_sequence_on_axis_0_is_never_run_in_chunks(tmp_path) -> None:
+    """X [T, N, I] with T the batch symbol (axis 0 of the first input) and Y the only output:
+    every interface value holds T on axis 0, yet the steps are not independent events. The
+    model is bounded by max_batch instead of chunked (which would restart the recurrence)."""
+    from tests.conftest import ort_run
+    w = np.random.default_rng(3).standard_normal((1, 4 * H, I)).astype(np.float32)
+    r = np.random.default_rng(4).standard_normal((1, 4 * H, H)).astype(np.float32)
+    node = helper.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=H)
+    g = helper.make_graph([node], "seq_first", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 2, I])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w, "W"), numpy_helper.from_array(r, "R")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    m.ir_version = 8
+    path = str(tmp_path / "seq_first.onnx")
+    onnx.save(m, path)
+    model = sofie.compile(path, blas="none", max_batch=4)
+    x = np.random.default_rng(5).standard_normal((4, 2, I)).astype(np.float32)
+    np.testing.assert_allclose(model(x)[0], ort_run(path, x)[0], rtol=RTOL, atol=ATOL)
+    with pytest.raises((ValueError, sofie.SofieError), match="max_batch"):
+        model(np.zeros((5, 2, I), np.float32))
