@@ -316,3 +316,52 @@ def test_a_sequence_on_axis_0_is_never_run_in_chunks(tmp_path) -> None:
     np.testing.assert_allclose(model(x)[0], ort_run(path, x)[0], rtol=RTOL, atol=ATOL)
     with pytest.raises((ValueError, sofie.SofieError), match="max_batch"):
         model(np.zeros((5, 2, I), np.float32))
+
+
+# ---- bad input: a clear SofieError naming the node, at import ------------------------------
+
+def _one(op: str, x_shape: tuple, w_shape: tuple, r_shape: tuple, x_type: int = TensorProto.FLOAT,
+         lens_type: int | None = None, **attrs) -> onnx.ModelProto:
+    inputs = [helper.make_tensor_value_info("x", x_type, list(x_shape))]
+    names = ["x", "W", "R"]
+    inits = [numpy_helper.from_array(np.zeros(w_shape, np.float32), "W"),
+             numpy_helper.from_array(np.zeros(r_shape, np.float32), "R")]
+    if lens_type is not None:
+        inputs.append(helper.make_tensor_value_info("lens", lens_type, [x_shape[1]]))
+        names += ["", "lens"]
+    node = helper.make_node(op, names, ["y"], name="the_node", **attrs)
+    g = helper.make_graph([node], "bad", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    m.ir_version = 8
+    return m
+
+
+BAD = {
+    "w_shape": (_one("LSTM", (2, 1, 3), (1, 12, 2), (1, 12, 3), hidden_size=3),
+                r"W has shape \[1, 12, 2\], expected \[1, 12, 3\]"),
+    "hidden_size_mismatch": (_one("GRU", (2, 1, 3), (1, 12, 3), (1, 12, 4), hidden_size=3),
+                             r"W has shape \[1, 12, 3\], expected \[1, 9, 3\]"),
+    "bidirectional_needs_two": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), hidden_size=4,
+                                     direction="bidirectional"), r"expected \[2, 4, 3\]"),
+    "direction": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), hidden_size=4, direction="sideways"),
+                  r"direction must be forward, reverse or bidirectional"),
+    "unknown_activation": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), hidden_size=4, activations=["Swish"]),
+                           r"unknown activation 'Swish'"),
+    "activation_count": (_one("GRU", (2, 1, 3), (1, 12, 3), (1, 12, 4), hidden_size=4, activations=["Tanh"]),
+                         r"1 activations, expected 2 per direction"),
+    "integer_input": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), x_type=TensorProto.INT32, hidden_size=4),
+                      r"X is i32; a recurrent layer runs on f32, f64"),
+    "lens_type": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), lens_type=TensorProto.INT64, hidden_size=4),
+                  r"sequence_lens is i64, expected i32"),
+    "layout": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), hidden_size=4, layout=2), r"layout must be 0 or 1"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_refused_naming_the_node(case: str) -> None:
+    from sofie.frontends.onnx import load_onnx
+    model, pattern = BAD[case]
+    with pytest.raises(sofie.SofieError, match=pattern) as e:
+        load_onnx(model)
+    assert "the_node" in str(e.value) and model.graph.node[0].op_type in str(e.value), str(e.value)
