@@ -1,18 +1,22 @@
 """`low.generic` as C++ loop nests that g++ vectorizes at -O3.
 
 Loops run in the output's axis order (writes are contiguous), reductions innermost with a
-local accumulator. Adjacent loops that every operand walks contiguously collapse into one, so
-an elementwise op over same-shape tensors is a single flat loop.
+local accumulator, finished by the `final` body when there is one. Adjacent loops that every
+operand walks contiguously collapse into one, so an elementwise op over same-shape tensors is
+a single flat loop. A parallel nest whose innermost loop reads an input across rows (a
+transpose) is tiled: that loop and the loop the input walks contiguously run in TILE x TILE
+blocks, so both sides stay in cache.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sofie.backend_cpp.kernels import emits
 from sofie.backend_cpp.names import Names
 from sofie.backend_cpp.scalar import Speller, literal
 from sofie.backend_cpp.types import cpp_type
+from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.low import REDUCTION
 from sofie.ir.dialects.low import Generic as LowGeneric
@@ -45,11 +49,15 @@ class Mono:
         return n.size([self.coef, *self.syms])
 
 
+TILE = 32  # 32 x 32 floats: 4 KB from each side per block, well inside L1
+
+
 @dataclass
 class Loop:
     extent: Mono
     reduction: bool
     strides: list[Mono]  # one per operand
+    tiled: bool = field(default=False)
 
 
 def _loops(op: Operation) -> list[Loop]:
@@ -65,8 +73,12 @@ def _loops(op: Operation) -> list[Loop]:
             shape = v.type.shape
             s = Mono(0)
             for axis, at in enumerate(m):
-                if at == loop:
-                    s = Mono.of(shape[axis + 1:])
+                if at == loop:  # a loop on two axes (an Einsum diagonal) steps both
+                    t = Mono.of(shape[axis + 1:])
+                    if s.coef and s.syms != t.syms:
+                        raise SofieError(f"{op.describe()}: loop {loop} walks axes of strides "
+                                         f"{s.syms} and {t.syms}; a diagonal needs static inner dims")
+                    s = Mono(s.coef + t.coef, t.syms)
             strides.append(s)
         loops.append(Loop(Mono.of([domain[loop]]), op.iterators[loop] == REDUCTION, strides))
     return loops
@@ -84,6 +96,34 @@ def _collapse(loops: list[Loop]) -> list[Loop]:
     return [lp for lp in out if lp.extent != Mono(1)] or out[:1]
 
 
+def _tile(loops: list[Loop], n_inputs: int) -> list[Loop]:
+    """Marks the innermost loop and the loop an input walks contiguously as tiled, when that
+    input is read across rows by the innermost loop (all loops parallel)."""
+    if len(loops) < 2 or any(lp.reduction for lp in loops):
+        return loops
+    inner = loops[-1]
+    for k in range(n_inputs):
+        if inner.strides[k] in (Mono(0), Mono(1)):
+            continue
+        for lp in loops[:-1]:
+            if lp.strides[k] == Mono(1):
+                lp.tiled = inner.tiled = True
+                return loops
+    return loops
+
+
+def _order(loops: list[Loop]) -> list[tuple[int, str]]:
+    """(loop number, kind) in nesting order: kind "" for a plain loop, "block" for the outer
+    loop of a tiled pair, "in" for its loop within the block. Blocks go outside the loops
+    between them; the loops are parallel, so any order is legal."""
+    tiled = [d for d, lp in enumerate(loops) if lp.tiled]
+    if not tiled:
+        return [(d, "") for d in range(len(loops))]
+    first, last = tiled
+    return ([(d, "") for d in range(first)] + [(first, "block")] + [(d, "") for d in range(first + 1, last)]
+            + [(last, "block"), (first, "in"), (last, "in")])
+
+
 def _index(idx: list[str], loops: list[Loop], k: int, n: Names) -> str:
     terms = []
     for i, lp in zip(idx, loops):
@@ -97,25 +137,37 @@ def _index(idx: list[str], loops: list[Loop], k: int, n: Names) -> str:
 @emits(LowGeneric)
 def _generic(op: Operation, n: Names) -> list[str]:
     *ins, out = op.operands
-    loops = _collapse(_loops(op))
+    loops = _tile(_collapse(_loops(op)), len(ins))
     idx = [f"i{d}" for d in range(len(loops))]
     reads = [f"{n[v]}[{_index(idx, loops, k, n)}]" for k, v in enumerate(ins)]
     y_type = out.type.dtype
     reduction = any(lp.reduction for lp in loops)
     acc = ("acc", y_type) if reduction else None
-    expr = Speller(reads, [v.type.dtype for v in ins], acc).spell(parse_body(op.body), y_type)
+    speller = Speller(reads, [v.type.dtype for v in ins], acc)
+    expr = speller.spell(parse_body(op.body), y_type)
+    result = speller.spell(parse_body(op.final), y_type) if op.final else "acc"
     target = f"{n[out]}[{_index(idx, loops, len(ins), n)}]"
     lines: list[str] = []
     depth = 0
-    for d, lp in enumerate(loops):
+    nest = _order(loops)
+    for d, kind in nest:
+        lp = loops[d]
         if lp.reduction and not any(p.reduction for p in loops[:d]):
             lines.append("  " * depth + f"{cpp_type(y_type)} acc = {literal(op.init, y_type)};")
-        lines.append("  " * depth + f"for (std::size_t {idx[d]} = 0; {idx[d]} < {lp.extent.cpp(n)}; ++{idx[d]}) {{")
+        lines.append("  " * depth + _header(idx[d], lp.extent.cpp(n), kind))
         depth += 1
     lines.append("  " * depth + (f"acc = {expr};" if reduction else f"{target} = {expr};"))
-    for d in reversed(range(len(loops))):
+    for d, _ in reversed(nest):
         depth -= 1
         lines.append("  " * depth + "}")
         if loops[d].reduction and not any(p.reduction for p in loops[:d]):
-            lines.append("  " * depth + f"{target} = acc;")
+            lines.append("  " * depth + f"{target} = {result};")
     return lines
+
+
+def _header(i: str, extent: str, kind: str) -> str:
+    if kind == "block":
+        return f"for (std::size_t {i}b = 0; {i}b < {extent}; {i}b += {TILE}) {{"
+    if kind == "in":
+        return f"for (std::size_t {i} = {i}b; {i} < std::min<std::size_t>({i}b + {TILE}, {extent}); ++{i}) {{"
+    return f"for (std::size_t {i} = 0; {i} < {extent}; ++{i}) {{"

@@ -16,9 +16,13 @@ from sofie.ir.dialects.scalar import CAST_PREFIX, SCALAR_OPS, Call, Const, Expr,
 from sofie.ir.types import FLOATS, INTS, numpy_dtype
 
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "gt": ">", "ge": ">=", "lt": "<", "le": "<=",
-          "eq": "==", "ne": "!=", "and": "&&", "or": "||"}
-_VMATH = {"exp", "expm1", "log", "log1p", "tanh", "erf", "sigmoid"}
-_STD = {"sqrt", "floor", "ceil", "pow"}
+          "eq": "==", "ne": "!=", "and": "&&", "or": "||", "band": "&", "bor": "|", "bxor": "^"}
+_VMATH = {"exp", "expm1", "log", "log1p", "tanh", "erf", "sigmoid", "gelu"}
+# std:: for now: the trigonometric family is a libm call per element (no vmath routine yet)
+_STD = {"sqrt", "pow", "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh",
+        "asinh", "acosh", "atanh"}
+# sofie_rt/elementwise.hxx: defined where the C++ operator traps or is undefined
+_HELPERS = {"fmod": "trunc_mod", "mod": "floor_mod", "shl": "shift_left", "shr": "shift_right"}
 # C++ computes these in int: results are brought back to the type, so they wrap at every step
 # as the numpy reference does
 _PROMOTED = ("i8", "i16", "u8", "u16")
@@ -94,7 +98,10 @@ class Speller:
             return f"sofie::rt::vmath::{fused[0]}({self.spell(fused[1], t)})"
         if spec.result == "first":
             c, a, b = e.args
-            return f"({self.spell(c, 'i1')} ? {self.spell(a, t)} : {self.spell(b, t)})"
+            cond, yes, no = self.spell(c, 'i1'), self.spell(a, t), self.spell(b, t)
+            if t in FLOATS:  # both arms computed, so g++ vectorizes a vmath call in one
+                return f"sofie::rt::select({cond}, {yes}, {no})"
+            return f"({cond} ? {yes} : {no})"
         if t == "f16":
             raise SofieError(f"C++ backend: {e.op} on f16 has no kernel (f16 is storage only: cast it to f32)")
         args = [self.spell(a, t) for a in e.args]
@@ -116,6 +123,10 @@ class Speller:
             return f"(-{args[0]})"
         if op == "not":
             return f"(!{args[0]})"
+        if op == "bnot":
+            return f"(~{args[0]})"
+        if op in _HELPERS:
+            return f"sofie::rt::{_HELPERS[op]}({args[0]}, {args[1]})"
         if op == "abs":
             return f"std::abs({args[0]})" if t not in _UNSIGNED else args[0]
         if op == "pow" and t in INTS:
@@ -124,6 +135,10 @@ class Speller:
             raise SofieError(f"C++ backend: {op} on {t} has no kernel (floating-point types only)")
         if op in _VMATH:
             return f"sofie::rt::vmath::{op}({args[0]})"
+        if op in ("floor", "ceil"):  # sofie_rt/elementwise.hxx: vectorizes
+            return f"sofie::rt::{op}({args[0]})"
+        if op == "round":  # half to even in the default rounding mode; vectorizes (roundps)
+            return f"std::nearbyint({args[0]})"
         if op in _STD:
             return f"std::{op}({', '.join(args)})"
         raise SofieError(f"C++ backend: no spelling for scalar op {op}")

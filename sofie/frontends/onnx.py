@@ -16,6 +16,7 @@ from onnx import helper, numpy_helper
 
 from sofie.errors import SofieError
 from sofie.frontends.names import module_name
+from sofie.frontends.onnx_functions import function_body
 from sofie.ir.core import Builder, Function, Module, Value
 from sofie.ir.registry import lookup_onnx, onnx_op_types
 from sofie.ir.types import Dim, TensorType, dtype_name
@@ -159,7 +160,9 @@ class _Importer:
             self.values[node.output[0]] = self.b.weight(self._constant(attrs, where), node.output[0], loc)
             return
         opdef = lookup_onnx(node.op_type)
-        if opdef is None:
+        if opdef is None and node.op_type not in _ADAPTERS and self._expand(node, where):
+            return
+        if opdef is None and node.op_type not in _ADAPTERS:  # some ops import as others (CastLike)
             raise SofieError(f"{where}: unsupported op '{node.op_type}'. Supported ops: "
                              f"{', '.join(onnx_op_types() + ['Constant'])}")
         inputs = []
@@ -170,7 +173,9 @@ class _Importer:
         while inputs and inputs[-1] is None:
             inputs.pop()
         adapter = _ADAPTERS.get(node.op_type)
+        self.n_outputs = len(node.output)  # for adapters of ops whose result count is the node's
         if adapter is not None:
+            self.node_outputs = list(node.output)
             result = adapter(self, inputs, attrs, loc, where)
             if result is not None:
                 self._bind(node, [result] if isinstance(result, Value) else result, where)
@@ -185,6 +190,24 @@ class _Importer:
         except SofieError as e:
             raise SofieError(f"{where}: {e}") from None
         self._bind(node, op.results, where)
+
+    def _expand(self, node: onnx.NodeProto, where: str) -> bool:
+        """Imports an op ONNX defines as a function of other ops as its body; False when it is
+        not one (see `onnx_functions`)."""
+        types = [self.values[i].type if i in self.values else None for i in node.input]
+        body = function_body(node, self.opset, types)
+        if body is None:
+            return False
+        nodes, opset = body
+        outer, self.opset = self.opset, opset
+        try:
+            for k, sub in enumerate(nodes):
+                self._node(sub, k)
+        except SofieError as e:
+            raise SofieError(f"{where}: in its ONNX function body: {e}") from None
+        finally:
+            self.opset = outer
+        return True
 
     def _bind(self, node: onnx.NodeProto, results: list[Value], where: str) -> None:
         outs = list(node.output)
@@ -206,7 +229,10 @@ class _Importer:
                         ("value_int", np.int64), ("value_ints", np.int64)):
             if key in attrs:
                 return np.array(attrs[key], dtype=dt)
-        raise SofieError(f"{where}: Constant with attributes {sorted(attrs)} is not supported")
+        if "sparse_value" in attrs:
+            raise SofieError(f"{where}: a sparse Constant (sparse_value) is not supported")
+        raise SofieError(f"{where}: Constant with attributes {sorted(attrs)} is not supported "
+                         f"(string constants have no sofie element type)")
 
     # helpers for adapters ------------------------------------------------------------------
     def const_input(self, v: Value | None, what: str, where: str) -> np.ndarray | None:
@@ -233,26 +259,45 @@ def symbol_name(param: str) -> str:
 
 # ---- opset adapters: return the result value(s), or None to import generically --------------
 
-def _softmax(imp: _Importer, inputs, attrs, loc, where):
-    if imp.opset >= 13:
+def _flattened(graph_op: str) -> Callable[..., Value | None]:
+    """Softmax, LogSoftmax, Hardmax: before opset 13 they work on the input flattened to 2-D
+    at `axis` (default 1)."""
+    def adapt(imp: _Importer, inputs, attrs, loc, where):
+        if imp.opset >= 13:
+            return None
+        x = inputs[0]
+        axis = attrs.get("axis", 1)
+        axis = axis + x.type.rank if axis < 0 else axis
+        if axis == x.type.rank - 1:
+            return imp.create(graph_op, [x], {"axis": -1}, loc, where)
+        flat = imp.create("graph.flatten", [x], {"axis": axis}, loc + "/flatten", where)
+        y = imp.create(graph_op, [flat], {"axis": -1}, loc, where)
+        shape = imp.b.weight(np.array([0 if isinstance(d, str) else d for d in x.type.shape], np.int64),
+                             loc + "/shape")
+        return imp.create("graph.reshape", [y, shape], {}, loc + "/unflatten", where)
+    return adapt
+
+
+def _top_k(imp: _Importer, inputs, attrs, loc, where):
+    if "k" not in attrs:
         return None
-    # before opset 13 Softmax works on the input flattened to 2-D at `axis` (default 1)
-    x = inputs[0]
-    axis = attrs.get("axis", 1)
-    axis = axis + x.type.rank if axis < 0 else axis
-    if axis == x.type.rank - 1:
-        return imp.create("graph.softmax", [x], {"axis": -1}, loc, where)
-    flat = imp.create("graph.flatten", [x], {"axis": axis}, loc + "/flatten", where)
-    y = imp.create("graph.softmax", [flat], {"axis": -1}, loc, where)
-    shape = imp.b.weight(np.array([0 if isinstance(d, str) else d for d in x.type.shape], np.int64),
-                         loc + "/shape")
-    return imp.create("graph.reshape", [y, shape], {}, loc + "/unflatten", where)
+    # TopK-1: k is an attribute
+    k = imp.b.weight(np.array([attrs["k"]], np.int64), loc + "/k")
+    op = imp.b.create("graph.top_k", [inputs[0], k], {key: v for key, v in attrs.items() if key != "k"}, loc)
+    return op.results
 
 
 def _clip(imp: _Importer, inputs, attrs, loc, where):
     if imp.opset < 11:
         return imp.create("graph.clip", inputs[:1], {k: v for k, v in attrs.items()
                                                      if k in ("min", "max")}, loc, where)
+    if any(imp.b.func.module.constant_value(v) is None for v in inputs[1:] if v is not None):
+        # a bound computed at run time: Min(Max(x, min), max), broadcasting the scalar bounds
+        x, lo, hi = (inputs + [None, None])[:3]
+        for kind, bound in (("graph.max", lo), ("graph.min", hi)):
+            if bound is not None:
+                x = imp.create(kind, [x, bound], {}, loc, where)
+        return x
     lo = imp.const_input(inputs[1] if len(inputs) > 1 else None, "Clip min", where)
     hi = imp.const_input(inputs[2] if len(inputs) > 2 else None, "Clip max", where)
     bounds = {}
@@ -275,8 +320,42 @@ def _cast(imp: _Importer, inputs, attrs, loc, where):
     try:
         dt = dtype_name(helper.tensor_dtype_to_np_dtype(int(to)))
     except (KeyError, SofieError, TypeError, ValueError):
-        raise SofieError(f"{where}: Cast to type {to} is not supported") from None
+        raise SofieError(f"{where}: Cast to {_type_name(to)} is not supported (sofie's element types: "
+                         f"float, double, float16 (storage), int8-64, uint8-64, bool)") from None
     return imp.create("graph.cast", inputs, {"to": dt}, loc, where)
+
+
+def _type_name(to: Any) -> str:
+    try:
+        return onnx.TensorProto.DataType.Name(int(to))
+    except (TypeError, ValueError):
+        return f"type {to}"
+
+
+def _cast_like(imp: _Importer, inputs, attrs, loc, where):
+    """CastLike(x, like) is Cast(x, to=like's element type); `like` is read for its type only."""
+    if len(inputs) != 2:
+        raise SofieError(f"{where}: CastLike takes 2 inputs, got {len(inputs)}")
+    return imp.create("graph.cast", inputs[:1], {"to": inputs[1].type.dtype}, loc, where)
+
+
+def _dropout(imp: _Importer, inputs, attrs, loc, where):
+    """Inference: the identity, and a mask (when asked for) that keeps every element."""
+    training = inputs[2] if len(inputs) > 2 else None
+    if training is not None:
+        mode = imp.b.func.module.constant_value(training)
+        if mode is None:
+            raise SofieError(f"{where}: training_mode is computed at run time; sofie compiles for "
+                             f"inference (training_mode false) only")
+        ratio = imp.const_input(inputs[1] if len(inputs) > 1 else None, "Dropout ratio", where)
+        if bool(mode) and (ratio is None or float(ratio) != 0.0):
+            raise SofieError(f"{where}: training_mode=true drops elements at random; sofie compiles "
+                             f"for inference only")
+    y = imp.create("graph.identity", inputs[:1], {}, loc, where)
+    x = inputs[0].type
+    if len(imp.node_outputs) < 2 or not imp.node_outputs[1] or not x.is_static:
+        return y  # a mask of a symbolic shape that is used fails in _bind, naming the output
+    return [y, imp.b.weight(np.ones(tuple(x.shape), np.bool_), imp.node_outputs[1])]
 
 
 def _constant_of_shape(imp: _Importer, inputs, attrs, loc, where):
@@ -290,6 +369,48 @@ def _batchnorm(imp: _Importer, inputs, attrs, loc, where):
     if attrs.get("training_mode", 0):
         raise SofieError(f"{where}: training_mode=1 is not supported (inference only)")
     return None
+
+
+def _split(imp: _Importer, inputs, attrs, loc, where):
+    # before opset 18 (and without `split`) the parts are equal and as many as the node's outputs
+    if len(inputs) < 2 and not attrs.get("split") and not attrs.get("num_outputs"):
+        attrs["num_outputs"] = imp.n_outputs
+    return None
+
+
+def _attrs_to_inputs(op_type: str, *names: str):
+    """Slice (opset < 10) and Pad (< 11) took as attributes what later opsets take as inputs."""
+    def adapt(imp: _Importer, inputs, attrs, loc, where):
+        if not any(n in attrs for n in names):
+            return None
+        extra = [imp.b.weight(np.array(attrs.pop(n), np.int64 if n != "value" else np.float32), f"{loc}/{n}")
+                 if n in attrs else None for n in names]
+        return imp.create(lookup_onnx(op_type).name, inputs[:1] + extra, attrs, loc, where)
+    return adapt
+
+
+def _eye_like(imp: _Importer, inputs, attrs, loc, where):
+    if "dtype" in attrs:
+        attrs["dtype"] = dtype_name(helper.tensor_dtype_to_np_dtype(int(attrs["dtype"])))
+    return None
+
+
+def _resize(imp: _Importer, inputs, attrs, loc, where):
+    return None if imp.opset >= 11 else _upsample(imp, inputs, attrs, loc, where)
+
+
+def _upsample(imp: _Importer, inputs, attrs, loc, where):
+    """Upsample and Resize-10: scales only (Upsample-7/8: an attribute), asymmetric coordinates,
+    nearest rounding down when upsampling an axis and up when downsampling it."""
+    if "scales" in attrs:
+        inputs = [*inputs[:1], imp.b.weight(np.array(attrs["scales"], np.float32), loc + "/scales")]
+    mode = attrs.get("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if len(inputs) != 2:
+        raise SofieError(f"{where}: expected X and scales, got {len(inputs)} inputs")
+    return imp.create("graph.resize", [inputs[0], None, inputs[1]],
+                      {"mode": "linear" if mode == "bilinear" else mode,
+                       "coordinate_transformation_mode": "asymmetric", "nearest_mode": "simple"}, loc, where)
 
 
 def _recurrent(name: str) -> Callable[..., list[Value]]:
@@ -309,13 +430,24 @@ def _recurrent(name: str) -> Callable[..., list[Value]]:
 
 
 _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
+    "Softmax": _flattened("graph.softmax"),
+    "LogSoftmax": _flattened("graph.log_softmax"),
+    "Hardmax": _flattened("graph.hardmax"),
+    "TopK": _top_k,
+    "Split": _split,
+    "Slice": _attrs_to_inputs("Slice", "starts", "ends", "axes"),
+    "Pad": _attrs_to_inputs("Pad", "pads", "value"),
+    "EyeLike": _eye_like,
     "RNN": _recurrent("graph.rnn"),
     "GRU": _recurrent("graph.gru"),
     "LSTM": _recurrent("graph.lstm"),
-    "Softmax": _softmax,
     "Clip": _clip,
     "Reshape": _reshape,
     "Cast": _cast,
     "ConstantOfShape": _constant_of_shape,
     "BatchNormalization": _batchnorm,
+    "CastLike": _cast_like,
+    "Dropout": _dropout,
+    "Resize": _resize,
+    "Upsample": _upsample,
 }

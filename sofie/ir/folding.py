@@ -64,7 +64,8 @@ def fold(op: Operation) -> list[np.ndarray] | None:
     for r, v in zip(op.results, values, strict=True):
         if not r.type.is_static or v.size != r.type.static_size():
             return None
-        out.append(np.ascontiguousarray(v.astype(numpy_dtype(r.type.dtype)).reshape(r.type.shape)))
+        # np.array, not ascontiguousarray, which makes a 0-d value 1-D
+        out.append(np.array(v.astype(numpy_dtype(r.type.dtype)).reshape(r.type.shape), order="C"))
     return out
 
 

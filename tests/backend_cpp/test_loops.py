@@ -25,3 +25,26 @@ def test_generic_loops_match_numpy() -> None:
         np.testing.assert_array_equal(sel, np.where(x > b, x, -b))
     text = open(model.header).read()
     assert "float acc = -std::numeric_limits<float>::infinity();" in text
+
+
+TRANSPOSE = """module @tiled {
+  func @main(%x: tensor<Nx70x45xf32>) -> (tensor<Nx45x70xf32>) {
+    %t = low.output {index = 0} : tensor<Nx45x70xf32>
+    low.generic %x, %t {maps = [[0, 2, 1], [0, 1, 2]], iterators = ["parallel", "parallel", "parallel"], body = "x0"}
+    return %t
+  }
+}
+"""
+
+
+def test_transpose_is_tiled_and_exact_at_ragged_edges(tmp_path) -> None:
+    """The innermost loop reads x across rows, so it and the loop x walks contiguously run in
+    32 x 32 blocks; 70 and 45 are not multiples of 32, so the last blocks are partial."""
+    path = tmp_path / "tiled.ir"
+    path.write_text(TRANSPOSE)
+    model = sofie.compile(str(path), blas="none")
+    text = open(model.header).read()
+    assert "i1b += 32" in text and "i2b += 32" in text, text
+    x = np.random.default_rng(1).standard_normal((2, 70, 45)).astype(np.float32)
+    (t,) = model(x)
+    np.testing.assert_array_equal(t, x.transpose(0, 2, 1))

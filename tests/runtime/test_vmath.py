@@ -10,8 +10,9 @@ It runs in two builds: -O3 -march=native (FMA, AVX2 or AVX-512) and -O2 for the 
 target (no FMA instruction: every a * b + c rounds twice), the two code paths of the header.
 
 Tolerances (max error in ulps of the exact result, the same for float and double): the
-measured maxima over these samples, rounded up with a small margin, all within the 2 ulp
-the header promises. Measured on the development machine (AMD EPYC, AVX2, g++ 12):
+measured maxima over these samples, rounded up with a small margin; all within 2 ulp but
+silu, which trades an ulp for a third of its time (see its comment in the header).
+Measured on the development machine (AMD EPYC, AVX2, g++ 12):
 
              float fma  float -O2  double fma  double -O2   bound
     exp         0.91       0.93       0.91        0.91       1.0
@@ -20,7 +21,7 @@ the header promises. Measured on the development machine (AMD EPYC, AVX2, g++ 12
     log1p       0.82       0.83       0.81        0.81       1.0
     tanh        1.37       1.37       1.33        1.33       1.5
     sigmoid     1.63       1.77       1.54        1.59       1.9
-    silu        1.70       1.70       1.68        1.68       1.9
+    silu        2.88       2.88       2.90        2.90       3.0
     erf         0.99       1.10       0.85        0.92       1.25
     erfc        1.07       1.34       1.26        1.45       1.6
     gelu        1.43       1.63       1.29        1.46       1.75
@@ -40,7 +41,7 @@ CPP = Path(__file__).resolve().parent / "cpp"
 
 FUNCTIONS = ["exp", "expm1", "log", "log1p", "tanh", "sigmoid", "silu", "erf", "erfc", "gelu"]
 MAX_ULP = {"exp": 1.0, "expm1": 1.25, "log": 1.0, "log1p": 1.0, "tanh": 1.5, "sigmoid": 1.9,
-           "silu": 1.9, "erf": 1.25, "erfc": 1.6, "gelu": 1.75}
+           "silu": 3.0, "erf": 1.25, "erfc": 1.6, "gelu": 1.75}
 BUILDS = {
     "fma": ["-O3", "-march=native"],
     "nofma": ["-O2"],  # the baseline x86-64 / generic target: no FMA instruction

@@ -18,7 +18,7 @@ import numpy as np
 from lark import Lark, Transformer, UnexpectedInput
 
 from sofie.errors import SofieError
-from sofie.ir.types import FLOATS, NUMERIC, numpy_dtype
+from sofie.ir.types import FLOATS, INTS, NUMERIC, UNSIGNED_INTS, numpy_dtype
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,47 @@ _OPS = [
     ScalarOp("and", 2, np.logical_and, "bool", ("i1",)), ScalarOp("or", 2, np.logical_or, "bool", ("i1",)),
     ScalarOp("not", 1, np.logical_not, "bool", ("i1",)),
     ScalarOp("select", 3, lambda c, a, b: np.where(c, a, b), "first", None),
+]
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1 + _erf(x / np.asarray(math.sqrt(2), x.dtype)))
+
+
+def _fmod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """C's % and fmod: the remainder takes the sign of the dividend; an integer division by
+    zero gives 0 (as the C++ helper does, instead of trapping)."""
+    if a.dtype.kind in "iu":
+        return np.where(b == 0, 0, np.fmod(a, np.where(b == 0, 1, b))).astype(a.dtype)
+    return np.fmod(a, b)
+
+
+def _mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Python's %: the remainder takes the sign of the divisor (integer division by zero: 0)."""
+    if a.dtype.kind in "iu":
+        return np.where(b == 0, 0, np.mod(a, np.where(b == 0, 1, b))).astype(a.dtype)
+    return np.mod(a, b)
+
+
+def _shift(left: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def shift(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        bits = a.dtype.itemsize * 8  # a shift by the width or more gives 0 (no C++ UB)
+        safe = np.where(b >= bits, 0, b).astype(a.dtype)
+        out = np.left_shift(a, safe) if left else np.right_shift(a, safe)
+        return np.where(b >= bits, 0, out).astype(a.dtype)
+    return shift
+
+
+# the trigonometric family, rounding, signs, bits and remainders (ONNX's elementwise math)
+_OPS += [ScalarOp(name, 1, fn, types=FLOATS) for name, fn in (
+    ("sin", np.sin), ("cos", np.cos), ("tan", np.tan), ("asin", np.arcsin), ("acos", np.arccos),
+    ("atan", np.arctan), ("sinh", np.sinh), ("cosh", np.cosh), ("asinh", np.arcsinh),
+    ("acosh", np.arccosh), ("atanh", np.arctanh), ("round", np.round), ("gelu", _gelu))]
+_OPS += [
+    ScalarOp("fmod", 2, _fmod), ScalarOp("mod", 2, _mod),
+    ScalarOp("band", 2, np.bitwise_and, types=INTS), ScalarOp("bor", 2, np.bitwise_or, types=INTS),
+    ScalarOp("bxor", 2, np.bitwise_xor, types=INTS), ScalarOp("bnot", 1, np.invert, types=INTS),
+    ScalarOp("shl", 2, _shift(True), types=UNSIGNED_INTS), ScalarOp("shr", 2, _shift(False), types=UNSIGNED_INTS),
 ]
 SCALAR_OPS: dict[str, ScalarOp] = {op.name: op for op in _OPS}
 CAST_PREFIX = "cast_"  # cast_f32(x0), cast_i64(x0), ...

@@ -11,7 +11,7 @@
 // Accuracy (max error in ulps of the exact result), measured by tests/runtime/test_vmath.py
 // over dense sweeps of the whole domain against double (for float) and long double or
 // __float128 (for double) references, with and without hardware FMA; float and double alike:
-//   exp 0.93, expm1 1.18, log 0.79, log1p 0.83, tanh 1.37, sigmoid 1.77, silu 1.70,
+//   exp 0.93, expm1 1.18, log 0.79, log1p 0.83, tanh 1.37, sigmoid 1.77, silu 2.9,
 //   erf 1.10, erfc 1.45, gelu 1.63 (gelu keeps its relative accuracy in the negative tail,
 //   where x/2 (1 + erf(x / sqrt 2)) computed as written cancels to 0).
 // Edge cases follow std::: NaN in -> NaN out, +-inf, overflow to inf, underflow to 0
@@ -544,17 +544,31 @@ SOFIE_VMATH_INLINE T sigmoid(T x) {
     return select(neg, num * F::kScaleInv, num) / d;  // 2^n / D rounds once, even at denormals
 }
 
-// silu(x) = x sigmoid(x) = x N / D, x N exact (N is 2^kScaleOff too large below 0, taken out
-// after the division): as accurate as sigmoid, bar a second rounding at the denormals. x is
-// clamped where silu(x) is -0 anyway, so that -inf * 0 does not make a NaN.
+// silu(x) = x sigmoid(x) = x / (1 + E) for x >= 0 and x E / (1 + E) below, E = e^-|x| = 2^n e^r.
+// SiLU runs over whole feature maps and the loop is bound by the FMA pipes (one 512-bit FMA
+// per cycle on AMD Zen 4), so this is the short form: 11 multiply-adds and a division per
+// vector against sigmoid's 17. E, x E and 1 + E round once each, without sigmoid's exact-sum
+// correction: <= 2.9 ulp measured, against 1.8 (x E as fma(x 2^n, e^r - 1, x 2^n) gives 2.6
+// ulp for one more multiply, 5% of the time). -|x| is clamped at kExpMin, where e^x has long
+// underflowed; below 0 it is x, so the product uses it (-inf * 0 would be a NaN). E is formed
+// as Es = 2^(n + kScaleOff) e^r; below 0 the quotient is x Es / (Es + 2^kScaleOff), so that
+// results in the denormals round once. A NaN goes through x.
 template <class T>
 SOFIE_VMATH_INLINE T silu(T x) {
     using F = Fp<T>;
-    T num;
-    bool neg;
-    const T d = sigmoid_parts(x, num, neg);
-    const T y = (select(x < F::kExpMin, F::kExpMin, x) * num) / d;
-    return y * select(neg, F::kScaleInv, T(1));
+    const T nax = from_bits<T>(to_bits(x) | F::kSignMask);  // -|x|
+    const T na = nax < F::kExpMin ? F::kExpMin : nax;
+    constexpr T kRoundBiased = F::kRound + T(F::kBias + F::kScaleOff);
+    const T k = fmadd(na, F::kLog2e, kRoundBiased);
+    const T nf = k - kRoundBiased;
+    const T r = fmadd(nf, -F::kLn2Lo, fmadd(nf, -F::kLn2Hi, na));
+    const T em1 = fmadd(r * r, exp_q(r), r);           // e^r - 1
+    const T s = from_bits<T>(to_bits(k) << F::kMant);  // 2^(n + kScaleOff)
+    const T es = fmadd(s, em1, s);                      // E 2^kScaleOff
+    const bool neg = x < T(0);
+    // 1 + E in the scale of the numerator: (1 + E) 2^kScaleOff below 0
+    const T d = fmadd(es, select(neg, T(1), F::kScaleInv), select(neg, T(1) / F::kScaleInv, T(1)));
+    return select(neg, na * es, x) / d;
 }
 
 template <class T>
