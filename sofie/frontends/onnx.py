@@ -105,9 +105,8 @@ class _Importer:
                 dims.append(symbol_name(d.dim_param))
             elif k == 0:
                 dims.append("N")
-            else:
-                raise SofieError(f"{self.source}: input '{vi.name}' has an unknown dim at axis {k}; "
-                                 f"only the batch (axis 0) may be dynamic")
+            else:  # an unnamed dynamic dim: a symbol of its own, named after where it is
+                dims.append(symbol_name(f"{vi.name}_{k}"))
         try:
             dt = dtype_name(helper.tensor_dtype_to_np_dtype(tt.elem_type))
         except (KeyError, SofieError):

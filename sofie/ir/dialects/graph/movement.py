@@ -70,6 +70,8 @@ class Slice(AxisTables):
     name = "graph.slice"
     onnx = "Slice"
     operands = "data starts:const ends:const axes?:const steps?:const"
+    # SYMBOLIC: exporters slice shape vectors (x.shape[:2]) to build Reshape targets
+    traits = frozenset({PURE, SYMBOLIC})
 
     def tables(self, op, shape):
         starts = [int(s) for s in _known(op, "starts", "starts operand")]

@@ -72,7 +72,7 @@ class Reshape(OpDef):
     onnx = "Reshape"
     operands = "data shape:const"
     attrs = {"allowzero": Attr("int", 0)}
-    traits = frozenset({PURE, VIEW})
+    traits = frozenset({PURE, VIEW, SYMBOLIC})  # a dim reshaped to [1] on its way into a target
 
     def shape(self, op, x, shape):
         if shape.rank != 1:
