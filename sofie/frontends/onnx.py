@@ -412,14 +412,26 @@ def _upsample(imp: _Importer, inputs, attrs, loc, where):
                        "coordinate_transformation_mode": "asymmetric", "nearest_mode": "simple"}, loc, where)
 
 
+# ops whose result holds only elements of their first operand (so zeros stay zeros)
+_PICKING = ("graph.slice", "graph.reshape", "graph.squeeze", "graph.unsqueeze", "graph.transpose",
+            "graph.flatten", "graph.identity")
+
+
+def _zeros_of_runtime_shape(v: Value | None) -> bool:
+    """Whether `v` is ConstantOfShape(0), or a part of one: all zeros by construction."""
+    op = v.owner if v is not None else None
+    while op is not None and op.isa(*_PICKING):
+        op = op.operands[0].owner
+    return op is not None and op.isa("graph.constant_of_shape") and op.attr("value") == [0.0]
+
+
 def _recurrent(name: str) -> Callable[..., list[Value]]:
     """RNN / GRU / LSTM: every result is made (Y, Y_h, Y_c); the node may name fewer. An
-    initial state of zeros made by ConstantOfShape (PyTorch exports build one of the batch's
-    shape) is the absent one, which the kernel starts from."""
+    initial state of zeros of the batch's shape (PyTorch exports slice each layer's out of one
+    ConstantOfShape) is the absent one, which the kernel starts from."""
     def adapt(imp: _Importer, inputs, attrs, loc, where):
         for k in (5, 6):  # initial_h, initial_c
-            src = inputs[k].owner if k < len(inputs) and inputs[k] is not None else None
-            if src is not None and src.isa("graph.constant_of_shape") and src.attr("value") == [0.0]:
+            if k < len(inputs) and _zeros_of_runtime_shape(inputs[k]):
                 inputs[k] = None
         try:
             return imp.b.create(name, inputs, attrs, loc).results

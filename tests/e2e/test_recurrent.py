@@ -254,19 +254,17 @@ def test_matches_onnxruntime(name: str, case: str) -> None:
 
 # ---- PyTorch exports: bidirectional, batch_first, dynamic batch and sequence length --------
 
-class Stacked(nn.Module):
-    """Two bidirectional batch-first layers, each a single-layer module: what
-    nn.LSTM(num_layers=2, ...) computes. (The num_layers=2 export slices its initial states
-    out of one tensor with Slice, an op this branch does not have.) Returns the top layer's
-    sequence and its final hidden state."""
+class TwoLayers(nn.Module):
+    """nn.LSTM / GRU / RNN with 2 bidirectional batch-first layers; returns the top layer's
+    sequence and the final hidden state of every layer and direction. The export slices each
+    layer's zero initial state out of one ConstantOfShape of the runtime batch."""
 
     def __init__(self, cls: type[nn.Module]) -> None:
         super().__init__()
-        self.l1 = cls(4, 8, bidirectional=True, batch_first=True)
-        self.l2 = cls(16, 8, bidirectional=True, batch_first=True)
+        self.rnn = cls(4, 8, num_layers=2, bidirectional=True, batch_first=True)
 
     def forward(self, x):
-        y, state = self.l2(self.l1(x)[0])
+        y, state = self.rnn(x)
         return y, state[0] if isinstance(state, tuple) else state
 
 
@@ -274,7 +272,7 @@ class Stacked(nn.Module):
 def exported(request, tmp_path_factory) -> str:
     torch.manual_seed(0)
     path = str(tmp_path_factory.mktemp("rnn") / f"{request.param}.onnx")
-    module = Stacked(getattr(nn, request.param)).eval()
+    module = TwoLayers(getattr(nn, request.param)).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, (torch.randn(2, 5, 4),), path, input_names=["x"], output_names=["y", "h"],
@@ -286,7 +284,7 @@ def exported(request, tmp_path_factory) -> str:
 def test_torch_export_at_two_batches_and_two_lengths(exported: str) -> None:
     from tests.conftest import ort_run
     model = sofie.compile(exported, blas="none", dims={"T": 16})
-    assert sum(op in model.stats["ops"] for op in ("graph.lstm", "graph.gru", "graph.rnn")) == 1
+    assert sum(model.stats["ops"].get(op, 0) for op in ("graph.lstm", "graph.gru", "graph.rnn")) == 2
     rng = np.random.default_rng(0)
     for n, t in [(1, 3), (5, 3), (1, 16), (5, 11)]:
         x = rng.standard_normal((n, t, 4)).astype(np.float32)
@@ -294,3 +292,74 @@ def test_torch_export_at_two_batches_and_two_lengths(exported: str) -> None:
         for g, r in zip(got, ref, strict=True):
             assert g.shape == r.shape
             np.testing.assert_allclose(g, r, rtol=RTOL, atol=ATOL, err_msg=f"N={n}, T={t}")
+
+
+def test_a_sequence_on_axis_0_is_never_run_in_chunks(tmp_path) -> None:
+    """X [T, N, I] with T the batch symbol (axis 0 of the first input) and Y the only output:
+    every interface value holds T on axis 0, yet the steps are not independent events. The
+    model is bounded by max_batch instead of chunked (which would restart the recurrence)."""
+    from tests.conftest import ort_run
+    w = np.random.default_rng(3).standard_normal((1, 4 * H, I)).astype(np.float32)
+    r = np.random.default_rng(4).standard_normal((1, 4 * H, H)).astype(np.float32)
+    node = helper.make_node("LSTM", ["x", "W", "R"], ["y"], hidden_size=H)
+    g = helper.make_graph([node], "seq_first", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", 2, I])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w, "W"), numpy_helper.from_array(r, "R")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    m.ir_version = 8
+    path = str(tmp_path / "seq_first.onnx")
+    onnx.save(m, path)
+    model = sofie.compile(path, blas="none", max_batch=4)
+    x = np.random.default_rng(5).standard_normal((4, 2, I)).astype(np.float32)
+    np.testing.assert_allclose(model(x)[0], ort_run(path, x)[0], rtol=RTOL, atol=ATOL)
+    with pytest.raises((ValueError, sofie.SofieError), match="max_batch"):
+        model(np.zeros((5, 2, I), np.float32))
+
+
+# ---- bad input: a clear SofieError naming the node, at import ------------------------------
+
+def _one(op: str, x_shape: tuple, w_shape: tuple, r_shape: tuple, x_type: int = TensorProto.FLOAT,
+         lens_type: int | None = None, **attrs) -> onnx.ModelProto:
+    inputs = [helper.make_tensor_value_info("x", x_type, list(x_shape))]
+    names = ["x", "W", "R"]
+    inits = [numpy_helper.from_array(np.zeros(w_shape, np.float32), "W"),
+             numpy_helper.from_array(np.zeros(r_shape, np.float32), "R")]
+    if lens_type is not None:
+        inputs.append(helper.make_tensor_value_info("lens", lens_type, [x_shape[1]]))
+        names += ["", "lens"]
+    node = helper.make_node(op, names, ["y"], name="the_node", **attrs)
+    g = helper.make_graph([node], "bad", inputs, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)])
+    m.ir_version = 8
+    return m
+
+
+BAD = {
+    "w_shape": (_one("LSTM", (2, 1, 3), (1, 12, 2), (1, 12, 3), hidden_size=3),
+                r"W has shape \[1, 12, 2\], expected \[1, 12, 3\]"),
+    "hidden_size_mismatch": (_one("GRU", (2, 1, 3), (1, 12, 3), (1, 12, 4), hidden_size=3),
+                             r"W has shape \[1, 12, 3\], expected \[1, 9, 3\]"),
+    "bidirectional_needs_two": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), hidden_size=4,
+                                     direction="bidirectional"), r"expected \[2, 4, 3\]"),
+    "direction": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), hidden_size=4, direction="sideways"),
+                  r"direction must be forward, reverse or bidirectional"),
+    "unknown_activation": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), hidden_size=4, activations=["Swish"]),
+                           r"unknown activation 'Swish'"),
+    "activation_count": (_one("GRU", (2, 1, 3), (1, 12, 3), (1, 12, 4), hidden_size=4, activations=["Tanh"]),
+                         r"1 activations, expected 2 per direction"),
+    "integer_input": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), x_type=TensorProto.INT32, hidden_size=4),
+                      r"X is i32; a recurrent layer runs on f32, f64"),
+    "lens_type": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), lens_type=TensorProto.INT64, hidden_size=4),
+                  r"sequence_lens is i64, expected i32"),
+    "layout": (_one("RNN", (2, 1, 3), (1, 4, 3), (1, 4, 4), hidden_size=4, layout=2), r"layout must be 0 or 1"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_refused_naming_the_node(case: str) -> None:
+    from sofie.frontends.onnx import load_onnx
+    model, pattern = BAD[case]
+    with pytest.raises(sofie.SofieError, match=pattern) as e:
+        load_onnx(model)
+    assert "the_node" in str(e.value) and model.graph.node[0].op_type in str(e.value), str(e.value)

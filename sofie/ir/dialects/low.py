@@ -13,7 +13,7 @@ from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.nn import CONV_ATTRS
 from sofie.ir.dialects.scalar import parse_body, result_type, variables
 from sofie.ir.registry import CONSTANT_LIKE, INPLACE, PURE, VIEW, Attr, OpDef, register
-from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType
+from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, dim_factors
 
 # a kernel's activation epilogue: a scalar body over x0 (the accumulated value), "" for none
 EPILOGUE = {"epilogue": Attr("str", "")}
@@ -105,6 +105,11 @@ class Kernel(OpDef):
     def may_run_in_place(self, op: Operation) -> bool:
         """Whether, with the INPLACE trait, this op may write over its first input."""
         return True
+
+    def couples_events(self, op: Operation, batch: str) -> bool:
+        """Whether results of one event depend on other events along the batch symbol
+        `batch` (a recurrence over it), so that a batch may not run in chunks."""
+        return False
 
 
 def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "", inplace: bool = False,
@@ -214,6 +219,11 @@ class RecurrentKernel(Kernel):
         for v in op.operands:
             if v is not None and v is not lens and v.type.dtype != dt:
                 raise SofieError(f"{op.describe()}: operand %{v.name} is {v.type.dtype}, the kernel runs on {dt}")
+
+    def couples_events(self, op: Operation, batch: str) -> bool:
+        """Layout 0 runs the recurrence along X's axis 0: when that is the batch symbol, the
+        steps are not independent events."""
+        return not op.layout and batch in dim_factors(op.X.type.shape[0])[1]
 
 
 def _recurrent_kernel(name: str, operands: str, attrs: dict, doc: str) -> type[OpDef]:

@@ -7,7 +7,7 @@ Y_h and Y_c shaped like initial_h. G is the number of gates: 1 (RNN), 3 (GRU: z,
 4 (LSTM: i, o, f, c); D is 2 for direction="bidirectional", else 1.
 
 The gate nonlinearities are scalar bodies (`sofie.ir.dialects.scalar`): the elementwise table's
-where ONNX names an op of it, the three others (Affine, ScaledTanh, ThresholdedRelu) below.
+where ONNX names an op of it, the two others (Affine, ScaledTanh) below.
 Their alpha / beta come from activation_alpha / activation_beta, consumed in order by the
 functions that take them, with onnxruntime's defaults when the lists run out.
 """
@@ -27,10 +27,10 @@ from sofie.ir.types import FLOATS, TensorType, fmt_shape
 _OWN = {
     "affine": ("add(mul(alpha, x), beta)", (("alpha", 1.0), ("beta", 0.0))),
     "scaledtanh": ("mul(alpha, tanh(mul(beta, x)))", (("alpha", 1.0), ("beta", 1.0))),
-    "thresholdedrelu": ("select(gt(x, alpha), x, 0)", (("alpha", 1.0),)),
 }
 _FROM_TABLE = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "leakyrelu": "leaky_relu",
-               "hardsigmoid": "hard_sigmoid", "elu": "elu", "softsign": "softsign", "softplus": "softplus"}
+               "hardsigmoid": "hard_sigmoid", "elu": "elu", "softsign": "softsign", "softplus": "softplus",
+               "thresholdedrelu": "thresholded_relu"}
 RECURRENT_ACTIVATIONS = sorted(_OWN) + sorted(_FROM_TABLE)
 
 
