@@ -12,6 +12,7 @@ from typing import Any
 
 from sofie.backend_cpp.names import Names
 from sofie.backend_cpp.scalar import literal, spell_lambda
+from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 
@@ -34,6 +35,13 @@ def emits(kind: Any) -> Callable[[Emitter], Emitter]:
         EMITTERS[kind if isinstance(kind, str) else kind.name] = fn
         return fn
     return deco
+
+
+@emits("low.dim_count")
+def _dim_count(op: Operation, n: Names) -> list[str]:
+    (y,) = op.operands
+    dims = [int(d) if d.lstrip("-").isdigit() else d for d in op.attr("dims")]
+    return [f"{n[y]}[0] = static_cast<{cpp_type(y.type.dtype)}>({n.size(dims)});"]
 
 
 @emits("low.gemm")

@@ -9,25 +9,27 @@ from sofie.ir.dialects.graph.reduction import ArgMax, ArgMin, CumProd, CumSum, R
 from sofie.ir.dialects.low import PARALLEL, REDUCTION
 from sofie.ir.dialects.low import ArgReduce as LowArgReduce
 from sofie.ir.dialects.low import Cumulative as LowCumulative
+from sofie.ir.dialects.low import DimCount as LowDimCount
 from sofie.ir.dialects.low import Generic as LowGeneric
 from sofie.ir.dialects.low import TopK as LowTopK
 from sofie.ir.dialects.scalar import Call, Expr, Var, substitute
 from sofie.ir.registry import all_ops
-from sofie.ir.types import NUMERIC, dims_product
+from sofie.ir.types import NUMERIC, TensorType, dims_product
 from sofie.lowering.context import RULES, LoweringContext, refuse, rule
 from sofie.lowering.loops import elementwise
 
 
 def reduce_loop(ctx: LoweringContext, op: Operation, x: Value, out: Value, axes: list[int], pre: Expr,
-                combine: str, init: float, post: Expr) -> None:
+                combine: str, init: float, post: Expr, scalars: list[Value] = ()) -> None:
     """out = post(combine over `axes` of pre(x)): one loop nest, reduction loops innermost.
-    `out` has x's shape without the reduced axes, or with them as 1 (keepdims)."""
+    `out` has x's shape without the reduced axes, or with them as 1 (keepdims). `scalars`:
+    one-element inputs post reads as x1, x2, ..."""
     rank = x.type.rank
     keepdims = out.type.rank == rank
     out_map = [-1 if i in axes else i for i in range(rank)] if keepdims else \
         [i for i in range(rank) if i not in axes]
-    ctx.create(LowGeneric, [x, out], {
-        "maps": [list(range(rank)), out_map],
+    ctx.create(LowGeneric, [x, *scalars, out], {
+        "maps": [list(range(rank)), *([-1] for _ in scalars), out_map],
         "iterators": [REDUCTION if i in axes else PARALLEL for i in range(rank)],
         "body": str(Call(combine, (Var(-1), pre))), "init": init,
         "final": "" if post == Var(-1) else str(post)}, op)
@@ -42,6 +44,14 @@ def count(op: Operation, x: Value, axes: list[int]) -> int:
     return coef
 
 
+def _run_time_count(ctx: LoweringContext, op: Operation, x: Value, axes: list[int]) -> Value:
+    """A one-element buffer the count of reduced elements is written into at run time (a mean
+    over a sequence of run-time length T)."""
+    cnt = ctx.alloc(TensorType(x.type.dtype, (1,)), f"{op.results[0].name or 'op'}_count")
+    ctx.create(LowDimCount, [cnt], {"dims": [str(x.type.shape[a]) for a in axes]}, op)
+    return cnt
+
+
 def _reduce(ctx: LoweringContext, op: Operation) -> None:
     d: ReduceOp = op.opdef
     x = ctx.value(op.data)
@@ -50,11 +60,14 @@ def _reduce(ctx: LoweringContext, op: Operation) -> None:
         refuse(op, dtype, d.spec.types)
     axes = d.reduced_axes(op, x.type.rank)
     out = ctx.dest(op)
-    pre, combine, init, post = d.bodies(dtype, count(op, x, axes) if "n" in d.spec.post else 0)
+    symbolic = "n" in d.spec.post and bool(dims_product(tuple(x.type.shape[a] for a in axes))[1])
+    n = None if symbolic else count(op, x, axes) if "n" in d.spec.post else 0
+    pre, combine, init, post = d.bodies(dtype, n)
     if not axes:  # noop_with_empty_axes: post(pre(x)) elementwise
         elementwise(ctx, op, [x], out, substitute(post, {-1: pre}))
         return
-    reduce_loop(ctx, op, x, out, axes, pre, combine, init, post)
+    extra = [_run_time_count(ctx, op, x, axes)] if symbolic else []
+    reduce_loop(ctx, op, x, out, axes, pre, combine, init, post, extra)
 
 
 def _declare() -> None:

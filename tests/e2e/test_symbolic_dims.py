@@ -165,3 +165,23 @@ def test_arena_scales_with_each_symbol(particle_mlp: str) -> None:
     assert set(f.attrs["arena_terms"]) >= {"1", "N*P"}
     one = arena_bytes(f, {"N": 1, "P": 1})
     assert arena_bytes(f, {"N": 2, "P": 3}) == one + 5 * (arena_bytes(f, {"N": 1, "P": 2}) - one)
+
+
+def test_mean_over_a_run_time_length(tmp_path):
+    """ReduceMean over an axis of run-time length T divides by T read at run time (a
+    `low.dim_count`), from one build at every T up to its maximum; float32 sums of at most 8
+    terms: rtol 1e-6."""
+    import onnx
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("ReduceMean", ["x", "axes"], ["y"], keepdims=0)], "mean",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "T", 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [helper.make_tensor("axes", TensorProto.INT64, [1], [1])])
+    path = str(tmp_path / "mean.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), path)
+    model = sofie.compile(path, dims={"T": 8})
+    assert "_count[0] = static_cast<float>(d_T);" in open(model.header).read()
+    for t in (1, 3, 8):
+        x = np.random.default_rng(t).standard_normal((2, t, 4)).astype(np.float32)
+        (y,) = model(x)
+        np.testing.assert_allclose(y, x.mean(axis=1), rtol=1e-6, atol=1e-7)

@@ -142,6 +142,9 @@ Softmax = _kernel("low.softmax", "X Y:out", {"axis": Attr("int"), "log": Attr("i
                   "softmax along axis; log=1: LogSoftmax", inplace=True)
 Concat = _kernel("low.concat", "inputs*:out", {"axis": Attr("int")}, "the last operand is the output", dtypes=None)
 Copy = _kernel("low.copy", "X Y:out", dtypes=None)
+DimCount = _kernel("low.dim_count", "Y:out", {"dims": Attr("strs")},
+                   "Y[0] = the product of `dims` (sizes and dim symbols) at run time, in Y's type "
+                   "(a mean's divisor over a run-time length)", dtypes=None)
 Hardmax = _kernel("low.hardmax", "X Y:out", {"axis": Attr("int")}, "1 at the first largest element along axis")
 ArgReduce = _kernel("low.arg_reduce", "X Y:out", {"axis": Attr("int"), "largest": Attr("int"), "last": Attr("int", 0)},
                     "i64 index of the largest (smallest) element along axis; last: the last one of equals",

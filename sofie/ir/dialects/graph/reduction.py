@@ -94,11 +94,14 @@ class ReduceOp(OpDef):
         keep = op.attr("keepdims")
         return tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
 
-    def bodies(self, dtype: str, n: int) -> tuple[Expr, str, float, Expr]:
-        """(pre over x0, combine, init, post over acc) for element type `dtype` and count n."""
+    def bodies(self, dtype: str, n: int | None) -> tuple[Expr, str, float, Expr]:
+        """(pre over x0, combine, init, post over acc) for element type `dtype` and count n
+        (None: a run-time count, read from x1)."""
         s = self.spec
         combine, init = _BOOL_COMBINE[s.combine] if dtype == "i1" else (s.combine, s.init)
-        return (instantiate(s.pre, {"x": "x0"}, {}), combine, init, instantiate(s.post, {"x": "x0"}, {"n": n}))
+        post = instantiate(s.post, {"x": "x0", "n": "x1"}, {}) if n is None else \
+            instantiate(s.post, {"x": "x0"}, {"n": n})
+        return instantiate(s.pre, {"x": "x0"}, {}), combine, init, post
 
     def shape(self, op, x, axes):
         if x.dtype not in self.spec.types and x.dtype != "f16":
