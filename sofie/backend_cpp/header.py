@@ -11,6 +11,7 @@ from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Value
 from sofie.ir.dialects.low import Buffer as LowBuffer
+from sofie.ir.dialects.low import Kernel
 from sofie.ir.dialects.low import Output as LowOutput
 from sofie.ir.dialects.low import View as LowView
 from sofie.ir.dialects.low import Weight as LowWeight
@@ -180,7 +181,9 @@ class _Signature:
         interface = list(f.args) + list(f.outputs)
         if symbols.batch is None:
             self.batching = "Fixed"
-        elif all(per_event_axis0(v, symbols.batch) for v in interface):
+        elif (all(per_event_axis0(v, symbols.batch) for v in interface)
+              and not any(isinstance(op.opdef, Kernel) and op.opdef.couples_events(op, symbols.batch)
+                          for op in f.ops)):
             self.batching = "Chunked"  # every input and output holds whole events along axis 0
         else:
             self.batching = "Bounded"

@@ -1,10 +1,11 @@
 """`low.generic` as C++ loop nests that g++ vectorizes at -O3.
 
 Loops run in the output's axis order (writes are contiguous), reductions innermost with a
-local accumulator. Adjacent loops that every operand walks contiguously collapse into one, so
-an elementwise op over same-shape tensors is a single flat loop. A parallel nest whose
-innermost loop reads an input across rows (a transpose) is tiled: that loop and the loop the
-input walks contiguously run in TILE x TILE blocks, so both sides stay in cache.
+local accumulator, finished by the `final` body when there is one. Adjacent loops that every
+operand walks contiguously collapse into one, so an elementwise op over same-shape tensors is
+a single flat loop. A parallel nest whose innermost loop reads an input across rows (a
+transpose) is tiled: that loop and the loop the input walks contiguously run in TILE x TILE
+blocks, so both sides stay in cache.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sofie.backend_cpp.kernels import emits
 from sofie.backend_cpp.names import Names
 from sofie.backend_cpp.scalar import Speller, literal
 from sofie.backend_cpp.types import cpp_type
+from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.low import REDUCTION
 from sofie.ir.dialects.low import Generic as LowGeneric
@@ -71,8 +73,12 @@ def _loops(op: Operation) -> list[Loop]:
             shape = v.type.shape
             s = Mono(0)
             for axis, at in enumerate(m):
-                if at == loop:
-                    s = Mono.of(shape[axis + 1:])
+                if at == loop:  # a loop on two axes (an Einsum diagonal) steps both
+                    t = Mono.of(shape[axis + 1:])
+                    if s.coef and s.syms != t.syms:
+                        raise SofieError(f"{op.describe()}: loop {loop} walks axes of strides "
+                                         f"{s.syms} and {t.syms}; a diagonal needs static inner dims")
+                    s = Mono(s.coef + t.coef, t.syms)
             strides.append(s)
         loops.append(Loop(Mono.of([domain[loop]]), op.iterators[loop] == REDUCTION, strides))
     return loops
@@ -137,7 +143,9 @@ def _generic(op: Operation, n: Names) -> list[str]:
     y_type = out.type.dtype
     reduction = any(lp.reduction for lp in loops)
     acc = ("acc", y_type) if reduction else None
-    expr = Speller(reads, [v.type.dtype for v in ins], acc).spell(parse_body(op.body), y_type)
+    speller = Speller(reads, [v.type.dtype for v in ins], acc)
+    expr = speller.spell(parse_body(op.body), y_type)
+    result = speller.spell(parse_body(op.final), y_type) if op.final else "acc"
     target = f"{n[out]}[{_index(idx, loops, len(ins), n)}]"
     lines: list[str] = []
     depth = 0
@@ -153,7 +161,7 @@ def _generic(op: Operation, n: Names) -> list[str]:
         depth -= 1
         lines.append("  " * depth + "}")
         if loops[d].reduction and not any(p.reduction for p in loops[:d]):
-            lines.append("  " * depth + f"{target} = acc;")
+            lines.append("  " * depth + f"{target} = {result};")
     return lines
 
 

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ops", help="only tests with a node of these op types (comma-separated, ONNX spelling)")
     p.add_argument("--tests", help="only these tests (comma-separated names)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel g++ builds and test runs")
-    p.add_argument("--batch", type=int, default=40, help="models per g++ build (default 40)")
+    p.add_argument("--batch", type=int, default=60, help="models per g++ build (default 60)")
     p.add_argument("--out", default=os.path.join("build", "conformance"), help="report folder")
     p.add_argument("--readme", action="store_true",
                    help="run the whole suite and rewrite the conformance section of README.md")
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
           + f"; slowest: {phase} ({seconds:.1f} s)")
     if run.compiled_models:
         per = run.timings["C++ build"] / run.compiled_models
-        print(f"C++ build: {per:.2f} s per compiled model ({run.compiled_models} compiled, --jobs {a.jobs})")
+        print(f"C++ build: {per:.2f} s per compiled model ({run.compiled_models} compiled, --jobs {a.jobs}); "
+              f"were all {len(tests)} tests to compile: about {per * len(tests) / 60:.0f} min of builds")
     print(f"reports: {md}, {js}")
     if a.readme:
         readme = os.path.join(_REPO, "README.md")

@@ -8,6 +8,7 @@ remembered per model too."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -24,6 +25,7 @@ from sofie.conformance.driver import driver_source
 from sofie.conformance.importing import Imported
 
 FLAGS = ["-std=c++17", "-O2", "-march=native", "-w"]
+COMPILE_TIMEOUT_SECONDS = 1200
 
 
 @dataclass
@@ -42,7 +44,7 @@ class BuildOutcome:
 
 
 class Builder:
-    def __init__(self, cache: str, *, batch_size: int = 40, jobs: int = 1, blas: str = DEFAULT_BLAS) -> None:
+    def __init__(self, cache: str, *, batch_size: int = 60, jobs: int = 1, blas: str = DEFAULT_BLAS) -> None:
         self.root = os.path.join(cache, "bin")
         self.batch_size = batch_size
         self.jobs = max(1, jobs)
@@ -52,6 +54,14 @@ class Builder:
         self._compiled_models = 0
 
     def build(self, models: list[Imported]) -> BuildOutcome:
+        """Programs for `models` (built or cached); one builder at a time per cache, so that two
+        runs at once (pytest workers) build each batch once."""
+        os.makedirs(self.root, exist_ok=True)
+        with open(os.path.join(self.root, ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._build(models)
+
+    def _build(self, models: list[Imported]) -> BuildOutcome:
         start = time.perf_counter()
         programs, errors = self._cached()
         todo = {m.key: m for m in models if m.key not in programs and m.key not in errors}
@@ -73,6 +83,8 @@ class Builder:
         if not os.path.isdir(self.root):
             return programs, errors
         for entry in os.listdir(self.root):
+            if entry.startswith(("tmp.", ".")):  # a build under way (or killed), the lock
+                continue
             path = os.path.join(self.root, entry)
             try:
                 with open(os.path.join(path, "models.json")) as f:
@@ -130,8 +142,12 @@ class Builder:
         with open(src, "w") as f:
             f.write(driver_source(models, [os.path.join(m.folder, m.name + ".hxx") for m in models]))
         cmd = [CXX, *self.flags, src, "-o", os.path.join(tmp, "driver"), *self.link]
-        r = subprocess.run(cmd, capture_output=True, text=True)
         self._compiles += 1
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=COMPILE_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return f"{CXX} timed out after {COMPILE_TIMEOUT_SECONDS} s"
         if r.returncode != 0:
             shutil.rmtree(tmp, ignore_errors=True)
             return r.stderr or f"{CXX} exited with code {r.returncode}"
@@ -152,13 +168,9 @@ class Builder:
 
 def _publish(tmp: str, folder: str) -> None:
     try:
-        os.rename(tmp, folder)  # atomic; a concurrent builder of the same batch loses harmlessly
+        os.rename(tmp, folder)  # atomic: a folder there is complete, and the same build
     except OSError:
-        shutil.rmtree(folder, ignore_errors=True)
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 _ERROR = re.compile(r"(?:^|/)([^/\s:]+:\d+:\d+: (?:fatal )?error: .*)$")

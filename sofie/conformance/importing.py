@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -42,6 +43,13 @@ def one_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def short_reason(reason: str) -> str:
+    """A refusal without the model's name in front and the list of supported ops behind (which
+    grows with every op added)."""
+    reason = re.sub(r"^(<ModelProto>|\S+\.onnx): ", "", reason)
+    return reason.split(". Supported ops:", 1)[0]
+
+
 def content_key(folder: str) -> str:
     h = hashlib.sha256()
     for root, dirs, files in sorted(os.walk(folder)):
@@ -50,6 +58,14 @@ def content_key(folder: str) -> str:
             with open(os.path.join(root, f), "rb") as fh:
                 h.update(os.path.relpath(os.path.join(root, f), folder).encode() + b"\0" + fh.read())
     return h.hexdigest()[:24]
+
+
+def _sofie_path(filename: str) -> str:
+    """sofie/lowering/x.py for a file of sofie's, the file name for others."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.abspath(filename).startswith(package + os.sep):
+        return os.path.relpath(filename, os.path.dirname(package))
+    return os.path.basename(filename)
 
 
 def import_test(test: NodeTest, models_dir: str) -> Imported:
@@ -80,7 +96,7 @@ def import_test(test: NodeTest, models_dir: str) -> Imported:
         return Imported(test.name, REFUSED, one_line(e), seconds=time.perf_counter() - start)
     except Exception as e:  # noqa: BLE001 - any other exception is a sofie bug, reported as such
         where = traceback.extract_tb(e.__traceback__)[-1]
-        reason = f"{type(e).__name__}: {one_line(e)} ({os.path.basename(where.filename)}:{where.lineno})"
+        reason = f"{type(e).__name__}: {one_line(e)} ({_sofie_path(where.filename)}:{where.lineno})"
         return Imported(test.name, CRASH, reason, seconds=time.perf_counter() - start)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 
@@ -51,11 +52,19 @@ def markdown(results: list[Result], timings: dict[str, float]) -> str:
     lines = ["# ONNX node-test conformance", "", f"**{summary_line(results)}** of {len(results)} tests.", "",
              "Phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()), "", "## By op", ""]
     lines += _op_table(results)
+    lines += ["", "## Most common reasons", "", "| tests | category | reason |", "|---:|---|---|"]
+    common = Counter((r.status, _generic(r.reason)) for r in results if r.status != PASSED)
+    lines += [f"| {n} | {status} | {_cell(reason)} |" for (status, reason), n in common.most_common(25)]
     lines += ["", "## Tests not passing", "", "| test | op | category | reason |", "|---|---|---|---|"]
     for r in sorted(results, key=lambda r: (r.op, r.name)):
         if r.status != PASSED:
             lines.append(f"| {r.name} | {r.op} | {r.status} | {_cell(r.reason)} |")
     return "\n".join(lines) + "\n"
+
+
+def _generic(reason: str) -> str:
+    """A reason without its node's name and opset, so that the tests of one cause count together."""
+    return re.sub(r", opset \d+", "", re.sub(r"node '[^']*'", "node", reason))
 
 
 def _cell(text: str) -> str:
@@ -79,9 +88,10 @@ def readme_section(results: list[Result], total_tests: int) -> str:
     p, _, _ = totals(results)
     lines = [README_BEGIN,
              f"**{p} of {total_tests}** ONNX node tests pass ({summary_line(results)}; "
-             f"`python -m sofie.conformance --readme` reruns them and rewrites this section).", ""]
+             f"`python -m sofie.conformance --readme` reruns them and rewrites this section).", "",
+             "<details><summary>By op</summary>", ""]
     lines += _op_table(results)
-    return "\n".join(lines + [README_END])
+    return "\n".join(lines + ["", "</details>", README_END])
 
 
 def update_readme(path: str, section: str) -> None:

@@ -92,6 +92,8 @@ def check(test: NodeTest, program: Program, m: Imported) -> tuple[str, str]:
             got = run_model(program, m, inputs)
         except RunError as e:
             return RUN_ERROR, where + str(e)
+        except Exception as e:  # noqa: BLE001 - e.g. outputs not of the size sofie declared: keep the others' results
+            return RUN_ERROR, where + f"{type(e).__name__}: {e}"
         if len(got) != len(expected):
             return WRONG, where + f"{len(got)} output(s), expected {len(expected)}"
         for name, g, w in zip(names, got, expected):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from dataclasses import dataclass, field
 
 from sofie.conformance.building import Builder
-from sofie.conformance.collect import NodeTest, collect
-from sofie.conformance.importing import OK, import_cached
+from sofie.conformance.collect import NodeTest
+from sofie.conformance.importing import OK, Imported, import_cached, short_reason
 from sofie.conformance.report import BUILD_ERROR, REFUSED, Result
 from sofie.conformance.running import check
 
@@ -21,26 +22,42 @@ class Run:
     compiles: int = 0          # g++ invocations
 
 
+_WORK: tuple[list[NodeTest], str, str] | None = None  # what forked import workers inherit
+
+
+def _import_one(i: int) -> Imported:
+    tests, cache, source = _WORK
+    return import_cached(tests[i], cache, source)
+
+
+def import_all(tests: list[NodeTest], cache: str, source: str, jobs: int) -> list[Imported]:
+    """import_cached for every test, in `jobs` forked processes (import is pure Python)."""
+    global _WORK
+    if jobs <= 1 or len(tests) < 16 or "fork" not in multiprocessing.get_all_start_methods():
+        return [import_cached(t, cache, source) for t in tests]
+    _WORK = (tests, cache, source)
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            return pool.map(_import_one, range(len(tests)), chunksize=8)
+    finally:
+        _WORK = None
+
+
 def cache_root() -> str:
     from sofie.jit import cache_dir
     return os.path.join(cache_dir(), "conformance")
 
 
-def run_suite(tests: list[NodeTest] | None = None, *, ops: set[str] | None = None, jobs: int = 1,
-              batch_size: int = 40, cache: str | None = None, log=print) -> Run:
+def run_suite(tests: list[NodeTest], *, jobs: int = 1, batch_size: int = 60, cache: str | None = None,
+              log=print) -> Run:
+    """Imports, builds, runs and compares `tests` (from collect())."""
     from concurrent.futures import ThreadPoolExecutor
 
     from sofie.jit import _source_hash
     cache = cache or cache_root()
     timings: dict[str, float] = {}
-    if tests is None:
-        start = time.perf_counter()
-        tests = collect(ops)
-        timings["collect"] = time.perf_counter() - start
-
     start = time.perf_counter()
-    source = _source_hash()
-    imported = [import_cached(t, cache, source) for t in tests]
+    imported = import_all(tests, cache, _source_hash(), jobs)
     timings["import"] = time.perf_counter() - start
     accepted = [m for m in imported if m.status == OK]
     log(f"imported {len(tests)} tests: {len(accepted)} accepted ({timings['import']:.1f} s)")
@@ -61,16 +78,10 @@ def run_suite(tests: list[NodeTest] | None = None, *, ops: set[str] | None = Non
     results = []
     for t, m in zip(tests, imported):
         if m.status != OK:
-            results.append(Result(t.name, t.op, m.status, _short(m.reason) if m.status == REFUSED else m.reason))
+            results.append(Result(t.name, t.op, m.status, short_reason(m.reason) if m.status == REFUSED else m.reason))
         elif m.key in built.errors:
             results.append(Result(t.name, t.op, BUILD_ERROR, built.errors[m.key]))
         else:
             status, reason = outcomes[t.name]
             results.append(Result(t.name, t.op, status, reason))
     return Run(results, timings, built.compiled_models, built.compiles)
-
-
-def _short(reason: str) -> str:
-    """A refusal without the model's name in front and the list of supported ops behind."""
-    reason = reason.removeprefix("<ModelProto>: ")
-    return reason.split(". Supported ops:", 1)[0]

@@ -16,6 +16,7 @@ from onnx import helper, numpy_helper
 
 from sofie.errors import SofieError
 from sofie.frontends.names import module_name
+from sofie.frontends.onnx_functions import function_body
 from sofie.ir.core import Builder, Function, Module, Value
 from sofie.ir.registry import lookup_onnx, onnx_op_types
 from sofie.ir.types import Dim, TensorType, dtype_name
@@ -104,9 +105,8 @@ class _Importer:
                 dims.append(symbol_name(d.dim_param))
             elif k == 0:
                 dims.append("N")
-            else:
-                raise SofieError(f"{self.source}: input '{vi.name}' has an unknown dim at axis {k}; "
-                                 f"only the batch (axis 0) may be dynamic")
+            else:  # an unnamed dynamic dim: a symbol of its own, named after where it is
+                dims.append(symbol_name(f"{vi.name}_{k}"))
         try:
             dt = dtype_name(helper.tensor_dtype_to_np_dtype(tt.elem_type))
         except (KeyError, SofieError):
@@ -159,6 +159,8 @@ class _Importer:
             self.values[node.output[0]] = self.b.weight(self._constant(attrs, where), node.output[0], loc)
             return
         opdef = lookup_onnx(node.op_type)
+        if opdef is None and node.op_type not in _ADAPTERS and self._expand(node, where):
+            return
         if opdef is None and node.op_type not in _ADAPTERS:  # some ops import as others (CastLike)
             raise SofieError(f"{where}: unsupported op '{node.op_type}'. Supported ops: "
                              f"{', '.join(onnx_op_types() + ['Constant'])}")
@@ -170,6 +172,7 @@ class _Importer:
         while inputs and inputs[-1] is None:
             inputs.pop()
         adapter = _ADAPTERS.get(node.op_type)
+        self.n_outputs = len(node.output)  # for adapters of ops whose result count is the node's
         if adapter is not None:
             self.node_outputs = list(node.output)
             result = adapter(self, inputs, attrs, loc, where)
@@ -186,6 +189,24 @@ class _Importer:
         except SofieError as e:
             raise SofieError(f"{where}: {e}") from None
         self._bind(node, op.results, where)
+
+    def _expand(self, node: onnx.NodeProto, where: str) -> bool:
+        """Imports an op ONNX defines as a function of other ops as its body; False when it is
+        not one (see `onnx_functions`)."""
+        types = [self.values[i].type if i in self.values else None for i in node.input]
+        body = function_body(node, self.opset, types)
+        if body is None:
+            return False
+        nodes, opset = body
+        outer, self.opset = self.opset, opset
+        try:
+            for k, sub in enumerate(nodes):
+                self._node(sub, k)
+        except SofieError as e:
+            raise SofieError(f"{where}: in its ONNX function body: {e}") from None
+        finally:
+            self.opset = outer
+        return True
 
     def _bind(self, node: onnx.NodeProto, results: list[Value], where: str) -> None:
         outs = list(node.output)
@@ -237,20 +258,32 @@ def symbol_name(param: str) -> str:
 
 # ---- opset adapters: return the result value(s), or None to import generically --------------
 
-def _softmax(imp: _Importer, inputs, attrs, loc, where):
-    if imp.opset >= 13:
+def _flattened(graph_op: str) -> Callable[..., Value | None]:
+    """Softmax, LogSoftmax, Hardmax: before opset 13 they work on the input flattened to 2-D
+    at `axis` (default 1)."""
+    def adapt(imp: _Importer, inputs, attrs, loc, where):
+        if imp.opset >= 13:
+            return None
+        x = inputs[0]
+        axis = attrs.get("axis", 1)
+        axis = axis + x.type.rank if axis < 0 else axis
+        if axis == x.type.rank - 1:
+            return imp.create(graph_op, [x], {"axis": -1}, loc, where)
+        flat = imp.create("graph.flatten", [x], {"axis": axis}, loc + "/flatten", where)
+        y = imp.create(graph_op, [flat], {"axis": -1}, loc, where)
+        shape = imp.b.weight(np.array([0 if isinstance(d, str) else d for d in x.type.shape], np.int64),
+                             loc + "/shape")
+        return imp.create("graph.reshape", [y, shape], {}, loc + "/unflatten", where)
+    return adapt
+
+
+def _top_k(imp: _Importer, inputs, attrs, loc, where):
+    if "k" not in attrs:
         return None
-    # before opset 13 Softmax works on the input flattened to 2-D at `axis` (default 1)
-    x = inputs[0]
-    axis = attrs.get("axis", 1)
-    axis = axis + x.type.rank if axis < 0 else axis
-    if axis == x.type.rank - 1:
-        return imp.create("graph.softmax", [x], {"axis": -1}, loc, where)
-    flat = imp.create("graph.flatten", [x], {"axis": axis}, loc + "/flatten", where)
-    y = imp.create("graph.softmax", [flat], {"axis": -1}, loc, where)
-    shape = imp.b.weight(np.array([0 if isinstance(d, str) else d for d in x.type.shape], np.int64),
-                         loc + "/shape")
-    return imp.create("graph.reshape", [y, shape], {}, loc + "/unflatten", where)
+    # TopK-1: k is an attribute
+    k = imp.b.weight(np.array([attrs["k"]], np.int64), loc + "/k")
+    op = imp.b.create("graph.top_k", [inputs[0], k], {key: v for key, v in attrs.items() if key != "k"}, loc)
+    return op.results
 
 
 def _clip(imp: _Importer, inputs, attrs, loc, where):
@@ -337,8 +370,88 @@ def _batchnorm(imp: _Importer, inputs, attrs, loc, where):
     return None
 
 
+def _split(imp: _Importer, inputs, attrs, loc, where):
+    # before opset 18 (and without `split`) the parts are equal and as many as the node's outputs
+    if len(inputs) < 2 and not attrs.get("split") and not attrs.get("num_outputs"):
+        attrs["num_outputs"] = imp.n_outputs
+    return None
+
+
+def _attrs_to_inputs(op_type: str, *names: str):
+    """Slice (opset < 10) and Pad (< 11) took as attributes what later opsets take as inputs."""
+    def adapt(imp: _Importer, inputs, attrs, loc, where):
+        if not any(n in attrs for n in names):
+            return None
+        extra = [imp.b.weight(np.array(attrs.pop(n), np.int64 if n != "value" else np.float32), f"{loc}/{n}")
+                 if n in attrs else None for n in names]
+        return imp.create(lookup_onnx(op_type).name, inputs[:1] + extra, attrs, loc, where)
+    return adapt
+
+
+def _eye_like(imp: _Importer, inputs, attrs, loc, where):
+    if "dtype" in attrs:
+        attrs["dtype"] = dtype_name(helper.tensor_dtype_to_np_dtype(int(attrs["dtype"])))
+    return None
+
+
+def _resize(imp: _Importer, inputs, attrs, loc, where):
+    return None if imp.opset >= 11 else _upsample(imp, inputs, attrs, loc, where)
+
+
+def _upsample(imp: _Importer, inputs, attrs, loc, where):
+    """Upsample and Resize-10: scales only (Upsample-7/8: an attribute), asymmetric coordinates,
+    nearest rounding down when upsampling an axis and up when downsampling it."""
+    if "scales" in attrs:
+        inputs = [*inputs[:1], imp.b.weight(np.array(attrs["scales"], np.float32), loc + "/scales")]
+    mode = attrs.get("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if len(inputs) != 2:
+        raise SofieError(f"{where}: expected X and scales, got {len(inputs)} inputs")
+    return imp.create("graph.resize", [inputs[0], None, inputs[1]],
+                      {"mode": "linear" if mode == "bilinear" else mode,
+                       "coordinate_transformation_mode": "asymmetric", "nearest_mode": "simple"}, loc, where)
+
+
+# ops whose result holds only elements of their first operand (so zeros stay zeros)
+_PICKING = ("graph.slice", "graph.reshape", "graph.squeeze", "graph.unsqueeze", "graph.transpose",
+            "graph.flatten", "graph.identity")
+
+
+def _zeros_of_runtime_shape(v: Value | None) -> bool:
+    """Whether `v` is ConstantOfShape(0), or a part of one: all zeros by construction."""
+    op = v.owner if v is not None else None
+    while op is not None and op.isa(*_PICKING):
+        op = op.operands[0].owner
+    return op is not None and op.isa("graph.constant_of_shape") and op.attr("value") == [0.0]
+
+
+def _recurrent(name: str) -> Callable[..., list[Value]]:
+    """RNN / GRU / LSTM: every result is made (Y, Y_h, Y_c); the node may name fewer. An
+    initial state of zeros of the batch's shape (PyTorch exports slice each layer's out of one
+    ConstantOfShape) is the absent one, which the kernel starts from."""
+    def adapt(imp: _Importer, inputs, attrs, loc, where):
+        for k in (5, 6):  # initial_h, initial_c
+            if k < len(inputs) and _zeros_of_runtime_shape(inputs[k]):
+                inputs[k] = None
+        try:
+            return imp.b.create(name, inputs, attrs, loc).results
+        except SofieError as e:
+            raise SofieError(f"{where}: {e}") from None
+    return adapt
+
+
 _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
-    "Softmax": _softmax,
+    "Softmax": _flattened("graph.softmax"),
+    "LogSoftmax": _flattened("graph.log_softmax"),
+    "Hardmax": _flattened("graph.hardmax"),
+    "TopK": _top_k,
+    "Split": _split,
+    "Slice": _attrs_to_inputs("Slice", "starts", "ends", "axes"),
+    "Pad": _attrs_to_inputs("Pad", "pads", "value"),
+    "EyeLike": _eye_like,
+    "RNN": _recurrent("graph.rnn"),
+    "GRU": _recurrent("graph.gru"),
+    "LSTM": _recurrent("graph.lstm"),
     "Clip": _clip,
     "Reshape": _reshape,
     "Cast": _cast,
@@ -346,4 +459,6 @@ _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "BatchNormalization": _batchnorm,
     "CastLike": _cast_like,
     "Dropout": _dropout,
+    "Resize": _resize,
+    "Upsample": _upsample,
 }

@@ -70,7 +70,8 @@ class Operation:
 
     def set_results(self, types: Iterable[TensorType], names: Iterable[str | None] | None = None) -> None:
         types = list(types)
-        names = list(names) if names is not None else [None] * len(types)
+        names = (list(names) if names is not None else [])[:len(types)]
+        names += [None] * (len(types) - len(names))  # results a node leaves unnamed are still results
         self.results = [Value(t, n, self, i) for i, (t, n) in enumerate(zip(types, names))]
 
     def _add_operand(self, v: Value | None) -> None:

@@ -1,15 +1,28 @@
 """Convolution and pooling: the kernel each Conv gets, and the scratch that kernel needs.
 
-A 3x3 stride-1 conv with enough channels goes to Winograd F(2x2, 3x3) with weights transformed
-here, at compile time; every other conv to im2col + GEMM in bands of output rows.
+A 2-D 3x3 stride-1 conv with enough channels goes to Winograd F(2x2, 3x3) with weights
+transformed here, at compile time; every other 1-D or 2-D conv to im2col + GEMM in bands of
+output rows (a 1-D conv is a 2-D one of height 1; a depthwise one runs a direct loop), a 3-D
+conv to im2col + GEMM in bands of output planes. ConvTranspose is GEMM + col2im.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from sofie.ir.core import Operation, is_constant
-from sofie.ir.dialects.graph.nn import AveragePool, Conv, GlobalAveragePool, MaxPool
+from sofie.ir.dialects.graph.nn import (
+    AveragePool,
+    Conv,
+    ConvTranspose,
+    GlobalAveragePool,
+    GlobalLpPool,
+    GlobalMaxPool,
+    LpPool,
+    MaxPool,
+)
 from sofie.lowering.context import LoweringContext, rule
 from sofie.lowering.epilogue import epilogue
 
@@ -32,14 +45,32 @@ def winograd_weights(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(u.reshape(16, *w.shape[:2]), dtype=np.float32)
 
 
+def geometry_2d(op: Operation) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
+    """(pads, strides, dilations, output dims, kernel) of a 1-D or 2-D conv as 2-D (a 1-D conv
+    is a 2-D one of height 1)."""
+    pads, strides, dil, out = op.opdef.geometry(op)
+    kernel = list(op.W.type.shape[2:])
+    if len(out) == 1:
+        return [0, pads[0], 0, pads[1]], [1, *strides], [1, *dil], [1, *out], [1, *kernel]
+    return pads, strides, dil, out, kernel
+
+
 def tile_rows(op: Operation) -> int:
     """Output rows per im2col band: at least 64 GEMM columns when the image has them, more
     while the band fits IM2COL_BAND_FLOATS (cache-resident, batch-independent)."""
-    w = op.W.type
-    _, _, _, (oh, ow) = op.opdef.geometry(op)
-    k = w.shape[1] * w.shape[2] * w.shape[3]
+    _, _, _, (oh, ow), (kh, kw) = geometry_2d(op)
+    k = op.W.type.shape[1] * kh * kw
     rows = min(oh, -(-64 // ow))
     return max(1, rows, min(oh, IM2COL_BAND_FLOATS // (k * ow)))
+
+
+def tile_planes(op: Operation) -> int:
+    """Output depth planes per band of a 3-D conv, by the same rule as tile_rows."""
+    w = op.W.type
+    _, _, _, (od, oh, ow) = op.opdef.geometry(op)
+    k = w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
+    plane = oh * ow
+    return max(1, min(od, -(-64 // plane)), min(od, IM2COL_BAND_FLOATS // (k * plane)))
 
 
 def winograd_tiles(op: Operation) -> int:
@@ -48,6 +79,8 @@ def winograd_tiles(op: Operation) -> int:
     output channels; the block (tiles of the whole batch) keeps the V [16][C][T] +
     M [16][M][T] scratch within WINOGRAD_SCRATCH_BYTES."""
     x, w = op.X, op.W
+    if x.type.rank != 4:
+        return 0
     _, strides, dil, (oh, ow) = op.opdef.geometry(op)
     c, m = w.type.shape[1], w.type.shape[0]
     if (w.type.shape[2:] != (3, 3) or strides != [1, 1] or dil != [1, 1] or op.group != 1
@@ -71,10 +104,18 @@ def winograd_scratch_bytes(op: Operation, tiles: int) -> int:
 
 def im2col_scratch_bytes(op: Operation) -> int:
     w = op.W.type
-    pads, strides, _, (_, ow) = op.opdef.geometry(op)
-    if w.shape[2:] == (1, 1) and not any(pads) and strides == [1, 1]:
+    pads, strides, _, (_, ow), (kh, kw) = geometry_2d(op)
+    if (kh, kw) == (1, 1) and not any(pads) and strides == [1, 1]:
         return 0  # 1x1 conv: the input already is the im2col matrix
-    return (w.shape[1] * w.shape[2] * w.shape[3]) * tile_rows(op) * ow * w.itemsize
+    if w.shape[1] == 1 and op.group > 1:
+        return 0  # depthwise: a direct loop (sofie::rt::conv2d_depthwise)
+    return (w.shape[1] * kh * kw) * tile_rows(op) * ow * w.itemsize
+
+
+def conv3d_scratch_bytes(op: Operation) -> int:
+    w = op.W.type
+    _, _, _, (_, oh, ow) = op.opdef.geometry(op)
+    return w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4] * tile_planes(op) * oh * ow * w.itemsize
 
 
 @rule(Conv)
@@ -88,24 +129,52 @@ def _conv(ctx: LoweringContext, op: Operation) -> None:
                                            ctx.dest(op)],
                    {"pads": pads, "tile_block": tiles, **epilogue(op)}, op)
         return
+    if op.X.type.rank == 5:
+        scratch = ctx.scratch(op, conv3d_scratch_bytes(op), op.X.type.dtype)
+        ctx.create("low.conv3d", [ctx.value(op.X), ctx.value(op.W), ctx.value(op.B), ctx.value(op.Z), scratch,
+                                  ctx.dest(op)],
+                   {"pads": pads, "strides": strides, "dilations": dilations, "group": op.group,
+                    "tile_planes": tile_planes(op), **epilogue(op)}, op)
+        return
+    pads, strides, dilations, _, kernel = geometry_2d(op)
     scratch = ctx.scratch(op, im2col_scratch_bytes(op), op.X.type.dtype)
     ctx.create("low.conv2d", [ctx.value(op.X), ctx.value(op.W), ctx.value(op.B), ctx.value(op.Z), scratch,
                               ctx.dest(op)],
                {"pads": pads, "strides": strides, "dilations": dilations, "group": op.group,
-                "kernel_shape": list(op.W.type.shape[2:]), "tile_rows": tile_rows(op), **epilogue(op)}, op)
+                "kernel_shape": kernel, "tile_rows": tile_rows(op), **epilogue(op)}, op)
 
 
-@rule(MaxPool, AveragePool)
+@rule(ConvTranspose)
+def _conv_transpose(ctx: LoweringContext, op: Operation) -> None:
+    pads, strides, dilations, _ = op.opdef.geometry(op)
+    w = op.W.type
+    # the GEMM's product: [M/group * prod(kernel), prod(input spatial dims)]
+    spatial = math.prod(op.X.type.shape[2:])
+    scratch = ctx.scratch(op, math.prod(w.shape[1:]) * spatial * w.itemsize, w.dtype)
+    ctx.create("low.conv_transpose", [ctx.value(op.X), ctx.value(op.W), ctx.value(op.B), scratch, ctx.dest(op)],
+               {"pads": pads, "strides": strides, "dilations": dilations, "group": op.group}, op)
+
+
+@rule(MaxPool, AveragePool, LpPool)
 def _pool(ctx: LoweringContext, op: Operation) -> None:
     pads, strides, dilations, _ = op.opdef.geometry(op)
-    kind = op.opdef.kind
-    attrs = {"kind": kind, "kernel_shape": list(op.kernel_shape), "pads": pads,
-             "strides": strides, "dilations": dilations}
-    if kind == "avg":
-        attrs["count_include_pad"] = op.count_include_pad
-    ctx.create("low.pool2d", [ctx.value(op.X), ctx.dest(op)], attrs, op)
+    attrs = {"kernel_shape": list(op.kernel_shape), "pads": pads, "strides": strides, "dilations": dilations}
+    if op.isa(MaxPool):
+        ctx.create("low.max_pool", [ctx.value(op.X), ctx.dest(op)], attrs, op)
+        return
+    if op.isa(AveragePool):
+        attrs.update(kind="avg", count_include_pad=op.count_include_pad)
+    else:
+        attrs.update(kind="lp", p=op.p)
+    ctx.create("low.pool", [ctx.value(op.X), ctx.dest(op)], attrs, op)
 
 
 @rule(GlobalAveragePool)
 def _gap(ctx: LoweringContext, op: Operation) -> None:
     ctx.create("low.global_average_pool", [ctx.value(op.X), ctx.dest(op)], {}, op)
+
+
+@rule(GlobalMaxPool, GlobalLpPool)
+def _global_pool(ctx: LoweringContext, op: Operation) -> None:
+    attrs = {"kind": "max"} if op.isa(GlobalMaxPool) else {"kind": "lp", "p": op.p}
+    ctx.create("low.global_pool", [ctx.value(op.X), ctx.dest(op)], attrs, op)

@@ -1,5 +1,6 @@
 """Dense layers: Gemm and MatMul become one BLAS-shim GEMM with a bias/activation epilogue
-(float, double); on integers, a `low.generic` reduction over (rows, columns, K)."""
+(float, double), a batched MatMul a GEMM per batch element; on integers, a `low.generic`
+reduction over (Y's axes, K)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from sofie.ir.core import Operation, Value
 from sofie.ir.dialects.graph.elementwise import activation_body
 from sofie.ir.dialects.graph.nn import Gemm, MatMul
 from sofie.ir.dialects.low import PARALLEL, REDUCTION
+from sofie.ir.dialects.low import View as LowView
 from sofie.ir.dialects.scalar import Call, Const, Expr, Var, substitute
 from sofie.ir.registry import lookup
 from sofie.lowering.context import LoweringContext, refuse, rule
 from sofie.lowering.epilogue import epilogue
-from sofie.lowering.loops import elementwise
+from sofie.lowering.loops import broadcast_map, elementwise
 
 # ONNX MatMul / Gemm integer types, computed by loops (the GEMM kernel has float and double)
 INTEGER_TYPES = ("i32", "i64", "u32", "u64")
@@ -55,23 +57,27 @@ def _gemm(ctx: LoweringContext, op: Operation) -> None:
 
 @rule(MatMul)
 def _matmul(ctx: LoweringContext, op: Operation) -> None:
-    if op.B.type.rank > 2:
-        raise SofieError(f"{op.describe()}: MatMul with a {op.B.type.rank}-D right operand is not "
-                         f"supported yet (only [K, N] or [K] weights/activations)")
+    """One GEMM when B has no batch (the batch folds into M), else a GEMM per batch element."""
     if not _use_kernel(op):
         _integer_matmul(ctx, op)
         return
     y = ctx.dest(op)
-    ctx.create("low.gemm", [ctx.value(op.A), ctx.value(op.B), None, y], epilogue(op), op)
+    a, b = ctx.value(op.A), ctx.value(op.B)
+    if b.type.rank > 2 and all(d == 1 for d in b.type.shape[:-2]):
+        b = ctx.create(LowView, [b], {}, op, [b.type.with_shape(b.type.shape[-2:])]).result
+    kind = "low.gemm" if b.type.rank <= 2 else "low.batched_gemm"
+    ctx.create(kind, [a, b, None, y] if kind == "low.gemm" else [a, b, y], epilogue(op), op)
 
 
 # ---- integers: loops ------------------------------------------------------------------------
 
 def _integer_matmul(ctx: LoweringContext, op: Operation) -> None:
-    """numpy.matmul with B [K, N] or [K]: the loops are Y's axes, then K."""
+    """numpy.matmul as loops over Y's axes, then K; batch dims broadcast."""
     ra, rb, ry = op.A.type.rank, op.B.type.rank, op.result.type.rank
-    a_map = [ry] if ra == 1 else list(range(ra - 1)) + [ry]
-    b_map = [ry, ry - 1] if rb == 2 else [ry]
+    yb = ry - (ra > 1) - (rb > 1)  # Y's batch axes, then M (if A is 2-D+), then N (if B is)
+    batch = op.result.type.shape[:yb]
+    a_map = [ry] if ra == 1 else broadcast_map(op.A.type.shape[:-2], batch) + [yb, ry]
+    b_map = [ry] if rb == 1 else broadcast_map(op.B.type.shape[:-2], batch) + [ry, ry - 1]
     _reduce(ctx, op, a_map, b_map, ry, None, 1.0, 1.0)
 
 

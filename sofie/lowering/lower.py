@@ -11,7 +11,19 @@ from sofie.ir.core import Function, Module, Operation, Value, is_constant
 from sofie.ir.dialects.low import Copy as LowCopy
 from sofie.ir.dialects.low import Output as LowOutput
 from sofie.ir.verifier import verify
-from sofie.lowering import conv, data_movement, dense, elementwise, normalization  # noqa: F401  (rules)
+from sofie.lowering import (  # noqa: F401  (rules)
+    conv,
+    data_movement,
+    dense,
+    einsum,
+    elementwise,
+    indexing,
+    normalization,
+    recurrent,
+    reduction,
+    resize,
+    slicing,
+)
 from sofie.lowering.context import RULES, LoweringContext, storage_root
 from sofie.passes.pass_manager import GRAPH, LOW, Pass, register_pass
 

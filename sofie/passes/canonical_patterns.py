@@ -11,6 +11,7 @@ from sofie.ir.dialects.graph.elementwise import Add
 from sofie.ir.dialects.graph.nn import Dropout, Gemm, MatMul
 from sofie.ir.dialects.graph.shape import Flatten, Identity, Reshape, Squeeze, Transpose, Unsqueeze, reshape_dims
 from sofie.ir.types import Dim
+from sofie.passes.einsum import EinsumToMatMul
 from sofie.passes.rewrite import Pattern, Rewriter, is_output, producer, sole_use
 
 RESHAPE_LIKE = (Reshape, Flatten, Squeeze, Unsqueeze)
@@ -154,4 +155,4 @@ class TransposeIntoGemm(Pattern):
 
 
 CANONICAL_PATTERNS: list[Pattern] = [DropIdentity(), MergeReshapes(), MergeTransposes(),
-                                     MatMulAddToGemm(), TransposeIntoGemm()]
+                                     MatMulAddToGemm(), TransposeIntoGemm(), EinsumToMatMul()]

@@ -61,7 +61,7 @@ class BatchNormAfterConv(Pattern):
     def rewrite(self, bn: Operation, match, rw: Rewriter) -> None:
         conv, (w, b), (s, t) = match
         dt = w.dtype
-        w2 = (w.astype(np.float64) * s.reshape(-1, 1, 1, 1)).astype(dt)
+        w2 = (w.astype(np.float64) * s.reshape((-1,) + (1,) * (w.ndim - 1))).astype(dt)
         b2 = ((b.astype(np.float64) if b is not None else 0.0) * s + t).astype(dt)
         w_in, b_in = _w_and_b(conv)
         operands = [conv.X,
@@ -134,8 +134,10 @@ class BatchNormBeforeConv(Pattern):
         s_mc = s.reshape(g, cg)[group_of]
         t_mc = t.reshape(g, cg)[group_of]
         w64 = w.astype(np.float64)
-        w2 = w64 * s_mc[:, :, None, None]
-        b2 = (b.astype(np.float64) if b is not None else 0.0) + np.einsum("mcij,mc->m", w64, t_mc)
+        taps = (1,) * (w.ndim - 2)  # 1-3 spatial dims
+        w2 = w64 * s_mc.reshape(s_mc.shape + taps)
+        b2 = (b.astype(np.float64) if b is not None else 0.0) + (w64 * t_mc.reshape(t_mc.shape + taps)).sum(
+            axis=tuple(range(1, w.ndim)))
         w_in, b_in = _w_and_b(conv)
         weight = rw.weight(w2.astype(w.dtype), _name(w_in, conv.loc, ".bn"), loc=conv.loc)
         bias = rw.weight(np.asarray(b2, np.float64).astype(w.dtype), _bias_name(w_in, b_in, conv.loc),

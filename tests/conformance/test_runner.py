@@ -13,7 +13,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from sofie.conformance.building import Builder
-from sofie.conformance.collect import NodeTest
+from sofie.conformance.collect import NodeTest, primary_op
 from sofie.conformance.compare import compare
 from sofie.conformance.importing import OK, content_key, import_test
 from sofie.conformance.report import (
@@ -167,6 +167,23 @@ def test_wrong_outputs_are_reported(tmp_path, imported):
     bad_dtype = NodeTest("t_relu", tests[0].model, [([np.zeros((2, 3), np.float64)], [np.zeros((2, 3), F32)])])
     status, why = check(bad_dtype, built.programs[models[0].key], models[0])
     assert status == RUN_ERROR and "float64" in why
+
+
+# -- the op a test is about ------------------------------------------------------------------
+def _graph_test(name: str, ops: list[str]) -> NodeTest:
+    nodes = [helper.make_node(op, ["x"], ["x"]) for op in ops]
+    return NodeTest(name, helper.make_model(helper.make_graph(nodes, name, [], [])), [])
+
+
+def test_primary_op():
+    tests = [_graph_test("test_sce_mean", ["SoftmaxCrossEntropyLoss"]),
+             _graph_test("test_sce_mean_expanded", ["Constant", "Reshape", "LogSoftmax"]),
+             _graph_test("test_max_example", ["Max"]),
+             _graph_test("test_maxpool_2d", ["Constant", "MaxPool", "Max"]),
+             _graph_test("test_layer_normalization_4d_expanded_ver18", ["ReduceMean", "Sub"])]
+    by_name = {t.name: t for t in tests}
+    ops = [primary_op(t, by_name) for t in tests]
+    assert ops == ["SoftmaxCrossEntropyLoss"] * 2 + ["Max", "MaxPool", "LayerNormalization"]
 
 
 # -- the report -------------------------------------------------------------------------------

@@ -136,6 +136,9 @@ ARCHITECTURES = {
 
 
 def export(name: str, folder: str) -> str:
+    """torch's TorchScript exporter, or for a dynamic sequence length its torch.export-based
+    exporter: the TorchScript one bakes the traced length into MultiheadAttention's reshapes
+    (onnxruntime then fails at any other length too)."""
     factory, shape, axes, _ = ARCHITECTURES[name]
     torch.manual_seed(0)
     m = factory().eval()
@@ -144,9 +147,14 @@ def export(name: str, folder: str) -> str:
             mod.running_mean.uniform_(-0.1, 0.1)
             mod.running_var.uniform_(0.5, 1.5)
     path = os.path.join(folder, name + ".onnx")
-    dyn = {0: "N", **axes}
-    torch.onnx.export(m, (torch.randn(2, *shape),), path, input_names=["x"], output_names=["y"],
-                      dynamic_axes={"x": dyn, "y": {0: "N"}}, opset_version=17, dynamo=False)
+    example = (torch.randn(2, *shape),)
+    if axes:
+        dims = {0: torch.export.Dim("N"), **{a: torch.export.Dim(s) for a, s in axes.items()}}
+        torch.onnx.export(m, example, path, input_names=["x"], output_names=["y"], dynamo=True,
+                          dynamic_shapes={"x": dims})
+    else:
+        torch.onnx.export(m, example, path, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, opset_version=17, dynamo=False)
     return path
 
 

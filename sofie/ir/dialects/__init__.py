@@ -1,4 +1,16 @@
 """Every dialect's declarations; importing this package registers them all."""
 
 from sofie.ir.dialects import low  # noqa: F401
-from sofie.ir.dialects.graph import elementwise, nn, shape, tensor  # noqa: F401
+from sofie.ir.dialects.graph import (  # noqa: F401
+    einsum,
+    elementwise,
+    indexing,
+    movement,
+    nn,
+    normalization,
+    recurrent,
+    reduction,
+    resize,
+    shape,
+    tensor,
+)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.nn import CONV_ATTRS
-from sofie.ir.dialects.scalar import parse_body, result_type
+from sofie.ir.dialects.scalar import parse_body, result_type, variables
 from sofie.ir.registry import CONSTANT_LIKE, INPLACE, PURE, VIEW, Attr, OpDef, register
-from sofie.ir.types import FLOATS, Dim, TensorType
+from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, dim_factors
 
 # a kernel's activation epilogue: a scalar body over x0 (the accumulated value), "" for none
 EPILOGUE = {"epilogue": Attr("str", "")}
@@ -106,6 +106,11 @@ class Kernel(OpDef):
         """Whether, with the INPLACE trait, this op may write over its first input."""
         return True
 
+    def couples_events(self, op: Operation, batch: str) -> bool:
+        """Whether results of one event depend on other events along the batch symbol
+        `batch` (a recurrence over it), so that a batch may not run in chunks."""
+        return False
+
 
 def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "", inplace: bool = False,
             dtypes: tuple[str, ...] | None = FLOATS) -> type[OpDef]:
@@ -123,21 +128,118 @@ Conv2d = _kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPIL
                                                    "strides": Attr("ints"), "dilations": Attr("ints"),
                                                    "tile_rows": Attr("int", 0)},
         "im2col of `tile_rows` output rows at a time into scratch + GEMM, per image and group; "
-        "Z is a residual added before act")
+        "a direct loop when each group has one input channel (depthwise); Z is a residual added "
+        "before act. A 1-D conv (rank-3 operands) runs as a 2-D one of height 1")
 Conv2dWinograd = _kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
                                                             "tile_block": Attr("int")},
         "Winograd F(2x2, 3x3) conv (3x3, stride 1, group 1); U = G w G^T is [16, M, C]; "
         "`tile_block` 2x2 output tiles of the batch at a time through 16 GEMMs; Z is a residual added before act",
         dtypes=("f32",))
-Pool2d = _kernel("low.pool2d", "X Y:out", {"kind": Attr("str"), "kernel_shape": Attr("ints"), "pads": Attr("ints"),
-                                          "strides": Attr("ints"), "dilations": Attr("ints"),
-                                          "count_include_pad": Attr("int", 0)})
 GlobalAveragePool = _kernel("low.global_average_pool", "X Y:out")
 BatchNormalization = _kernel("low.batch_normalization", "X scale B mean var Y:out", {"epsilon": Attr("float", 1e-5)},
                              inplace=True)
-Softmax = _kernel("low.softmax", "X Y:out", {"axis": Attr("int")}, inplace=True)
+Softmax = _kernel("low.softmax", "X Y:out", {"axis": Attr("int"), "log": Attr("int", 0)},
+                  "softmax along axis; log=1: LogSoftmax", inplace=True)
 Concat = _kernel("low.concat", "inputs*:out", {"axis": Attr("int")}, "the last operand is the output", dtypes=None)
 Copy = _kernel("low.copy", "X Y:out", dtypes=None)
+Hardmax = _kernel("low.hardmax", "X Y:out", {"axis": Attr("int")}, "1 at the first largest element along axis")
+ArgReduce = _kernel("low.arg_reduce", "X Y:out", {"axis": Attr("int"), "largest": Attr("int"), "last": Attr("int", 0)},
+                    "i64 index of the largest (smallest) element along axis; last: the last one of equals",
+                    dtypes=None)
+Cumulative = _kernel("low.cumulative", "X Y:out", {"axis": Attr("int"), "product": Attr("int", 0),
+                                                  "exclusive": Attr("int", 0), "reverse": Attr("int", 0)},
+                     "running sum (product) along axis", dtypes=NUMERIC)
+TopK = _kernel("low.top_k", "X order values:out indices:out", {"axis": Attr("int"), "largest": Attr("int", 1)},
+               "the k = values' axis length largest (smallest) along axis, ordered, ties by index; "
+               "order: i64 scratch for the axis' indices", dtypes=None)
+LayerNorm = _kernel("low.layer_norm", "X scale B? Y:out mean?:out inv_std?:out",
+                    {"axis": Attr("int"), "epsilon": Attr("float"), "centered": Attr("int", 1)},
+                    "normalize rows over axes [axis, rank) (centered=0: RMSNorm); scale and B have the "
+                    "normalized shape; mean and inv_std, when given, receive the statistics")
+GroupNorm = _kernel("low.group_norm", "X scale B Y:out", {"groups": Attr("int"), "epsilon": Attr("float")},
+                    "normalize each group of channels of each image; scale and B per channel or per group")
+Lrn = _kernel("low.lrn", "X Y:out", {"alpha": Attr("float"), "beta": Attr("float"), "bias": Attr("float"),
+                                     "size": Attr("int")}, "local response normalization across channels")
+TakeAxes = _kernel("low.take_axes", "X table Y:out", {"tabled": Attr("ints"), "fill": Attr("float", 0.0)},
+                   "y[i0, i1, ...] = X[t0[i0], t1[i1], ...], or `fill` where an entry is -1 (Slice, Pad, "
+                   "Tile): `table` (i64) holds the tables of the axes marked 1 in `tabled`, one after "
+                   "the other; the other axes are copied whole", dtypes=None)
+GatherAxis = _kernel("low.gather", "X indices Y:out", {"axis": Attr("int")},
+                     "ONNX Gather along `axis` with run-time indices (checked)", dtypes=None)
+GatherElements = _kernel("low.gather_elements", "X indices Y:out", {"axis": Attr("int")}, dtypes=None)
+GatherND = _kernel("low.gather_nd", "X indices Y:out", {"batch_dims": Attr("int", 0)}, dtypes=None)
+ScatterElements = _kernel("low.scatter_elements", "X indices updates Y:out",
+                          {"axis": Attr("int"), "reduction": Attr("str", "none")}, dtypes=None)
+ScatterND = _kernel("low.scatter_nd", "X indices updates Y:out", {"reduction": Attr("str", "none")}, dtypes=None)
+Trilu = _kernel("low.trilu", "X k? Y:out", {"upper": Attr("int", 1)}, "zeroes one side of a diagonal of each "
+                "matrix (the last two axes); k: the diagonal, a run-time i64", dtypes=None)
+Conv3d = _kernel("low.conv3d", "X W B? Z? scratch Y:out", {**EPILOGUE, "group": Attr("int", 1), "pads": Attr("ints"),
+                                                       "strides": Attr("ints"), "dilations": Attr("ints"),
+                                                       "tile_planes": Attr("int")},
+        "im2col of `tile_planes` output depth planes at a time into scratch + GEMM, per image and group")
+ConvTranspose = _kernel("low.conv_transpose", "X W B? scratch Y:out",
+                        {"group": Attr("int", 1), "pads": Attr("ints"), "strides": Attr("ints"),
+                         "dilations": Attr("ints")},
+        "1-3 spatial dims; per image and group, W_g^T X_g into scratch (one GEMM), then col2im into Y")
+# pooling over 1-3 spatial dims; kernel_shape, strides, dilations per spatial dim, pads begin... end...
+POOL_WINDOW = {"kernel_shape": Attr("ints"), "pads": Attr("ints"), "strides": Attr("ints"),
+               "dilations": Attr("ints")}
+MaxPool = _kernel("low.max_pool", "X Y:out", POOL_WINDOW, dtypes=FLOATS + ("i8", "u8"))  # ONNX's types
+Pool = _kernel("low.pool", "X Y:out", {**POOL_WINDOW, "kind": Attr("str"), "count_include_pad": Attr("int", 0),
+                                      "p": Attr("int", 2)},
+        "kind avg (count_include_pad) or lp (p)")
+GlobalPool = _kernel("low.global_pool", "X Y:out", {"kind": Attr("str"), "p": Attr("int", 2)},
+        "max or lp (p) over all spatial dims")
+BatchedGemm = _kernel("low.batched_gemm", "A B Y:out", EPILOGUE,
+                      "MatMul with batch dims on both sides: a GEMM per element of Y's batch; A [..., M, K] "
+                      "(or [K]) and B [..., K, N] (or [K]) broadcast their batch dims to Y's")
+ResizeAxis = _kernel("low.resize_axis", "X index weight? Y:out",
+                     {"axis": Attr("int"), "extrapolation_value": Attr("float", 0.0)},
+                     "one resized axis of a Resize: output position j along `axis` is sum_t weight[j, t] "
+                     "X[index[j, t]] (no weight: nearest, one tap); index -1 takes extrapolation_value",
+                     dtypes=None)
+
+
+class RecurrentKernel(Kernel):
+    """A recurrent layer, one runtime call per direction: `xw` and `state` are its scratch
+    (the input projection of every step, the step's gates and h / c). Every operand has the
+    output's type, but sequence_lens, which is i32."""
+
+    dtypes = FLOATS
+
+    def verify(self, op: Operation) -> None:
+        idx = self.operand_index("sequence_lens")
+        lens = op.operands[idx] if idx < len(op.operands) else None
+        if lens is not None and lens.type.dtype != "i32":
+            raise SofieError(f"{op.describe()}: sequence_lens is {lens.type.dtype}, expected i32")
+        dt = op.written_operands()[0].type.dtype
+        if dt not in self.dtypes:
+            raise SofieError(f"{op.describe()}: no kernel for element type {dt} "
+                             f"(supported: {', '.join(self.dtypes)})")
+        for v in op.operands:
+            if v is not None and v is not lens and v.type.dtype != dt:
+                raise SofieError(f"{op.describe()}: operand %{v.name} is {v.type.dtype}, the kernel runs on {dt}")
+
+    def couples_events(self, op: Operation, batch: str) -> bool:
+        """Layout 0 runs the recurrence along X's axis 0: when that is the batch symbol, the
+        steps are not independent events."""
+        return not op.layout and batch in dim_factors(op.X.type.shape[0])[1]
+
+
+def _recurrent_kernel(name: str, operands: str, attrs: dict, doc: str) -> type[OpDef]:
+    common = {"direction": Attr("str"), "layout": Attr("int", 0), "clip": Attr("float", 0.0),
+              "activations": Attr("strs")}
+    return register(type(name.split(".")[1].title(), (RecurrentKernel,),
+                         {"name": name, "operands": operands, "attrs": {**common, **attrs}, "doc": doc}))
+
+
+_RECURRENT_DOC = ("`activations`: scalar bodies over x0, per direction in ONNX order; clip 0: none")
+Rnn = _recurrent_kernel("low.rnn", "X W R B? sequence_lens? initial_h? xw state Y:out Y_h:out", {},
+                        "ONNX RNN; " + _RECURRENT_DOC)
+Gru = _recurrent_kernel("low.gru", "X W R B? sequence_lens? initial_h? xw state Y:out Y_h:out",
+                        {"linear_before_reset": Attr("int", 0)}, "ONNX GRU; " + _RECURRENT_DOC)
+Lstm = _recurrent_kernel("low.lstm", "X W R B? sequence_lens? initial_h? initial_c? P? xw state Y:out Y_h:out "
+                         "Y_c:out", {"input_forget": Attr("int", 0)}, "ONNX LSTM; " + _RECURRENT_DOC)
 
 
 PARALLEL, REDUCTION = "parallel", "reduction"
@@ -152,11 +254,14 @@ class Generic(Kernel):
     size-1 axis read at index 0 (broadcasting). `body` is a scalar expression over the inputs'
     elements x0, x1, ... (and `acc`, the output's running value, in a reduction, which starts
     at `init`). Elementwise ops, broadcasts, transposes and reductions all lower to it.
+    `final` (reductions only) finishes each result: a body over `acc` and the inputs no
+    reduction loop indexes, e.g. `div(acc, 64)` for a mean; "" writes acc as it is.
     """
 
     name = "low.generic"
     operands = "inputs*:out"
-    attrs = {"maps": Attr("intss"), "iterators": Attr("strs"), "body": Attr("str"), "init": Attr("float", 0.0)}
+    attrs = {"maps": Attr("intss"), "iterators": Attr("strs"), "body": Attr("str"), "init": Attr("float", 0.0),
+             "final": Attr("str", "")}
     traits = frozenset({INPLACE})
 
     def domain(self, op: Operation) -> list[Dim]:
@@ -204,3 +309,17 @@ class Generic(Kernel):
         got = result_type(parse_body(op.body), ins, acc)
         if got is not None and got != y:
             raise SofieError(f"{op.describe()}: the body computes {got}, the output is {y}")
+        if op.final:
+            self._verify_final(op, ins, acc)
+
+    def _verify_final(self, op: Operation, ins: list[str], acc: str | None) -> None:
+        if acc is None:
+            raise SofieError(f"{op.describe()}: `final` needs a reduction loop")
+        final = parse_body(op.final)
+        reduction = {i for i, it in enumerate(op.iterators) if it == REDUCTION}
+        for k in variables(final) - {-1}:
+            if k < len(ins) and reduction & set(op.maps[k]):
+                raise SofieError(f"{op.describe()}: `final` reads x{k}, which a reduction loop indexes")
+        got = result_type(final, ins, acc)
+        if got is not None and got != acc:
+            raise SofieError(f"{op.describe()}: `final` computes {got}, the output is {acc}")

@@ -1,22 +1,28 @@
 """Producer/consumer fusion of loop nests: a `low.generic` whose result only one other generic
-reads, over the same iteration space, is inlined into that consumer's body. The intermediate
-allocation disappears and the data makes one trip through memory instead of three: SiLU
-(x * sigmoid(x)), GELU, bias + activation chains.
+reads is merged into that consumer. The intermediate allocation disappears and the data makes
+one trip through memory instead of three: SiLU (x * sigmoid(x)), GELU, bias + activation
+chains, and the pieces of a LayerNorm decomposition (x - mean squared into the variance's sum,
+the variance's + eps and sqrt into its `final` body).
 
-Conditions, each needed for the result to be the same:
-- the producer is all-parallel and writes a `low.alloc` that nothing else reads or writes;
-- the consumer reads it once, through the identity map, and is all-parallel over the same
-  loop bounds (so both loops visit the same element at the same iteration);
-- the producer writes that buffer through the identity map.
+Two shapes of pair fuse; in both the producer writes a `low.alloc` that only the pair touches,
+read once by the consumer, and every element is computed once (no recomputation):
+- inline: an all-parallel producer, writing through the identity map, whose buffer the
+  consumer (parallel or reduction) reads through a map naming every consumer loop. Each
+  consumer iteration reads one producer element: the producer's body is substituted for
+  that read, its inputs re-indexed through the consumer's loops;
+- finish: a reduction producer whose result an all-parallel consumer of the same element type
+  reads, one consumer iteration per result element (its map names every consumer loop). The
+  consumer's body becomes the producer's `final`, run once per result after its loops; the
+  consumer's other inputs are indexed by the producer's parallel loops.
 """
 
 from __future__ import annotations
 
-from sofie.ir.core import Builder, Function, Module, Operation
+from sofie.ir.core import Builder, Function, Module, Operation, Value
 from sofie.ir.dialects.low import PARALLEL
 from sofie.ir.dialects.low import Alloc as LowAlloc
 from sofie.ir.dialects.low import Generic as LowGeneric
-from sofie.ir.dialects.scalar import Var, parse_body, substitute
+from sofie.ir.dialects.scalar import Expr, Var, parse_body, substitute
 from sofie.passes.pass_manager import LOW, Pass, register_pass
 
 
@@ -28,43 +34,90 @@ def _identity(m: list[int]) -> bool:
     return m == list(range(len(m)))
 
 
-def _fusable(producer: Operation, consumer: Operation) -> int | None:
-    """The consumer operand index reading the producer's output, when the pair may fuse."""
+def _read_index(producer: Operation, consumer: Operation) -> int | None:
+    """The consumer operand reading the producer's buffer, when only the pair touches it, the
+    consumer reads it once, through a map naming each consumer loop."""
     out = producer.operands[-1]
-    if not (out.owner is not None and out.owner.isa(LowAlloc) and _all_parallel(producer)
-            and _all_parallel(consumer) and _identity(producer.maps[-1])):
+    if out.owner is None or not out.owner.isa(LowAlloc):
         return None
     users = [op for op, _ in out.uses]
     if set(map(id, users)) != {id(producer), id(consumer)} or len(out.uses) != 2:
         return None  # read elsewhere too, or read twice by the consumer
     k = next(i for i, v in enumerate(consumer.operands[:-1]) if v is out)
-    if not _identity(consumer.maps[k]) or consumer.maps[-1] != consumer.maps[k]:
-        return None
-    if producer.opdef.domain(producer) != consumer.opdef.domain(consumer):
-        return None
+    if sorted(x for x in consumer.maps[k] if x >= 0) != list(range(len(consumer.iterators))):
+        return None  # a broadcast read would compute each producer element more than once
     return k
 
 
-def fuse_pair(f: Function, producer: Operation, consumer: Operation, k: int) -> Operation:
-    """One generic computing consumer(producer(...)); replaces both."""
-    p_ins, c_ins = producer.operands[:-1], consumer.operands[:-1]
-    inputs, maps, slot = [], [], {}
+class _Inputs:
+    """The fused op's inputs: one slot per distinct (value, map)."""
 
-    def take(v, m) -> int:
+    def __init__(self) -> None:
+        self.values: list[Value] = []
+        self.maps: list[list[int]] = []
+        self.slot: dict[tuple, int] = {}
+
+    def take(self, v: Value, m: list[int]) -> Var:
         key = (id(v), tuple(m))
-        if key not in slot:
-            slot[key] = len(inputs)
-            inputs.append(v)
-            maps.append(list(m))
-        return slot[key]
+        if key not in self.slot:
+            self.slot[key] = len(self.values)
+            self.values.append(v)
+            self.maps.append(list(m))
+        return Var(self.slot[key])
 
-    c_vars = {i: Var(take(v, m)) for i, (v, m) in enumerate(zip(c_ins, consumer.maps)) if i != k}
-    p_vars = {i: Var(take(v, m)) for i, (v, m) in enumerate(zip(p_ins, producer.maps))}
+
+def _inline(producer: Operation, consumer: Operation, k: int) -> dict:
+    """Producer loop j is consumer loop maps[k][j] (the producer writes through the identity)."""
+    via = consumer.maps[k]
+    ins = _Inputs()
+    c_vars: dict[int, Expr] = {i: ins.take(v, m) for i, (v, m) in enumerate(zip(consumer.operands[:-1], consumer.maps))
+                               if i != k}
+    p_vars = {i: ins.take(v, [via[loop] if loop >= 0 else -1 for loop in m])
+              for i, (v, m) in enumerate(zip(producer.operands[:-1], producer.maps))}
     body = substitute(parse_body(consumer.body), {**c_vars, k: substitute(parse_body(producer.body), p_vars)})
+    final = str(substitute(parse_body(consumer.final), c_vars)) if consumer.final else ""
+    return {"inputs": ins, "out_map": consumer.maps[-1], "iterators": list(consumer.iterators),
+            "body": str(body), "init": consumer.init, "final": final}
+
+
+def _finish(producer: Operation, consumer: Operation, k: int) -> dict | None:
+    """Consumer loop l is the producer loop writing the result axis the consumer reads with l."""
+    to_p = {loop: producer.maps[-1][axis] for axis, loop in enumerate(consumer.maps[k]) if loop >= 0}
+    ins = _Inputs()
+    p_vars = {i: ins.take(v, m) for i, (v, m) in enumerate(zip(producer.operands[:-1], producer.maps))}
+    c_vars: dict[int, Expr] = {i: ins.take(v, [to_p[loop] if loop >= 0 else -1 for loop in m])
+                               for i, (v, m) in enumerate(zip(consumer.operands[:-1], consumer.maps)) if i != k}
+    out_map = [to_p[loop] if loop >= 0 else -1 for loop in consumer.maps[-1]]
+    parallel = [i for i, it in enumerate(producer.iterators) if it == PARALLEL]
+    if sorted(x for x in out_map if x >= 0) != parallel:
+        return None  # a size-1 axis the consumer does not loop over: the maps do not line up
+    result = parse_body(producer.final) if producer.final else Var(-1)
+    final = substitute(parse_body(consumer.body), {**c_vars, k: result})
+    body = substitute(parse_body(producer.body), p_vars)
+    return {"inputs": ins, "out_map": out_map, "iterators": list(producer.iterators), "body": str(body),
+            "init": producer.init, "final": str(final)}
+
+
+def _plan(producer: Operation, consumer: Operation) -> dict | None:
+    k = _read_index(producer, consumer)
+    if k is None:
+        return None
+    if _all_parallel(producer) and _identity(producer.maps[-1]):
+        return _inline(producer, consumer, k)
+    if (not _all_parallel(producer) and _all_parallel(consumer)
+            and consumer.operands[-1].type.dtype == producer.operands[-1].type.dtype):
+        return _finish(producer, consumer, k)
+    return None
+
+
+def fuse_pair(f: Function, producer: Operation, consumer: Operation, plan: dict) -> Operation:
+    """One generic computing consumer(producer(...)); replaces both."""
+    ins: _Inputs = plan["inputs"]
     out = consumer.operands[-1]
-    fused = Builder(f, before=consumer).create(
-        LowGeneric, [*inputs, out], {"maps": maps + [consumer.maps[-1]], "iterators": list(consumer.iterators),
-                                        "body": str(body)}, loc=consumer.loc or producer.loc)
+    attrs = {"maps": ins.maps + [plan["out_map"]], "iterators": plan["iterators"], "body": plan["body"],
+             "init": plan["init"], "final": plan["final"]}
+    fused = Builder(f, before=consumer).create(LowGeneric, [*ins.values, out], attrs,
+                                               loc=consumer.loc or producer.loc)
     alloc = producer.operands[-1].owner
     f.erase(consumer)
     f.erase(producer)
@@ -85,9 +138,9 @@ def fuse_loops(f: Function) -> int:
             consumer = readers[0]
             if f.ops.index(consumer) < f.ops.index(producer):
                 continue
-            k = _fusable(producer, consumer)
-            if k is not None:
-                fuse_pair(f, producer, consumer, k)
+            plan = _plan(producer, consumer)
+            if plan is not None:
+                fuse_pair(f, producer, consumer, plan)
                 fused += 1
                 changed = True
                 break
@@ -97,7 +150,7 @@ def fuse_loops(f: Function) -> int:
 @register_pass
 class FuseLoops(Pass):
     name = "fuse-loops"
-    summary = "inline a loop nest into its only consumer over the same iteration space"
+    summary = "merge a loop nest into its only consumer: elementwise into any loop, a reduction's finish"
     level = LOW
 
     def run(self, module: Module) -> None:

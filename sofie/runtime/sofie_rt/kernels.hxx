@@ -157,16 +157,91 @@ inline std::size_t conv2d_scratch_floats(std::size_t C, std::size_t group, std::
 }
 
 // Exact scratch size: 0 for 1x1 stride-1 unpadded convs, which run the GEMM
-// directly on x.
+// directly on x, and for depthwise convs (one input channel per group, group > 1),
+// which run conv2d_depthwise.
 inline std::size_t conv2d_scratch_floats(std::size_t C, std::size_t group, std::size_t kH,
                                          std::size_t kW, std::size_t OH, std::size_t OW,
                                          std::size_t pad_top, std::size_t pad_left,
                                          std::size_t pad_bottom, std::size_t pad_right,
                                          std::size_t stride_h, std::size_t stride_w) {
     if (detail::conv_is_pointwise(kH, kW, pad_top, pad_left, pad_bottom, pad_right, stride_h,
-                                  stride_w))
+                                  stride_w) || (C == group && group > 1))
         return 0;
     return conv2d_scratch_floats(C, group, kH, kW, OH, OW);
+}
+
+namespace detail {
+
+// yr[lo:hi] += sum over the row's kW taps of w[kw] * x at the tap: with KW == kW known at
+// compile time, the columns where every tap is inside the row go in one pass (y loaded and
+// stored once per kernel row, not once per tap); the edge columns take the taps one by one.
+template <int KW, class T>
+inline void depthwise_row(T* SOFIE_RESTRICT yr, const T* xr, const T* wr, std::size_t kW,
+                          std::ptrdiff_t pad_left, std::size_t W, std::size_t OW, std::size_t stride,
+                          std::size_t dil) {
+    using I = std::ptrdiff_t;
+    I in_lo = 0, in_hi = I(OW);  // columns where every tap is inside the row
+    for (std::size_t kw = 0; kw < kW; ++kw) {
+        I lo, hi;
+        valid_span(I(kw * dil) - pad_left, I(stride), I(W), I(OW), lo, hi);
+        in_lo = std::max(in_lo, lo);
+        in_hi = std::min(in_hi, hi);
+    }
+    const bool fused = KW > 0 && in_lo < in_hi;
+    for (std::size_t kw = 0; kw < kW; ++kw) {
+        I lo, hi;
+        valid_span(I(kw * dil) - pad_left, I(stride), I(W), I(OW), lo, hi);
+        const T wv = wr[kw];
+        const I off = I(kw * dil) - pad_left;
+        const I cut_lo = fused ? std::min(hi, in_lo) : hi, cut_hi = fused ? std::max(lo, in_hi) : hi;
+        for (I ow = lo; ow < cut_lo; ++ow) yr[ow] += wv * xr[ow * I(stride) + off];
+        for (I ow = cut_hi; ow < hi; ++ow) yr[ow] += wv * xr[ow * I(stride) + off];
+    }
+    if constexpr (KW > 0) {
+        if (!fused) return;
+        const T* src = xr + (in_lo * I(stride) - pad_left);  // tap 0 of column in_lo: inside
+        T* y0 = yr + in_lo;
+        for (std::size_t i = 0, n = std::size_t(in_hi - in_lo); i < n; ++i) {
+            T acc = y0[i];
+            for (int kw = 0; kw < KW; ++kw) acc += wr[kw] * src[i * stride + std::size_t(kw) * dil];
+            y0[i] = acc;
+        }
+    }
+}
+
+}  // namespace detail
+
+// Depthwise conv (one input channel per group; M/group outputs each): per output
+// channel, a direct sum of kH*kW shifted rows of the input, vectorizable along ow.
+// The caller (conv2d) applies the epilogue.
+template <class T>
+inline void conv2d_depthwise(const T* x, const T* w, T* y, std::size_t C, std::size_t H,
+                             std::size_t W, std::size_t M, std::size_t kH, std::size_t kW,
+                             std::size_t pad_top, std::size_t pad_left, std::size_t stride_h,
+                             std::size_t stride_w, std::size_t dil_h, std::size_t dil_w,
+                             std::size_t OH, std::size_t OW) {
+    using I = std::ptrdiff_t;
+    const std::size_t per_channel = M / C;
+    for (std::size_t m = 0; m < M; ++m) {
+        const T* xc = x + (m / per_channel) * H * W;
+        const T* wm = w + m * kH * kW;
+        T* ym = y + m * OH * OW;
+        std::fill(ym, ym + OH * OW, T(0));
+        for (std::size_t oh = 0; oh < OH; ++oh) {
+            for (std::size_t kh = 0; kh < kH; ++kh) {
+                const I ih = I(oh * stride_h + kh * dil_h) - I(pad_top);
+                if (ih < 0 || ih >= I(H)) continue;
+                const T* xr = xc + ih * I(W);
+                if (kW == 3) {
+                    detail::depthwise_row<3>(ym + oh * OW, xr, wm + kh * kW, kW, I(pad_left), W, OW,
+                                             stride_w, dil_w);
+                } else {
+                    detail::depthwise_row<0>(ym + oh * OW, xr, wm + kh * kW, kW, I(pad_left), W, OW,
+                                             stride_w, dil_w);
+                }
+            }
+        }
+    }
 }
 
 // y[N, M, OH, OW] = act(conv(x[N, C, H, W], w) + bias + residual).
@@ -188,6 +263,13 @@ inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
                                                      pad_right, stride_h, stride_w);
     const std::size_t rows = tile_rows == 0 ? OH : std::min(tile_rows, OH);  // 0: whole image
     for (std::size_t n = 0; n < N; ++n) {
+        if (Cg == 1 && group > 1) {  // depthwise: a GEMM per group would have one row
+            conv2d_depthwise(x + n * C * H * W, w, y + n * M * P, C, H, W, M, kH, kW, pad_top,
+                             pad_left, stride_h, stride_w, dil_h, dil_w, OH, OW);
+            detail::epilogue(y + n * M * P, bias, residual ? residual + n * M * P : nullptr, M, P,
+                             true, f);
+            continue;
+        }
         for (std::size_t g = 0; g < group; ++g) {
             const T* xg = x + (n * C + g * Cg) * H * W;
             T* yg = y + (n * M + g * Mg) * P;
@@ -211,71 +293,8 @@ inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
 }
 
 // ---------------------------------------------------------------------------
-// Pooling (ONNX MaxPool / AveragePool; OH, OW already include ceil_mode).
+// Global average pooling (windowed and other global pools: pool.hxx).
 // ---------------------------------------------------------------------------
-
-template <class T>
-inline void maxpool2d(const T* x, T* y, std::size_t N, std::size_t C, std::size_t H,
-                      std::size_t W, std::size_t kH, std::size_t kW, std::size_t pad_top,
-                      std::size_t pad_left, std::size_t pad_bottom, std::size_t pad_right,
-                      std::size_t stride_h, std::size_t stride_w, std::size_t dil_h,
-                      std::size_t dil_w, std::size_t OH, std::size_t OW) {
-    (void)pad_bottom;  // The window is clipped to the image: padding never wins.
-    (void)pad_right;
-    using I = std::ptrdiff_t;
-    for (std::size_t nc = 0; nc < N * C; ++nc) {
-        const T* xc = x + nc * H * W;
-        T* yc = y + nc * OH * OW;
-        for (std::size_t oh = 0; oh < OH; ++oh) {
-            const I h0 = I(oh * stride_h) - I(pad_top);
-            for (std::size_t ow = 0; ow < OW; ++ow) {
-                const I w0 = I(ow * stride_w) - I(pad_left);
-                T m = -std::numeric_limits<T>::infinity();
-                for (std::size_t kh = 0; kh < kH; ++kh) {
-                    const I ih = h0 + I(kh * dil_h);
-                    if (ih < 0 || ih >= I(H)) continue;
-                    const T* xr = xc + ih * I(W);
-                    for (std::size_t kw = 0; kw < kW; ++kw) {
-                        const I iw = w0 + I(kw * dil_w);
-                        if (iw >= 0 && iw < I(W)) m = std::max(m, xr[iw]);
-                    }
-                }
-                yc[oh * OW + ow] = m;
-            }
-        }
-    }
-}
-
-// With count_include_pad the divisor counts padded cells, but (as in
-// onnxruntime) not window cells hanging past the end padding under ceil_mode.
-template <class T>
-inline void avgpool2d(const T* x, T* y, std::size_t N, std::size_t C, std::size_t H,
-                      std::size_t W, std::size_t kH, std::size_t kW, std::size_t pad_top,
-                      std::size_t pad_left, std::size_t pad_bottom, std::size_t pad_right,
-                      std::size_t stride_h, std::size_t stride_w, std::size_t OH,
-                      std::size_t OW, bool count_include_pad) {
-    using I = std::ptrdiff_t;
-    for (std::size_t nc = 0; nc < N * C; ++nc) {
-        const T* xc = x + nc * H * W;
-        T* yc = y + nc * OH * OW;
-        for (std::size_t oh = 0; oh < OH; ++oh) {
-            const I h_start = I(oh * stride_h) - I(pad_top);
-            const I h_end = std::min(h_start + I(kH), I(H + pad_bottom));
-            const I h_lo = std::max<I>(h_start, 0), h_hi = std::min<I>(h_end, I(H));
-            for (std::size_t ow = 0; ow < OW; ++ow) {
-                const I w_start = I(ow * stride_w) - I(pad_left);
-                const I w_end = std::min(w_start + I(kW), I(W + pad_right));
-                const I w_lo = std::max<I>(w_start, 0), w_hi = std::min<I>(w_end, I(W));
-                T s = T(0);
-                for (I ih = h_lo; ih < h_hi; ++ih)
-                    for (I iw = w_lo; iw < w_hi; ++iw) s += xc[ih * I(W) + iw];
-                const I count = count_include_pad ? (h_end - h_start) * (w_end - w_start)
-                                                  : (h_hi - h_lo) * (w_hi - w_lo);
-                yc[oh * OW + ow] = count > 0 ? s / T(count) : T(0);
-            }
-        }
-    }
-}
 
 // y[nc] = mean(x[nc, 0:HW]).
 template <class T>
@@ -289,7 +308,7 @@ inline void global_avgpool(const T* x, T* y, std::size_t NC, std::size_t HW) {
 }
 
 // ---------------------------------------------------------------------------
-// Normalization and softmax.
+// Normalization (softmax and the others: reduce.hxx).
 // ---------------------------------------------------------------------------
 
 // Inference BatchNormalization over x[N, C, spatial]; x == y is allowed.
@@ -304,42 +323,6 @@ inline void batchnorm(const T* x, T* y, const T* scale, const T* bias,
             const T b = bias[c] - mean[c] * k;
             const std::size_t base = (n * C + c) * spatial;
             for (std::size_t i = 0; i < spatial; ++i) y[base + i] = x[base + i] * k + b;
-        }
-    }
-}
-
-// Softmax over the middle axis of x[outer, axis_len, inner]; x == y is allowed.
-template <class T>
-inline void softmax(const T* x, T* y, std::size_t outer, std::size_t axis_len,
-                    std::size_t inner) {
-    // Inner positions are processed in stack-sized chunks so that every pass
-    // walks rows contiguously instead of striding by `inner`.
-    constexpr std::size_t B = 64;
-    T mx[B], sum[B];
-    for (std::size_t o = 0; o < outer; ++o) {
-        const T* xo = x + o * axis_len * inner;
-        T* yo = y + o * axis_len * inner;
-        for (std::size_t i0 = 0; i0 < inner; i0 += B) {
-            const std::size_t nb = std::min(B, inner - i0);
-            std::fill(mx, mx + nb, -std::numeric_limits<T>::infinity());
-            std::fill(sum, sum + nb, T(0));
-            for (std::size_t a = 0; a < axis_len; ++a) {
-                const T* xr = xo + a * inner + i0;
-                for (std::size_t i = 0; i < nb; ++i) mx[i] = std::max(mx[i], xr[i]);
-            }
-            for (std::size_t a = 0; a < axis_len; ++a) {
-                const T* xr = xo + a * inner + i0;
-                T* yr = yo + a * inner + i0;
-                for (std::size_t i = 0; i < nb; ++i) {
-                    yr[i] = std::exp(xr[i] - mx[i]);
-                    sum[i] += yr[i];
-                }
-            }
-            for (std::size_t i = 0; i < nb; ++i) sum[i] = T(1) / sum[i];
-            for (std::size_t a = 0; a < axis_len; ++a) {
-                T* yr = yo + a * inner + i0;
-                for (std::size_t i = 0; i < nb; ++i) yr[i] *= sum[i];
-            }
         }
     }
 }

@@ -17,8 +17,15 @@
 #define SOFIE_RT_SOFIE_RT_HXX_V0_1_0
 
 #include "blas.hxx"
+#include "conv_nd.hxx"
 #include "elementwise.hxx"
+#include "indexing.hxx"
 #include "kernels.hxx"
+#include "matmul.hxx"
+#include "pool.hxx"
+#include "reduce.hxx"
+#include "resize.hxx"
+#include "rnn.hxx"
 #include "scalar.hxx"
 #include "session.hxx"
 #include "vmath.hxx"

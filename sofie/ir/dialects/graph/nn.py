@@ -144,20 +144,22 @@ def window_geometry(op: Operation, spatial: tuple[Dim, ...], kernel: list[int],
 
 
 def _windows(x: np.ndarray, kernel, pads, strides, dilations, out, fill: float) -> np.ndarray:
-    """[N, C, OH, OW, kH, kW] view of the padded input (numpy reference helper)."""
+    """[N, C, *out, *kernel] view of the padded input (numpy reference helper, 1-3 spatial dims)."""
     nd = len(kernel)
     extra = [max(0, (out[i] - 1) * strides[i] + dilations[i] * (kernel[i] - 1) + 1
                  - (x.shape[2 + i] + pads[i] + pads[i + nd])) for i in range(nd)]
     width = [(0, 0), (0, 0)] + [(pads[i], pads[i + nd] + extra[i]) for i in range(nd)]
     xp = np.pad(x, width, constant_values=fill)
-    oh, ow = out
-    cols = np.empty(x.shape[:2] + (oh, ow, kernel[0], kernel[1]), x.dtype)
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            h0, w0 = i * dilations[0], j * dilations[1]
-            cols[:, :, :, :, i, j] = xp[:, :, h0:h0 + strides[0] * oh:strides[0],
-                                        w0:w0 + strides[1] * ow:strides[1]]
+    cols = np.empty(x.shape[:2] + tuple(out) + tuple(kernel), x.dtype)
+    for taps in np.ndindex(*kernel):
+        window = tuple(slice(t * d, t * d + s * o, s) for t, d, s, o in zip(taps, dilations, strides, out))
+        cols[(Ellipsis, *taps)] = xp[(slice(None), slice(None), *window)]
     return cols
+
+
+def _check_spatial(op: Operation, x: TensorType, what: str) -> None:
+    if not 3 <= x.rank <= 5:
+        raise SofieError(f"{op.describe()}: {what} takes 1 to 3 spatial dims, X is {fmt_shape(x.shape)}")
 
 
 CONV_ATTRS = {"auto_pad": Attr("str", "NOTSET"), "dilations": Attr("ints", []),
@@ -171,7 +173,7 @@ class Conv(OpDef):
     onnx = "Conv"
     operands = "X W B? Z?"
     attrs = {**CONV_ATTRS, **EPILOGUE}
-    doc = "2-D convolution; Z (from fusion) is a residual added before the activation"
+    doc = "1-D, 2-D or 3-D convolution; Z (from fusion) is a residual added before the activation"
 
     def geometry(self, op: Operation):
         x, w = op.X.type, op.W.type
@@ -180,9 +182,9 @@ class Conv(OpDef):
 
     def shape(self, op, x, w, b, z):
         dt = _same_dtype(op, x, w, b, z)
-        if x.rank != 4 or w.rank != 4:
-            raise SofieError(f"{op.describe()}: only 2-D Conv is supported (X {fmt_shape(x.shape)}, "
-                             f"W {fmt_shape(w.shape)})")
+        _check_spatial(op, x, "Conv")
+        if w.rank != x.rank:
+            raise SofieError(f"{op.describe()}: W {fmt_shape(w.shape)} and X {fmt_shape(x.shape)} differ in rank")
         if not w.is_static:
             raise SofieError(f"{op.describe()}: W {fmt_shape(w.shape)} must have a static shape")
         g = op.attr("group")
@@ -211,20 +213,118 @@ class Conv(OpDef):
         cols = _windows(x, list(w.shape[2:]), pads, strides, dil, out, 0.0)
         n, c = x.shape[:2]
         m, cg = w.shape[0], c // g
+        nd = x.ndim - 2
         ys = []
         for gi in range(g):
-            cg_cols = cols[:, gi * cg:(gi + 1) * cg]                      # N, cg, OH, OW, kh, kw
-            wg = w[gi * (m // g):(gi + 1) * (m // g)]                     # mg, cg, kh, kw
-            ys.append(np.einsum("nchwij,mcij->nmhw", cg_cols, wg, optimize=True))
-        y = np.concatenate(ys, axis=1)
+            cg_cols = cols[:, gi * cg:(gi + 1) * cg]                      # N, cg, *out, *kernel
+            wg = w[gi * (m // g):(gi + 1) * (m // g)]                     # mg, cg, *kernel
+            ys.append(np.tensordot(cg_cols, wg, axes=([1, *range(2 + nd, 2 + 2 * nd)], list(range(1, 2 + nd)))))
+        y = np.moveaxis(np.concatenate(ys, axis=-1), -1, 1)               # N, M, *out
         if b is not None:
-            y = y + b.reshape(1, -1, 1, 1)
+            y = y + b.reshape((1, -1) + (1,) * nd)
         if z is not None:
             y = y + z
         return apply_activation(op, y.astype(x.dtype))
 
 
+def transpose_geometry(op: Operation, spatial: tuple[Dim, ...], kernel: list[int]
+                       ) -> tuple[list[int], list[int], list[int], list[int]]:
+    """ConvTranspose (pads [begin..., end...], strides, dilations, output dims), as the ONNX
+    reference computes them: output_shape, when given, sets the output; auto_pad SAME spreads
+    the padding that takes the input times the strides (or output_shape) to the output."""
+    nd = len(spatial)
+    strides = op.attr("strides") or [1] * nd
+    dil = op.attr("dilations") or [1] * nd
+    out_pad = op.attr("output_padding") or [0] * nd
+    auto_pad = op.attr("auto_pad")
+    if any(not isinstance(d, int) for d in spatial):
+        raise SofieError(f"{op.describe()}: spatial dims {fmt_shape(spatial)} must be static")
+    if len(strides) != nd or len(dil) != nd or len(out_pad) != nd or len(kernel) != nd:
+        raise SofieError(f"{op.describe()}: strides/dilations/output_padding/kernel_shape do not match "
+                         f"{nd} spatial dims")
+    if min(strides) < 1 or min(dil) < 1 or min(out_pad) < 0:
+        raise SofieError(f"{op.describe()}: strides {strides} and dilations {dil} must be >= 1, "
+                         f"output_padding {out_pad} >= 0")
+    if auto_pad not in ("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"):
+        raise SofieError(f"{op.describe()}: unknown auto_pad '{auto_pad}'")
+    full = [strides[i] * (spatial[i] - 1) + out_pad[i] + dil[i] * (kernel[i] - 1) + 1 for i in range(nd)]
+    pads = list(op.attr("pads")) or [0] * (2 * nd)
+    if len(pads) != 2 * nd or min(pads) < 0:
+        raise SofieError(f"{op.describe()}: pads {pads} must be {2 * nd} values >= 0")
+    out = list(op.attr("output_shape"))
+    if out and len(out) != nd:
+        raise SofieError(f"{op.describe()}: output_shape {out} does not match {nd} spatial dims")
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER") and not op.attr("pads"):
+        out = out or [spatial[i] * strides[i] for i in range(nd)]
+        for i in range(nd):
+            total = full[i] - out[i]
+            small, big = total // 2, total - total // 2
+            pads[i], pads[i + nd] = (small, big) if auto_pad == "SAME_UPPER" else (big, small)
+    elif auto_pad == "VALID":
+        pads = [0] * (2 * nd)
+    out = out or [full[i] - pads[i] - pads[i + nd] for i in range(nd)]
+    if min(out) < 1:
+        raise SofieError(f"{op.describe()}: output spatial dims {out} must be >= 1")
+    return pads, list(strides), list(dil), out
+
+
+@register
+class ConvTranspose(OpDef):
+    name = "graph.conv_transpose"
+    onnx = "ConvTranspose"
+    operands = "X W B?"
+    attrs = {**CONV_ATTRS, "output_padding": Attr("ints", []), "output_shape": Attr("ints", [])}
+    doc = "1-D, 2-D or 3-D transposed convolution; W is [C, M / group, *kernel]"
+
+    def geometry(self, op: Operation):
+        return transpose_geometry(op, op.X.type.shape[2:], list(op.W.type.shape[2:]))
+
+    def shape(self, op, x, w, b):
+        dt = _same_dtype(op, x, w, b)
+        _check_spatial(op, x, "ConvTranspose")
+        if w.rank != x.rank or not w.is_static:
+            raise SofieError(f"{op.describe()}: W {fmt_shape(w.shape)} must be static and of X's rank "
+                             f"({fmt_shape(x.shape)})")
+        g = op.attr("group")
+        if g < 1 or x.shape[1] != w.shape[0] or w.shape[0] % g:
+            raise SofieError(f"{op.describe()}: X has {x.shape[1]} channels, W {fmt_shape(w.shape)} and "
+                             f"group={g} do not agree (expected W[0] == C, divisible by group)")
+        if op.attr("kernel_shape") and list(op.attr("kernel_shape")) != list(w.shape[2:]):
+            raise SofieError(f"{op.describe()}: kernel_shape {op.attr('kernel_shape')} differs "
+                             f"from W {fmt_shape(w.shape)}")
+        m = w.shape[1] * g
+        if b is not None and b.shape != (m,):
+            raise SofieError(f"{op.describe()}: bias shape {fmt_shape(b.shape)}, expected [{m}]")
+        _, _, _, out = self.geometry(op)
+        return TensorType(dt, (x.shape[0], m, *out))
+
+    def reference(self, op, x, w, b):
+        pads, strides, dil, out = self.geometry(op)
+        nd, g = x.ndim - 2, op.attr("group")
+        cg, mg = x.shape[1] // g, w.shape[1]
+        kernel = w.shape[2:]
+        # scatter every tap into a canvas that starts pads-begin before the output
+        canvas = [max(out[i] + pads[i], (x.shape[2 + i] - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1)
+                  for i in range(nd)]
+        y = np.zeros((x.shape[0], mg * g, *canvas), np.float64)
+        for gi in range(g):
+            xg = x[:, gi * cg:(gi + 1) * cg].astype(np.float64)
+            wg = w[gi * cg:(gi + 1) * cg].astype(np.float64)              # cg, mg, *kernel
+            for taps in np.ndindex(*kernel):
+                contrib = np.tensordot(xg, wg[(slice(None), slice(None), *taps)], axes=([1], [0]))
+                where = tuple(slice(t * d, t * d + s * (n - 1) + 1, s)
+                              for t, d, s, n in zip(taps, dil, strides, x.shape[2:]))
+                y[(slice(None), slice(gi * mg, (gi + 1) * mg), *where)] += np.moveaxis(contrib, -1, 1)
+        y = y[(slice(None), slice(None), *(slice(pads[i], pads[i] + out[i]) for i in range(nd)))]
+        if b is not None:
+            y = y + b.reshape((1, -1) + (1,) * nd)
+        return y.astype(x.dtype)
+
+
 class Pool(OpDef):
+    """MaxPool, AveragePool and LpPool over 1-3 spatial dims. Windows are clipped to the padded
+    input: cells past the end padding (ceil_mode) never count."""
+
     operands = "X"
     kind = ""
 
@@ -233,31 +333,40 @@ class Pool(OpDef):
         return window_geometry(op, x.shape[2:], list(op.attr("kernel_shape")), bool(op.attr("ceil_mode")))
 
     def shape(self, op, x):
-        if x.rank != 4:
-            raise SofieError(f"{op.describe()}: only 2-D pooling is supported, X is {fmt_shape(x.shape)}")
-        if len(op.attr("kernel_shape")) != 2:
-            raise SofieError(f"{op.describe()}: kernel_shape must have 2 entries")
+        _check_spatial(op, x, op.opdef.onnx)
+        if len(op.attr("kernel_shape")) != x.rank - 2:
+            raise SofieError(f"{op.describe()}: kernel_shape {op.attr('kernel_shape')} does not match "
+                             f"X {fmt_shape(x.shape)}")
         _, _, _, out = self.geometry(op)
         return x.with_shape((*x.shape[:2], *out))
 
     def reference(self, op, x):
         pads, strides, dil, out = self.geometry(op)
         k = list(op.attr("kernel_shape"))
+        nd = len(k)
+        taps = tuple(range(-nd, 0))
         if self.kind == "max":
-            return _windows(x, k, pads, strides, dil, out, -np.inf).max(axis=(4, 5)).astype(x.dtype)
-        total = _windows(x, k, pads, strides, dil, out, 0.0).sum(axis=(4, 5))
+            lowest = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+            return _windows(x, k, pads, strides, dil, out, lowest).max(axis=taps).astype(x.dtype)
+        if self.kind == "lp":
+            p = op.attr("p")
+            total = (np.abs(_windows(x, k, pads, strides, dil, out, 0.0)) ** p).sum(axis=taps)
+            return (total ** (1.0 / p)).astype(x.dtype)
+        # 1 on the cells a window may count, 0 elsewhere (the padding unless count_include_pad)
+        ones = np.ones((1, 1) + x.shape[2:], x.dtype)
         if op.attr("count_include_pad"):
-            ones = np.ones((1, 1) + x.shape[2:], x.dtype)
-            # windows that run past the end padding (ceil_mode) still divide by what they cover
-            counts = _windows(np.pad(ones, [(0, 0), (0, 0)] + [(pads[i], pads[i + 2]) for i in range(2)],
-                                     constant_values=1.0), k, [0, 0, 0, 0], strides, dil, out, 0.0)
+            ones = np.pad(ones, [(0, 0), (0, 0)] + [(pads[i], pads[i + nd]) for i in range(nd)],
+                          constant_values=1.0)
+            counted = _windows(ones, k, [0] * 2 * nd, strides, dil, out, 0.0)
         else:
-            counts = _windows(np.ones((1, 1) + x.shape[2:], x.dtype), k, pads, strides, dil, out, 0.0)
-        return (total / counts.sum(axis=(4, 5))).astype(x.dtype)
+            counted = _windows(ones, k, pads, strides, dil, out, 0.0)
+        total = _windows(x, k, pads, strides, dil, out, 0.0).sum(axis=taps)
+        return (total / counted.sum(axis=taps)).astype(x.dtype)
 
 
 POOL_ATTRS = {"auto_pad": Attr("str", "NOTSET"), "kernel_shape": Attr("ints"),
-              "pads": Attr("ints", []), "strides": Attr("ints", []), "ceil_mode": Attr("int", 0)}
+              "pads": Attr("ints", []), "strides": Attr("ints", []), "ceil_mode": Attr("int", 0),
+              "dilations": Attr("ints", [])}
 
 
 @register
@@ -265,11 +374,8 @@ class MaxPool(Pool):
     name = "graph.max_pool"
     onnx = "MaxPool"
     kind = "max"
-    attrs = {**POOL_ATTRS, "dilations": Attr("ints", []), "storage_order": Attr("int", 0)}
-
-    def verify(self, op):
-        if op.attr("storage_order"):
-            raise SofieError(f"{op.describe()}: MaxPool storage_order=1 is not supported")
+    attrs = {**POOL_ATTRS, "storage_order": Attr("int", 0)}
+    doc = "storage_order only orders the Indices output, which is not supported"
 
 
 @register
@@ -281,9 +387,21 @@ class AveragePool(Pool):
 
 
 @register
-class GlobalAveragePool(OpDef):
-    name = "graph.global_average_pool"
-    onnx = "GlobalAveragePool"
+class LpPool(Pool):
+    name = "graph.lp_pool"
+    onnx = "LpPool"
+    kind = "lp"
+    attrs = {**POOL_ATTRS, "p": Attr("int", 2)}
+    doc = "(sum over the window of |x|^p)^(1/p)"
+
+    def verify(self, op):
+        if op.attr("p") < 1:
+            raise SofieError(f"{op.describe()}: p must be >= 1, got {op.attr('p')}")
+
+
+class GlobalPool(OpDef):
+    """Pooling over all spatial dims (any rank >= 3)."""
+
     operands = "X"
 
     def shape(self, op, x):
@@ -291,8 +409,35 @@ class GlobalAveragePool(OpDef):
             raise SofieError(f"{op.describe()}: needs rank >= 3, got {fmt_shape(x.shape)}")
         return x.with_shape(x.shape[:2] + (1,) * (x.rank - 2))
 
+
+@register
+class GlobalAveragePool(GlobalPool):
+    name = "graph.global_average_pool"
+    onnx = "GlobalAveragePool"
+
     def reference(self, op, x):
         return x.mean(axis=tuple(range(2, x.ndim)), keepdims=True).astype(x.dtype)
+
+
+@register
+class GlobalMaxPool(GlobalPool):
+    name = "graph.global_max_pool"
+    onnx = "GlobalMaxPool"
+
+    def reference(self, op, x):
+        return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)
+
+
+@register
+class GlobalLpPool(GlobalPool):
+    name = "graph.global_lp_pool"
+    onnx = "GlobalLpPool"
+    attrs = {"p": Attr("int", 2)}
+
+    def reference(self, op, x):
+        p = op.attr("p")
+        s = (np.abs(x.astype(np.float64)) ** p).sum(axis=tuple(range(2, x.ndim)), keepdims=True)
+        return (s ** (1.0 / p)).astype(x.dtype)
 
 
 @register

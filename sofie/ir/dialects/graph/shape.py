@@ -72,7 +72,7 @@ class Reshape(OpDef):
     onnx = "Reshape"
     operands = "data shape:const"
     attrs = {"allowzero": Attr("int", 0)}
-    traits = frozenset({PURE, VIEW})
+    traits = frozenset({PURE, VIEW, SYMBOLIC})  # a dim reshaped to [1] on its way into a target
 
     def shape(self, op, x, shape):
         if shape.rank != 1:
@@ -186,8 +186,10 @@ class Shape(OpDef):
 
     def _dims(self, op: Operation, shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
         r = len(shape)
-        start, end = op.attr("start"), min(op.attr("end"), r)
-        return shape[start % r if start < 0 else min(start, r): end % r if end < 0 else end]
+
+        def clamp(i: int) -> int:  # negative counts from the end; both clamp to [0, rank]
+            return min(max(i + r if i < 0 else i, 0), r)
+        return shape[clamp(op.attr("start")):clamp(op.attr("end"))]
 
     def shape(self, op, x):
         return TensorType("i64", (len(self._dims(op, x.shape)),))

@@ -1,0 +1,216 @@
+// Pooling over 1-3 spatial dims (ONNX MaxPool, AveragePool, LpPool and the global
+// pools). Fewer spatial dims are passed as 3 with leading size-1 dims, kernel 1,
+// pads 0, stride 1. Output sizes already include ceil_mode; every window is clipped
+// to the padded input, so cells past the end padding never count.
+#ifndef SOFIE_RT_POOL_HXX_V0_1_0
+#define SOFIE_RT_POOL_HXX_V0_1_0
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+
+#include "blas.hxx"  // SOFIE_RESTRICT
+
+namespace sofie {
+inline namespace v0_1_0 {
+namespace rt {
+
+enum class PoolKind { max, avg, lp };
+
+using Dims3 = std::size_t[3];
+
+namespace detail {
+
+// Taps [lo, hi) of a window starting at `start` (stride `dil`) that land in [0, size).
+inline void tap_range(std::ptrdiff_t start, std::size_t dil, std::size_t k, std::size_t size,
+                      std::size_t& lo, std::size_t& hi) {
+    using I = std::ptrdiff_t;
+    const I d = I(dil);
+    const I last = I(size) - 1 - start;  // the furthest tap offset still inside
+    if (d == 1) {  // no divisions: this runs per output
+        lo = std::size_t(std::min<I>(start >= 0 ? 0 : -start, I(k)));
+        hi = last < 0 ? lo : std::size_t(std::max<I>(std::min<I>(last + 1, I(k)), I(lo)));
+        return;
+    }
+    const I first = start >= 0 ? 0 : (-start + d - 1) / d;
+    lo = std::size_t(std::min<I>(first, I(k)));
+    hi = last < 0 ? lo : std::size_t(std::max<I>(std::min<I>(last / d + 1, I(k)), I(lo)));
+}
+
+template <class T>
+inline T ipow(T v, int p) {
+    T r = v;
+    for (int i = 1; i < p; ++i) r *= v;
+    return r;
+}
+
+}  // namespace detail
+
+namespace detail {
+
+// Output columns [lo, hi) whose tap at offset `off` (= tap * dilation - pad) lands in [0, W).
+inline void pool_col_span(std::ptrdiff_t off, std::size_t stride, std::size_t W, std::size_t OW,
+                          std::size_t& lo, std::size_t& hi) {
+    using I = std::ptrdiff_t;
+    const I s = I(stride);
+    I l = off >= 0 ? 0 : (-off + s - 1) / s;
+    I h = I(W) - off <= 0 ? 0 : (I(W) - off + s - 1) / s;
+    l = std::min(l, I(OW));
+    lo = std::size_t(l);
+    hi = std::size_t(std::max(std::min(h, I(OW)), l));
+}
+
+// yr[lo:hi] op= xr[ow * S + off]: one tap of a whole output row, vectorizable along ow.
+template <PoolKind K, int S, class T>
+inline void pool_row_tap(T* SOFIE_RESTRICT yr, const T* xr, std::ptrdiff_t off, std::size_t stride,
+                         std::size_t lo, std::size_t hi, int p) {
+    if (lo >= hi) return;
+    const std::size_t s = S > 0 ? std::size_t(S) : stride;
+    const T* src = xr + (std::ptrdiff_t(lo * s) + off);  // the tap of column lo: inside the row
+    yr += lo;
+    for (std::size_t i = 0, n = hi - lo; i < n; ++i) {
+        const T v = src[i * s];
+        const std::size_t ow = i;
+        if constexpr (K == PoolKind::max) {
+            yr[ow] = std::max(yr[ow], v);
+        } else if constexpr (K == PoolKind::avg) {
+            yr[ow] += v;
+        } else {
+            yr[ow] += ipow(std::abs(v), p);
+        }
+    }
+}
+
+}  // namespace detail
+
+// y[NC, out] = pool of x[NC, in] (3 spatial dims, see above). count_include_pad (avg):
+// divide by the taps inside the padded input rather than inside the input. p: LpPool's.
+// Each output row accumulates whole rows of taps (vectorizable), then is finished once.
+template <PoolKind K, class T>
+inline void pool(const T* x, T* y, std::size_t NC, const Dims3& in, const Dims3& out,
+                 const Dims3& kernel, const std::size_t (&pads)[6], const Dims3& strides,
+                 const Dims3& dil, bool count_include_pad = false, int p = 2) {
+    using I = std::ptrdiff_t;
+    const std::size_t in_size = in[0] * in[1] * in[2], out_size = out[0] * out[1] * out[2];
+    const std::size_t OW = out[2];
+    const T init = K == PoolKind::max ? std::numeric_limits<T>::lowest() : T(0);
+    // avg: output columns [full_cols[0], full_cols[1]) count every tap along the row
+    std::size_t full_cols[2] = {0, OW};
+    for (std::size_t kw = 0; kw < kernel[2]; ++kw) {
+        const I off = I(kw * dil[2]) - (count_include_pad ? 0 : I(pads[2]));
+        std::size_t lo, hi;
+        detail::pool_col_span(off, strides[2], count_include_pad ? in[2] + pads[2] + pads[5] : in[2], OW, lo, hi);
+        full_cols[0] = std::max(full_cols[0], lo);
+        full_cols[1] = std::min(full_cols[1], hi);
+    }
+    for (std::size_t nc = 0; nc < NC; ++nc) {
+        const T* xc = x + nc * in_size;
+        T* yc = y + nc * out_size;
+        for (std::size_t od = 0; od < out[0]; ++od) {
+            const I d0 = I(od * strides[0]) - I(pads[0]);
+            std::size_t d_lo, d_hi, dp_lo, dp_hi;
+            detail::tap_range(d0, dil[0], kernel[0], in[0], d_lo, d_hi);
+            detail::tap_range(d0 + I(pads[0]), dil[0], kernel[0], in[0] + pads[0] + pads[3], dp_lo, dp_hi);
+            for (std::size_t oh = 0; oh < out[1]; ++oh) {
+                const I h0 = I(oh * strides[1]) - I(pads[1]);
+                std::size_t h_lo, h_hi, hp_lo, hp_hi;
+                detail::tap_range(h0, dil[1], kernel[1], in[1], h_lo, h_hi);
+                detail::tap_range(h0 + I(pads[1]), dil[1], kernel[1], in[1] + pads[1] + pads[4], hp_lo, hp_hi);
+                T* yr = yc + (od * out[1] + oh) * OW;
+                std::fill(yr, yr + OW, init);
+                for (std::size_t kd = d_lo; kd < d_hi; ++kd) {
+                    const T* xd = xc + std::size_t(d0 + I(kd * dil[0])) * in[1] * in[2];
+                    for (std::size_t kh = h_lo; kh < h_hi; ++kh) {
+                        const T* xr = xd + std::size_t(h0 + I(kh * dil[1])) * in[2];
+                        for (std::size_t kw = 0; kw < kernel[2]; ++kw) {
+                            const I off = I(kw * dil[2]) - I(pads[2]);
+                            std::size_t lo, hi;
+                            detail::pool_col_span(off, strides[2], in[2], OW, lo, hi);
+                            if (strides[2] == 1) {
+                                detail::pool_row_tap<K, 1>(yr, xr, off, 1, lo, hi, p);
+                            } else if (strides[2] == 2) {
+                                detail::pool_row_tap<K, 2>(yr, xr, off, 2, lo, hi, p);
+                            } else {
+                                detail::pool_row_tap<K, 0>(yr, xr, off, strides[2], lo, hi, p);
+                            }
+                        }
+                    }
+                }
+                if constexpr (K == PoolKind::avg) {
+                    const std::size_t dh = count_include_pad ? (dp_hi - dp_lo) * (hp_hi - hp_lo)
+                                                             : (d_hi - d_lo) * (h_hi - h_lo);
+                    const std::size_t w_size = count_include_pad ? in[2] + pads[2] + pads[5] : in[2];
+                    const I w_shift = count_include_pad ? I(pads[2]) : 0;
+                    auto edge = [&](std::size_t ow) {
+                        std::size_t w_lo, w_hi;
+                        detail::tap_range(I(ow * strides[2]) - I(pads[2]) + w_shift, dil[2], kernel[2], w_size,
+                                          w_lo, w_hi);
+                        const std::size_t count = dh * (w_hi - w_lo);
+                        yr[ow] = count ? yr[ow] / T(count) : T(0);
+                    };
+                    // columns whose whole window is counted share one divisor
+                    const std::size_t full_lo = std::min(full_cols[0], OW), full_hi = std::max(full_lo, full_cols[1]);
+                    for (std::size_t ow = 0; ow < full_lo; ++ow) edge(ow);
+                    if (dh) {
+                        const T inv = T(1) / T(dh * kernel[2]);
+                        for (std::size_t ow = full_lo; ow < full_hi; ++ow) yr[ow] *= inv;
+                    } else {
+                        std::fill(yr + full_lo, yr + full_hi, T(0));
+                    }
+                    for (std::size_t ow = full_hi; ow < OW; ++ow) edge(ow);
+                } else if constexpr (K == PoolKind::lp) {
+                    for (std::size_t ow = 0; ow < OW; ++ow) yr[ow] = std::pow(yr[ow], T(1) / T(p));
+                }
+            }
+        }
+    }
+}
+
+// y[nc] = max or Lp norm of x[nc, 0:S] (GlobalMaxPool, GlobalLpPool).
+template <PoolKind K, class T>
+inline void global_pool(const T* x, T* y, std::size_t NC, std::size_t S, int p = 2) {
+    for (std::size_t i = 0; i < NC; ++i) {
+        const T* xi = x + i * S;
+        if constexpr (K == PoolKind::max) {
+            T m = std::numeric_limits<T>::lowest();
+            for (std::size_t j = 0; j < S; ++j) m = std::max(m, xi[j]);
+            y[i] = m;
+        } else {
+            T s = T(0);
+            for (std::size_t j = 0; j < S; ++j) s += detail::ipow(std::abs(xi[j]), p);
+            y[i] = std::pow(s, T(1) / T(p));
+        }
+    }
+}
+
+// 2-D forms (NCHW): OH, OW already include ceil_mode.
+template <class T>
+inline void maxpool2d(const T* x, T* y, std::size_t N, std::size_t C, std::size_t H,
+                      std::size_t W, std::size_t kH, std::size_t kW, std::size_t pad_top,
+                      std::size_t pad_left, std::size_t pad_bottom, std::size_t pad_right,
+                      std::size_t stride_h, std::size_t stride_w, std::size_t dil_h,
+                      std::size_t dil_w, std::size_t OH, std::size_t OW) {
+    pool<PoolKind::max>(x, y, N * C, {1, H, W}, {1, OH, OW}, {1, kH, kW},
+                        {0, pad_top, pad_left, 0, pad_bottom, pad_right}, {1, stride_h, stride_w},
+                        {1, dil_h, dil_w});
+}
+
+// With count_include_pad the divisor counts padded cells, but (as in onnxruntime)
+// not window cells hanging past the end padding under ceil_mode.
+template <class T>
+inline void avgpool2d(const T* x, T* y, std::size_t N, std::size_t C, std::size_t H,
+                      std::size_t W, std::size_t kH, std::size_t kW, std::size_t pad_top,
+                      std::size_t pad_left, std::size_t pad_bottom, std::size_t pad_right,
+                      std::size_t stride_h, std::size_t stride_w, std::size_t OH,
+                      std::size_t OW, bool count_include_pad) {
+    pool<PoolKind::avg>(x, y, N * C, {1, H, W}, {1, OH, OW}, {1, kH, kW},
+                        {0, pad_top, pad_left, 0, pad_bottom, pad_right}, {1, stride_h, stride_w},
+                        {1, 1, 1}, count_include_pad);
+}
+
+}  // namespace rt
+}  // namespace v0_1_0
+}  // namespace sofie
+
+#endif  // SOFIE_RT_POOL_HXX_V0_1_0
