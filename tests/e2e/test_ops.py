@@ -550,7 +550,6 @@ ERRORS = {
     "reshape_wrong_count": (_one_node("Reshape", [(2, 6), np.array([5, 2], np.int64)]),
                             r"cannot reshape \[2, 6\]"),
     "reshape_runtime_shape": (_one_node("Reshape", [(2, 6), (2,)]), r"computed at run time"),
-    "clip_runtime_min": (_one_node("Clip", [(2, 3), (1,)]), r"Clip min must be a constant"),
     "squeeze_non_one": (_one_node("Squeeze", [(2, 3), np.array([1], np.int64)]),
                         r"cannot squeeze axis 1 of size 3"),
     "transpose_bad_perm": (_one_node("Transpose", [(2, 3)], perm=[0, 0]), r"not a permutation"),
