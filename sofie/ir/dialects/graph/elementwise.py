@@ -312,6 +312,8 @@ class Where(Elementwise):
     onnx = "Where"
     operands = "condition X Y"
     spec = _WhereSpec()
+    # SYMBOLIC: torch's expand(n, -1, -1) picks dims with Where(Equal(shape, -1), ones, shape)
+    traits = frozenset({PURE, INPLACE, SYMBOLIC})
 
     def check(self, op: Operation, types: list[TensorType]) -> None:
         if types[0].dtype != "i1":
