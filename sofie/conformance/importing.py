@@ -18,6 +18,7 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sofie.conformance.binding import RUN_TIME_SHAPE, bind, shape_inputs
 from sofie.conformance.collect import NodeTest
 from sofie.conformance.report import CRASH, REFUSED
 
@@ -36,6 +37,7 @@ class Imported:
     batch: str | None = None    # the batch symbol, if any
     dims: list[str] = field(default_factory=list)  # other dim symbols, in the Session's order
     seconds: float = 0.0
+    bound: list[int] = field(default_factory=list)  # graph inputs bound as constants (binding.py)
 
 
 def one_line(e: BaseException) -> str:
@@ -69,7 +71,23 @@ def _sofie_path(filename: str) -> str:
 
 
 def import_test(test: NodeTest, models_dir: str) -> Imported:
-    """Imports, lowers and emits one test's model into models_dir/<content hash>/."""
+    """Imports, lowers and emits one test's model into models_dir/<content hash>/; refused for
+    a shape operand given at run time, again with those inputs bound (see binding.py)."""
+    result = _import_model(test.model, test.name, models_dir)
+    if result.status != REFUSED or RUN_TIME_SHAPE not in result.reason:
+        return result
+    positions = shape_inputs(test.model)
+    model = bind(test.model, test.data_sets, positions) if positions else None
+    if model is None:
+        return result
+    again = _import_model(model, test.name, models_dir)
+    again.bound = positions
+    if again.status == REFUSED:
+        again.reason = f"{again.reason} (with shape inputs bound)"
+    return again
+
+
+def _import_model(model: Any, name: str, models_dir: str) -> Imported:
     from sofie.backend_cpp.symbols import model_symbols
     from sofie.driver import build
     from sofie.errors import SofieError
@@ -78,7 +96,7 @@ def import_test(test: NodeTest, models_dir: str) -> Imported:
     os.makedirs(models_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="tmp.", dir=models_dir)
     try:
-        r = build(test.model, tmp, name=test.name)
+        r = build(model, tmp, name=name)
         f = r.low.main
         symbols = model_symbols(f)
         key = content_key(tmp)
@@ -87,17 +105,17 @@ def import_test(test: NodeTest, models_dir: str) -> Imported:
             shutil.rmtree(tmp)
         else:
             os.rename(tmp, folder)
-        return Imported(test.name, OK, key=key, folder=folder,
+        return Imported(name, OK, key=key, folder=folder,
                         inputs=[[a.name, a.type.dtype, list(a.type.shape)] for a in f.args],
                         outputs=[[v.name, v.type.dtype, list(v.type.shape)] for v in f.outputs],
                         batch=symbols.batch, dims=list(symbols.dims),
                         seconds=time.perf_counter() - start)
     except SofieError as e:
-        return Imported(test.name, REFUSED, one_line(e), seconds=time.perf_counter() - start)
+        return Imported(name, REFUSED, one_line(e), seconds=time.perf_counter() - start)
     except Exception as e:  # noqa: BLE001 - any other exception is a sofie bug, reported as such
         where = traceback.extract_tb(e.__traceback__)[-1]
         reason = f"{type(e).__name__}: {one_line(e)} ({_sofie_path(where.filename)}:{where.lineno})"
-        return Imported(test.name, CRASH, reason, seconds=time.perf_counter() - start)
+        return Imported(name, CRASH, reason, seconds=time.perf_counter() - start)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

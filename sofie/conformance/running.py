@@ -10,6 +10,7 @@ import tempfile
 
 import numpy as np
 
+from sofie.conformance.binding import unbound
 from sofie.conformance.building import Program
 from sofie.conformance.collect import NodeTest
 from sofie.conformance.compare import compare
@@ -89,7 +90,7 @@ def check(test: NodeTest, program: Program, m: Imported) -> tuple[str, str]:
         if not all(isinstance(a, np.ndarray) for a in list(inputs) + list(expected)):
             return RUN_ERROR, where + "the test's data are not all tensors (sequences, optionals)"
         try:
-            got = run_model(program, m, inputs)
+            got = run_model(program, m, unbound(inputs, m.bound))
         except RunError as e:
             return RUN_ERROR, where + str(e)
         except Exception as e:  # noqa: BLE001 - e.g. outputs not of the size sofie declared: keep the others' results

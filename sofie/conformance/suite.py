@@ -83,5 +83,5 @@ def run_suite(tests: list[NodeTest], *, jobs: int = 1, batch_size: int = 60, cac
             results.append(Result(t.name, t.op, BUILD_ERROR, built.errors[m.key]))
         else:
             status, reason = outcomes[t.name]
-            results.append(Result(t.name, t.op, status, reason))
+            results.append(Result(t.name, t.op, status, reason, bound=bool(m.bound)))
     return Run(results, timings, built.compiled_models, built.compiles)

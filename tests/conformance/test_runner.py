@@ -190,12 +190,13 @@ def test_primary_op():
 RESULTS = [Result("test_a", "Abs", PASSED), Result("test_a2", "Abs", WRONG, "output 'y': 1 of 4 differ"),
            Result("test_b", "Add", REFUSED, "unsupported op"),
            Result("test_c", "Conv", BUILD_ERROR, "x.hxx:1:1: error"), Result("test_d", "Conv", CRASH, "TypeError"),
-           Result("test_e", "Conv", RUN_ERROR, "killed by signal 11"), Result("test_f", "Conv", PASSED)]
+           Result("test_e", "Conv", RUN_ERROR, "killed by signal 11"), Result("test_f", "Conv", PASSED, bound=True)]
 
 
 def test_counts():
     assert totals(RESULTS) == (2, 4, 1)
-    assert summary_line(RESULTS) == "2 passed, 4 failed, 1 refused"
+    assert summary_line(RESULTS) == ("2 passed (1 as given, 1 with shape inputs bound as constants), "
+                                     "4 failed, 1 refused")
     table = by_op(RESULTS)
     assert list(table) == ["Abs", "Add", "Conv"]
     assert table["Conv"][PASSED] == 1 and sum(table["Conv"].values()) == 4

@@ -1,0 +1,36 @@
+"""Shape inputs bound as constants (sofie/conformance/binding.py): which inputs, when, and the
+data sets without them."""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto, helper
+
+from sofie.conformance.binding import bind, shape_inputs, unbound
+
+
+def _reshape_model():
+    g = helper.make_graph([helper.make_node("Reshape", ["data", "shape"], ["y"])], "r",
+                          [helper.make_tensor_value_info("data", TensorProto.FLOAT, [2, 3]),
+                           helper.make_tensor_value_info("shape", TensorProto.INT64, [2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_only_inputs_read_as_compile_time_operands_are_bound():
+    assert shape_inputs(_reshape_model()) == [1]  # Reshape's shape, not its data
+
+
+def test_bound_input_becomes_an_initializer_with_the_test_value():
+    x, shape = np.zeros((2, 3), np.float32), np.array([3, 2], np.int64)
+    bound = bind(_reshape_model(), [([x, shape], [])], [1])
+    assert [i.name for i in bound.graph.input] == ["data"]
+    (init,) = bound.graph.initializer
+    assert init.name == "shape" and list(init.int64_data or np.frombuffer(init.raw_data, np.int64)) == [3, 2]
+    assert [a.shape for a in unbound([x, shape], [1])] == [(2, 3)]
+
+
+def test_a_shape_that_varies_across_data_sets_is_not_bound():
+    x = np.zeros((2, 3), np.float32)
+    sets = [([x, np.array([3, 2], np.int64)], []), ([x, np.array([6, 1], np.int64)], [])]
+    assert bind(_reshape_model(), sets, [1]) is None
