@@ -1,7 +1,7 @@
 """Recurrent layers (RNN, GRU, LSTM): one runtime kernel per layer (sofie_rt/rnn.hxx), called
-once per direction, with its two scratch allocations sized here and planned like any tensor:
-the input projection of every step [T, N, G*H] and the step's state [N, G*H + 2*H] (the gates,
-then h, then c or r * h)."""
+once per direction, with its three scratch allocations sized here and planned like any tensor:
+the input projection of every step [T, N, G*H], the step's state [N, G*H + 2*H] (the gates,
+then h, then c or r * h) and R transposed [H, G*H]."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def _recurrent(ctx: LoweringContext, op: Operation) -> None:
     name = op.results[0].name or op.name.split(".")[1]
     xw = ctx.alloc(TensorType(x.dtype, (x.shape[0], x.shape[1], gates * hidden)), f"{name}_projection")
     state = ctx.alloc(TensorType(x.dtype, (batch, gates * hidden + 2 * hidden)), f"{name}_state")
+    r_t = ctx.alloc(TensorType(x.dtype, (hidden, gates * hidden)), f"{name}_R_transposed")
     inputs = [ctx.value(v) for v in op.padded_operands()]
     outs = [ctx.dest(op, i) for i in range(len(op.results))]  # unused results too: the kernel writes all
     attrs = {"direction": op.direction, "layout": op.layout, "clip": op.clip,
@@ -27,4 +28,4 @@ def _recurrent(ctx: LoweringContext, op: Operation) -> None:
         attrs["linear_before_reset"] = op.linear_before_reset
     if op.isa(LSTM):
         attrs["input_forget"] = op.input_forget
-    ctx.create(f"low.{op.name.split('.')[1]}", [*inputs, xw, state, *outs], attrs, op)
+    ctx.create(f"low.{op.name.split('.')[1]}", [*inputs, xw, state, r_t, *outs], attrs, op)

@@ -204,8 +204,8 @@ ResizeAxis = _kernel("low.resize_axis", "X index weight? Y:out",
 
 
 class RecurrentKernel(Kernel):
-    """A recurrent layer, one runtime call per direction: `xw` and `state` are its scratch
-    (the input projection of every step, the step's gates and h / c). Every operand has the
+    """A recurrent layer, one runtime call per direction: `xw`, `state` and `r_t` are its
+    scratch (the input projection of every step, the step's gates and h / c, R transposed). Every operand has the
     output's type, but sequence_lens, which is i32."""
 
     dtypes = FLOATS
@@ -237,11 +237,11 @@ def _recurrent_kernel(name: str, operands: str, attrs: dict, doc: str) -> type[O
 
 
 _RECURRENT_DOC = ("`activations`: scalar bodies over x0, per direction in ONNX order; clip 0: none")
-Rnn = _recurrent_kernel("low.rnn", "X W R B? sequence_lens? initial_h? xw state Y:out Y_h:out", {},
+Rnn = _recurrent_kernel("low.rnn", "X W R B? sequence_lens? initial_h? xw state r_t Y:out Y_h:out", {},
                         "ONNX RNN; " + _RECURRENT_DOC)
-Gru = _recurrent_kernel("low.gru", "X W R B? sequence_lens? initial_h? xw state Y:out Y_h:out",
+Gru = _recurrent_kernel("low.gru", "X W R B? sequence_lens? initial_h? xw state r_t Y:out Y_h:out",
                         {"linear_before_reset": Attr("int", 0)}, "ONNX GRU; " + _RECURRENT_DOC)
-Lstm = _recurrent_kernel("low.lstm", "X W R B? sequence_lens? initial_h? initial_c? P? xw state Y:out Y_h:out "
+Lstm = _recurrent_kernel("low.lstm", "X W R B? sequence_lens? initial_h? initial_c? P? xw state r_t Y:out Y_h:out "
                          "Y_c:out", {"input_forget": Attr("int", 0)}, "ONNX LSTM; " + _RECURRENT_DOC)
 
 
