@@ -20,7 +20,7 @@ from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.low import REDUCTION
 from sofie.ir.dialects.low import Generic as LowGeneric
-from sofie.ir.dialects.scalar import parse_body
+from sofie.ir.dialects.scalar import Call, Expr, Var, parse_body, variables
 from sofie.ir.types import Dim
 
 
@@ -134,34 +134,138 @@ def _index(idx: list[str], loops: list[Loop], k: int, n: Names) -> str:
     return " + ".join(terms) or "0"
 
 
+LANES = 16  # partial results of a reduction's innermost loop (one AVX-512 vector of f32)
+_ASSOCIATIVE = ("add", "mul", "max", "min", "and", "or")
+
+
+def _lane_split(body: Expr) -> str | None:
+    """The op of a body `op(acc, e)` (e free of acc) whose op is associative: the innermost
+    reduction loop may then run as LANES independent partial results, combined at the end,
+    which g++ vectorizes (a single running value is a chain it must keep in order)."""
+    if isinstance(body, Call) and body.op in _ASSOCIATIVE:
+        for acc_side, e in (body.args, body.args[::-1]):
+            if acc_side == Var(-1) and -1 not in variables(e):
+                return body.op
+    return None
+
+
 @emits(LowGeneric)
 def _generic(op: Operation, n: Names) -> list[str]:
     *ins, out = op.operands
     loops = _tile(_collapse(_loops(op)), len(ins))
     idx = [f"i{d}" for d in range(len(loops))]
+    types = [v.type.dtype for v in ins]
     reads = [f"{n[v]}[{_index(idx, loops, k, n)}]" for k, v in enumerate(ins)]
-    y_type = out.type.dtype
+    y_type, t = out.type.dtype, cpp_type(out.type.dtype)
     reduction = any(lp.reduction for lp in loops)
     acc = ("acc", y_type) if reduction else None
-    speller = Speller(reads, [v.type.dtype for v in ins], acc)
-    expr = speller.spell(parse_body(op.body), y_type)
+    body = parse_body(op.body)
+    speller = Speller(reads, types, acc)
+    expr = speller.spell(body, y_type)
     result = speller.spell(parse_body(op.final), y_type) if op.final else "acc"
     target = f"{n[out]}[{_index(idx, loops, len(ins), n)}]"
+    last = loops[-1]
+    if reduction and _interchange(loops):
+        return _accumulate_in_place(op, n, loops, idx, reads, types, target)
+    combine = _lane_split(body) if reduction and last.reduction else None
+    if combine and isinstance(last.extent.coef, int) and not last.extent.syms and last.extent.coef < 2 * LANES:
+        combine = None  # too short to gain
+    if not reduction:
+        return _parallel_nest(loops, idx, n, f"{target} = {expr};")
     lines: list[str] = []
     depth = 0
-    nest = _order(loops)
-    for d, kind in nest:
-        lp = loops[d]
+    for d, lp in enumerate(loops):
+        pad = "  " * depth
         if lp.reduction and not any(p.reduction for p in loops[:d]):
-            lines.append("  " * depth + f"{cpp_type(y_type)} acc = {literal(op.init, y_type)};")
-        lines.append("  " * depth + _header(idx[d], lp.extent.cpp(n), kind))
+            lines.append(pad + f"{t} acc = {literal(op.init, y_type)};")
+            if combine:
+                lines.append(pad + f"{t} lane[{LANES}];")
+                lines.append(pad + f"for (std::size_t l = 0; l < {LANES}; ++l) lane[l] = acc;")
+        if combine and d == len(loops) - 1:
+            i, extent = idx[d], lp.extent.cpp(n)
+            lane_reads = [f"{n[v]}[{_index(idx[:-1] + [f'({i} + l)'], loops, k, n)}]" for k, v in enumerate(ins)]
+            lane_expr = Speller(lane_reads, types, ("lane[l]", y_type)).spell(body, y_type)
+            lines += [pad + "{",
+                      pad + f"  std::size_t {i} = 0;",
+                      pad + f"  for (; {i} + {LANES} <= {extent}; {i} += {LANES})",
+                      pad + f"    for (std::size_t l = 0; l < {LANES}; ++l) lane[l] = {lane_expr};",
+                      pad + f"  for (; {i} < {extent}; ++{i}) acc = {expr};",
+                      pad + "}"]
+            if not any(p.reduction for p in loops[:d]):  # the only reduction loop: finish here
+                lines += [pad + f"for (std::size_t l = 0; l < {LANES}; ++l) acc = {_fold(combine, acc)};",
+                          pad + f"{target} = {result};"]
+            break
+        lines.append(pad + f"for (std::size_t {idx[d]} = 0; {idx[d]} < {lp.extent.cpp(n)}; ++{idx[d]}) {{")
         depth += 1
-    lines.append("  " * depth + (f"acc = {expr};" if reduction else f"{target} = {expr};"))
-    for d, _ in reversed(nest):
-        depth -= 1
-        lines.append("  " * depth + "}")
+    else:
+        lines.append("  " * depth + (f"acc = {expr};" if reduction else f"{target} = {expr};"))
+    for d in reversed(range(depth)):
+        lines.append("  " * d + "}")
         if loops[d].reduction and not any(p.reduction for p in loops[:d]):
-            lines.append("  " * depth + f"{target} = {result};")
+            if combine:
+                lines.append("  " * d + f"for (std::size_t l = 0; l < {LANES}; ++l) acc = {_fold(combine, acc)};")
+            lines.append("  " * d + f"{target} = {result};")
+    return lines
+
+
+def _fold(combine: str, acc: tuple[str, str]) -> str:
+    """acc combined with lane l."""
+    return Speller(["lane[l]"], [acc[1]], acc).spell(Call(combine, (Var(-1), Var(0))), acc[1])
+
+
+def _interchange(loops: list[Loop]) -> bool:
+    """Whether no input reads the innermost reduction loop contiguously while the last
+    parallel loop walks the output contiguously (a reduction over an outer axis): then
+    the reduction loops go outside that parallel loop, which accumulates in the output."""
+    parallel = [lp for lp in loops if not lp.reduction]
+    if not parallel or parallel[-1].strides[-1] != Mono(1):
+        return False
+    inner = loops[-1]
+    return all(s != Mono(1) for s in inner.strides[:-1]) and parallel[-1].extent != Mono(1)
+
+
+def _accumulate_in_place(op: Operation, n: Names, loops: list[Loop], idx: list[str], reads: list[str],
+                         types: list[str], target: str) -> list[str]:
+    """A reduction over outer axes: for each block of the other parallel loops, the output
+    row is set to init, updated once per reduction step along its contiguous loop (which
+    g++ vectorizes), then finished."""
+    y_type = op.operands[-1].type.dtype
+    speller = Speller(reads, types, (target, y_type))
+    p = max(d for d, lp in enumerate(loops) if not lp.reduction)
+    outer = list(range(p))
+    reds = [d for d, lp in enumerate(loops) if lp.reduction]
+
+    def loop(d: int) -> str:
+        return f"for (std::size_t {idx[d]} = 0; {idx[d]} < {loops[d].extent.cpp(n)}; ++{idx[d]})"
+
+    lines: list[str] = []
+    for depth, d in enumerate(outer):
+        lines.append("  " * depth + loop(d) + " {")
+    pad = "  " * len(outer)
+    lines.append(pad + loop(p) + f" {target} = {literal(op.init, y_type)};")
+    for k, d in enumerate(reds):
+        lines.append(pad + "  " * k + loop(d) + " {")
+    inner_pad = pad + "  " * len(reds)
+    lines.append(inner_pad + loop(p) + f" {target} = {speller.spell(parse_body(op.body), y_type)};")
+    for k in reversed(range(len(reds))):
+        lines.append(pad + "  " * k + "}")
+    if op.final:
+        lines.append(pad + loop(p) + f" {target} = {speller.spell(parse_body(op.final), y_type)};")
+    for depth in reversed(range(len(outer))):
+        lines.append("  " * depth + "}")
+    return lines
+
+
+def _parallel_nest(loops: list[Loop], idx: list[str], n: Names, statement: str) -> list[str]:
+    """An all-parallel nest around `statement`, tiled where `_tile` marked it."""
+    lines: list[str] = []
+    depth = 0
+    for d, kind in _order(loops):
+        lines.append("  " * depth + _header(idx[d], loops[d].extent.cpp(n), kind))
+        depth += 1
+    lines.append("  " * depth + statement)
+    for d in reversed(range(depth)):
+        lines.append("  " * d + "}")
     return lines
 
 
