@@ -219,9 +219,15 @@ def test_run_time_k_is_refused_naming_the_node() -> None:
         sofie.compile(m, blas="none")
 
 
-def test_mean_over_the_run_time_batch_is_refused() -> None:
+def test_mean_over_the_run_time_batch_couples_events() -> None:
+    """A mean across events divides by the batch read at run time, and the model is Bounded:
+    run in chunks it would average each chunk alone (float32, 5 terms: rtol 1e-6)."""
     node = helper.make_node("ReduceMean", ["x", "axes"], ["y"], name="mean_node")
     m = _model(node, [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 7])],
                [onnx.numpy_helper.from_array(i64(0), "axes")])
-    with pytest.raises(SofieError, match=r"mean_node.*run-time size N"):
-        sofie.compile(m, blas="none")
+    model = sofie.compile(m, blas="none", max_batch=5)
+    assert "Bounded" in open(model.header).read()
+    x = np.random.default_rng(0).standard_normal((5, 7)).astype(np.float32)
+    np.testing.assert_allclose(model(x)[0], x.mean(axis=0, keepdims=True), rtol=1e-6, atol=1e-7)
+    with pytest.raises(SofieError, match="max_batch|exceeds"):
+        model(np.zeros((6, 7), np.float32))

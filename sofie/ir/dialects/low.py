@@ -108,8 +108,14 @@ class Kernel(OpDef):
 
     def couples_events(self, op: Operation, batch: str) -> bool:
         """Whether results of one event depend on other events along the batch symbol
-        `batch` (a recurrence over it), so that a batch may not run in chunks."""
-        return False
+        `batch` (a recurrence or a reduction over it), so that a batch may not run in chunks.
+        By default: a kernel with an `axis` whose extent in its first operand holds the batch
+        (a softmax, arg-max, cumulative sum or top-k across events)."""
+        if "axis" not in self.attrs or not op.operands or op.operands[0] is None:
+            return False
+        shape = op.operands[0].type.shape
+        axis = op.attr("axis")
+        return 0 <= axis < len(shape) and batch in dim_factors(shape[axis])[1]
 
 
 def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "", inplace: bool = False,
@@ -277,6 +283,11 @@ class Generic(Kernel):
         if any(b is None for b in bounds):
             raise SofieError(f"{op.describe()}: loop {bounds.index(None)} indexes no operand")
         return bounds
+
+    def couples_events(self, op: Operation, batch: str) -> bool:
+        """A reduction loop over a run-time extent that holds the batch (a mean over events)."""
+        return any(it == REDUCTION and batch in dim_factors(b)[1]
+                   for it, b in zip(op.iterators, self.domain(op)))
 
     def may_run_in_place(self, op: Operation) -> bool:
         """Writing over operand 0 is safe when each iteration reads the element it writes and
