@@ -164,14 +164,14 @@ def _generic(op: Operation, n: Names) -> list[str]:
     expr = speller.spell(body, y_type)
     result = speller.spell(parse_body(op.final), y_type) if op.final else "acc"
     target = f"{n[out]}[{_index(idx, loops, len(ins), n)}]"
-    last = loops[-1]
-    if reduction and _interchange(loops):
+    if not reduction:  # also a rank-0 nest, which has no loop at all
+        return _parallel_nest(loops, idx, n, f"{target} = {expr};")
+    if _interchange(loops):
         return _accumulate_in_place(op, n, loops, idx, reads, types, target)
-    combine = _lane_split(body) if reduction and last.reduction else None
+    last = loops[-1]
+    combine = _lane_split(body) if last.reduction else None
     if combine and isinstance(last.extent.coef, int) and not last.extent.syms and last.extent.coef < 2 * LANES:
         combine = None  # too short to gain
-    if not reduction:
-        return _parallel_nest(loops, idx, n, f"{target} = {expr};")
     lines: list[str] = []
     depth = 0
     for d, lp in enumerate(loops):
