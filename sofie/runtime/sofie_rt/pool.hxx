@@ -173,8 +173,16 @@ inline void global_pool(const T* x, T* y, std::size_t NC, std::size_t S, int p =
     for (std::size_t i = 0; i < NC; ++i) {
         const T* xi = x + i * S;
         if constexpr (K == PoolKind::max) {
+            // 16 partial maxima, which g++ vectorizes (one running max is a serial chain)
+            constexpr std::size_t L = 16;
+            T acc[L];
+            std::fill(acc, acc + L, std::numeric_limits<T>::lowest());
+            std::size_t j = 0;
+            for (; j + L <= S; j += L)
+                for (std::size_t l = 0; l < L; ++l) acc[l] = acc[l] < xi[j + l] ? xi[j + l] : acc[l];
             T m = std::numeric_limits<T>::lowest();
-            for (std::size_t j = 0; j < S; ++j) m = std::max(m, xi[j]);
+            for (; j < S; ++j) m = std::max(m, xi[j]);
+            for (std::size_t l = 0; l < L; ++l) m = std::max(m, acc[l]);
             y[i] = m;
         } else {
             T s = T(0);
