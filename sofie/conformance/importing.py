@@ -101,10 +101,12 @@ def _import_model(model: Any, name: str, models_dir: str) -> Imported:
         symbols = model_symbols(f)
         key = content_key(tmp)
         folder = os.path.join(models_dir, key)
-        if os.path.isdir(folder):
-            shutil.rmtree(tmp)
-        else:
+        try:
             os.rename(tmp, folder)
+        except OSError:  # already there: the same content, emitted by another worker
+            if not os.path.isdir(folder):
+                raise
+            shutil.rmtree(tmp)
         return Imported(name, OK, key=key, folder=folder,
                         inputs=[[a.name, a.type.dtype, list(a.type.shape)] for a in f.args],
                         outputs=[[v.name, v.type.dtype, list(v.type.shape)] for v in f.outputs],
