@@ -11,7 +11,7 @@ import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
-from sofie.ir.dialects.graph.reduction import axis_index
+from sofie.ir.dialects.graph.shape import _axis
 from sofie.ir.registry import INPLACE, PURE, Attr, OpDef, register
 from sofie.ir.types import FLOATS, TensorType, broadcast_shapes, fmt_shape
 
@@ -37,7 +37,7 @@ class AxisOp(OpDef):
 
     def shape(self, op, x):
         float_input(op, x)
-        axis_index(op, op.attr("axis"), x.rank)
+        _axis(op, op.attr("axis"), x.rank)
         return x
 
 
@@ -81,7 +81,7 @@ class LastAxesNorm(OpDef):
     centered = True
 
     def first_axis(self, op: Operation, rank: int) -> int:
-        return axis_index(op, op.attr("axis"), rank)
+        return _axis(op, op.attr("axis"), rank)
 
     def stats_type(self, op: Operation, x: TensorType) -> TensorType:
         a = self.first_axis(op, x.rank)
@@ -236,7 +236,7 @@ class LpNormalization(OpDef):
 
     def shape(self, op, x):
         float_input(op, x)
-        axis_index(op, op.attr("axis"), x.rank)
+        _axis(op, op.attr("axis"), x.rank)
         if op.attr("p") not in (1, 2):
             raise SofieError(f"{op.describe()}: p must be 1 or 2, got {op.attr('p')}")
         return x
@@ -261,7 +261,7 @@ class MeanVarianceNormalization(OpDef):
     doc = "(X - E[X]) / (sqrt(E[X^2] - E[X]^2) + 1e-9) over axes"
 
     def axes(self, op: Operation, rank: int) -> list[int]:
-        return sorted({axis_index(op, a, rank) for a in op.attr("axes")})
+        return sorted({_axis(op, a, rank) for a in op.attr("axes")})
 
     def shape(self, op, x):
         float_input(op, x)

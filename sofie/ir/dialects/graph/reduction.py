@@ -18,8 +18,8 @@ import numpy as np
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.elementwise import instantiate
+from sofie.ir.dialects.graph.shape import _axis, _known
 from sofie.ir.dialects.scalar import Expr, evaluate
-from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, Attr, OpDef, register
 from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, fmt_shape
 
@@ -54,21 +54,6 @@ _NUMPY_COMBINE = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": n
                   "or": np.logical_or, "and": np.logical_and}
 
 
-def axis_index(op: Operation, axis: int, rank: int) -> int:
-    if not -rank <= axis < rank:
-        raise SofieError(f"{op.describe()}: axis {axis} out of range for rank {rank}")
-    return axis % rank
-
-
-def compile_time(op: Operation, operand: str, what: str) -> np.ndarray:
-    """The value of a `:const` operand, or an error saying it must be known at compile time."""
-    v = known_value(op.operand(operand))
-    if v is None:
-        raise SofieError(f"{op.describe()}: the {what} is computed at run time; sofie needs it at "
-                         f"compile time (a constant)")
-    return np.asarray(v)
-
-
 class ReduceOp(OpDef):
     """A Reduce* op; see the REDUCTIONS table."""
 
@@ -81,10 +66,10 @@ class ReduceOp(OpDef):
         reduced on its own (ReduceSumSquare squares it, as onnxruntime does)."""
         axes = list(op.attr("axes"))
         if not axes and op.operand("axes_input") is not None:
-            axes = [int(a) for a in compile_time(op, "axes_input", "axes operand").reshape(-1)]
+            axes = [int(a) for a in _known(op, "axes_input", "axes operand").reshape(-1)]
         if not axes:
             return [] if op.attr("noop_with_empty_axes") else list(range(rank))
-        out = sorted({axis_index(op, a, rank) for a in axes})
+        out = sorted({_axis(op, a, rank) for a in axes})
         if len(out) != len(axes):
             raise SofieError(f"{op.describe()}: axes {axes} name an axis twice")
         return out
@@ -139,7 +124,7 @@ class ArgReduce(OpDef):
     largest = True
 
     def shape(self, op, x):
-        a = axis_index(op, op.attr("axis"), x.rank)
+        a = _axis(op, op.attr("axis"), x.rank)
         if x.dtype not in NUMERIC:
             raise SofieError(f"{op.describe()}: not defined on element type {x.dtype} "
                              f"(supported: {', '.join(NUMERIC)})")
@@ -178,10 +163,10 @@ class Cumulative(OpDef):
     combine = np.add
 
     def axis(self, op: Operation, rank: int) -> int:
-        a = compile_time(op, "axis_input", "axis operand").reshape(-1)
+        a = _known(op, "axis_input", "axis operand").reshape(-1)
         if a.size != 1:
             raise SofieError(f"{op.describe()}: axis must be a scalar, got {a.size} values")
-        return axis_index(op, int(a[0]), rank)
+        return _axis(op, int(a[0]), rank)
 
     def shape(self, op, x, axis):
         if x.dtype not in NUMERIC and x.dtype != "f16":
@@ -226,7 +211,7 @@ class TopK(OpDef):
            "by index. k must be known at compile time")
 
     def k(self, op: Operation, n: Dim) -> int:
-        k = compile_time(op, "K", "k operand (a run-time k gives a data-dependent output shape)").reshape(-1)
+        k = _known(op, "K", "k operand (a run-time k gives a data-dependent output shape)").reshape(-1)
         if k.size != 1:
             raise SofieError(f"{op.describe()}: K must hold one value, got {k.size}")
         k = int(k[0])
@@ -235,7 +220,7 @@ class TopK(OpDef):
         return k
 
     def shape(self, op, x, k):
-        a = axis_index(op, op.attr("axis"), x.rank)
+        a = _axis(op, op.attr("axis"), x.rank)
         if x.dtype not in NUMERIC:
             raise SofieError(f"{op.describe()}: not defined on element type {x.dtype} "
                              f"(supported: {', '.join(NUMERIC)})")
