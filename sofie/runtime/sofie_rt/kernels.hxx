@@ -296,24 +296,6 @@ inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
 // Global average pooling (windowed and other global pools: pool.hxx).
 // ---------------------------------------------------------------------------
 
-// y[nc] = mean(x[nc, 0:HW]).
-template <class T>
-inline void global_avgpool(const T* x, T* y, std::size_t NC, std::size_t HW) {
-    // 16 partial sums: g++ vectorizes them, where one running sum is a serial chain
-    constexpr std::size_t L = 16;
-    for (std::size_t i = 0; i < NC; ++i) {
-        const T* xi = x + i * HW;
-        T acc[L] = {};
-        std::size_t j = 0;
-        for (; j + L <= HW; j += L)
-            for (std::size_t l = 0; l < L; ++l) acc[l] += xi[j + l];
-        T s = T(0);
-        for (; j < HW; ++j) s += xi[j];
-        for (std::size_t l = 0; l < L; ++l) s += acc[l];
-        y[i] = HW ? s / T(HW) : T(0);
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Normalization (softmax and the others: reduce.hxx).
 // ---------------------------------------------------------------------------

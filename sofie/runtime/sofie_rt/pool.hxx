@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "blas.hxx"  // SOFIE_RESTRICT
+#include "reduce.hxx"  // lane_sum, row_max
 
 namespace sofie {
 inline namespace v0_1_0 {
@@ -167,23 +168,23 @@ inline void pool(const T* x, T* y, std::size_t NC, const Dims3& in, const Dims3&
     }
 }
 
+// y[nc] = mean(x[nc, 0:HW]) (GlobalAveragePool).
+template <class T>
+inline void global_avgpool(const T* x, T* y, std::size_t NC, std::size_t HW) {
+    for (std::size_t i = 0; i < NC; ++i) {
+        const T* xi = x + i * HW;
+        const T s = detail::lane_sum<T>(HW, [&](std::size_t j) { return xi[j]; });
+        y[i] = HW ? s / T(HW) : T(0);
+    }
+}
+
 // y[nc] = max or Lp norm of x[nc, 0:S] (GlobalMaxPool, GlobalLpPool).
 template <PoolKind K, class T>
 inline void global_pool(const T* x, T* y, std::size_t NC, std::size_t S, int p = 2) {
     for (std::size_t i = 0; i < NC; ++i) {
         const T* xi = x + i * S;
         if constexpr (K == PoolKind::max) {
-            // 16 partial maxima, which g++ vectorizes (one running max is a serial chain)
-            constexpr std::size_t L = 16;
-            T acc[L];
-            std::fill(acc, acc + L, std::numeric_limits<T>::lowest());
-            std::size_t j = 0;
-            for (; j + L <= S; j += L)
-                for (std::size_t l = 0; l < L; ++l) acc[l] = acc[l] < xi[j + l] ? xi[j + l] : acc[l];
-            T m = std::numeric_limits<T>::lowest();
-            for (; j < S; ++j) m = std::max(m, xi[j]);
-            for (std::size_t l = 0; l < L; ++l) m = std::max(m, acc[l]);
-            y[i] = m;
+            y[i] = detail::row_max(xi, S);
         } else {
             T s = T(0);
             for (std::size_t j = 0; j < S; ++j) s += detail::ipow(std::abs(xi[j]), p);
