@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from sofie.ir.core import Builder, Function, Module, Operation, Value
+from sofie.ir.core import Builder, Function, Module, Operation, Value, is_constant
 
 
 class Pattern:
@@ -66,9 +66,11 @@ class Rewriter:
 
     def replace(self, op: Operation, values: Sequence[Value]) -> None:
         """Points every use of op's results at `values`, then erases op. A fresh value takes
-        over the replaced value's name, so source tensor names survive in the IR and C++."""
+        over the replaced value's name, so source tensor names survive in the IR and C++. A
+        returned value's name is part of the model's interface, so it wins over the new one's."""
         for old, new in zip(op.results, values, strict=True):
-            if new.name is None:
+            if new.name is None or (is_output(old) and not is_constant(new) and new.owner is not None
+                                    and not is_output(new)):
                 new.name = old.name
             self.replace_uses(old, new)
         self.erase(op)

@@ -53,3 +53,20 @@ def test_symbol_off_axis_0_is_a_dim_bounded_by_its_maximum() -> None:
     with pytest.raises(sofie.SofieError, match="bounded: sofie: dim N = 5 exceeds its maximum 4"):
         m(np.zeros((3, 5), np.float32))
 
+
+
+def test_output_names_survive_dropped_identities() -> None:
+    """Identity and Dropout feeding graph outputs are dropped, but the outputs keep the ONNX
+    names the user asked for (they name the results in `outputs` and in the C++)."""
+    m = sofie.compile(model(
+        [("x", TensorProto.FLOAT, ["N", 3])],
+        [("probs", TensorProto.FLOAT, ["N", 3]), ("kept", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+         helper.make_node("Identity", ["r"], ["probs"], name="id"),
+         helper.make_node("Neg", ["x"], ["n"], name="neg"),
+         helper.make_node("Dropout", ["n"], ["kept"], name="drop")]), name="outnames", blas="none")
+    assert [o[0] for o in m.outputs] == ["probs", "kept"]
+    x = np.arange(-3, 3, dtype=np.float32).reshape(2, 3)
+    probs, kept = m(x)
+    np.testing.assert_array_equal(probs, np.maximum(x, 0))
+    np.testing.assert_array_equal(kept, -x)
