@@ -109,13 +109,6 @@ def _conv_winograd(op: Operation, n: Names) -> list[str]:
                  ("residual", [n[z]]), ("tiles per block", [op.attr("tile_block")]))
 
 
-@emits("low.global_average_pool")
-def _gap(op: Operation, n: Names) -> list[str]:
-    x, y = op.operands
-    return [f"sofie::rt::global_avgpool({n[x]}, {n[y]}, {n.size(x.type.shape[:2])}, "
-            f"{n.size(x.type.shape[2:])});"]
-
-
 @emits("low.batch_normalization")
 def _bn(op: Operation, n: Names) -> list[str]:
     x, scale, bias, mean, var, y = op.operands

@@ -169,12 +169,7 @@ def _pool(ctx: LoweringContext, op: Operation) -> None:
     ctx.create("low.pool", [ctx.value(op.X), ctx.dest(op)], attrs, op)
 
 
-@rule(GlobalAveragePool)
-def _gap(ctx: LoweringContext, op: Operation) -> None:
-    ctx.create("low.global_average_pool", [ctx.value(op.X), ctx.dest(op)], {}, op)
-
-
-@rule(GlobalMaxPool, GlobalLpPool)
+@rule(GlobalAveragePool, GlobalMaxPool, GlobalLpPool)
 def _global_pool(ctx: LoweringContext, op: Operation) -> None:
-    attrs = {"kind": "max"} if op.isa(GlobalMaxPool) else {"kind": "lp", "p": op.p}
+    attrs = {"kind": "lp", "p": op.p} if op.isa(GlobalLpPool) else {"kind": "max" if op.isa(GlobalMaxPool) else "avg"}
     ctx.create("low.global_pool", [ctx.value(op.X), ctx.dest(op)], attrs, op)

@@ -141,7 +141,6 @@ Conv2dWinograd = _kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EP
         "Winograd F(2x2, 3x3) conv (3x3, stride 1, group 1); U = G w G^T is [16, M, C]; "
         "`tile_block` 2x2 output tiles of the batch at a time through 16 GEMMs; Z is a residual added before act",
         dtypes=("f32",))
-GlobalAveragePool = _kernel("low.global_average_pool", "X Y:out")
 BatchNormalization = _kernel("low.batch_normalization", "X scale B mean var Y:out", {"epsilon": Attr("float", 1e-5)},
                              inplace=True)
 Softmax = _kernel("low.softmax", "X Y:out", {"axis": Attr("int"), "log": Attr("int", 0)},
@@ -198,7 +197,7 @@ Pool = _kernel("low.pool", "X Y:out", {**POOL_WINDOW, "kind": Attr("str"), "coun
                                       "p": Attr("int", 2)},
         "kind avg (count_include_pad) or lp (p)")
 GlobalPool = _kernel("low.global_pool", "X Y:out", {"kind": Attr("str"), "p": Attr("int", 2)},
-        "max or lp (p) over all spatial dims")
+        "max, avg or lp (p) over all spatial dims")
 BatchedGemm = _kernel("low.batched_gemm", "A B Y:out", EPILOGUE,
                       "MatMul with batch dims on both sides: a GEMM per element of Y's batch; A [..., M, K] "
                       "(or [K]) and B [..., K, N] (or [K]) broadcast their batch dims to Y's")

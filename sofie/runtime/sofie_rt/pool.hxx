@@ -168,26 +168,18 @@ inline void pool(const T* x, T* y, std::size_t NC, const Dims3& in, const Dims3&
     }
 }
 
-// y[nc] = mean(x[nc, 0:HW]) (GlobalAveragePool).
-template <class T>
-inline void global_avgpool(const T* x, T* y, std::size_t NC, std::size_t HW) {
-    for (std::size_t i = 0; i < NC; ++i) {
-        const T* xi = x + i * HW;
-        const T s = detail::lane_sum<T>(HW, [&](std::size_t j) { return xi[j]; });
-        y[i] = HW ? s / T(HW) : T(0);
-    }
-}
-
-// y[nc] = max or Lp norm of x[nc, 0:S] (GlobalMaxPool, GlobalLpPool).
+// y[nc] = max, mean or Lp norm of x[nc, 0:S] (GlobalMaxPool, GlobalAveragePool, GlobalLpPool).
 template <PoolKind K, class T>
 inline void global_pool(const T* x, T* y, std::size_t NC, std::size_t S, int p = 2) {
     for (std::size_t i = 0; i < NC; ++i) {
         const T* xi = x + i * S;
         if constexpr (K == PoolKind::max) {
             y[i] = detail::row_max(xi, S);
+        } else if constexpr (K == PoolKind::avg) {
+            const T s = detail::lane_sum<T>(S, [&](std::size_t j) { return xi[j]; });
+            y[i] = S ? s / T(S) : T(0);
         } else {
-            T s = T(0);
-            for (std::size_t j = 0; j < S; ++j) s += detail::ipow(std::abs(xi[j]), p);
+            const T s = detail::lane_sum<T>(S, [&](std::size_t j) { return detail::ipow(std::abs(xi[j]), p); });
             y[i] = std::pow(s, T(1) / T(p));
         }
     }

@@ -150,7 +150,7 @@ std::string run(const std::string& kind, const Case& c) {
     } else if (kind == "gap") {
         const auto x = c.floats("x");
         std::vector<float> y(c.u("NC"));
-        rt::global_avgpool(x.data(), y.data(), c.u("NC"), c.u("HW"));
+        rt::global_pool<rt::PoolKind::avg>(x.data(), y.data(), c.u("NC"), c.u("HW"));
         c.write(y);
     } else if (kind == "batchnorm") {
         auto x = c.floats("x");
