@@ -18,15 +18,15 @@ RUN_TIME_SHAPE = "computed at run time"  # the words of sofie's refusal that thi
 
 def shape_inputs(model: onnx.ModelProto) -> list[int]:
     """Positions of the graph inputs that some node reads as a compile-time operand."""
+    from sofie.frontends.onnx_control_flow import COMPILE_TIME_INPUTS
     from sofie.ir.registry import lookup_onnx
     graph_inputs = [i.name for i in model.graph.input]
     wanted: set[str] = set()
     for node in model.graph.node:
         opdef = lookup_onnx(node.op_type)
-        if opdef is None:
-            continue
+        fixed = COMPILE_TIME_INPUTS.get(node.op_type, ())
         for k, name in enumerate(node.input):
-            if name in graph_inputs and opdef.is_compile_time(k):
+            if name in graph_inputs and (k in fixed or opdef is not None and opdef.is_compile_time(k)):
                 wanted.add(name)
     return [k for k, name in enumerate(graph_inputs) if name in wanted]
 

@@ -6,7 +6,9 @@ few ops whose ONNX form changed across opsets have a small adapter in `_ADAPTERS
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections import ChainMap
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ from onnx import helper, numpy_helper
 
 from sofie.errors import SofieError
 from sofie.frontends.names import module_name
+from sofie.frontends.onnx_control_flow import CONTROL_FLOW
 from sofie.frontends.onnx_functions import function_body
 from sofie.ir.core import Builder, Function, Module, Value
 from sofie.ir.registry import lookup_onnx, onnx_op_types
@@ -61,8 +64,13 @@ class _Importer:
         self.proto = proto
         self.base = base
         self.source = source
-        self.values: dict[str, Value] = {}
+        # names in scope: a control-flow body's own names sit in a child map over its outer scope
+        self.values: ChainMap[str, Value] = ChainMap()
         self.opset = self._opset()
+        self.graph = proto.graph  # the graph (or body) being imported
+        self.scope = ""  # prefix of the node locations of a body copy ("Loop_0/iter3/")
+        self.unrolled = 0  # body nodes imported by unrolling control flow (see onnx_control_flow)
+        self._constants: dict[tuple, Value] = {}
 
     def _opset(self) -> int:
         for o in self.proto.opset_import:
@@ -150,25 +158,27 @@ class _Importer:
         return np.frombuffer(raw, dtype=dt).reshape(tuple(t.dims)).copy()
 
     def _node(self, node: onnx.NodeProto, index: int) -> None:
-        loc = node.name or f"{node.op_type}_{index}"
+        loc = self.scope + (node.name or f"{node.op_type}_{index}")
         where = f"{self.source}: node '{loc}' ({node.op_type}, opset {self.opset})"
         if node.domain not in ("", "ai.onnx"):
             raise SofieError(f"{where}: custom domain '{node.domain}' is not supported")
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "Constant":
-            self.values[node.output[0]] = self.b.weight(self._constant(attrs, where), node.output[0], loc)
+            data = self._constant(attrs, where)
+            self.values[node.output[0]] = (self.constant(data, node.output[0], loc) if self.scope
+                                           else self.b.weight(data, node.output[0], loc))
+            return
+        if node.op_type in CONTROL_FLOW:
+            inputs = [self._input(name, where) for name in node.input]
+            self._bind(node, CONTROL_FLOW[node.op_type](self, node, inputs, attrs, loc, where), where)
             return
         opdef = lookup_onnx(node.op_type)
         if opdef is None and node.op_type not in _ADAPTERS and self._expand(node, where):
             return
         if opdef is None and node.op_type not in _ADAPTERS:  # some ops import as others (CastLike)
             raise SofieError(f"{where}: unsupported op '{node.op_type}'. Supported ops: "
-                             f"{', '.join(onnx_op_types() + ['Constant'])}")
-        inputs = []
-        for name in node.input:
-            if name and name not in self.values:
-                raise SofieError(f"{where}: input '{name}' is not defined before this node")
-            inputs.append(self.values[name] if name else None)
+                             f"{', '.join(onnx_op_types() + ['Constant', *CONTROL_FLOW])}")
+        inputs = [self._input(name, where) for name in node.input]
         while inputs and inputs[-1] is None:
             inputs.pop()
         adapter = _ADAPTERS.get(node.op_type)
@@ -189,6 +199,13 @@ class _Importer:
         except SofieError as e:
             raise SofieError(f"{where}: {e}") from None
         self._bind(node, op.results, where)
+
+    def _input(self, name: str, where: str) -> Value | None:
+        if not name:
+            return None
+        if name not in self.values:
+            raise SofieError(f"{where}: input '{name}' is not defined before this node")
+        return self.values[name]
 
     def _expand(self, node: onnx.NodeProto, where: str) -> bool:
         """Imports an op ONNX defines as a function of other ops as its body; False when it is
@@ -215,7 +232,7 @@ class _Importer:
                 if v.name is None:
                     v.name = name
                 self.values[name] = v
-        used = {i for n in self.proto.graph.node for i in n.input} | {o.name for o in self.proto.graph.output}
+        used = {i for n in self.graph.node for i in n.input} | {o.name for o in self.graph.output}
         for extra in outs[len(results):]:
             if extra and extra in used:
                 raise SofieError(f"{where}: output '{extra}' (an optional training/indices output) is "
@@ -233,7 +250,38 @@ class _Importer:
         raise SofieError(f"{where}: Constant with attributes {sorted(attrs)} is not supported "
                          f"(string constants have no sofie element type)")
 
-    # helpers for adapters ------------------------------------------------------------------
+    # helpers for adapters and control flow ----------------------------------------------------
+    def subgraph(self, graph: onnx.GraphProto, inputs: dict[str, Value], scope: str) -> list[Value]:
+        """Imports one copy of a control-flow body (an If branch, a Loop or Scan body) into the
+        function: its formal inputs bound to `inputs`, the names it defines visible only inside,
+        names of the enclosing scopes resolved there; node locations start with `scope`.
+        Returns the values of the body's outputs."""
+        saved = self.values, self.graph, self.scope
+        self.values, self.graph, self.scope = self.values.new_child(dict(inputs)), graph, scope
+        try:
+            if graph.sparse_initializer:
+                raise SofieError(f"{self.source}: body '{graph.name}' has sparse initializers (not supported)")
+            for t in graph.initializer:
+                self.values[t.name] = self.constant(self._tensor(t), t.name, scope + t.name)
+            for k, node in enumerate(graph.node):
+                self._node(node, k)
+            missing = [o.name for o in graph.output if o.name not in self.values]
+            if missing:
+                raise SofieError(f"{self.source}: body '{graph.name}' output '{missing[0]}' is not produced "
+                                 f"by any node")
+            return [self.values[o.name] for o in graph.output]
+        finally:
+            self.values, self.graph, self.scope = saved
+
+    def constant(self, data: np.ndarray, name: str, loc: str = "") -> Value:
+        """A weight holding `data`, made once per content: each unrolled copy of a body reuses
+        its constants instead of adding them to the weights again."""
+        key = (data.dtype.str, data.shape, hashlib.blake2b(data.tobytes(), digest_size=20).digest())
+        v = self._constants.get(key)
+        if v is None:
+            v = self._constants[key] = self.b.weight(data, name, loc)
+        return v
+
     def const_input(self, v: Value | None, what: str, where: str) -> np.ndarray | None:
         if v is None:
             return None

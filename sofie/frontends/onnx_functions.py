@@ -87,8 +87,23 @@ def _inline(fn: onnx.FunctionProto, node: onnx.NodeProto, schema: defs.OpSchema)
             resolved = _resolve(a, given, schema)
             if resolved is not None:
                 n.attribute.append(resolved)
+        for a in n.attribute:  # a body (If branch, Loop body) reads function values by their names too
+            for g in [a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs:
+                _rename_captures(g, names)
         out.append(n)
     return out
+
+
+def _rename_captures(g: onnx.GraphProto, names: dict[str, str]) -> None:
+    """Renames, in place, the function-scope names a subgraph reads (its own names cannot
+    shadow them: ONNX names are unique across scopes)."""
+    for n in g.node:
+        n.input[:] = [names.get(v, v) for v in n.input]
+        for a in n.attribute:
+            for sub in [a.g] if a.type == onnx.AttributeProto.GRAPH else a.graphs:
+                _rename_captures(sub, names)
+    for o in g.output:
+        o.name = names.get(o.name, o.name)
 
 
 def _resolve(a: onnx.AttributeProto, given: dict[str, onnx.AttributeProto],

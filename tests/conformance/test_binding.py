@@ -34,3 +34,20 @@ def test_a_shape_that_varies_across_data_sets_is_not_bound():
     x = np.zeros((2, 3), np.float32)
     sets = [([x, np.array([3, 2], np.int64)], []), ([x, np.array([6, 1], np.int64)], [])]
     assert bind(_reshape_model(), sets, [1]) is None
+
+
+def test_a_loops_trip_count_and_condition_are_bound():
+    """Loop unrolls at compile time: its M and initial cond are shape inputs, its carried value not."""
+    body = helper.make_graph([helper.make_node("Identity", ["c"], ["c_out"]),
+                              helper.make_node("Identity", ["v"], ["v_out"])], "body",
+                             [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                              helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                              helper.make_tensor_value_info("v", TensorProto.FLOAT, [2])],
+                             [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []),
+                              helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [2])])
+    g = helper.make_graph([helper.make_node("Loop", ["m", "cond", "v0"], ["v"], body=body)], "l",
+                          [helper.make_tensor_value_info("m", TensorProto.INT64, []),
+                           helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+                           helper.make_tensor_value_info("v0", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("v", TensorProto.FLOAT, [2])])
+    assert shape_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])) == [0, 1]

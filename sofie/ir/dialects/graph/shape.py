@@ -226,7 +226,7 @@ def _axes(op: Operation) -> list[int]:
     if op.attrs.get("axes") is not None and op.attr("axes"):
         return list(op.attr("axes"))
     if op.operand("axes_input") is not None:
-        return [int(a) for a in _known(op, "axes_input", "axes operand")]
+        return [int(a) for a in _known(op, "axes_input", "axes operand").reshape(-1)]  # a scalar too
     return []
 
 
