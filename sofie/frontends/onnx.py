@@ -20,6 +20,7 @@ from sofie.errors import SofieError
 from sofie.frontends.names import module_name
 from sofie.frontends.onnx_control_flow import CONTROL_FLOW
 from sofie.frontends.onnx_functions import function_body
+from sofie.frontends.onnx_quantization import ADAPTERS as QUANTIZATION_ADAPTERS
 from sofie.ir.core import Builder, Function, Module, Value
 from sofie.ir.registry import lookup_onnx, onnx_op_types
 from sofie.ir.types import Dim, TensorType, dtype_name
@@ -509,4 +510,5 @@ _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Dropout": _dropout,
     "Resize": _resize,
     "Upsample": _upsample,
+    **QUANTIZATION_ADAPTERS,
 }

@@ -8,6 +8,7 @@ from sofie.ir.dialects.graph import (  # noqa: F401
     movement,
     nn,
     normalization,
+    quantize,
     recurrent,
     reduction,
     resize,

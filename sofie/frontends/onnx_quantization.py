@@ -1,0 +1,230 @@
+"""ONNX's quantization ops as graph ops (adapters of `sofie.frontends.onnx`).
+
+QuantizeLinear / DequantizeLinear become `graph.quantize_linear` / `graph.dequantize_linear`
+with their scale and zero point made to broadcast against x: a per-axis vector is reshaped
+to [C, 1, ..], a blocked one gathered along its axis to x's shape (`block_size` need not
+divide the axis).
+
+The integer matmuls and convolutions compute on zero-point-shifted operands in double, which
+is exact for 8-bit integers (each product is below 2^16, a sum of them stays far below 2^53
+whatever the order, with or without FMA) and reaches BLAS and the float conv kernels instead
+of a scalar integer loop:
+
+  MatMulInteger: cast_i32(matmul(f64(a) - f64(a_zp), f64(b) - f64(b_zp)))
+  ConvInteger:   cast_i32(conv(f64(x) - f64(x_zp), f64(w) - f64(w_zp)))
+  QLinearMatMul / QLinearConv: the same accumulator (plus the int32 bias) times
+  a_scale * b_scale / y_scale in double, quantized with scale 1 and y's zero point, as
+  onnx's reference computes (int32 times float32 is double in numpy).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import onnx
+from onnx import helper
+
+from sofie.errors import SofieError
+from sofie.ir.core import Value
+from sofie.ir.dialects.graph.quantize import QUANTIZED
+from sofie.ir.types import dtype_name
+
+if TYPE_CHECKING:
+    from sofie.frontends.onnx import _Importer
+
+EIGHT_BIT = ("u8", "i8")
+
+
+def _onnx_type(imp: _Importer, code: Any, what: str, where: str) -> str:
+    """sofie's element type for an ONNX type code, or a clear refusal."""
+    try:
+        return dtype_name(helper.tensor_dtype_to_np_dtype(int(code)))
+    except (KeyError, SofieError, TypeError, ValueError):
+        try:
+            name = onnx.TensorProto.DataType.Name(int(code))
+        except (TypeError, ValueError):
+            name = str(code)
+        raise SofieError(f"{where}: {what} has unsupported element type {name}") from None
+
+
+def _const(imp: _Importer, data: np.ndarray, loc: str, suffix: str) -> Value:
+    return imp.b.weight(np.asarray(data), f"{loc}/{suffix}")
+
+
+def _cast(imp: _Importer, v: Value, to: str, loc: str, where: str) -> Value:
+    return v if v.type.dtype == to else imp.create("graph.cast", [v], {"to": to}, loc, where)
+
+
+def _broadcastable(imp: _Importer, v: Value | None, x: Value, axis: int, block: int, what: str,
+                   loc: str, where: str) -> Value | None:
+    """A scale or zero point shaped to broadcast against x as ONNX means it: one value, one
+    per index of `axis`, or one per block of `block` indices of `axis`."""
+    if v is None:
+        return None
+    shape, xs = v.type.shape, x.type.shape
+    if v.type.is_static and v.type.static_size() == 1 and not block:
+        if v.type.rank == 0:
+            return v
+        return imp.create("graph.reshape", [v, _const(imp, np.zeros(0, np.int64), loc, f"{what}_scalar")],
+                          {}, loc, where)
+    if not -len(xs) <= axis < len(xs):
+        raise SofieError(f"{where}: axis {axis} is out of range for x of rank {len(xs)}")
+    axis %= len(xs)
+    if not block:
+        if len(shape) != 1 or shape[0] != xs[axis]:
+            raise SofieError(f"{where}: {what} has shape {list(shape)}, expected one value or [{xs[axis]}] "
+                             f"(x axis {axis})")
+        dims = np.array([xs[axis]] + [1] * (len(xs) - 1 - axis), np.int64)
+        return imp.create("graph.reshape", [v, _const(imp, dims, loc, f"{what}_shape")], {}, loc, where)
+    if block < 0:
+        raise SofieError(f"{where}: block_size must be positive, got {block}")
+    d = xs[axis]
+    if not isinstance(d, int):
+        raise SofieError(f"{where}: blocked quantization along axis {axis} of symbolic size {d} is not supported")
+    want = xs[:axis] + (-(-d // block),) + xs[axis + 1:]
+    if tuple(shape) != want:
+        raise SofieError(f"{where}: {what} has shape {list(shape)}, expected {list(want)} for blocks of "
+                         f"{block} along axis {axis}")
+    index = _const(imp, np.arange(d, dtype=np.int64) // block, loc, f"{what}_blocks")
+    return imp.create("graph.gather", [v, index], {"axis": axis}, loc, where)
+
+
+def _operands(inputs: list, n: int) -> list:
+    return list(inputs) + [None] * (n - len(inputs))
+
+
+def quantize_linear(imp: _Importer, inputs, attrs, loc, where):
+    x, scale, zp = _operands(inputs, 3)
+    to = zp.type.dtype if zp is not None else "u8"
+    if zp is None and attrs.get("output_dtype"):
+        to = _onnx_type(imp, attrs["output_dtype"], "output_dtype", where)
+    if to not in QUANTIZED:
+        raise SofieError(f"{where}: the result has unsupported element type {to} "
+                         f"(supported: {', '.join(QUANTIZED)})")
+    if attrs.get("precision"):
+        precision = _onnx_type(imp, attrs["precision"], "precision", where)
+        if precision not in ("f32", "f64"):
+            raise SofieError(f"{where}: precision {precision} is not supported (float or double)")
+        x, scale = _cast(imp, x, precision, loc, where), _cast(imp, scale, precision, loc, where)
+    axis, block = int(attrs.get("axis", 1)), int(attrs.get("block_size", 0))
+    # `saturate` concerns float8 results only, which sofie refuses above
+    operands = [x] + [_broadcastable(imp, v, x, axis, block, what, loc, where)
+                      for v, what in ((scale, "scale"), (zp, "zero_point"))]
+    return imp.create("graph.quantize_linear", operands, {"to": to}, loc, where)
+
+
+def dequantize_linear(imp: _Importer, inputs, attrs, loc, where):
+    x, scale, zp = _operands(inputs, 3)
+    to = scale.type.dtype
+    if attrs.get("output_dtype"):
+        to = _onnx_type(imp, attrs["output_dtype"], "output_dtype", where)
+    axis, block = int(attrs.get("axis", 1)), int(attrs.get("block_size", 0))
+    operands = [x] + [_broadcastable(imp, v, x, axis, block, what, loc, where)
+                      for v, what in ((scale, "scale"), (zp, "zero_point"))]
+    return imp.create("graph.dequantize_linear", operands, {"to": to}, loc, where)
+
+
+def _check_eight_bit(v: Value | None, what: str, where: str) -> None:
+    if v is not None and v.type.dtype not in EIGHT_BIT:
+        raise SofieError(f"{where}: {what} is {v.type.dtype}, expected u8 or i8")
+
+
+def _shifted(imp: _Importer, v: Value, zp: Value | None, zp_shape: tuple | None, loc: str, where: str) -> Value:
+    """f64(v) - f64(zp), zp reshaped to `zp_shape` first (a per-row / per-channel vector)."""
+    out = _cast(imp, v, "f64", loc, where)
+    if zp is None:
+        return out
+    if zp_shape is not None:
+        zp = imp.create("graph.reshape", [zp, _const(imp, np.array(zp_shape, np.int64), loc, "zp_shape")],
+                        {}, loc, where)
+    return imp.create("graph.sub", [out, _cast(imp, zp, "f64", loc, where)], {}, loc, where)
+
+
+def _matmul_f64(imp: _Importer, a: Value, b: Value, azp: Value | None, bzp: Value | None,
+                loc: str, where: str) -> Value:
+    """(a - a_zp) @ (b - b_zp) exactly, in double. A vector a_zp is one per row of a."""
+    for v, what in ((a, "A"), (b, "B"), (azp, "a_zero_point"), (bzp, "b_zero_point")):
+        _check_eight_bit(v, what, where)
+    row = None
+    if azp is not None and azp.type.rank == 1 and azp.type.shape[0] != 1:
+        row = (azp.type.shape[0], 1)  # [M] against [.., M, K]
+    a64 = _shifted(imp, a, azp, row, loc, where)
+    b64 = _shifted(imp, b, bzp, None, loc, where)  # [N] broadcasts against [.., K, N] as it is
+    return imp.create("graph.matmul", [a64, b64], {}, loc, where)
+
+
+def matmul_integer(imp: _Importer, inputs, attrs, loc, where):
+    a, b, azp, bzp = _operands(inputs, 4)
+    return _cast(imp, _matmul_f64(imp, a, b, azp, bzp, loc, where), "i32", loc, where)
+
+
+def _conv_f64(imp: _Importer, x: Value, w: Value, xzp: Value | None, wzp: Value | None, bias: Value | None,
+              attrs: dict, loc: str, where: str) -> Value:
+    """conv(x - x_zp, w - w_zp) + bias exactly, in double; padding adds zeros after the shift,
+    as padding x with its zero point. A vector w_zp is one per output channel."""
+    for v, what in ((x, "x"), (w, "w"), (xzp, "x_zero_point"), (wzp, "w_zero_point")):
+        _check_eight_bit(v, what, where)
+    if xzp is not None and xzp.type.is_static and xzp.type.static_size() != 1:
+        raise SofieError(f"{where}: x_zero_point must be one value (per-tensor), got shape {list(xzp.type.shape)}")
+    per_channel = None
+    if wzp is not None and wzp.type.rank == 1 and wzp.type.shape[0] != 1:
+        per_channel = (wzp.type.shape[0],) + (1,) * (w.type.rank - 1)
+    if xzp is not None and xzp.type.rank > 0:
+        xzp = imp.create("graph.reshape", [xzp, _const(imp, np.zeros(0, np.int64), loc, "x_zp_scalar")],
+                         {}, loc, where)
+    x64 = _shifted(imp, x, xzp, None, loc, where)
+    w64 = _shifted(imp, w, wzp, per_channel, loc, where)
+    b64 = _cast(imp, bias, "f64", loc, where) if bias is not None else None
+    return imp.create("graph.conv", [x64, w64] + ([b64] if b64 is not None else []), attrs, loc, where)
+
+
+def conv_integer(imp: _Importer, inputs, attrs, loc, where):
+    x, w, xzp, wzp = _operands(inputs, 4)
+    return _cast(imp, _conv_f64(imp, x, w, xzp, wzp, None, attrs, loc, where), "i32", loc, where)
+
+
+def _requantize(imp: _Importer, acc: Value, multiplier: Value, yzp: Value | None, default: str,
+                loc: str, where: str) -> Value:
+    """quantize(acc * multiplier, scale 1, y_zp) with acc and the multiplier in double."""
+    y = imp.create("graph.mul", [acc, _cast(imp, multiplier, "f64", loc, where)], {}, loc, where)
+    one = _const(imp, np.array(1.0, np.float64), loc, "unit_scale")
+    to = yzp.type.dtype if yzp is not None else default
+    return imp.create("graph.quantize_linear", [y, one] + ([yzp] if yzp is not None else []), {"to": to}, loc, where)
+
+
+def _multiplier(imp: _Importer, in_scale: Value, w_scale: Value, y_scale: Value, loc: str, where: str) -> Value:
+    """in_scale * w_scale / y_scale in the scales' own type (f16 scales round at each step, as
+    numpy's half arithmetic)."""
+    m = imp.create("graph.mul", [in_scale, w_scale], {}, loc, where)
+    return imp.create("graph.div", [m, y_scale], {}, loc, where)
+
+
+def qlinear_matmul(imp: _Importer, inputs, attrs, loc, where):
+    a, a_s, azp, b, b_s, bzp, y_s, yzp = _operands(inputs, 8)
+    for s, what in ((a_s, "a_scale"), (b_s, "b_scale"), (y_s, "y_scale")):
+        if s is None or not s.type.is_static or s.type.static_size() != 1:
+            raise SofieError(f"{where}: {what} must be one value (per-tensor quantization)")
+    acc = _matmul_f64(imp, a, b, azp, bzp, loc, where)
+    return _requantize(imp, acc, _multiplier(imp, a_s, b_s, y_s, loc, where), yzp, a.type.dtype, loc, where)
+
+
+def qlinear_conv(imp: _Importer, inputs, attrs, loc, where):
+    x, x_s, xzp, w, w_s, wzp, y_s, yzp, bias = _operands(inputs, 9)
+    if bias is not None and bias.type.dtype != "i32":
+        raise SofieError(f"{where}: B is {bias.type.dtype}, expected i32")
+    acc = _conv_f64(imp, x, w, xzp, wzp, bias, attrs, loc, where)
+    if w_s.type.rank == 1 and w_s.type.shape[0] != 1:  # one per output channel
+        dims = np.array((w_s.type.shape[0],) + (1,) * (w.type.rank - 2), np.int64)
+        w_s = imp.create("graph.reshape", [w_s, _const(imp, dims, loc, "w_scale_shape")], {}, loc, where)
+    return _requantize(imp, acc, _multiplier(imp, x_s, w_s, y_s, loc, where), yzp, x.type.dtype, loc, where)
+
+
+ADAPTERS = {
+    "QuantizeLinear": quantize_linear,
+    "DequantizeLinear": dequantize_linear,
+    "MatMulInteger": matmul_integer,
+    "ConvInteger": conv_integer,
+    "QLinearMatMul": qlinear_matmul,
+    "QLinearConv": qlinear_conv,
+}
