@@ -159,7 +159,10 @@ def _window(op: Operation, x, y) -> list[tuple[str, list]]:
 
 @emits("low.max_pool")
 def _max_pool(op: Operation, n: Names) -> list[str]:
-    x, y = op.operands
+    x, indices, y = op.padded_operands()
+    if indices is not None:  # its own loop: the plain pool stays free of index bookkeeping
+        return _call("max_pool_indices", [n[x], n[y], n[indices]], ("N*C", [n.size(x.type.shape[:2])]),
+                     *_window(op, x, y), ("storage_order", [op.attr("storage_order")]))
     return _call("pool<sofie::rt::PoolKind::max>", [n[x], n[y]], ("N*C", [n.size(x.type.shape[:2])]),
                  *_window(op, x, y))
 
@@ -441,3 +444,63 @@ def _recurrent(op: Operation, n: Names) -> list[str]:
                        ("clip" + (f", {flag}" if flag else ""), options),
                        ("activations", functors))
     return lines
+
+
+@emits("low.grid_sample")
+def _grid_sample(op: Operation, n: Names) -> list[str]:
+    x, grid, y = op.operands
+    spatial = x.type.shape[2:]
+    dims = "{" + ", ".join([n.dim(d) for d in spatial] + ["1"] * (3 - len(spatial))) + "}"
+    return _call("grid_sample", [n[x], n[grid], n[y]],
+                 ("N, C", [n.dim(x.type.shape[0]), n.dim(x.type.shape[1])]), ("nd, in", [len(spatial), dims]),
+                 ("points", [n.size(y.type.shape[2:])]),
+                 ("mode, padding", [f"sofie::rt::GridMode::{op.attr('mode')}",
+                                    f"sofie::rt::GridPadding::{op.attr('padding_mode')}"]),
+                 ("align_corners", ["true" if op.attr("align_corners") else "false"]))
+
+
+@emits("low.col2im")
+def _col2im(op: Operation, n: Names) -> list[str]:
+    x, y = op.operands
+    image = y.type.shape[2:]
+    nd = len(image)
+    pads, strides, dil, k = op.attr("pads"), op.attr("strides"), op.attr("dilations"), op.attr("block_shape")
+    blocks = [(image[i] + pads[i] + pads[i + nd] - dil[i] * (k[i] - 1) - 1) // strides[i] + 1 for i in range(nd)]
+    return _call("col2im", [n[x], n[y]], ("N*C", [n.size(y.type.shape[:2])]), ("blocks", [_dims3(blocks, 1)]),
+                 ("image", [_dims3(image, 1)]), ("block", [_dims3(k, 1)]), ("pads_begin", [_dims3(pads[:nd], 0)]),
+                 ("strides", [_dims3(strides, 1)]), ("dilations", [_dims3(dil, 1)]))
+
+
+@emits("low.max_unpool")
+def _max_unpool(op: Operation, n: Names) -> list[str]:
+    x, idx, y = op.operands
+    return _call("max_unpool", [n[x], n[idx], n[y]], ("N*C", [n.size(x.type.shape[:2])]),
+                 ("in", [n.size(x.type.shape[2:])]), ("unpooled", [_dims3(op.attr("unpooled"), 1)]),
+                 ("out", [_dims3(y.type.shape[2:], 1)]), ("node", [_where(op)]))
+
+
+@emits("low.roi_align")
+def _roi_align(op: Operation, n: Names) -> list[str]:
+    x, rois, idx, y = op.operands
+    dt = y.type.dtype
+    _, C, H, W = x.type.shape
+    R, _, OH, OW = y.type.shape
+    return _call("roi_align", [n[x], n[rois], n[idx], n[y]],
+                 ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("rois, OH, OW", [n.dim(R), OH, OW]),
+                 ("max, half_pixel", ["true" if op.attr("mode") == "max" else "false",
+                                      "true" if op.attr("half_pixel") else "false"]),
+                 ("sampling_ratio, spatial_scale", [op.attr("sampling_ratio"), literal(op.attr("spatial_scale"), dt)]),
+                 ("node", [_where(op)]))
+
+
+@emits("low.deform_conv")
+def _deform_conv(op: Operation, n: Names) -> list[str]:
+    x, w, offset, bias, mask, scratch, y = op.operands
+    _, C, H, W = x.type.shape
+    M, _, kh, kw = w.type.shape
+    _, _, OH, OW = y.type.shape
+    return _call("deform_conv", [n[x], n[w], n[offset], n[bias], n[mask], n[y], n[scratch]],
+                 ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M, group, offset_group",
+                                                                   [M, op.attr("group"), op.attr("offset_group")]),
+                 ("kH, kW", [kh, kw]), ("pads t, l", op.attr("pads")[:2]), ("strides", op.attr("strides")),
+                 ("dilations", op.attr("dilations")), ("OH, OW", [OH, OW]))

@@ -489,6 +489,31 @@ def _recurrent(name: str) -> Callable[..., list[Value]]:
     return adapt
 
 
+def _grid_sample(imp: _Importer, inputs, attrs, loc, where):
+    # GridSample-16 names the modes bilinear / bicubic; opset 20 linear / cubic (and N-D)
+    mode = attrs.get("mode", b"bilinear")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    attrs = {**attrs, "mode": {"bilinear": "linear", "bicubic": "cubic"}.get(mode, mode)}
+    return imp.create("graph.grid_sample", inputs, attrs, loc, where)
+
+
+def _roi_align(imp: _Importer, inputs, attrs, loc, where):
+    # RoiAlign-10 had no coordinate_transformation_mode: it worked as output_half_pixel
+    if imp.opset < 16:
+        attrs = {**attrs, "coordinate_transformation_mode": "output_half_pixel"}
+    return imp.create("graph.roi_align", inputs, attrs, loc, where)
+
+
+def _max_pool(imp: _Importer, inputs, attrs, loc, where):
+    """MaxPool's second output (Indices), when the node names it, is a second result."""
+    if imp.n_outputs < 2 or not imp.node_outputs[1]:
+        return None
+    try:
+        return imp.b.create("graph.max_pool", inputs, {**attrs, "indices": 1}, loc).results
+    except SofieError as e:
+        raise SofieError(f"{where}: {e}") from None
+
+
 _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Softmax": _flattened("graph.softmax"),
     "LogSoftmax": _flattened("graph.log_softmax"),
@@ -510,5 +535,8 @@ _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Dropout": _dropout,
     "Resize": _resize,
     "Upsample": _upsample,
+    "GridSample": _grid_sample,
+    "RoiAlign": _roi_align,
+    "MaxPool": _max_pool,
     **QUANTIZATION_ADAPTERS,
 }

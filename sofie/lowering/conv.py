@@ -23,7 +23,8 @@ from sofie.ir.dialects.graph.nn import (
     LpPool,
     MaxPool,
 )
-from sofie.lowering.context import LoweringContext, rule
+from sofie.ir.registry import lookup
+from sofie.lowering.context import LoweringContext, refuse, rule
 from sofie.lowering.epilogue import epilogue
 
 # Winograd F(2x2, 3x3). Measured on AVX2 + OpenBLAS at -O3 -march=native (what sofie.compile
@@ -160,7 +161,12 @@ def _pool(ctx: LoweringContext, op: Operation) -> None:
     pads, strides, dilations, _ = op.opdef.geometry(op)
     attrs = {"kernel_shape": list(op.kernel_shape), "pads": pads, "strides": strides, "dilations": dilations}
     if op.isa(MaxPool):
-        ctx.create("low.max_pool", [ctx.value(op.X), ctx.dest(op)], attrs, op)
+        dtypes = lookup("low.max_pool").dtypes
+        if op.X.type.dtype not in dtypes:
+            refuse(op, op.X.type.dtype, dtypes)
+        indices = ctx.dest(op, 1) if op.indices else None
+        ctx.create("low.max_pool", [ctx.value(op.X), indices, ctx.dest(op)],
+                   {**attrs, "storage_order": op.storage_order}, op)
         return
     if op.isa(AveragePool):
         attrs.update(kind="avg", count_include_pad=op.count_include_pad)

@@ -23,6 +23,7 @@ from sofie.lowering import (  # noqa: F401  (rules)
     reduction,
     resize,
     slicing,
+    spatial,
 )
 from sofie.lowering.context import RULES, LoweringContext, storage_root
 from sofie.passes.pass_manager import GRAPH, LOW, Pass, register_pass

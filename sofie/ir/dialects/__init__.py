@@ -13,5 +13,6 @@ from sofie.ir.dialects.graph import (  # noqa: F401
     reduction,
     resize,
     shape,
+    spatial,
     tensor,
 )

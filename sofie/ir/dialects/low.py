@@ -192,7 +192,25 @@ ConvTranspose = _kernel("low.conv_transpose", "X W B? scratch Y:out",
 # pooling over 1-3 spatial dims; kernel_shape, strides, dilations per spatial dim, pads begin... end...
 POOL_WINDOW = {"kernel_shape": Attr("ints"), "pads": Attr("ints"), "strides": Attr("ints"),
                "dilations": Attr("ints")}
-MaxPool = _kernel("low.max_pool", "X Y:out", POOL_WINDOW, dtypes=FLOATS + ("i8", "u8"))  # ONNX's types
+
+
+@register
+class MaxPool(Kernel):
+    name = "low.max_pool"
+    operands = "X indices?:out Y:out"
+    attrs = {**POOL_WINDOW, "storage_order": Attr("int", 0)}
+    dtypes = FLOATS + ("i8", "u8")  # ONNX's types
+    doc = ("indices (i64, optional): the flat index of each maximum in X, its spatial dims row-major "
+           "(storage_order 0) or column-major (1)")
+
+    def verify(self, op: Operation) -> None:
+        dt = op.Y.type.dtype
+        if dt not in self.dtypes:
+            raise SofieError(f"{op.describe()}: no kernel for element type {dt} (supported: {', '.join(self.dtypes)})")
+        if op.X.type.dtype != dt or (op.indices is not None and op.indices.type.dtype != "i64"):
+            raise SofieError(f"{op.describe()}: X is {op.X.type.dtype}, Y {dt}: expected one type (and i64 indices)")
+
+
 Pool = _kernel("low.pool", "X Y:out", {**POOL_WINDOW, "kind": Attr("str"), "count_include_pad": Attr("int", 0),
                                       "p": Attr("int", 2)},
         "kind avg (count_include_pad) or lp (p)")
@@ -206,6 +224,26 @@ ResizeAxis = _kernel("low.resize_axis", "X index weight? Y:out",
                      "one resized axis of a Resize: output position j along `axis` is sum_t weight[j, t] "
                      "X[index[j, t]] (no weight: nearest, one tap); index -1 takes extrapolation_value",
                      dtypes=None)
+
+GridSample = _kernel("low.grid_sample", "X grid Y:out", {"mode": Attr("str"), "padding_mode": Attr("str"),
+                                                        "align_corners": Attr("int", 0)},
+                     "ONNX GridSample over 1-3 spatial dims (grid of X's type)")
+Col2Im = _kernel("low.col2im", "X Y:out", {"block_shape": Attr("ints"), "pads": Attr("ints"),
+                                           "strides": Attr("ints"), "dilations": Attr("ints")},
+                 "ONNX Col2Im over 1-3 spatial dims: each column's block added into Y")
+MaxUnpool = _kernel("low.max_unpool", "X I Y:out", {"unpooled": Attr("ints")},
+                    "Y = zeros; Y[i] = X[k] for the position i that I[k] indexes in the unpooled spatial "
+                    "dims `unpooled` (Y's may be larger: padded at the end); I is i64, checked at run time",
+                    dtypes=None)
+RoiAlign = _kernel("low.roi_align", "X rois batch_indices Y:out",
+                   {"mode": Attr("str"), "half_pixel": Attr("int"), "sampling_ratio": Attr("int"),
+                    "spatial_scale": Attr("float")},
+                   "ONNX RoiAlign; batch_indices is i64 (checked at run time), the rest of X's type", dtypes=None)
+DeformConv = _kernel("low.deform_conv", "X W offset B? mask? scratch Y:out",
+                     {"pads": Attr("ints"), "strides": Attr("ints"), "dilations": Attr("ints"),
+                      "group": Attr("int"), "offset_group": Attr("int")},
+                     "2-D DeformConv: per image and group, the bilinearly sampled (and masked) columns into "
+                     "scratch [C/group * kH * kW, OH * OW], then one GEMM")
 
 
 class RecurrentKernel(Kernel):

@@ -1,5 +1,5 @@
-// Convolutions beyond conv2d (kernels.hxx): 3-D im2col + GEMM, and ConvTranspose (GEMM + col2im)
-// over 1-3 spatial dims. Fewer spatial dims are passed as 3 with leading size-1
+// Convolutions beyond conv2d (kernels.hxx): 3-D im2col + GEMM, ConvTranspose (GEMM + col2im)
+// and ONNX Col2Im, over 1-3 spatial dims. Fewer spatial dims are passed as 3 with leading size-1
 // dims, kernel 1, pads 0, stride and dilation 1.
 #ifndef SOFIE_RT_CONV_ND_HXX_V0_1_0
 #define SOFIE_RT_CONV_ND_HXX_V0_1_0
@@ -80,6 +80,36 @@ inline void conv3d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
     }
 }
 
+namespace detail {
+
+// ym[out] += row[in] placed by one tap t of kernel k: input position i lands at
+// o = i*stride - pad_begin + tap*dilation; positions outside [0, out) are dropped.
+template <class T>
+inline void col2im_tap(const T* row, T* ym, std::size_t t, const Dims3& k, const Dims3& in,
+                       const Dims3& out, const Dims3& pads_begin, const Dims3& strides,
+                       const Dims3& dil) {
+    using I = std::ptrdiff_t;
+    const std::size_t kd = t / (k[1] * k[2]), kh = t / k[2] % k[1], kw = t % k[2];
+    // input columns iw whose output column ow = iw*s - pad + kw*d lies in [0, OW)
+    const I w_off = I(kw * dil[2]) - I(pads_begin[2]);
+    const I iw_lo = w_off >= 0 ? 0 : (-w_off + I(strides[2]) - 1) / I(strides[2]);
+    const I iw_hi = std::min<I>(I(in[2]), I(out[2]) - w_off <= 0 ? 0
+                                : (I(out[2]) - w_off + I(strides[2]) - 1) / I(strides[2]));
+    for (std::size_t id = 0; id < in[0]; ++id) {
+        const I od = I(id * strides[0] + kd * dil[0]) - I(pads_begin[0]);
+        if (od < 0 || od >= I(out[0])) continue;
+        for (std::size_t ih = 0; ih < in[1]; ++ih) {
+            const I oh = I(ih * strides[1] + kh * dil[1]) - I(pads_begin[1]);
+            if (oh < 0 || oh >= I(out[1])) continue;
+            const T* src = row + (id * in[1] + ih) * in[2];
+            T* dst = ym + (od * I(out[1]) + oh) * I(out[2]);
+            for (I iw = iw_lo; iw < iw_hi; ++iw) dst[iw * I(strides[2]) + w_off] += src[iw];
+        }
+    }
+}
+
+}  // namespace detail
+
 // y[N, M, out] = conv_transpose(x[N, C, in], w[C, M/group, k]) + bias. Per image and group:
 // col[Mg*kD*kH*kW, in] = W_g^T x_g (one GEMM into scratch), then col2im adds each tap's
 // row into y at o = i*stride - pad_begin + tap*dilation.
@@ -88,7 +118,6 @@ inline void conv_transpose(const T* x, const T* w, const detail::same<T>* bias, 
                            detail::same<T>* scratch, std::size_t N, std::size_t C, const Dims3& in,
                            std::size_t M, std::size_t group, const Dims3& k, const Dims3& pads_begin,
                            const Dims3& strides, const Dims3& dil, const Dims3& out) {
-    using I = std::ptrdiff_t;
     const std::size_t Cg = C / group, Mg = M / group, taps = k[0] * k[1] * k[2];
     const std::size_t S = in[0] * in[1] * in[2], P = out[0] * out[1] * out[2];
     for (std::size_t n = 0; n < N; ++n) {
@@ -99,28 +128,28 @@ inline void conv_transpose(const T* x, const T* w, const detail::same<T>* bias, 
             for (std::size_t m = 0; m < Mg; ++m) {
                 T* ym = y + (n * M + g * Mg + m) * P;
                 for (std::size_t t = 0; t < taps; ++t) {
-                    const std::size_t kd = t / (k[1] * k[2]), kh = t / k[2] % k[1], kw = t % k[2];
-                    const T* row = scratch + (m * taps + t) * S;
-                    // input columns iw whose output column ow = iw*s - pad + kw*d lies in [0, OW)
-                    const I w_off = I(kw * dil[2]) - I(pads_begin[2]);
-                    const I iw_lo = w_off >= 0 ? 0 : (-w_off + I(strides[2]) - 1) / I(strides[2]);
-                    const I iw_hi = std::min<I>(I(in[2]), I(out[2]) - w_off <= 0 ? 0
-                                                : (I(out[2]) - w_off + I(strides[2]) - 1) / I(strides[2]));
-                    for (std::size_t id = 0; id < in[0]; ++id) {
-                        const I od = I(id * strides[0] + kd * dil[0]) - I(pads_begin[0]);
-                        if (od < 0 || od >= I(out[0])) continue;
-                        for (std::size_t ih = 0; ih < in[1]; ++ih) {
-                            const I oh = I(ih * strides[1] + kh * dil[1]) - I(pads_begin[1]);
-                            if (oh < 0 || oh >= I(out[1])) continue;
-                            const T* src = row + (id * in[1] + ih) * in[2];
-                            T* dst = ym + (od * I(out[1]) + oh) * I(out[2]);
-                            for (I iw = iw_lo; iw < iw_hi; ++iw) dst[iw * I(strides[2]) + w_off] += src[iw];
-                        }
-                    }
+                    detail::col2im_tap(scratch + (m * taps + t) * S, ym, t, k, in, out, pads_begin,
+                                       strides, dil);
                 }
             }
         }
         detail::epilogue(y + n * M * P, bias, nullptr, M, P, true, Identity{});
+    }
+}
+
+// ONNX Col2Im: y[N, C, image] = sum over the columns of x[N, C*prod(k), prod(blocks)] of
+// each column's block added at its position (blocks: the block positions per dim).
+template <class T>
+inline void col2im(const T* x, T* y, std::size_t NC, const Dims3& blocks, const Dims3& image,
+                   const Dims3& k, const Dims3& pads_begin, const Dims3& strides, const Dims3& dil) {
+    const std::size_t taps = k[0] * k[1] * k[2];
+    const std::size_t L = blocks[0] * blocks[1] * blocks[2], P = image[0] * image[1] * image[2];
+    std::fill(y, y + NC * P, T(0));
+    for (std::size_t nc = 0; nc < NC; ++nc) {
+        for (std::size_t t = 0; t < taps; ++t) {
+            detail::col2im_tap(x + (nc * taps + t) * L, y + nc * P, t, k, blocks, image, pads_begin,
+                               strides, dil);
+        }
     }
 }
 

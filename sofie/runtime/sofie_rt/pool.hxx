@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 
 #include "blas.hxx"  // SOFIE_RESTRICT
@@ -162,6 +163,56 @@ inline void pool(const T* x, T* y, std::size_t NC, const Dims3& in, const Dims3&
                     for (std::size_t ow = full_hi; ow < OW; ++ow) edge(ow);
                 } else if constexpr (K == PoolKind::lp) {
                     for (std::size_t ow = 0; ow < OW; ++ow) yr[ow] = std::pow(yr[ow], T(1) / T(p));
+                }
+            }
+        }
+    }
+}
+
+// MaxPool with its Indices output: i[nc, out] = the flat index in x of the first largest
+// element of each window (nc * in_size + its spatial index, row-major for storage_order 0,
+// column-major for 1). A separate loop so that the plain pool keeps no index bookkeeping.
+template <class T>
+inline void max_pool_indices(const T* x, T* y, std::int64_t* ind, std::size_t NC, const Dims3& in,
+                             const Dims3& out, const Dims3& kernel, const std::size_t (&pads)[6],
+                             const Dims3& strides, const Dims3& dil, int storage_order) {
+    using I = std::ptrdiff_t;
+    const std::size_t in_size = in[0] * in[1] * in[2], out_size = out[0] * out[1] * out[2];
+    const std::size_t st[3] = {storage_order ? 1 : in[1] * in[2], storage_order ? in[0] : in[2],
+                               storage_order ? in[0] * in[1] : 1};
+    for (std::size_t nc = 0; nc < NC; ++nc) {
+        const T* xc = x + nc * in_size;
+        std::size_t o = nc * out_size;
+        for (std::size_t od = 0; od < out[0]; ++od) {
+            const I d0 = I(od * strides[0]) - I(pads[0]);
+            std::size_t d_lo, d_hi;
+            detail::tap_range(d0, dil[0], kernel[0], in[0], d_lo, d_hi);
+            for (std::size_t oh = 0; oh < out[1]; ++oh) {
+                const I h0 = I(oh * strides[1]) - I(pads[1]);
+                std::size_t h_lo, h_hi;
+                detail::tap_range(h0, dil[1], kernel[1], in[1], h_lo, h_hi);
+                for (std::size_t ow = 0; ow < out[2]; ++ow, ++o) {
+                    const I w0 = I(ow * strides[2]) - I(pads[2]);
+                    std::size_t w_lo, w_hi;
+                    detail::tap_range(w0, dil[2], kernel[2], in[2], w_lo, w_hi);
+                    T best = std::numeric_limits<T>::lowest();
+                    std::int64_t at = -1;
+                    for (std::size_t kd = d_lo; kd < d_hi; ++kd) {
+                        const std::size_t id = std::size_t(d0 + I(kd * dil[0]));
+                        for (std::size_t kh = h_lo; kh < h_hi; ++kh) {
+                            const std::size_t ih = std::size_t(h0 + I(kh * dil[1]));
+                            for (std::size_t kw = w_lo; kw < w_hi; ++kw) {
+                                const std::size_t iw = std::size_t(w0 + I(kw * dil[2]));
+                                const T v = xc[(id * in[1] + ih) * in[2] + iw];
+                                if (at < 0 || v > best) {
+                                    best = v;
+                                    at = std::int64_t(nc * in_size + id * st[0] + ih * st[1] + iw * st[2]);
+                                }
+                            }
+                        }
+                    }
+                    y[o] = best;
+                    ind[o] = at;
                 }
             }
         }

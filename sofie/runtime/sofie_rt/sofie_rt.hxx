@@ -27,6 +27,7 @@
 #include "resize.hxx"
 #include "rnn.hxx"
 #include "scalar.hxx"
+#include "spatial.hxx"
 #include "session.hxx"
 #include "vmath.hxx"
 #include "weights.hxx"

@@ -374,8 +374,34 @@ class MaxPool(Pool):
     name = "graph.max_pool"
     onnx = "MaxPool"
     kind = "max"
-    attrs = {**POOL_ATTRS, "storage_order": Attr("int", 0)}
-    doc = "storage_order only orders the Indices output, which is not supported"
+    attrs = {**POOL_ATTRS, "storage_order": Attr("int", 0), "indices": Attr("int", 0)}
+    doc = ("indices=1 (the ONNX node names its Indices output): a second, i64 result, the flat index "
+           "of each maximum in X; storage_order 1 orders the spatial dims column-major")
+
+    def shape(self, op, x):
+        y = super().shape(op, x)
+        if op.attr("storage_order") not in (0, 1):
+            raise SofieError(f"{op.describe()}: storage_order must be 0 or 1, got {op.attr('storage_order')}")
+        return [y, TensorType("i64", y.shape)] if op.attr("indices") else y
+
+    def reference(self, op, x):
+        y = super().reference(op, x)
+        if not op.attr("indices"):
+            return y
+        pads, strides, dil, out = self.geometry(op)
+        k = list(op.attr("kernel_shape"))
+        spatial = x.shape[2:]
+        size = int(np.prod(spatial))
+        # each cell's index within its image plane, row- or column-major
+        pos = np.arange(size).reshape(spatial[::-1]).T if op.attr("storage_order") else np.arange(size).reshape(spatial)
+        pos = np.broadcast_to(pos, x.shape)
+        values = _windows(x.astype(np.float64), k, pads, strides, dil, out, -np.inf)
+        where = _windows(pos.astype(np.float64), k, pads, strides, dil, out, -1.0)
+        flat = values.reshape(values.shape[:2 + len(k)] + (-1,))
+        first = np.argmax(flat, axis=-1)[..., None]  # the first largest, in window order
+        at = np.take_along_axis(where.reshape(flat.shape), first, axis=-1)[..., 0].astype(np.int64)
+        base = np.arange(x.shape[0] * x.shape[1]).reshape(x.shape[:2] + (1,) * len(k)) * size
+        return [y, at + base]
 
 
 @register

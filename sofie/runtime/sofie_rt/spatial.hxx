@@ -1,0 +1,329 @@
+// Sampling and scattering at data-dependent positions: GridSample, MaxUnpool, RoiAlign and
+// DeformConv (ONNX). The steps follow the ONNX reference implementation, which the compiler's
+// numpy references (sofie/ir/dialects/graph/spatial.py) mirror.
+#ifndef SOFIE_RT_SPATIAL_HXX_V0_1_0
+#define SOFIE_RT_SPATIAL_HXX_V0_1_0
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "blas.hxx"
+#include "kernels.hxx"
+
+namespace sofie {
+inline namespace v0_1_0 {
+namespace rt {
+
+enum class GridMode { nearest, linear, cubic };
+enum class GridPadding { zeros, border, reflection };
+
+namespace detail {
+
+// x reflected at the borders lo and hi until it lies between them.
+template <class T>
+inline T grid_reflect(T x, T lo, T hi) {
+    const T span = hi - lo;
+    if (span == T(0)) return lo;
+    if (x < lo) {
+        const T dx = lo - x;
+        const T n = std::floor(dx / span), r = dx - n * span;
+        return std::fmod(n, T(2)) == T(0) ? lo + r : hi - r;
+    }
+    if (x > hi) {
+        const T dx = x - hi;
+        const T n = std::floor(dx / span), r = dx - n * span;
+        return std::fmod(n, T(2)) == T(0) ? hi - r : lo + r;
+    }
+    return x;
+}
+
+// Keys' cubic convolution weights (a = -0.75) of the 4 taps around a point t past the first.
+template <class T>
+inline void grid_cubic(T t, T* w) {
+    const T a = T(-0.75);
+    auto near = [a](T v) { return ((a + 2) * v - (a + 3)) * v * v + 1; };
+    auto far = [a](T v) { return ((a * v - 5 * a) * v + 8 * a) * v - 4 * a; };
+    w[0] = far(t + 1);
+    w[1] = near(t);
+    w[2] = near(1 - t);
+    w[3] = far(2 - t);
+}
+
+// The input positions (-1: reads zero) and weights one normalized coordinate reads along an
+// axis of `size`; returns the number of taps.
+template <class T>
+inline int grid_axis_taps(T n, std::size_t size, GridMode mode, GridPadding padding, bool align,
+                          std::ptrdiff_t* idx, T* w) {
+    using I = std::ptrdiff_t;
+    const T d = T(size);
+    T x = align ? (n + 1) / 2 * (d - 1) : ((n + 1) * d - 1) / 2;
+    const T lo = align ? T(0) : T(-0.5), hi = align ? d - 1 : d - T(0.5);
+    if (mode == GridMode::nearest) x = std::nearbyint(x);  // half to even, before the border rule
+    if (x < lo || x > hi) {
+        if (padding == GridPadding::border) x = std::min(std::max(x, T(0)), d - 1);
+        else if (padding == GridPadding::reflection) x = grid_reflect(x, lo, hi);
+    }
+    int taps = 1;
+    if (mode == GridMode::nearest) {
+        idx[0] = I(x);
+        w[0] = T(1);
+    } else {
+        const T first = std::floor(x), t = x - first;
+        if (mode == GridMode::linear) {
+            taps = 2;
+            idx[0] = I(first);
+            w[0] = 1 - t;
+            w[1] = t;
+        } else {
+            taps = 4;
+            idx[0] = I(first) - 1;
+            grid_cubic(t, w);
+        }
+        for (int k = 1; k < taps; ++k) idx[k] = idx[0] + k;
+    }
+    for (int k = 0; k < taps; ++k) {
+        I& i = idx[k];
+        if (padding == GridPadding::zeros) {
+            if (i < 0 || i >= I(size)) i = -1;
+        } else if (padding == GridPadding::border) {
+            i = std::min(std::max<I>(i, 0), I(size) - 1);
+        } else {
+            i = I(grid_reflect(T(i), lo, hi));
+            i = std::min(std::max<I>(i, 0), I(size) - 1);
+        }
+    }
+    return taps;
+}
+
+}  // namespace detail
+
+// y[N, C, P] = x[N, C, in] sampled at grid[N, P, nd] (normalized, the last spatial axis
+// first), nd = 1..3 spatial dims in[0..nd). Each point's taps (up to 4^nd) and weights are
+// found once and applied to every channel.
+template <class T>
+inline void grid_sample(const T* x, const T* grid, T* y, std::size_t N, std::size_t C,
+                        std::size_t nd, const std::size_t (&in)[3], std::size_t P, GridMode mode,
+                        GridPadding padding, bool align_corners) {
+    using I = std::ptrdiff_t;
+    std::size_t S = 1;
+    for (std::size_t i = 0; i < nd; ++i) S *= in[i];
+    I idx[3][4];
+    T w[3][4];
+    int taps[3] = {1, 1, 1};
+    I off[64], off2[64];
+    T wt[64], wt2[64];
+    for (std::size_t n = 0; n < N; ++n) {
+        const T* xn = x + n * C * S;
+        T* yn = y + n * C * P;
+        for (std::size_t p = 0; p < P; ++p) {
+            const T* g = grid + (n * P + p) * nd;
+            for (std::size_t i = 0; i < nd; ++i) {
+                taps[i] = detail::grid_axis_taps(g[nd - 1 - i], in[i], mode, padding, align_corners,
+                                                 idx[i], w[i]);
+            }
+            // the tensor product of the axes' taps; taps reading zero padding are dropped
+            int m = 1;
+            off[0] = 0;
+            wt[0] = T(1);
+            for (std::size_t i = 0; i < nd; ++i) {
+                int k = 0;
+                for (int a = 0; a < m; ++a) {
+                    for (int b = 0; b < taps[i]; ++b) {
+                        if (idx[i][b] < 0) continue;
+                        off2[k] = off[a] * I(in[i]) + idx[i][b];
+                        wt2[k] = wt[a] * w[i][b];
+                        ++k;
+                    }
+                }
+                m = k;
+                std::copy_n(off2, m, off);
+                std::copy_n(wt2, m, wt);
+            }
+            for (std::size_t c = 0; c < C; ++c) {
+                const T* xc = xn + c * S;
+                T s = T(0);
+                for (int t = 0; t < m; ++t) s += wt[t] * xc[off[t]];
+                yn[c * P + p] = s;
+            }
+        }
+    }
+}
+
+// y = zeros; then the element x[k] goes where i[k] points in the unpooled tensor
+// [NC, unpooled] (MaxPool's indices), y's spatial dims being the unpooled ones or larger
+// (output_shape: the extra cells at the end of each dim stay zero, as in the ONNX reference).
+template <class T>
+inline void max_unpool(const T* x, const std::int64_t* i, T* y, std::size_t NC, std::size_t in,
+                       const std::size_t (&unpooled)[3], const std::size_t (&out)[3], const char* where) {
+    const std::size_t U = unpooled[0] * unpooled[1] * unpooled[2], P = out[0] * out[1] * out[2];
+    std::fill(y, y + NC * P, T(0));
+    for (std::size_t k = 0; k < NC * in; ++k) {
+        const std::int64_t at = i[k];
+        if (at < 0 || std::size_t(at) >= NC * U)
+            throw std::out_of_range(std::string("sofie: node '") + where + "': index " + std::to_string(at) +
+                                    " outside the unpooled tensor of " + std::to_string(NC * U) + " elements");
+        const std::size_t nc = std::size_t(at) / U, r = std::size_t(at) % U;
+        const std::size_t u2 = r % unpooled[2], u1 = r / unpooled[2] % unpooled[1], u0 = r / (unpooled[1] * unpooled[2]);
+        y[nc * P + (u0 * out[1] + u1) * out[2] + u2] = x[k];
+    }
+}
+
+namespace detail {
+
+// One bilinear sample of RoiAlign at (y, x): 4 positions in the plane and their weights.
+template <class T>
+struct RoiSample {
+    std::size_t pos[4];
+    T w[4];
+};
+
+template <class T>
+inline RoiSample<T> roi_sample(T y, T x, std::size_t H, std::size_t W) {
+    RoiSample<T> s{{0, 0, 0, 0}, {T(0), T(0), T(0), T(0)}};
+    if (y < T(-1) || y > T(H) || x < T(-1) || x > T(W)) return s;  // outside: contributes zero
+    y = std::max(y, T(0));
+    x = std::max(x, T(0));
+    std::size_t y_lo = std::size_t(y), x_lo = std::size_t(x), y_hi, x_hi;
+    if (y_lo >= H - 1) {
+        y_hi = y_lo = H - 1;
+        y = T(y_lo);
+    } else {
+        y_hi = y_lo + 1;
+    }
+    if (x_lo >= W - 1) {
+        x_hi = x_lo = W - 1;
+        x = T(x_lo);
+    } else {
+        x_hi = x_lo + 1;
+    }
+    const T ly = y - T(y_lo), lx = x - T(x_lo), hy = 1 - ly, hx = 1 - lx;
+    s.pos[0] = y_lo * W + x_lo;
+    s.pos[1] = y_lo * W + x_hi;
+    s.pos[2] = y_hi * W + x_lo;
+    s.pos[3] = y_hi * W + x_hi;
+    s.w[0] = hy * hx;
+    s.w[1] = hy * lx;
+    s.w[2] = ly * hx;
+    s.w[3] = ly * lx;
+    return s;
+}
+
+}  // namespace detail
+
+// y[R, C, OH, OW]: each bin of each box rois[r] = (x1, y1, x2, y2) (scaled by spatial_scale)
+// on image batch_indices[r] of x[N, C, H, W] is the average (max: the largest weighted
+// corner, as the ONNX reference) of a grid of bilinear samples, sampling_ratio per bin side
+// (0: ceil(bin size)). The samples of a box are found once for all channels.
+template <class T>
+inline void roi_align(const T* x, const T* rois, const std::int64_t* batch_indices, T* y, std::size_t N,
+                      std::size_t C, std::size_t H, std::size_t W, std::size_t R, std::size_t OH, std::size_t OW,
+                      bool max, bool half_pixel, std::int64_t sampling_ratio, T spatial_scale, const char* where) {
+    std::vector<detail::RoiSample<T>> samples;
+    for (std::size_t r = 0; r < R; ++r) {
+        const std::int64_t b = batch_indices[r];
+        if (b < 0 || std::size_t(b) >= N)
+            throw std::out_of_range(std::string("sofie: node '") + where + "': batch index " + std::to_string(b) +
+                                    " out of range for " + std::to_string(N) + " images");
+        const T offset = half_pixel ? T(0.5) : T(0);
+        const T* box = rois + r * 4;
+        const T x0 = box[0] * spatial_scale - offset, y0 = box[1] * spatial_scale - offset;
+        T roi_w = box[2] * spatial_scale - offset - x0, roi_h = box[3] * spatial_scale - offset - y0;
+        if (!half_pixel) {  // malformed boxes become 1x1
+            roi_w = std::max(roi_w, T(1));
+            roi_h = std::max(roi_h, T(1));
+        }
+        const T bin_h = roi_h / T(OH), bin_w = roi_w / T(OW);
+        const std::size_t grid_h = std::size_t(sampling_ratio > 0 ? sampling_ratio : std::ceil(roi_h / T(OH)));
+        const std::size_t grid_w = std::size_t(sampling_ratio > 0 ? sampling_ratio : std::ceil(roi_w / T(OW)));
+        const std::size_t per_bin = grid_h * grid_w;
+        const T count = T(std::max<std::size_t>(per_bin, 1));
+        samples.clear();
+        for (std::size_t ph = 0; ph < OH; ++ph)
+            for (std::size_t pw = 0; pw < OW; ++pw)
+                for (std::size_t iy = 0; iy < grid_h; ++iy) {
+                    const T yy = y0 + T(ph) * bin_h + (T(iy) + T(0.5)) * bin_h / T(grid_h);
+                    for (std::size_t ix = 0; ix < grid_w; ++ix) {
+                        const T xx = x0 + T(pw) * bin_w + (T(ix) + T(0.5)) * bin_w / T(grid_w);
+                        samples.push_back(detail::roi_sample(yy, xx, H, W));
+                    }
+                }
+        for (std::size_t c = 0; c < C; ++c) {
+            const T* xc = x + (std::size_t(b) * C + c) * H * W;
+            T* yc = y + (r * C + c) * OH * OW;
+            for (std::size_t bin = 0; bin < OH * OW; ++bin) {
+                const detail::RoiSample<T>* s = samples.data() + bin * per_bin;
+                T acc = T(0);
+                for (std::size_t k = 0; k < per_bin; ++k) {
+                    const detail::RoiSample<T>& q = s[k];
+                    if (max) {
+                        T v = q.w[0] * xc[q.pos[0]];
+                        for (int t = 1; t < 4; ++t) v = std::max(v, q.w[t] * xc[q.pos[t]]);
+                        acc = k == 0 ? v : std::max(acc, v);
+                    } else {
+                        acc += q.w[0] * xc[q.pos[0]] + q.w[1] * xc[q.pos[1]] + q.w[2] * xc[q.pos[2]] +
+                               q.w[3] * xc[q.pos[3]];
+                    }
+                }
+                yc[bin] = max ? acc : acc / count;
+            }
+        }
+    }
+}
+
+// y[N, M, OH, OW] = 2-D deformable convolution of x[N, C, H, W] with w[M, C/group, kH, kW]:
+// tap t of output p reads x bilinearly (zero outside) at its place plus offset[n, og, t, (dy,
+// dx), p], times mask[n, og, t, p] when given (og: the channel's offset group). Per image and
+// group the sampled columns [C/group * kH * kW, OH * OW] go to scratch, then one GEMM.
+template <class T>
+inline void deform_conv(const T* x, const T* w, const T* offset, const detail::same<T>* bias,
+                        const detail::same<T>* mask, T* y, detail::same<T>* scratch, std::size_t N,
+                        std::size_t C, std::size_t H, std::size_t W, std::size_t M, std::size_t group,
+                        std::size_t offset_group, std::size_t kH, std::size_t kW, std::size_t pad_t,
+                        std::size_t pad_l, std::size_t sh, std::size_t sw, std::size_t dh, std::size_t dw,
+                        std::size_t OH, std::size_t OW) {
+    using I = std::ptrdiff_t;
+    const std::size_t Cg = C / group, Mg = M / group, taps = kH * kW, P = OH * OW, Cog = C / offset_group;
+    auto at = [&](const T* xc, I yy, I xx) { return yy < 0 || yy >= I(H) || xx < 0 || xx >= I(W) ? T(0) : xc[yy * I(W) + xx]; };
+    for (std::size_t n = 0; n < N; ++n) {
+        for (std::size_t g = 0; g < group; ++g) {
+            for (std::size_t cl = 0; cl < Cg; ++cl) {
+                const std::size_t c = g * Cg + cl, og = c / Cog;
+                const T* xc = x + (n * C + c) * H * W;
+                const T* off = offset + (n * offset_group + og) * taps * 2 * P;
+                const T* mk = mask ? mask + (n * offset_group + og) * taps * P : nullptr;
+                for (std::size_t t = 0; t < taps; ++t) {
+                    T* col = scratch + (cl * taps + t) * P;
+                    const T* dy = off + 2 * t * P;
+                    const T* dx = dy + P;
+                    const T base_h = T(I((t / kW) * dh) - I(pad_t)), base_w = T(I((t % kW) * dw) - I(pad_l));
+                    for (std::size_t oh = 0; oh < OH; ++oh) {
+                        for (std::size_t ow = 0; ow < OW; ++ow) {
+                            const std::size_t p = oh * OW + ow;
+                            const T py = T(oh * sh) + base_h + dy[p], px = T(ow * sw) + base_w + dx[p];
+                            const T fy = std::floor(py), fx = std::floor(px);
+                            const T ty = py - fy, tx = px - fx;
+                            const I iy = I(fy), ix = I(fx);
+                            T v = (1 - ty) * ((1 - tx) * at(xc, iy, ix) + tx * at(xc, iy, ix + 1)) +
+                                  ty * ((1 - tx) * at(xc, iy + 1, ix) + tx * at(xc, iy + 1, ix + 1));
+                            col[p] = mk ? v * mk[t * P + p] : v;
+                        }
+                    }
+                }
+            }
+            gemm<T>(false, false, Mg, P, Cg * taps, T(1), w + g * Mg * Cg * taps, Cg * taps, scratch, P, T(0),
+                    y + (n * M + g * Mg) * P, P);
+        }
+        detail::epilogue(y + n * M * P, bias, nullptr, M, P, true, Identity{});
+    }
+}
+
+}  // namespace rt
+}  // namespace v0_1_0
+}  // namespace sofie
+
+#endif  // SOFIE_RT_SPATIAL_HXX_V0_1_0
