@@ -83,6 +83,10 @@ def ident(x):
 #   sum below 0.7, and the 1/2 factor keeps |q| <= 0.5.
 # erfc_s: S(u) = dlog(erfc(a) e^(a^2)) / dlog(t), the sensitivity to a relative error of t
 #   (the compensation term of the tail); 5% is plenty.
+# erf_short (float): r(a) ~ log(erfc(a)) on [0.84375, 4], erf = 1 - e^r; weight erfc / erf,
+#   the relative error of erf that an absolute error of r makes.
+# gelu_g (float): G(a) / sqrt 2, G(a) = a e^(a^2) erfc(a), in u = t - 1/2, t = 1/(1 + a/2),
+#   a in [15/32, A1]; weight relative to G.
 R_EXP = mp.log(2) / 2 * (1 + mp.mpf(2) ** -12)
 Z_LOG = ((mp.sqrt(2) - 1) / (mp.sqrt(2) + 1)) ** 2
 A0 = mp.mpf(15) / 32
@@ -143,6 +147,11 @@ def _u_range(kind):
     return (1 / (1 + A1[kind] / 2) - mp.mpf(0.5), 1 / (1 + A0 / 2) - mp.mpf(0.5))
 
 
+def _gelu_g(u):
+    a = _tail_a(u)
+    return a * mp.exp(a * a) * mp.erfc(a) / mp.sqrt(2)
+
+
 def _one(_):
     return mp.mpf(1)
 
@@ -157,6 +166,9 @@ FITS = {
     "erfc_q_double": (_erfc_q, _one, _u_range("double"), {"double": 24}),
     "erfc_s_float": (_erfc_s, _one, _u_range("float"), {"float": 3}),
     "erfc_s_double": (_erfc_s, _one, _u_range("double"), {"double": 3}),
+    "erf_short": (lambda a: mp.log(mp.erfc(a)), lambda a: mp.erfc(a) / mp.erf(a), (mp.mpf(0.84375), 4),
+                  {"float": 7}),
+    "gelu_g": (_gelu_g, lambda u: 1 / _gelu_g(u), _u_range("float"), {"float": 10}),
 }
 
 

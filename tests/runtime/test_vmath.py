@@ -11,7 +11,8 @@ target (no FMA instruction: every a * b + c rounds twice), the two code paths of
 
 Tolerances (max error in ulps of the exact result, the same for float and double): the
 measured maxima over these samples, rounded up with a small margin; all within 2 ulp but
-silu, which trades an ulp for a third of its time (see its comment in the header).
+silu, which trades an ulp for a third of its time, and gelu on float (erf and gelu on float
+take short forms, which give up an ulp for less than half the time; see the header).
 Measured on the development machine (AMD EPYC, AVX2, g++ 12):
 
              float fma  float -O2  double fma  double -O2   bound
@@ -22,9 +23,9 @@ Measured on the development machine (AMD EPYC, AVX2, g++ 12):
     tanh        1.37       1.37       1.33        1.33       1.5
     sigmoid     1.63       1.77       1.54        1.59       1.9
     silu        2.88       2.88       2.90        2.90       3.0
-    erf         0.99       1.10       0.85        0.92       1.25
+    erf         1.20       1.41       0.85        0.92       1.5
     erfc        1.07       1.34       1.26        1.45       1.6
-    gelu        1.43       1.63       1.29        1.46       1.75
+    gelu        1.91       2.36       1.29        1.46       2.5
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ CPP = Path(__file__).resolve().parent / "cpp"
 
 FUNCTIONS = ["exp", "expm1", "log", "log1p", "tanh", "sigmoid", "silu", "erf", "erfc", "gelu"]
 MAX_ULP = {"exp": 1.0, "expm1": 1.25, "log": 1.0, "log1p": 1.0, "tanh": 1.5, "sigmoid": 1.9,
-           "silu": 3.0, "erf": 1.25, "erfc": 1.6, "gelu": 1.75}
+           "silu": 3.0, "erf": 1.5, "erfc": 1.6, "gelu": 2.5}
 BUILDS = {
     "fma": ["-O3", "-march=native"],
     "nofma": ["-O2"],  # the baseline x86-64 / generic target: no FMA instruction

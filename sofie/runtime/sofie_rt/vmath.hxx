@@ -12,8 +12,10 @@
 // over dense sweeps of the whole domain against double (for float) and long double or
 // __float128 (for double) references, with and without hardware FMA; float and double alike:
 //   exp 0.93, expm1 1.18, log 0.79, log1p 0.83, tanh 1.37, sigmoid 1.77, silu 2.9,
-//   erf 1.10, erfc 1.45, gelu 1.63 (gelu keeps its relative accuracy in the negative tail,
-//   where x/2 (1 + erf(x / sqrt 2)) computed as written cancels to 0).
+//   erf 1.10 (float: 1.41), erfc 1.45, gelu 1.63 (float: 2.36) (gelu keeps its relative
+//   accuracy in the negative tail, where x/2 (1 + erf(x / sqrt 2)) computed as written
+//   cancels to 0). erf and gelu on float take short forms (erf_short, gelu_short) that give
+//   up an ulp for less than half the time: they run over whole activations.
 // Edge cases follow std::: NaN in -> NaN out, +-inf, overflow to inf, underflow to 0
 // through the denormals, -0.0 kept where std:: keeps it, saturation of tanh / sigmoid /
 // erf / erfc. Only round-to-nearest is supported (the default floating-point environment),
@@ -571,9 +573,31 @@ SOFIE_VMATH_INLINE T silu(T x) {
     return select(neg, na * es, x) / d;
 }
 
+// r(a) ~ log(erfc(a)) on [0.84375, 4] for float, fitted with weight erfc(a) / erf(a) (the
+// relative error it makes in erf = 1 - e^r): r's rounding errors shrink by that weight too.
+SOFIE_VMATH_INLINE float erf_log_erfc(float a) {
+    return horner(a, -9.782711276784539e-05f, -1.1280901432037354f, -0.6364675164222717f,
+                  -0.10457313805818558f, 0.02254278026521206f, -0.003124041948467493f,
+                  0.00020433060126379132f);
+}
+
+// erf for float, the short form (erf runs over whole feature maps): below 0.84375 the odd
+// polynomial, above 1 - e^r(|x|) with |x| clamped at 4 (where erf rounds to 1): one
+// polynomial and one exp (the offset form: r is in [kExpMin, 0]) against the accurate
+// tail's division, exact squares and corrections. The rounding of e^r costs at most
+// erfc / erf < 0.3 ulp of erf.
+SOFIE_VMATH_INLINE float erf_short(float x) {
+    const float ax = std::fabs(x);
+    const float small = fmadd(x, erf_p(x * x), x);
+    const float r = erf_log_erfc(clamp_nan(ax, 0.84375f, 4.0f));
+    const float big = std::copysign(1.0f - exp_mul<float, false, false, true>(r, 0.0f, 0.0f, 1.0f, 0.0f), x);
+    return select(ax < 0.84375f, small, big);
+}
+
 template <class T>
 SOFIE_VMATH_INLINE T erf(T x) {
     using F = Fp<T>;
+    if constexpr (std::is_same_v<T, float>) return erf_short(x);
     const T ax = std::fabs(x);
     const T small = fmadd(x, erf_p(x * x), x);
     const T a = clamp_nan(ax, T(0.46875), F::kErfMax);
@@ -600,9 +624,49 @@ SOFIE_VMATH_INLINE T erfc(T x) {
 // x - x/2 erfc(a) or x/2 erfc(a), a = |x| / sqrt 2, which keeps full relative accuracy in
 // the negative tail where 1 + erf cancels. a and a^2 = x^2 / 2 are passed exactly, and
 // x/2 erfc(a) is rounded once (x/2 goes into the tail as its multiplier).
+// g(u) ~ G(a) / sqrt 2 for float, G(a) = a e^(a^2) erfc(a), u = t - 1/2, t = 1/(1 + a/2),
+// a in [15/32, kErfcMax]; relative minimax fit. G is smooth and flat (it tends to
+// 1/sqrt(pi)), so a small relative error of a costs little in G.
+SOFIE_VMATH_INLINE float gelu_g(float u) {
+    return horner(u, 0.3611840307712555f, -0.23647211492061615f, -0.5765596032142639f,
+                  -0.6873859167098999f, -0.327769011259079f, 0.1697746068239212f,
+                  0.21492522954940796f, -0.0967210978269577f, -0.11847781389951706f,
+                  0.07208501547574997f);
+}
+
+// gelu for float, the short form: with a = |x| / sqrt 2 and x/2 = +-a / sqrt 2,
+// x/2 erfc(a) = +-(G(a) / sqrt 2) e^(-a^2), so the tail needs no division by a and keeps its
+// relative accuracy down to the underflow: y = x - tail above 0, -tail below, tail =
+// g(u) e^(-x^2 / 2) with x^2 split exactly (e^(-a^2) is too sensitive for a rounded square).
+// t's two roundings would cost up to 3 ulp near a = 1/2, where G is steep in t: their exact
+// residual e (1/(d + d_lo) = t (1 + e)) moves u instead, u = t - 1/2 + t e, which rounds
+// at a quarter of t's ulp. Near 0 the erf polynomial, as in the accurate form.
+SOFIE_VMATH_INLINE float gelu_short(float x) {
+    using F = Fp<float>;
+    const float h = 0.5f * x;
+    const float as = x * F::kInvSqrt2Hi;
+    const float small = fmadd(h, fmadd(as, erf_p(as * as), as), h);
+    const float xmax = F::kErfcMax * 1.4142135623730951f;
+    const float xa = clamp_nan(std::fabs(x), 0.66291261f, xmax);  // 15/32 sqrt 2
+    constexpr float kHalfInvSqrt2 = 0.353553385f;
+    const float d = fmadd(xa, kHalfInvSqrt2, 1.0f);
+    const float d_lo = fmadd(xa, kHalfInvSqrt2, 1.0f - d);  // exact while d <= 2
+    const float t = 1.0f / d;
+    const float e = fmadd(-t, d_lo, fnma_exact(t, d, 1.0f));
+    float sq_hi, sq_lo;
+    square_split(xa, sq_hi, sq_lo);
+    const float g = gelu_g(fmadd(t, e, t - 0.5f));
+    const float tail = exp_mul<float, true, false, true>(-0.5f * sq_hi, 0.0f, -0.5f * sq_lo, g, 0.0f);
+    const float y = select(x >= 0.0f, x - tail, -tail);
+    const float z = select(std::fabs(as) < 0.46875f, small, y);
+    // x/2 alone (exact to rounding) for tiny |x|; this keeps -0 and the sign of denormals.
+    return select(std::fabs(x) < std::numeric_limits<float>::epsilon() / 4, h, z);
+}
+
 template <class T>
 SOFIE_VMATH_INLINE T gelu(T x) {
     using F = Fp<T>;
+    if constexpr (std::is_same_v<T, float>) return gelu_short(x);
     const T h = T(0.5) * x;
     const T as = x * F::kInvSqrt2Hi;
     const T small = fmadd(h, fmadd(as, erf_p(as * as), as), h);
