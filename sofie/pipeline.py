@@ -2,7 +2,8 @@
 between. It sits above lowering so that `lower` is a pass like the others.
 
 The default pipeline: shapes first (constant shape operands let folding and canonicalization
-see static values), then folding, canonical forms, BN folding (which wants Conv -> BN adjacent,
+see static values), then folding, transposes sunk and cancelled (a channels-last model's
+layout changes meet in pairs), canonical forms, BN folding (which wants Conv -> BN adjacent,
 after identity and dropout are gone), fusion (which wants BN gone: Conv -> BN -> Relu would not
 fuse), cleanup, then lowering and the low passes, the memory plan last over the final op list.
 """
@@ -20,8 +21,8 @@ from sofie.ir.printer import print_module
 from sofie.ir.verifier import verify
 from sofie.passes.pass_manager import GRAPH, LOW, PASSES, Pass, module_level, op_counts
 
-GRAPH_PIPELINE: list[str] = ["infer-shapes", "fold-constants", "canonicalize", "fold-batchnorm",
-                             "fuse", "cse", "dce"]
+GRAPH_PIPELINE: list[str] = ["infer-shapes", "fold-constants", "sink-transposes", "canonicalize",
+                             "fold-batchnorm", "fuse", "cse", "dce"]
 LOW_PIPELINE: list[str] = ["lower", "fuse-loops", "plan-memory"]
 DEFAULT_PIPELINE: list[str] = GRAPH_PIPELINE + LOW_PIPELINE
 

@@ -8,5 +8,6 @@ from sofie.passes import (  # noqa: F401
     fold_constants,
     fuse,
     infer_shapes,
+    sink_transposes,
 )
 from sofie.passes.low import fuse_loops, plan_memory  # noqa: F401

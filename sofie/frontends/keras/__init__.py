@@ -1,0 +1,25 @@
+"""Keras frontend: `.keras` archives and legacy `.h5` models, read with h5py and json (neither
+TensorFlow nor Keras is needed to compile)."""
+
+from __future__ import annotations
+
+import os
+
+from sofie.errors import SofieError
+from sofie.frontends.keras.archive import read_keras, sniff
+from sofie.frontends.names import module_name
+from sofie.ir.core import Module
+
+
+def is_keras_file(path: str) -> bool:
+    return sniff(path) is not None
+
+
+def load_keras(path: str | os.PathLike, name: str | None = None) -> Module:
+    """Imports a Keras model file into a verified graph-dialect module."""
+    from sofie.frontends.keras.importer import import_keras
+    path = str(path)
+    if not os.path.isfile(path):
+        raise SofieError(f"{path}: no such file")
+    kf = read_keras(path)
+    return import_keras(kf, module_name(name or os.path.splitext(os.path.basename(path))[0]))
