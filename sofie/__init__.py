@@ -3,7 +3,8 @@
 from sofie.errors import SofieError
 from sofie.version import __version__
 
-__all__ = ["SofieError", "__version__", "compile", "CompiledModel"]
+__all__ = ["SofieError", "__version__", "compile", "CompiledModel", "CustomOp", "Attr", "register_custom_op",
+           "load_custom_ops", "TensorType"]
 
 
 def __getattr__(name: str):
@@ -14,4 +15,13 @@ def __getattr__(name: str):
     if name == "CompiledModel":
         from sofie.compiled import CompiledModel
         return CompiledModel
+    if name in ("CustomOp", "register_custom_op", "load_custom_ops"):
+        import sofie.custom_ops
+        return getattr(sofie.custom_ops, name)
+    if name == "Attr":
+        from sofie.ir.registry import Attr
+        return Attr
+    if name == "TensorType":
+        from sofie.ir.types import TensorType
+        return TensorType
     raise AttributeError(name)

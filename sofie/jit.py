@@ -18,6 +18,7 @@ from typing import Any
 from sofie.backend_cpp.binding import binding_source
 from sofie.backend_cpp.toolchain import DEFAULT_BLAS, blas_flags, run_compiler
 from sofie.compiled import CompiledModel
+from sofie.custom_ops import custom_ops_fingerprint
 from sofie.driver import build
 from sofie.errors import SofieError
 from sofie.version import __version__
@@ -111,7 +112,8 @@ def compile(model: Any, *, name: str | None = None, blas: str | None = None,
     blas = blas or DEFAULT_BLAS
     key = hashlib.sha256(b"|".join([
         _model_bytes(model, example_inputs), repr((name, blas, passes, sorted((dims or {}).items()))).encode(),
-        _source_hash().encode(), sys.version.encode(), _cpu_id().encode()])).hexdigest()[:24]
+        _source_hash().encode(), custom_ops_fingerprint().encode(), sys.version.encode(),
+        _cpu_id().encode()])).hexdigest()[:24]
     folder = os.path.join(cache_dir(), key)
     manifest = os.path.join(folder, "manifest.json")
     with _LOCK:

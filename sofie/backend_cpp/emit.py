@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sofie.backend_cpp.custom import used_custom_code
 from sofie.backend_cpp.header import BLAS_MACROS, emit_header
 from sofie.errors import SofieError
 from sofie.ir.core import Module
@@ -56,4 +57,9 @@ def emit(low: Module, out_dir: str, *, blas: str = "openblas", source: str = "",
     with open(hxx, "w") as f:
         f.write(text)
     shutil.copytree(RUNTIME_DIR, os.path.join(out_dir, "sofie_rt"), dirs_exist_ok=True)
+    headers = [c.header for c in used_custom_code(low.main) if c.header]
+    if headers:
+        os.makedirs(os.path.join(out_dir, "custom"), exist_ok=True)
+    for h in headers:  # the folder stays self-contained: it carries the custom ops' headers
+        shutil.copyfile(h, os.path.join(out_dir, "custom", os.path.basename(h)))
     return Emitted(hxx, dat, sum(len(b) for b in blobs))

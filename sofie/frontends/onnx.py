@@ -22,7 +22,7 @@ from sofie.frontends.onnx_control_flow import CONTROL_FLOW
 from sofie.frontends.onnx_functions import function_body
 from sofie.frontends.onnx_quantization import ADAPTERS as QUANTIZATION_ADAPTERS
 from sofie.ir.core import Builder, Function, Module, Value
-from sofie.ir.registry import lookup_onnx, onnx_op_types
+from sofie.ir.registry import lookup_onnx, onnx_domains, onnx_op_types
 from sofie.ir.types import Dim, TensorType, dtype_name
 from sofie.ir.verifier import verify
 
@@ -162,7 +162,8 @@ class _Importer:
         loc = self.scope + (node.name or f"{node.op_type}_{index}")
         where = f"{self.source}: node '{loc}' ({node.op_type}, opset {self.opset})"
         if node.domain not in ("", "ai.onnx"):
-            raise SofieError(f"{where}: custom domain '{node.domain}' is not supported")
+            self._custom_node(node, loc, where)
+            return
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "Constant":
             data = self._constant(attrs, where)
@@ -197,6 +198,22 @@ class _Importer:
                                  f"(supported: {', '.join(opdef.attrs) or 'none'})")
         try:
             op = self.b.create(opdef.name, inputs, attrs, loc, result_names=list(node.output)[:1])
+        except SofieError as e:
+            raise SofieError(f"{where}: {e}") from None
+        self._bind(node, op.results, where)
+
+    def _custom_node(self, node: onnx.NodeProto, loc: str, where: str) -> None:
+        """A node of a custom domain imports only as a custom op the user declared."""
+        opdef = lookup_onnx(node.op_type, node.domain)
+        if opdef is None:
+            known = ", ".join(f"{d}: {', '.join(onnx_op_types(d))}" for d in onnx_domains())
+            raise SofieError(f"{where}: op '{node.op_type}' of custom domain '{node.domain}' is not declared; "
+                             f"declare it with sofie.CustomOp (or sofie-compile --custom-ops FILE)"
+                             + (f" (declared custom ops: {known})" if known else ""))
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        inputs = [self._input(name, where) for name in node.input]
+        try:
+            op = self.b.create(opdef.name, inputs, attrs, loc, result_names=list(node.output))
         except SofieError as e:
             raise SofieError(f"{where}: {e}") from None
         self._bind(node, op.results, where)

@@ -100,6 +100,7 @@ class OpDef:
 
     name: str = ""
     onnx: str | None = None          # ONNX op_type this op imports from
+    domain: str = ""                 # its ONNX domain ("" is ai.onnx; custom ops name their own)
     operands: str = ""               # "A B C?" ; a trailing '*' makes the last one variadic
     attrs: dict[str, Attr] = {}
     results: int = 1                 # -1: as many as the op says (attribute-driven)
@@ -214,7 +215,7 @@ def is_discardable(key: str) -> bool:
 _OPERATION_FIELDS = set(dir(Operation)) | {"name", "operands", "attrs", "loc", "parent", "results"}
 
 _REGISTRY: dict[str, OpDef] = {}
-_BY_ONNX: dict[str, OpDef] = {}
+_BY_ONNX: dict[tuple[str, str], OpDef] = {}  # (domain, op_type); "" is the default domain
 
 
 def register(cls: type[OpDef]) -> type[OpDef]:
@@ -226,8 +227,15 @@ def register(cls: type[OpDef]) -> type[OpDef]:
         raise ValueError(f"op {inst.name} declared twice")
     _REGISTRY[inst.name] = inst
     if inst.onnx:
-        _BY_ONNX[inst.onnx] = inst
+        _BY_ONNX[(inst.domain, inst.onnx)] = inst
     return cls
+
+
+def unregister(name: str) -> None:
+    """Drops a declaration (a custom op declared again with another body)."""
+    inst = _REGISTRY.pop(name, None)
+    if inst is not None and inst.onnx:
+        _BY_ONNX.pop((inst.domain, inst.onnx), None)
 
 
 def lookup(name: str | type[OpDef]) -> OpDef:
@@ -240,14 +248,20 @@ def lookup(name: str | type[OpDef]) -> OpDef:
     return _REGISTRY[name]
 
 
-def lookup_onnx(op_type: str) -> OpDef | None:
+def lookup_onnx(op_type: str, domain: str = "") -> OpDef | None:
     _load_dialects()
-    return _BY_ONNX.get(op_type)
+    return _BY_ONNX.get(("" if domain == "ai.onnx" else domain, op_type))
 
 
-def onnx_op_types() -> list[str]:
+def onnx_op_types(domain: str = "") -> list[str]:
     _load_dialects()
-    return sorted(_BY_ONNX)
+    return sorted(t for d, t in _BY_ONNX if d == domain)
+
+
+def onnx_domains() -> list[str]:
+    """The custom domains that have ops declared (the default domain is not listed)."""
+    _load_dialects()
+    return sorted({d for d, _ in _BY_ONNX if d})
 
 
 def all_ops() -> dict[str, OpDef]:

@@ -8,6 +8,7 @@ import os
 import sys
 
 from sofie.backend_cpp.toolchain import BLAS_CHOICES, DEFAULT_BLAS, blas_flags
+from sofie.custom_ops import load_custom_ops
 from sofie.driver import build
 from sofie.errors import SofieError
 from sofie.pipeline import parse_pipeline
@@ -29,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", action="append", default=[], metavar="S=MAX",
                    help="default maximum of dim symbol S other than the batch (repeatable; default 64); "
                         "the memory plan holds for every value up to it")
+    p.add_argument("--custom-ops", action="append", default=[], metavar="FILE",
+                   help="a Python file declaring sofie.CustomOp objects (repeatable)")
     return p
 
 
@@ -48,6 +51,8 @@ def _main(argv: list[str]) -> int:
     if args.print_flags:
         print(" ".join(blas_flags(args.blas)))
         return 0
+    for path in args.custom_ops:
+        load_custom_ops(path)
     passes = [] if args.no_opt else (parse_pipeline(args.pass_pipeline) if args.pass_pipeline else None)
     r = build(args.model, args.output, name=args.name, blas=args.blas, passes=passes, dims=parse_dims(args.dim))
     if args.stats:

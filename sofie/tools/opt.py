@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sofie.custom_ops import load_custom_ops
 from sofie.frontends import load_model
 from sofie.frontends.ir_text import read_ir_text
 from sofie.ir.core import Module
@@ -41,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--elide-weights", action="store_true",
                    help="print 'elided' for the weights that are not inline, for reading "
                         "(the text still parses, but no longer compiles)")
+    p.add_argument("--custom-ops", action="append", default=[], metavar="FILE",
+                   help="a Python file declaring sofie.CustomOp objects (repeatable)")
     return p
 
 
@@ -51,6 +54,8 @@ def _read(path: str) -> Module:
 
 def _main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    for path in args.custom_ops:
+        load_custom_ops(path)
     names = list(args.pipeline) + (parse_pipeline(args.pass_pipeline) if args.pass_pipeline else [])
     module = _read(args.input)
     opts = PipelineOptions(verify_each=not args.no_verify, print_after_all=args.print_ir_after_all,

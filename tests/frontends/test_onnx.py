@@ -247,8 +247,8 @@ def test_custom_domain_refused() -> None:
     node = helper.make_node("Relu", ["x"], ["y"], name="custom_relu", domain="com.example")
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
     m = one_node_model(node, [x], extra_opsets=[helper.make_opsetid("com.example", 1)])
-    with pytest.raises(sofie.SofieError, match=r"node 'custom_relu'.*custom domain 'com\.example' "
-                                               r"is not supported"):
+    with pytest.raises(sofie.SofieError, match=r"node 'custom_relu'.*op 'Relu' of custom domain 'com\.example' "
+                                               r"is not declared; declare it with sofie.CustomOp"):
         load_onnx(m)
 
 

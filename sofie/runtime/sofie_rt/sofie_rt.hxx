@@ -18,6 +18,7 @@
 
 #include "blas.hxx"
 #include "conv_nd.hxx"
+#include "custom.hxx"
 #include "elementwise.hxx"
 #include "indexing.hxx"
 #include "kernels.hxx"
