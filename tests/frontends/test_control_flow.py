@@ -73,6 +73,14 @@ def test_branches_of_different_shapes_under_a_run_time_condition_are_refused():
                         [vi("x", F, [3]), vi("c", B, [])], [vi("y")]))
 
 
+def test_a_condition_of_several_elements_is_refused():
+    with pytest.raises(SofieError, match=r"node 'the_if' \(If.*cond must be a bool tensor of one element, "
+                                         r"got tensor<Nxi1>"):
+        load_onnx(model([helper.make_node("If", ["c"], ["y"], name="the_if", then_branch=branch("Relu", "x", "a"),
+                                          else_branch=branch("Neg", "x", "b"))],
+                        [vi("c", B, ["N"]), vi("x", F, [3])], [vi("y")]))
+
+
 def test_an_error_in_a_branch_names_the_if_and_the_branch():
     with pytest.raises(SofieError, match=r"node 'the_if' \(If.*in its else_branch: .*unsupported op 'Foo'"):
         load_onnx(model([helper.make_node("If", ["c"], ["y"], name="the_if", then_branch=branch("Relu", "x", "a"),
