@@ -105,6 +105,7 @@ FAMILIES: dict[str, Callable[[], tuple[onnx.ModelProto, list[tuple]]]] = {
     "topk": lambda: (graph("TopK", [SEQ], inits={"k": i64(8)}, n_out=2), [SEQ]),
     "lstm": lambda: (_rnn("LSTM", 4), [(64, 8, 128)]),
     "gru": lambda: (_rnn("GRU", 3), [(64, 8, 128)]),
+    "scan_rnn": lambda: (_scan_rnn(), [(8, 128), (64, 8, 128)]),
 }
 
 
@@ -119,6 +120,23 @@ def _rnn(op: str, gates: int, hidden: int = 128) -> onnx.ModelProto:
     """[T=64, N=8, 128] through one layer of `hidden` units."""
     inits = {"W": w(1, gates * hidden, 128), "R": w(1, gates * hidden, hidden), "B": w(1, 2 * gates * hidden)}
     return graph(op, [(64, 8, 128)], {"hidden_size": hidden}, inits=inits, n_out=1)
+
+
+def _scan_rnn(hidden: int = 128) -> onnx.ModelProto:
+    """The RNN above written as a Scan (h = tanh(x_t W + h R + b), T=64), which sofie unrolls."""
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["x_t", "W"], ["xw"]), helper.make_node("MatMul", ["h", "R"], ["hr"]),
+         helper.make_node("Add", ["xw", "hr"], ["s"]), helper.make_node("Add", ["s", "B"], ["sb"]),
+         helper.make_node("Tanh", ["sb"], ["h_out"]), helper.make_node("Identity", ["h_out"], ["y_t"])], "step",
+        [helper.make_tensor_value_info(n, F, None) for n in ("h", "x_t")],
+        [helper.make_tensor_value_info(n, F, None) for n in ("h_out", "y_t")])
+    node = helper.make_node("Scan", ["x0", "x1"], ["y1", "y0"], body=body, num_scan_inputs=1)
+    g = helper.make_graph([node], "scan_rnn", [helper.make_tensor_value_info("x0", F, (8, hidden)),
+                                               helper.make_tensor_value_info("x1", F, (64, 8, 128))],
+                          [helper.make_tensor_value_info(n, F, None) for n in ("y0", "y1")],
+                          [numpy_helper.from_array(v, k) for k, v in
+                           {"W": w(128, hidden), "R": w(hidden, hidden), "B": w(hidden)}.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
 
 
 def median_us(fn: Callable[[], object], min_seconds: float) -> float:

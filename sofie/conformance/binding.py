@@ -17,7 +17,8 @@ RUN_TIME_SHAPE = "computed at run time"  # the words of sofie's refusal that thi
 
 
 def shape_inputs(model: onnx.ModelProto) -> list[int]:
-    """Positions of the graph inputs that some node reads as a compile-time operand."""
+    """Positions of the graph inputs that some node reads as a compile-time operand (for a
+    Loop's trip count and condition: the inputs they are computed from, as in Range's body)."""
     from sofie.frontends.onnx_control_flow import COMPILE_TIME_INPUTS
     from sofie.ir.registry import lookup_onnx
     graph_inputs = [i.name for i in model.graph.input]
@@ -26,9 +27,24 @@ def shape_inputs(model: onnx.ModelProto) -> list[int]:
         opdef = lookup_onnx(node.op_type)
         fixed = COMPILE_TIME_INPUTS.get(node.op_type, ())
         for k, name in enumerate(node.input):
-            if name in graph_inputs and (k in fixed or opdef is not None and opdef.is_compile_time(k)):
+            if k in fixed:
+                wanted |= _sources(model, name)
+            elif name in graph_inputs and opdef is not None and opdef.is_compile_time(k):
                 wanted.add(name)
     return [k for k, name in enumerate(graph_inputs) if name in wanted]
+
+
+def _sources(model: onnx.ModelProto, name: str) -> set[str]:
+    """The graph inputs value `name` is computed from."""
+    producers = {o: n for n in model.graph.node for o in n.output}
+    inputs = {i.name for i in model.graph.input}
+    seen, todo = set(), [name]
+    while todo:
+        v = todo.pop()
+        if v and v not in seen:
+            seen.add(v)
+            todo.extend(producers[v].input if v in producers else [])
+    return seen & inputs
 
 
 def bind(model: onnx.ModelProto, data_sets: list, positions: list[int]) -> onnx.ModelProto | None:

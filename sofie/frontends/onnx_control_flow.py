@@ -50,7 +50,7 @@ def import_if(imp: _Importer, node: onnx.NodeProto, inputs: list[Value | None], 
     if len(then_g.output) != len(else_g.output):
         raise SofieError(f"{where}: then_branch has {len(then_g.output)} outputs, else_branch "
                          f"{len(else_g.output)}; they must have as many")
-    if cond.type.dtype != dtype_name(np.dtype(np.bool_)) or cond.type.static_size() != 1:
+    if cond.type.dtype != dtype_name(np.dtype(np.bool_)) or not cond.type.is_static or cond.type.static_size() != 1:
         raise SofieError(f"{where}: cond must be a bool tensor of one element, got {cond.type}")
     taken = _known(cond)
     if taken is not None:
@@ -124,7 +124,7 @@ def import_scan(imp: _Importer, node: onnx.NodeProto, inputs: list[Value | None]
         raise SofieError(f"{where}: num_scan_inputs {m} must be between 1 and the {len(inputs)} inputs")
     values = [_operand(inputs, k, f"input {k}", where) for k in range(len(inputs))]
     states, xs = values[:len(values) - m], values[len(values) - m:]
-    k = len(body.output) - len(states)
+    k = max(0, len(body.output) - len(states))  # fewer outputs than states: _scan says so
     return _scan(imp, body, states, xs, _layout(attrs, m, k, where), loc, where)
 
 

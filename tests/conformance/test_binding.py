@@ -51,3 +51,17 @@ def test_a_loops_trip_count_and_condition_are_bound():
                            helper.make_tensor_value_info("v0", TensorProto.FLOAT, [2])],
                           [helper.make_tensor_value_info("v", TensorProto.FLOAT, [2])])
     assert shape_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])) == [0, 1]
+
+
+def test_the_inputs_a_trip_count_is_computed_from_are_bound():
+    """Range's ONNX function body computes its Loop's M from start, limit and delta."""
+    body = helper.make_graph([helper.make_node("Identity", ["c"], ["c_out"])], "body",
+                             [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                              helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+                             [helper.make_tensor_value_info("c_out", TensorProto.BOOL, [])])
+    g = helper.make_graph([helper.make_node("Sub", ["limit", "start"], ["m"]),
+                           helper.make_node("Loop", ["m", ""], [], body=body),
+                           helper.make_node("Relu", ["x"], ["y"])], "l",
+                          [helper.make_tensor_value_info(n, TensorProto.INT64, []) for n in ("x", "start", "limit")],
+                          [helper.make_tensor_value_info("y", TensorProto.INT64, [])])
+    assert shape_inputs(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])) == [1, 2]

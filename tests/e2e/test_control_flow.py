@@ -2,7 +2,8 @@
 count, while-condition folded from the counter, both, zero iterations, nested, carried values
 that grow) and Scan (opset 9+ axes and directions, opset 8's batch axis), unrolled at import
 (sofie/frontends/onnx_control_flow.py); plus AffineGrid, whose ONNX function body has Ifs that
-read the function's own values.
+read the function's own values; and a TorchScript model (a Python loop and a data-dependent
+`if`) against torch.
 
 As in test_shape_ops.py: every case is an independent subgraph of one model per opset (20 and
 8), compiled once and run at batches 1 and 3 next to onnxruntime, one pytest test per output.
@@ -13,6 +14,7 @@ onnxruntime does, in the same order but for MatMul's sums: rtol 1e-5 / atol 1e-5
 from __future__ import annotations
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto, helper
 
@@ -404,3 +406,44 @@ def test_matches_onnxruntime(suite: str, case: str) -> None:
         assert got.dtype == ref.dtype and got.shape == ref.shape, (
             f"{case} batch {batch}: {got.dtype}{list(got.shape)} vs onnxruntime {ref.dtype}{list(ref.shape)}")
         np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL, err_msg=f"{case} batch {batch}")
+
+
+# ---- a TorchScript model: a Python loop becomes Loop, a data-dependent `if` becomes If ----------
+
+class _Recurrent:
+    """h = tanh(W x_t + b + h) over the sequence, then h * 2 when its sum is positive, else h - 1."""
+
+    @staticmethod
+    def module():
+        import torch
+
+        class Net(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.fc = torch.nn.Linear(4, 4)
+
+            def forward(self, x):
+                h = torch.zeros_like(x[:, 0, :])
+                for t in range(x.size(1)):
+                    h = torch.tanh(self.fc(x[:, t, :]) + h)
+                if h.sum() > 0:
+                    h = h * 2
+                else:
+                    h = h - 1
+                return h
+        torch.manual_seed(0)
+        return torch.jit.script(Net())
+
+
+def test_torchscript_loop_and_if_match_torch(tmp_path):
+    import torch
+    net = _Recurrent.module()
+    path = str(tmp_path / "recurrent.onnx")
+    torch.onnx.export(net, (torch.randn(2, 5, 4),), path, input_names=["x"], output_names=["y"], opset_version=17,
+                      dynamo=False)
+    ops = {n.op_type for n in onnx.load(path).graph.node}
+    assert {"Loop", "If"} <= ops, ops
+    m = sofie.compile(path, name="recurrent", blas="none")
+    for seed in range(3):  # the If goes either way
+        x = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(seed)) * (seed + 1)
+        np.testing.assert_allclose(m(x.numpy())[0], net(x).detach().numpy(), rtol=RTOL, atol=ATOL)
