@@ -166,6 +166,9 @@ def _integer_matmul(s: QSuite) -> None:
                                                              s.init(_scalar(_u8(128)))]), I32)
     s.qcase("mmi_i8_i8_no_zp", lambda s: s.node("MatMulInteger", [s.qinp((3, 6), "i8"), s.qinp((6, 2), "i8")]),
             I32)
+    # K = 300: 300 * 255 * 255 may pass 2^24, so the run-time operands multiply in double
+    s.qcase("mmi_wide_k_inputs", lambda s: s.node("MatMulInteger", [s.qinp((2, 300), "u8"), s.qinp((300, 3), "u8")]),
+            I32)
     for tag, elem, a_kind, b, zp in (("u8", U8, "u8", b_u8, _u8), ("i8", I8, "i8", b_i8, _i8)):
         for opset_tag in ("",):
             s.qcase(f"qlmm_{tag}{opset_tag}", lambda s, a_kind=a_kind, b=b, zp=zp: s.node("QLinearMatMul", [
@@ -309,6 +312,27 @@ def test_matmul_integer_per_row_and_column_zero_points() -> None:
     want = (a.astype(np.int32) - azp.astype(np.int32)[:, None]) @ (b.astype(np.int32) - bzp.astype(np.int32))
     assert y.dtype == np.int32
     np.testing.assert_array_equal(y, want)
+
+
+def _accumulator_type(b: np.ndarray, k: int = 0) -> str:
+    """The element type MatMulInteger(a: u8 [4, K], b, 0, 0) multiplies in."""
+    from sofie.frontends.onnx import load_onnx
+    inputs = [helper.make_tensor_value_info("a", U8, [4, b.shape[0] if b.ndim > 1 else k])]
+    node = helper.make_node("MatMulInteger", ["a", "b"], ["y"], name="mmi")
+    g = helper.make_graph([node], "acc", inputs, [helper.make_tensor_value_info("y", I32, None)],
+                          [onnx.numpy_helper.from_array(b, "b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 10)])
+    (mm,) = [op for op in load_onnx(m).main.ops if op.name == "graph.matmul"]
+    return mm.result.type.dtype
+
+
+def test_integer_matmul_runs_in_float_only_when_exact() -> None:
+    """float32 when 255 * (largest column sum of |b|) <= 2^24, from b's data: 258 columns of
+    255 just fit, 259 do not; small values fit with any K up to the bound."""
+    assert _accumulator_type(np.full((258, 3), 255, np.uint8)) == "f32"
+    assert _accumulator_type(np.full((259, 3), 255, np.uint8)) == "f64"
+    assert _accumulator_type(np.full((2000, 3), 30, np.uint8)) == "f32"
+    assert _accumulator_type(np.full((2200, 3), 30, np.uint8)) == "f64"
 
 
 # ---- what is refused, and how ----------------------------------------------------------------
