@@ -384,6 +384,9 @@ def _one(op: str, inputs: list, opset: int = 21, **attrs) -> onnx.ModelProto:
         name = f"in{k}"
         if isinstance(i, tuple):
             ins.append(helper.make_tensor_value_info(name, i[0], list(i[1])))
+        elif isinstance(i, TensorProto):  # a tensor numpy has no type for (int4)
+            i.name = name
+            inits.append(i)
         else:
             inits.append(onnx.numpy_helper.from_array(np.asarray(i), name))
         names.append(name)
@@ -399,6 +402,8 @@ _X = (TensorProto.FLOAT, (2, 3, 4))
 ERRORS = {
     "int4_zero_point": (_one("QuantizeLinear", [_X, _scalar(f32(0.1)), (TensorProto.INT4, ())]),
                         r"unsupported element type INT4"),
+    "int4_zero_point_initializer": (_one("QuantizeLinear", [_X, _scalar(f32(0.1)), helper.make_tensor(
+        "z", TensorProto.INT4, [], [1])]), r"tensor 'in2' has unsupported element type INT4"),
     "float8_output_dtype": (_one("QuantizeLinear", [_X, _scalar(f32(0.1))], output_dtype=TensorProto.FLOAT8E4M3FN),
                             r"the_node.*output_dtype has unsupported element type FLOAT8E4M3FN"),
     "int32_output_dtype": (_one("QuantizeLinear", [_X, _scalar(f32(0.1))], output_dtype=TensorProto.INT32),
