@@ -254,9 +254,13 @@ def _multiplier(imp: _Importer, in_scale: Value, w_scale: Value, y_scale: Value,
 
 def qlinear_matmul(imp: _Importer, inputs, attrs, loc, where):
     a, a_s, azp, b, b_s, bzp, y_s, yzp = _operands(inputs, 8)
-    for s, what in ((a_s, "a_scale"), (b_s, "b_scale"), (y_s, "y_scale")):
-        if s is None or not s.type.is_static or s.type.static_size() != 1:
+    for s, what in ((a_s, "a_scale"), (y_s, "y_scale"), (yzp, "y_zero_point")):
+        if s is not None and (not s.type.is_static or s.type.static_size() != 1):
             raise SofieError(f"{where}: {what} must be one value (per-tensor quantization)")
+    n = b.type.shape[-1] if b.type.rank > 1 else 1
+    if b_s.type.rank > 1 or b_s.type.static_size() not in (1, n):
+        raise SofieError(f"{where}: b_scale has shape {list(b_s.type.shape)}, expected one value or [{n}] "
+                         f"(per column of B)")
     acc = _matmul_float(imp, a, b, azp, bzp, loc, where)
     return _requantize(imp, acc, _multiplier(imp, a_s, b_s, y_s, loc, where), yzp, a.type.dtype, loc, where)
 

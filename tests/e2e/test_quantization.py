@@ -175,6 +175,10 @@ def _integer_matmul(s: QSuite) -> None:
                 s.qinp(("N", 4, 6), a_kind), s.init(_scalar(f32(0.02))), s.init(_scalar(zp(3))),
                 s.init(b), s.init(_scalar(f32(0.01))), s.init(_scalar(zp(5))),
                 s.init(_scalar(f32(0.3))), s.init(_scalar(zp(7)))]), elem)
+    s.qcase("qlmm_per_column", lambda s: s.node("QLinearMatMul", [
+        s.qinp(("N", 4, 6), "u8"), s.init(_scalar(f32(0.02))), s.init(_scalar(_u8(3))),
+        s.init(b_u8), s.init(np.linspace(0.005, 0.02, 5, dtype=np.float32)), s.init(_u8(0, 60, 128, 200, 255)),
+        s.init(_scalar(f32(0.3))), s.init(_scalar(_u8(7)))]), U8)
     s.qcase("qlmm_runtime_scales", lambda s: s.node("QLinearMatMul", [
         s.qinp((4, 6), "u8"), s.inp((), "positive"), s.init(_scalar(_u8(100))),
         s.init(b_u8), s.inp((), "positive"), s.init(_scalar(_u8(120))),
@@ -420,7 +424,7 @@ ERRORS = {
                         r"the_node.*unsupported element type i32"),
     "matmul_integer_int16": (_one("MatMulInteger", [(TensorProto.INT16, (2, 3)), np.ones((3, 2), np.int16)],
                                   opset=10), r"the_node.*A is i16, expected u8 or i8"),
-    "qlinear_matmul_per_axis_scale": (_one("QLinearMatMul", [
+    "qlinear_matmul_per_row_scale": (_one("QLinearMatMul", [
         (U8, (2, 3)), f32(0.1, 0.2), _scalar(_u8(0)), np.ones((3, 2), np.uint8), _scalar(f32(0.1)),
         _scalar(_u8(0)), _scalar(f32(0.1)), _scalar(_u8(0))], opset=10), r"the_node.*a_scale must be one value"),
 }
