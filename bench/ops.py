@@ -31,12 +31,14 @@ RNG = np.random.default_rng(0)
 
 
 def graph(op: str, shapes: list[tuple], attrs: dict | None = None, inits: dict | None = None,
-          n_out: int = 1, out_type: int = F, inputs: list[str] | None = None, opset: int = 18) -> onnx.ModelProto:
-    """One `op` node over runtime inputs of `shapes` (float) and constant `inits`."""
+          n_out: int = 1, out_type: int = F, inputs: list[str] | None = None, opset: int = 18,
+          in_type: int = F) -> onnx.ModelProto:
+    """One `op` node over runtime inputs of `shapes` (of `in_type`) and constant `inits`; the
+    runtime inputs come first, unless `inputs` orders them with the initializers."""
     names = [f"x{i}" for i in range(len(shapes))]
     init_names = list(inits or {})
     node = helper.make_node(op, inputs or names + init_names, [f"y{i}" for i in range(n_out)], name=op, **(attrs or {}))
-    g = helper.make_graph([node], op, [helper.make_tensor_value_info(n, F, s) for n, s in zip(names, shapes)],
+    g = helper.make_graph([node], op, [helper.make_tensor_value_info(n, in_type, s) for n, s in zip(names, shapes)],
                           [helper.make_tensor_value_info(f"y{i}", out_type, None) for i in range(n_out)],
                           [numpy_helper.from_array(v, k) for k, v in (inits or {}).items()])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
@@ -106,7 +108,39 @@ FAMILIES: dict[str, Callable[[], tuple[onnx.ModelProto, list[tuple]]]] = {
     "lstm": lambda: (_rnn("LSTM", 4), [(64, 8, 128)]),
     "gru": lambda: (_rnn("GRU", 3), [(64, 8, 128)]),
     "scan_rnn": lambda: (_scan_rnn(), [(8, 128), (64, 8, 128)]),
+    "quantize_per_channel": lambda: (graph("QuantizeLinear", [ACT], {"axis": 1}, out_type=U8, inits={
+        "s": np.abs(w(64)) + 0.01, "z": u8(64)}), [ACT]),
+    "dequantize": lambda: (graph("DequantizeLinear", [ACT], in_type=U8, inits={
+        "s": np.array(0.02, np.float32), "z": np.array(128, np.uint8)}), [ACT]),
+    "matmul_integer": lambda: (graph("MatMulInteger", [(64, 512)], in_type=U8, out_type=TensorProto.INT32,
+                                     inits={"B": u8(512, 512), "az": np.array(128, np.uint8)},
+                                     inputs=["x0", "B", "az"]), [(64, 512)]),
+    "qlinear_matmul": lambda: (graph("QLinearMatMul", [(64, 512)], in_type=U8, out_type=U8,
+                                     inits=_qlinear(u8(512, 512)), inputs=QLINEAR_INPUTS), [(64, 512)]),
+    "qlinear_conv_3x3": lambda: (graph("QLinearConv", [ACT], {"pads": [1, 1, 1, 1]}, in_type=U8, out_type=U8,
+                                       inits=_qlinear(u8(64, 64, 3, 3)), inputs=QLINEAR_INPUTS), [ACT]),
 }
+
+U8 = TensorProto.UINT8
+QLINEAR_INPUTS = ["x0", "xs", "xz", "W", "ws", "wz", "ys", "yz"]
+
+
+def u8(*shape: int) -> np.ndarray:
+    return RNG.integers(0, 256, shape).astype(np.uint8)
+
+
+def _qlinear(wq: np.ndarray) -> dict:
+    """Scales and zero points of a QLinearMatMul / QLinearConv, and its weight."""
+    return {"xs": np.array(0.02, np.float32), "xz": np.array(128, np.uint8), "W": wq,
+            "ws": np.array(0.003, np.float32), "wz": np.array(120, np.uint8),
+            "ys": np.array(2.0, np.float32), "yz": np.array(100, np.uint8)}
+
+
+def random_input(shape: tuple, elem: int) -> np.ndarray:
+    """A float input from the normal distribution, an 8-bit one over its whole range."""
+    if elem == U8:
+        return RNG.integers(0, 256, shape).astype(np.uint8)
+    return RNG.standard_normal(shape).astype(np.float32)
 
 
 def _where() -> onnx.ModelProto:
@@ -187,7 +221,7 @@ def main() -> None:
         model, shapes = FAMILIES[name]()
         path = os.path.join(folder, name + ".onnx")
         onnx.save(model, path)
-        xs = [RNG.standard_normal(s).astype(np.float32) for s in shapes]
+        xs = [random_input(s, i.type.tensor_type.elem_type) for s, i in zip(shapes, model.graph.input)]
         try:
             ort_us = time_ort(path, xs, args.min_seconds)
         except Exception as e:  # noqa: BLE001 - a family ORT cannot run is reported, not fatal

@@ -124,6 +124,11 @@ class _Importer:
         return TensorType(dt, tuple(dims))
 
     def _tensor(self, t: onnx.TensorProto) -> np.ndarray:
+        try:
+            dtype_name(helper.tensor_dtype_to_np_dtype(t.data_type))
+        except (KeyError, SofieError):  # float8, int4, strings: no sofie element type
+            raise SofieError(f"{self.source}: tensor '{t.name}' has unsupported element type "
+                             f"{onnx.TensorProto.DataType.Name(t.data_type)}") from None
         if t.data_location == onnx.TensorProto.EXTERNAL:
             return self._external(t)
         try:

@@ -8,7 +8,9 @@ divide the axis).
 The integer matmuls and convolutions compute on zero-point-shifted operands in double, which
 is exact for 8-bit integers (each product is below 2^16, a sum of them stays far below 2^53
 whatever the order, with or without FMA) and reaches BLAS and the float conv kernels instead
-of a scalar integer loop:
+of a scalar integer loop. A matmul whose sums provably stay below 2^24 (from the constant
+weight's data, or the types) runs in float instead, as exactly and twice as fast. Convs stay
+in double: a float 3x3 conv may take Winograd, whose transforms round.
 
   MatMulInteger: cast_i32(matmul(f64(a) - f64(a_zp), f64(b) - f64(b_zp)))
   ConvInteger:   cast_i32(conv(f64(x) - f64(x_zp), f64(w) - f64(w_zp)))
@@ -130,33 +132,82 @@ def _check_eight_bit(v: Value | None, what: str, where: str) -> None:
         raise SofieError(f"{where}: {what} is {v.type.dtype}, expected u8 or i8")
 
 
-def _shifted(imp: _Importer, v: Value, zp: Value | None, zp_shape: tuple | None, loc: str, where: str) -> Value:
-    """f64(v) - f64(zp), zp reshaped to `zp_shape` first (a per-row / per-channel vector)."""
-    out = _cast(imp, v, "f64", loc, where)
+def _shifted(imp: _Importer, v: Value, zp: Value | None, zp_shape: tuple | None, to: str,
+             loc: str, where: str) -> Value:
+    """to(v) - to(zp), zp reshaped to `zp_shape` first (a per-row / per-channel vector)."""
+    out = _cast(imp, v, to, loc, where)
     if zp is None:
         return out
     if zp_shape is not None:
         zp = imp.create("graph.reshape", [zp, _const(imp, np.array(zp_shape, np.int64), loc, "zp_shape")],
                         {}, loc, where)
-    return imp.create("graph.sub", [out, _cast(imp, zp, "f64", loc, where)], {}, loc, where)
+    return imp.create("graph.sub", [out, _cast(imp, zp, to, loc, where)], {}, loc, where)
 
 
-def _matmul_f64(imp: _Importer, a: Value, b: Value, azp: Value | None, bzp: Value | None,
-                loc: str, where: str) -> Value:
-    """(a - a_zp) @ (b - b_zp) exactly, in double. A vector a_zp is one per row of a."""
+F32_EXACT = 2 ** 24  # every integer of magnitude up to this is a float
+
+
+def _shifted_range(imp: _Importer, v: Value, zp: Value | None) -> int:
+    """The largest |v - zp| v's type and zp allow."""
+    lo, hi = (0, 255) if v.type.dtype == "u8" else (-128, 127)
+    if zp is None:
+        return max(-lo, hi)
+    z = imp.b.func.module.constant_value(zp)
+    if z is None:
+        return hi - lo
+    return int(max(hi - int(z.min()), int(z.max()) - lo))
+
+
+def _l1(imp: _Importer, v: Value, zp: np.ndarray | None, k_axis: int, k: int, largest: int) -> int:
+    """The largest sum over the K axis of |v - zp|: from the data when v is a constant (zp
+    shaped to broadcast against it), else K times the largest |v - zp|."""
+    data = imp.b.func.module.constant_value(v)
+    if data is None:
+        return k * largest
+    shifted = np.abs(data.astype(np.int64) - (0 if zp is None else zp.astype(np.int64)))
+    return int(shifted.sum(axis=k_axis).max()) if shifted.size else 0
+
+
+def _matmul_type(imp: _Importer, a: Value, b: Value, azp: Value | None, bzp: Value | None,
+                 row: tuple | None) -> str:
+    """f32 when every product and partial sum of (a - a_zp) @ (b - b_zp) is an integer below
+    2^24 in magnitude, whatever the order (so float32 BLAS computes it exactly), else f64. The
+    bound is max|a'| times the largest column sum of |b'| (or the other way round), from the
+    data of a constant operand, else from the types."""
+    k = a.type.shape[-1]
+    if not isinstance(k, int):
+        return "f64"
+    module = imp.b.func.module
+    za = None if azp is None else module.constant_value(azp)
+    zb = None if bzp is None else module.constant_value(bzp)
+    if (azp is not None and za is None) or (bzp is not None and zb is None):
+        return "f64"
+    if za is not None and row is not None:
+        za = za.reshape(row)
+    bound = min(_shifted_range(imp, a, azp) * _l1(imp, b, zb, -2 if b.type.rank > 1 else -1, k,
+                                                   _shifted_range(imp, b, bzp)),
+                _shifted_range(imp, b, bzp) * _l1(imp, a, za, -1, k, _shifted_range(imp, a, azp)))
+    return "f32" if bound <= F32_EXACT else "f64"
+
+
+def _matmul_float(imp: _Importer, a: Value, b: Value, azp: Value | None, bzp: Value | None,
+                  loc: str, where: str) -> Value:
+    """(a - a_zp) @ (b - b_zp) exactly, in float when the bound allows, else in double. A
+    vector a_zp is one per row of a."""
     for v, what in ((a, "A"), (b, "B"), (azp, "a_zero_point"), (bzp, "b_zero_point")):
         _check_eight_bit(v, what, where)
     row = None
     if azp is not None and azp.type.rank == 1 and azp.type.shape[0] != 1:
         row = (azp.type.shape[0], 1)  # [M] against [.., M, K]
-    a64 = _shifted(imp, a, azp, row, loc, where)
-    b64 = _shifted(imp, b, bzp, None, loc, where)  # [N] broadcasts against [.., K, N] as it is
-    return imp.create("graph.matmul", [a64, b64], {}, loc, where)
+    t = _matmul_type(imp, a, b, azp, bzp, row)
+    af = _shifted(imp, a, azp, row, t, loc, where)
+    bf = _shifted(imp, b, bzp, None, t, loc, where)  # [N] broadcasts against [.., K, N] as it is
+    return imp.create("graph.matmul", [af, bf], {}, loc, where)
 
 
 def matmul_integer(imp: _Importer, inputs, attrs, loc, where):
     a, b, azp, bzp = _operands(inputs, 4)
-    return _cast(imp, _matmul_f64(imp, a, b, azp, bzp, loc, where), "i32", loc, where)
+    return _cast(imp, _matmul_float(imp, a, b, azp, bzp, loc, where), "i32", loc, where)
 
 
 def _conv_f64(imp: _Importer, x: Value, w: Value, xzp: Value | None, wzp: Value | None, bias: Value | None,
@@ -173,8 +224,8 @@ def _conv_f64(imp: _Importer, x: Value, w: Value, xzp: Value | None, wzp: Value 
     if xzp is not None and xzp.type.rank > 0:
         xzp = imp.create("graph.reshape", [xzp, _const(imp, np.zeros(0, np.int64), loc, "x_zp_scalar")],
                          {}, loc, where)
-    x64 = _shifted(imp, x, xzp, None, loc, where)
-    w64 = _shifted(imp, w, wzp, per_channel, loc, where)
+    x64 = _shifted(imp, x, xzp, None, "f64", loc, where)
+    w64 = _shifted(imp, w, wzp, per_channel, "f64", loc, where)
     b64 = _cast(imp, bias, "f64", loc, where) if bias is not None else None
     return imp.create("graph.conv", [x64, w64] + ([b64] if b64 is not None else []), attrs, loc, where)
 
@@ -187,6 +238,7 @@ def conv_integer(imp: _Importer, inputs, attrs, loc, where):
 def _requantize(imp: _Importer, acc: Value, multiplier: Value, yzp: Value | None, default: str,
                 loc: str, where: str) -> Value:
     """quantize(acc * multiplier, scale 1, y_zp) with acc and the multiplier in double."""
+    acc = _cast(imp, acc, "f64", loc, where)
     y = imp.create("graph.mul", [acc, _cast(imp, multiplier, "f64", loc, where)], {}, loc, where)
     one = _const(imp, np.array(1.0, np.float64), loc, "unit_scale")
     to = yzp.type.dtype if yzp is not None else default
@@ -202,10 +254,14 @@ def _multiplier(imp: _Importer, in_scale: Value, w_scale: Value, y_scale: Value,
 
 def qlinear_matmul(imp: _Importer, inputs, attrs, loc, where):
     a, a_s, azp, b, b_s, bzp, y_s, yzp = _operands(inputs, 8)
-    for s, what in ((a_s, "a_scale"), (b_s, "b_scale"), (y_s, "y_scale")):
-        if s is None or not s.type.is_static or s.type.static_size() != 1:
+    for s, what in ((a_s, "a_scale"), (y_s, "y_scale"), (yzp, "y_zero_point")):
+        if s is not None and (not s.type.is_static or s.type.static_size() != 1):
             raise SofieError(f"{where}: {what} must be one value (per-tensor quantization)")
-    acc = _matmul_f64(imp, a, b, azp, bzp, loc, where)
+    n = b.type.shape[-1] if b.type.rank > 1 else 1
+    if b_s.type.rank > 1 or b_s.type.static_size() not in (1, n):
+        raise SofieError(f"{where}: b_scale has shape {list(b_s.type.shape)}, expected one value or [{n}] "
+                         f"(per column of B)")
+    acc = _matmul_float(imp, a, b, azp, bzp, loc, where)
     return _requantize(imp, acc, _multiplier(imp, a_s, b_s, y_s, loc, where), yzp, a.type.dtype, loc, where)
 
 
