@@ -1,6 +1,6 @@
 // Sampling and scattering at data-dependent positions: GridSample, MaxUnpool, RoiAlign and
-// DeformConv (ONNX). The steps follow the ONNX reference implementation, which the compiler's
-// numpy references (sofie/ir/dialects/graph/spatial.py) mirror.
+// DeformConv (ONNX). The steps follow the ONNX reference implementation (but for GridSample's
+// cubic mode: PyTorch's), as the compiler's numpy references (sofie/ir/dialects/graph/spatial.py).
 #ifndef SOFIE_RT_SPATIAL_HXX_V0_1_0
 #define SOFIE_RT_SPATIAL_HXX_V0_1_0
 
@@ -64,7 +64,8 @@ inline int grid_axis_taps(T n, std::size_t size, GridMode mode, GridPadding padd
     T x = align ? (n + 1) / 2 * (d - 1) : ((n + 1) * d - 1) / 2;
     const T lo = align ? T(0) : T(-0.5), hi = align ? d - 1 : d - T(0.5);
     if (mode == GridMode::nearest) x = std::nearbyint(x);  // half to even, before the border rule
-    if (x < lo || x > hi) {
+    // the point moves inside, but for cubic (as PyTorch and onnxruntime), whose taps are padded
+    if (mode != GridMode::cubic && (x < lo || x > hi)) {
         if (padding == GridPadding::border) x = std::min(std::max(x, T(0)), d - 1);
         else if (padding == GridPadding::reflection) x = grid_reflect(x, lo, hi);
     }

@@ -4,7 +4,8 @@ Each reads or writes an image at positions that depend on data (a grid, indices,
 offsets), so each lowers to one runtime kernel (`sofie_rt/spatial.hxx`). The numpy references
 follow the ONNX reference implementation (onnx.reference.ops) step for step where the two
 could differ (GridSample rounds before reflecting; RoiAlign's max mode takes the max of the
-weighted corners).
+weighted corners), except GridSample's cubic mode, which pads each tap but not the point, as
+PyTorch and onnxruntime do.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def grid_axis_taps(n: np.ndarray, size: int, mode: str, padding: str, align: boo
     lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
     if mode == "nearest":
         x = np.rint(x)  # half to even, before the border rule (as the ONNX reference)
-    outside = (x < lo) | (x > hi)
+    # the point itself moves inside, but for cubic (as PyTorch and onnxruntime; the ONNX
+    # reference also clamps a cubic point, which changes its weights under border padding)
+    outside = (x < lo) | (x > hi) if mode != "cubic" else np.zeros(x.shape, bool)
     if padding == "border":
         x = np.where(outside, np.clip(x, 0, size - 1), x)
     elif padding == "reflection":
