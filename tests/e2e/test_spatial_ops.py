@@ -3,7 +3,8 @@ align_corners, 1-3 spatial dims, grid points well outside [-1, 1]), Col2Im, MaxU
 DeformConv and MaxPool's Indices output (storage_order, pads, strides, dilations, ceil_mode,
 ties), as independent cases of one model per suite, compiled once (the pattern of test_ops.py).
 
-Where onnxruntime has no kernel (1-D GridSample) or follows another rule than
+Where onnxruntime has no kernel (1-D GridSample), answers arbitrarily (grid points near
+float overflow) or follows another rule than
 the ONNX specification's reference (MaxUnpool with output_shape: the reference pads the unpooled
 image, onnxruntime indexes the larger one), the ONNX reference evaluator is the reference.
 Cases whose inputs are all initializers fold at compile time through the numpy references.
@@ -143,8 +144,8 @@ def suite20() -> Suite:
 
     # RoiAlign: boxes inside, across and outside the image, degenerate, every mode and transform
     rois = f32(0.0, 0.0, 8.0, 7.0, 1.5, 2.2, 5.3, 6.1, -2.0, -1.0, 3.0, 4.0, 6.0, 5.0, 12.0, 11.0,
-               3.0, 3.0, 3.0, 3.0, 2.5, 1.0, 1.7, 4.0).reshape(6, 4)
-    batch = i64(0, 1, 1, 0, 1, 0)
+               3.0, 3.0, 3.0, 3.0, 2.5, 1.0, 1.7, 4.0, 7.0, 6.5, 1.0, 0.5).reshape(7, 4)
+    batch = i64(0, 1, 1, 0, 1, 0, 1)  # the last two boxes are inverted
     for mode in ("avg", "max"):
         for ctm in ("half_pixel", "output_half_pixel"):
             for ratio in (0, 2):
@@ -193,6 +194,14 @@ def suite_reference() -> Suite:
                 continue  # the ONNX reference clamps the point there; sofie follows PyTorch and onnxruntime
             s.case(f"grid1d_{mode}_{pad}", lambda s, m=mode, p=pad: s.node(
                 "GridSample", [s.inp(("N", 2, 6)), _grid(s, ("N", 5, 1))], mode=m, padding_mode=p))
+
+    # points so far out that an index would overflow (onnxruntime's answers are arbitrary there):
+    # zeros reads 0, border the edge
+    huge = f32(1e10, 0.0, -1e10, 0.3, 0.2, 1e10, -1e30, -1e30).reshape(1, 1, 4, 2)
+    for mode in GRID_MODES:
+        for pad in ("zeros", "border"):
+            s.case(f"grid_huge_{mode}_{pad}", lambda s, m=mode, p=pad: s.node(
+                "GridSample", [s.inp((1, 2, 4, 5)), s.init(huge)], mode=m, padding_mode=p))
 
     def unpool(name, shape, out, **attrs):
         def build(s):

@@ -10,7 +10,6 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
 #include "blas.hxx"
 #include "kernels.hxx"
@@ -69,6 +68,10 @@ inline int grid_axis_taps(T n, std::size_t size, GridMode mode, GridPadding padd
         if (padding == GridPadding::border) x = std::min(std::max(x, T(0)), d - 1);
         else if (padding == GridPadding::reflection) x = grid_reflect(x, lo, hi);
     }
+    // far-out, infinite or NaN points: all their taps are padding, but the conversion to an
+    // index must stay defined
+    const T far = T(1e9);
+    x = x >= -far ? std::min(x, far) : -far;
     int taps = 1;
     if (mode == GridMode::nearest) {
         idx[0] = I(x);
@@ -219,12 +222,14 @@ inline RoiSample<T> roi_sample(T y, T x, std::size_t H, std::size_t W) {
 // y[R, C, OH, OW]: each bin of each box rois[r] = (x1, y1, x2, y2) (scaled by spatial_scale)
 // on image batch_indices[r] of x[N, C, H, W] is the average (max: the largest weighted
 // corner, as the ONNX reference) of a grid of bilinear samples, sampling_ratio per bin side
-// (0: ceil(bin size)). The samples of a box are found once for all channels.
+// (0: ceil(bin size)). Each sample is found once and applied to every channel; the bins
+// accumulate in y (no scratch: the sample count depends on the boxes, known at run time).
 template <class T>
 inline void roi_align(const T* x, const T* rois, const std::int64_t* batch_indices, T* y, std::size_t N,
                       std::size_t C, std::size_t H, std::size_t W, std::size_t R, std::size_t OH, std::size_t OW,
                       bool max, bool half_pixel, std::int64_t sampling_ratio, T spatial_scale, const char* where) {
-    std::vector<detail::RoiSample<T>> samples;
+    using I = std::ptrdiff_t;
+    const std::size_t bins = OH * OW;
     for (std::size_t r = 0; r < R; ++r) {
         const std::int64_t b = batch_indices[r];
         if (b < 0 || std::size_t(b) >= N)
@@ -239,38 +244,38 @@ inline void roi_align(const T* x, const T* rois, const std::int64_t* batch_indic
             roi_h = std::max(roi_h, T(1));
         }
         const T bin_h = roi_h / T(OH), bin_w = roi_w / T(OW);
-        const std::size_t grid_h = std::size_t(sampling_ratio > 0 ? sampling_ratio : std::ceil(roi_h / T(OH)));
-        const std::size_t grid_w = std::size_t(sampling_ratio > 0 ? sampling_ratio : std::ceil(roi_w / T(OW)));
-        const std::size_t per_bin = grid_h * grid_w;
-        const T count = T(std::max<std::size_t>(per_bin, 1));
-        samples.clear();
-        for (std::size_t ph = 0; ph < OH; ++ph)
-            for (std::size_t pw = 0; pw < OW; ++pw)
-                for (std::size_t iy = 0; iy < grid_h; ++iy) {
-                    const T yy = y0 + T(ph) * bin_h + (T(iy) + T(0.5)) * bin_h / T(grid_h);
-                    for (std::size_t ix = 0; ix < grid_w; ++ix) {
-                        const T xx = x0 + T(pw) * bin_w + (T(ix) + T(0.5)) * bin_w / T(grid_w);
-                        samples.push_back(detail::roi_sample(yy, xx, H, W));
+        // an inverted box (half_pixel) samples nothing: its bins are 0
+        const I gh = sampling_ratio > 0 ? I(sampling_ratio) : I(std::max(std::ceil(roi_h / T(OH)), T(0)));
+        const I gw = sampling_ratio > 0 ? I(sampling_ratio) : I(std::max(std::ceil(roi_w / T(OW)), T(0)));
+        const T count = T(std::max<I>(gh * gw, 1));
+        const T* xb = x + std::size_t(b) * C * H * W;
+        T* yr = y + r * C * bins;
+        for (std::size_t c = 0; c < C; ++c) std::fill(yr + c * bins, yr + (c + 1) * bins, T(0));
+        for (std::size_t ph = 0; ph < OH; ++ph) {
+            for (std::size_t pw = 0; pw < OW; ++pw) {
+                const std::size_t bin = ph * OW + pw;
+                for (I iy = 0; iy < gh; ++iy) {
+                    const T yy = y0 + T(ph) * bin_h + (T(iy) + T(0.5)) * bin_h / T(gh);
+                    for (I ix = 0; ix < gw; ++ix) {
+                        const T xx = x0 + T(pw) * bin_w + (T(ix) + T(0.5)) * bin_w / T(gw);
+                        const detail::RoiSample<T> q = detail::roi_sample(yy, xx, H, W);
+                        const bool first = iy == 0 && ix == 0;
+                        for (std::size_t c = 0; c < C; ++c) {
+                            const T* xc = xb + c * H * W;
+                            T& out = yr[c * bins + bin];
+                            if (max) {
+                                T v = q.w[0] * xc[q.pos[0]];
+                                for (int t = 1; t < 4; ++t) v = std::max(v, q.w[t] * xc[q.pos[t]]);
+                                out = first ? v : std::max(out, v);
+                            } else {
+                                out += q.w[0] * xc[q.pos[0]] + q.w[1] * xc[q.pos[1]] + q.w[2] * xc[q.pos[2]] +
+                                       q.w[3] * xc[q.pos[3]];
+                            }
+                        }
                     }
                 }
-        for (std::size_t c = 0; c < C; ++c) {
-            const T* xc = x + (std::size_t(b) * C + c) * H * W;
-            T* yc = y + (r * C + c) * OH * OW;
-            for (std::size_t bin = 0; bin < OH * OW; ++bin) {
-                const detail::RoiSample<T>* s = samples.data() + bin * per_bin;
-                T acc = T(0);
-                for (std::size_t k = 0; k < per_bin; ++k) {
-                    const detail::RoiSample<T>& q = s[k];
-                    if (max) {
-                        T v = q.w[0] * xc[q.pos[0]];
-                        for (int t = 1; t < 4; ++t) v = std::max(v, q.w[t] * xc[q.pos[t]]);
-                        acc = k == 0 ? v : std::max(acc, v);
-                    } else {
-                        acc += q.w[0] * xc[q.pos[0]] + q.w[1] * xc[q.pos[1]] + q.w[2] * xc[q.pos[2]] +
-                               q.w[3] * xc[q.pos[3]];
-                    }
-                }
-                yc[bin] = max ? acc : acc / count;
+                if (!max)
+                    for (std::size_t c = 0; c < C; ++c) yr[c * bins + bin] /= count;
             }
         }
     }
@@ -305,7 +310,11 @@ inline void deform_conv(const T* x, const T* w, const T* offset, const detail::s
                     for (std::size_t oh = 0; oh < OH; ++oh) {
                         for (std::size_t ow = 0; ow < OW; ++ow) {
                             const std::size_t p = oh * OW + ow;
-                            const T py = T(oh * sh) + base_h + dy[p], px = T(ow * sw) + base_w + dx[p];
+                            T py = T(oh * sh) + base_h + dy[p], px = T(ow * sw) + base_w + dx[p];
+                            // beyond one pixel outside every tap reads zero; keeps the index
+                            // conversion defined for far-out, infinite or NaN offsets
+                            py = py >= T(-2) ? std::min(py, T(H) + 1) : T(-2);
+                            px = px >= T(-2) ? std::min(px, T(W) + 1) : T(-2);
                             const T fy = std::floor(py), fx = std::floor(px);
                             const T ty = py - fy, tx = px - fx;
                             const I iy = I(fy), ix = I(fx);

@@ -67,6 +67,7 @@ def grid_axis_taps(n: np.ndarray, size: int, mode: str, padding: str, align: boo
         x = np.where(outside, np.clip(x, 0, size - 1), x)
     elif padding == "reflection":
         x = np.where(outside, _reflect(x, lo, hi), x)
+    x = np.clip(np.nan_to_num(x, nan=-1e9), -1e9, 1e9)  # as the kernel: far-out points read padding
     if mode == "nearest":
         idx, w = x.astype(np.int64)[:, None], np.ones((x.size, 1), x.dtype)
     else:
