@@ -110,7 +110,7 @@ FAMILIES: dict[str, Callable[[], tuple[onnx.ModelProto, list[tuple]]]] = {
     "col2im": lambda: (graph("Col2Im", [(1, 64 * 9, 56 * 56)], {"pads": [1] * 4},
                              inits={"img": i64(56, 56), "blk": i64(3, 3)}), [(1, 64 * 9, 56 * 56)]),
     "roi_align": lambda: (graph("RoiAlign", [ACT], {"output_height": 7, "output_width": 7, "spatial_scale": 0.25},
-                                inits={"rois": np.abs(w(100, 4)) * 1000, "bi": np.zeros(100, np.int64)}), [ACT]),
+                                inits={"rois": _boxes(100), "bi": np.zeros(100, np.int64)}), [ACT]),
     "deform_conv": lambda: (graph("DeformConv", [(1, 32, 28, 28), (1, 18, 28, 28)], {"pads": [1] * 4},
                                   inits={"W": w(32, 32, 3, 3)}, inputs=["x0", "W", "x1"], opset=19),
                             [(1, 32, 28, 28), (1, 18, 28, 28)]),
@@ -124,6 +124,12 @@ def _where() -> onnx.ModelProto:
     g = helper.make_graph(nodes, "where", [helper.make_tensor_value_info(n, F, SEQ) for n in ("x0", "x1")],
                           [helper.make_tensor_value_info("y0", F, None)])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def _boxes(n: int) -> np.ndarray:
+    """n boxes (x1, y1, x2, y2) of 20 to 80 pixels inside a 224 x 224 image."""
+    corner = RNG.uniform(0, 140, (n, 2))
+    return np.concatenate([corner, corner + RNG.uniform(20, 80, (n, 2))], axis=1).astype(np.float32)
 
 
 def _maxpool_indices() -> onnx.ModelProto:

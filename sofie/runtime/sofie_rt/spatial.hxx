@@ -284,7 +284,8 @@ inline void roi_align(const T* x, const T* rois, const std::int64_t* batch_indic
 // y[N, M, OH, OW] = 2-D deformable convolution of x[N, C, H, W] with w[M, C/group, kH, kW]:
 // tap t of output p reads x bilinearly (zero outside) at its place plus offset[n, og, t, (dy,
 // dx), p], times mask[n, og, t, p] when given (og: the channel's offset group). Per image and
-// group the sampled columns [C/group * kH * kW, OH * OW] go to scratch, then one GEMM.
+// group the sampled columns [C/group * kH * kW, OH * OW] go to scratch, then one GEMM. A
+// sample is found once per offset group and read for each of its channels.
 template <class T>
 inline void deform_conv(const T* x, const T* w, const T* offset, const detail::same<T>* bias,
                         const detail::same<T>* mask, T* y, detail::same<T>* scratch, std::size_t N,
@@ -294,18 +295,19 @@ inline void deform_conv(const T* x, const T* w, const T* offset, const detail::s
                         std::size_t OH, std::size_t OW) {
     using I = std::ptrdiff_t;
     const std::size_t Cg = C / group, Mg = M / group, taps = kH * kW, P = OH * OW, Cog = C / offset_group;
-    auto at = [&](const T* xc, I yy, I xx) { return yy < 0 || yy >= I(H) || xx < 0 || xx >= I(W) ? T(0) : xc[yy * I(W) + xx]; };
+    const std::size_t HW = H * W;
     for (std::size_t n = 0; n < N; ++n) {
         for (std::size_t g = 0; g < group; ++g) {
-            for (std::size_t cl = 0; cl < Cg; ++cl) {
-                const std::size_t c = g * Cg + cl, og = c / Cog;
-                const T* xc = x + (n * C + c) * H * W;
+            // the channels of this group, split by offset group
+            for (std::size_t c0 = g * Cg; c0 < (g + 1) * Cg;) {
+                const std::size_t og = c0 / Cog, c1 = std::min((g + 1) * Cg, (og + 1) * Cog);
                 const T* off = offset + (n * offset_group + og) * taps * 2 * P;
                 const T* mk = mask ? mask + (n * offset_group + og) * taps * P : nullptr;
+                const T* xs = x + (n * C + c0) * HW;
                 for (std::size_t t = 0; t < taps; ++t) {
-                    T* col = scratch + (cl * taps + t) * P;
                     const T* dy = off + 2 * t * P;
                     const T* dx = dy + P;
+                    T* col = scratch + ((c0 - g * Cg) * taps + t) * P;
                     const T base_h = T(I((t / kW) * dh) - I(pad_t)), base_w = T(I((t % kW) * dw) - I(pad_l));
                     for (std::size_t oh = 0; oh < OH; ++oh) {
                         for (std::size_t ow = 0; ow < OW; ++ow) {
@@ -318,12 +320,26 @@ inline void deform_conv(const T* x, const T* w, const T* offset, const detail::s
                             const T fy = std::floor(py), fx = std::floor(px);
                             const T ty = py - fy, tx = px - fx;
                             const I iy = I(fy), ix = I(fx);
-                            T v = (1 - ty) * ((1 - tx) * at(xc, iy, ix) + tx * at(xc, iy, ix + 1)) +
-                                  ty * ((1 - tx) * at(xc, iy + 1, ix) + tx * at(xc, iy + 1, ix + 1));
-                            col[p] = mk ? v * mk[t * P + p] : v;
+                            // the 4 corners: weight 0 (and position 0) outside the image
+                            const bool y0 = iy >= 0 && iy < I(H), y1 = iy + 1 >= 0 && iy + 1 < I(H);
+                            const bool x0 = ix >= 0 && ix < I(W), x1 = ix + 1 >= 0 && ix + 1 < I(W);
+                            const T m = mk ? mk[t * P + p] : T(1);
+                            const T w00 = y0 && x0 ? m * (1 - ty) * (1 - tx) : T(0);
+                            const T w01 = y0 && x1 ? m * (1 - ty) * tx : T(0);
+                            const T w10 = y1 && x0 ? m * ty * (1 - tx) : T(0);
+                            const T w11 = y1 && x1 ? m * ty * tx : T(0);
+                            const std::size_t p00 = y0 && x0 ? std::size_t(iy * I(W) + ix) : 0;
+                            const std::size_t p01 = y0 && x1 ? std::size_t(iy * I(W) + ix + 1) : 0;
+                            const std::size_t p10 = y1 && x0 ? std::size_t((iy + 1) * I(W) + ix) : 0;
+                            const std::size_t p11 = y1 && x1 ? std::size_t((iy + 1) * I(W) + ix + 1) : 0;
+                            for (std::size_t c = 0; c < c1 - c0; ++c) {
+                                const T* xc = xs + c * HW;
+                                col[c * taps * P + p] = w00 * xc[p00] + w01 * xc[p01] + w10 * xc[p10] + w11 * xc[p11];
+                            }
                         }
                     }
                 }
+                c0 = c1;
             }
             gemm<T>(false, false, Mg, P, Cg * taps, T(1), w + g * Mg * Cg * taps, Cg * taps, scratch, P, T(0),
                     y + (n * M + g * Mg) * P, P);
