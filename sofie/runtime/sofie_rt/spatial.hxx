@@ -107,52 +107,78 @@ inline int grid_axis_taps(T n, std::size_t size, GridMode mode, GridPadding padd
 }  // namespace detail
 
 // y[N, C, P] = x[N, C, in] sampled at grid[N, P, nd] (normalized, the last spatial axis
-// first), nd = 1..3 spatial dims in[0..nd). Each point's taps (up to 4^nd) and weights are
-// found once and applied to every channel.
+// first), nd = 1..3 spatial dims in[0..nd). The taps (taps^nd per point: 1 nearest, 2 linear,
+// 4 cubic per axis) and weights of a block of points are found once, then each channel reads
+// its plane for the block and writes its output row in order.
 template <class T>
 inline void grid_sample(const T* x, const T* grid, T* y, std::size_t N, std::size_t C,
                         std::size_t nd, const std::size_t (&in)[3], std::size_t P, GridMode mode,
                         GridPadding padding, bool align_corners) {
     using I = std::ptrdiff_t;
-    std::size_t S = 1;
-    for (std::size_t i = 0; i < nd; ++i) S *= in[i];
+    constexpr std::size_t kBuf = 2048;  // taps of a block of points (32 KiB in f64)
+    std::size_t S = 1, K = 1;
+    const std::size_t per_axis = mode == GridMode::nearest ? 1 : mode == GridMode::linear ? 2 : 4;
+    std::size_t stride[3] = {1, 1, 1};
+    for (std::size_t i = nd; i-- > 0;) {
+        stride[i] = S;
+        S *= in[i];
+        K *= per_axis;
+    }
+    const std::size_t B = std::max<std::size_t>(1, kBuf / K);
     I idx[3][4];
     T w[3][4];
-    int taps[3] = {1, 1, 1};
-    I off[64], off2[64];
-    T wt[64], wt2[64];
+    I off[kBuf];
+    T wt[kBuf];
     for (std::size_t n = 0; n < N; ++n) {
         const T* xn = x + n * C * S;
         T* yn = y + n * C * P;
-        for (std::size_t p = 0; p < P; ++p) {
-            const T* g = grid + (n * P + p) * nd;
-            for (std::size_t i = 0; i < nd; ++i) {
-                taps[i] = detail::grid_axis_taps(g[nd - 1 - i], in[i], mode, padding, align_corners,
-                                                 idx[i], w[i]);
-            }
-            // the tensor product of the axes' taps; taps reading zero padding are dropped
-            int m = 1;
-            off[0] = 0;
-            wt[0] = T(1);
-            for (std::size_t i = 0; i < nd; ++i) {
-                int k = 0;
-                for (int a = 0; a < m; ++a) {
-                    for (int b = 0; b < taps[i]; ++b) {
-                        if (idx[i][b] < 0) continue;
-                        off2[k] = off[a] * I(in[i]) + idx[i][b];
-                        wt2[k] = wt[a] * w[i][b];
-                        ++k;
-                    }
+        for (std::size_t p0 = 0; p0 < P; p0 += B) {
+            const std::size_t nb = std::min(B, P - p0);
+            for (std::size_t q = 0; q < nb; ++q) {
+                const T* g = grid + (n * P + p0 + q) * nd;
+                for (std::size_t i = 0; i < nd; ++i) {
+                    detail::grid_axis_taps(g[nd - 1 - i], in[i], mode, padding, align_corners, idx[i], w[i]);
                 }
-                m = k;
-                std::copy_n(off2, m, off);
-                std::copy_n(wt2, m, wt);
+                // tap k picks tap (k / per_axis^(nd-1-i)) % per_axis of axis i; one in the
+                // zero padding gets position -1: it reads 0 (not 0 * x, NaN for an infinite x)
+                for (std::size_t k = 0; k < K; ++k) {
+                    std::size_t rest = k;
+                    I o = 0;
+                    T v = T(1);
+                    bool padded = false;
+                    for (std::size_t i = nd; i-- > 0;) {
+                        const std::size_t a = rest % per_axis;
+                        rest /= per_axis;
+                        if (idx[i][a] < 0) {
+                            padded = true;
+                        } else {
+                            o += idx[i][a] * I(stride[i]);
+                            v *= w[i][a];
+                        }
+                    }
+                    off[q * K + k] = padded ? -1 : o;
+                    wt[q * K + k] = padded ? T(0) : v;
+                }
             }
             for (std::size_t c = 0; c < C; ++c) {
                 const T* xc = xn + c * S;
-                T s = T(0);
-                for (int t = 0; t < m; ++t) s += wt[t] * xc[off[t]];
-                yn[c * P + p] = s;
+                T* yc = yn + c * P + p0;
+                auto at = [xc](I o) { return o < 0 ? T(0) : xc[o]; };
+                if (K == 1) {
+                    for (std::size_t q = 0; q < nb; ++q) yc[q] = wt[q] * at(off[q]);
+                } else if (K == 4) {
+                    for (std::size_t q = 0; q < nb; ++q) {
+                        const I* o = off + q * 4;
+                        const T* v = wt + q * 4;
+                        yc[q] = v[0] * at(o[0]) + v[1] * at(o[1]) + v[2] * at(o[2]) + v[3] * at(o[3]);
+                    }
+                } else {
+                    for (std::size_t q = 0; q < nb; ++q) {
+                        T acc = T(0);
+                        for (std::size_t k = 0; k < K; ++k) acc += wt[q * K + k] * at(off[q * K + k]);
+                        yc[q] = acc;
+                    }
+                }
             }
         }
     }
