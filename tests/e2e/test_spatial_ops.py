@@ -81,6 +81,15 @@ def suite20() -> Suite:
         for pad in PADDINGS:
             s.case(f"grid_edges_{mode}_{pad}", lambda s, m=mode, p=pad: s.node(
                 "GridSample", [s.inp((1, 2, 4, 5)), s.init(edge_grid)], mode=m, padding_mode=p))
+    # an infinite pixel: padded taps of the points near it must add 0, not 0 * inf
+    x_inf = np.random.default_rng(3).standard_normal((1, 2, 4, 5)).astype(np.float32)
+    x_inf[0, :, 0, 0] = np.inf
+    g_inf = f32(-1.2, -1.3, -1.1, 0.2, 0.3, -1.25, 1.3, 1.2).reshape(1, 1, 4, 2)
+    for mode in GRID_MODES:
+        s.case(f"grid_inf_pixel_{mode}", lambda s, m=mode: s.node(
+            "GridSample", [s.init(x_inf), s.inp((1, 1, 4, 2))], mode=m))
+        s.case(f"grid_inf_pixel_folded_{mode}", lambda s, m=mode: s.node(
+            "GridSample", [s.init(x_inf), s.init(g_inf)], mode=m))
     # folded at compile time (numpy reference)
     x_const = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
     g_const = (rng.standard_normal((2, 3, 6, 2)) * 1.4).astype(np.float32)

@@ -135,7 +135,7 @@ class GridSample(OpDef):
                     w = w * taps[i][1][:, k]
                     valid &= idx >= 0
                     off = off * x.shape[2 + i] + np.maximum(idx, 0)
-                y[b] += np.where(valid, w, 0.0) * flat[:, off]
+                y[b] += np.where(valid, w * flat[:, off], 0.0)  # a padded tap adds 0, not 0 * x
         return y.reshape((n, c, *out)).astype(x.dtype)
 
 
