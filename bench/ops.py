@@ -105,6 +105,17 @@ FAMILIES: dict[str, Callable[[], tuple[onnx.ModelProto, list[tuple]]]] = {
     "expand": lambda: (graph("Expand", [(8, 1, 256)], inits={"s": i64(8, 128, 256)}), [(8, 1, 256)]),
     "cumsum": lambda: (graph("CumSum", [SEQ], inits={"ax": i64(1).reshape(())}), [SEQ]),
     "topk": lambda: (graph("TopK", [SEQ], inits={"k": i64(8)}, n_out=2), [SEQ]),
+    "grid_sample_bilinear": lambda: (graph("GridSample", [ACT, (1, 56, 56, 2)], opset=20), [ACT, (1, 56, 56, 2)]),
+    "grid_sample_bicubic": lambda: (graph("GridSample", [ACT, (1, 56, 56, 2)], {"mode": "cubic"}, opset=20),
+                                    [ACT, (1, 56, 56, 2)]),
+    "maxpool2d_indices": lambda: (_maxpool_indices(), [ACT]),
+    "col2im": lambda: (graph("Col2Im", [(1, 64 * 9, 56 * 56)], {"pads": [1] * 4},
+                             inits={"img": i64(56, 56), "blk": i64(3, 3)}), [(1, 64 * 9, 56 * 56)]),
+    "roi_align": lambda: (graph("RoiAlign", [ACT], {"output_height": 7, "output_width": 7, "spatial_scale": 0.25},
+                                inits={"rois": _boxes(100), "bi": np.zeros(100, np.int64)}), [ACT]),
+    "deform_conv": lambda: (graph("DeformConv", [(1, 32, 28, 28), (1, 18, 28, 28)], {"pads": [1] * 4},
+                                  inits={"W": w(32, 32, 3, 3)}, inputs=["x0", "W", "x1"], opset=19),
+                            [(1, 32, 28, 28), (1, 18, 28, 28)]),
     "lstm": lambda: (_rnn("LSTM", 4), [(64, 8, 128)]),
     "gru": lambda: (_rnn("GRU", 3), [(64, 8, 128)]),
     "scan_rnn": lambda: (_scan_rnn(), [(8, 128), (64, 8, 128)]),
@@ -147,6 +158,20 @@ def _where() -> onnx.ModelProto:
     nodes = [helper.make_node("Greater", ["x0", "x1"], ["c"]), helper.make_node("Where", ["c", "x0", "x1"], ["y0"])]
     g = helper.make_graph(nodes, "where", [helper.make_tensor_value_info(n, F, SEQ) for n in ("x0", "x1")],
                           [helper.make_tensor_value_info("y0", F, None)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def _boxes(n: int) -> np.ndarray:
+    """n boxes (x1, y1, x2, y2) of 20 to 80 pixels inside a 224 x 224 image."""
+    corner = RNG.uniform(0, 140, (n, 2))
+    return np.concatenate([corner, corner + RNG.uniform(20, 80, (n, 2))], axis=1).astype(np.float32)
+
+
+def _maxpool_indices() -> onnx.ModelProto:
+    node = helper.make_node("MaxPool", ["x0"], ["y0", "y1"], kernel_shape=[3, 3], strides=[2, 2], pads=[1] * 4)
+    g = helper.make_graph([node], "maxpool_indices", [helper.make_tensor_value_info("x0", F, ACT)],
+                          [helper.make_tensor_value_info("y0", F, None),
+                           helper.make_tensor_value_info("y1", TensorProto.INT64, None)])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
 
 

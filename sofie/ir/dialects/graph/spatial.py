@@ -4,7 +4,8 @@ Each reads or writes an image at positions that depend on data (a grid, indices,
 offsets), so each lowers to one runtime kernel (`sofie_rt/spatial.hxx`). The numpy references
 follow the ONNX reference implementation (onnx.reference.ops) step for step where the two
 could differ (GridSample rounds before reflecting; RoiAlign's max mode takes the max of the
-weighted corners).
+weighted corners), except GridSample's cubic mode, which pads each tap but not the point, as
+PyTorch and onnxruntime do.
 """
 
 from __future__ import annotations
@@ -59,11 +60,14 @@ def grid_axis_taps(n: np.ndarray, size: int, mode: str, padding: str, align: boo
     lo, hi = (0.0, size - 1.0) if align else (-0.5, size - 0.5)
     if mode == "nearest":
         x = np.rint(x)  # half to even, before the border rule (as the ONNX reference)
-    outside = (x < lo) | (x > hi)
+    # the point itself moves inside, but for cubic (as PyTorch and onnxruntime; the ONNX
+    # reference also clamps a cubic point, which changes its weights under border padding)
+    outside = (x < lo) | (x > hi) if mode != "cubic" else np.zeros(x.shape, bool)
     if padding == "border":
         x = np.where(outside, np.clip(x, 0, size - 1), x)
     elif padding == "reflection":
         x = np.where(outside, _reflect(x, lo, hi), x)
+    x = np.clip(np.nan_to_num(x, nan=-1e9), -1e9, 1e9)  # as the kernel: far-out points read padding
     if mode == "nearest":
         idx, w = x.astype(np.int64)[:, None], np.ones((x.size, 1), x.dtype)
     else:
@@ -131,7 +135,7 @@ class GridSample(OpDef):
                     w = w * taps[i][1][:, k]
                     valid &= idx >= 0
                     off = off * x.shape[2 + i] + np.maximum(idx, 0)
-                y[b] += np.where(valid, w, 0.0) * flat[:, off]
+                y[b] += np.where(valid, w * flat[:, off], 0.0)  # a padded tap adds 0, not 0 * x
         return y.reshape((n, c, *out)).astype(x.dtype)
 
 
