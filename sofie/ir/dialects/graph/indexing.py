@@ -14,7 +14,7 @@ import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
-from sofie.ir.dialects.graph.shape import _axis, _known
+from sofie.ir.dialects.graph.shape import _axis, _known_numbers
 from sofie.ir.folding import known_value
 from sofie.ir.registry import Attr, OpDef, register
 from sofie.ir.types import DTYPES, TensorType, fmt_shape
@@ -229,7 +229,7 @@ class OneHot(OpDef):
     attrs = {"axis": Attr("int", -1)}
 
     def depth(self, op: Operation) -> int:
-        d = _known(op, "depth", "depth operand").reshape(-1)
+        d = _known_numbers(op, "depth", "depth operand").reshape(-1)
         if d.size != 1 or int(d[0]) < 1:
             raise SofieError(f"{op.describe()}: depth {d.tolist()} is not one positive number")
         return int(d[0])
@@ -255,12 +255,15 @@ class Range(OpDef):
     operands = "start:const limit:const delta:const"
 
     def _values(self, op: Operation) -> np.ndarray:
-        start, limit, delta = (_known(op, k, f"{k} of a Range (its output length)").reshape(-1)[0]
-                               for k in ("start", "limit", "delta"))
+        start, limit, delta = (self._scalar(op, k) for k in ("start", "limit", "delta"))
         if delta == 0:
             raise SofieError(f"{op.describe()}: delta 0")
         n = max(int(np.ceil((limit - start) / delta)), 0)
         return (start + np.arange(n) * delta).astype(np.asarray(start).dtype)
+
+    @staticmethod
+    def _scalar(op: Operation, name: str):
+        return _known_numbers(op, name, f"{name} of a Range (its output length)").reshape(-1)[0]
 
     def shape(self, op, start, limit, delta):
         return TensorType(start.dtype, (len(self._values(op)),))
