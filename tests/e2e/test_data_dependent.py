@@ -1,4 +1,5 @@
-"""Ops whose output shape is data: NonZero (its length), TopK (k), Range (start, limit, delta).
+"""Ops whose output shape is data: NonZero (its length), TopK (k), Range (start, limit, delta),
+Compress (its condition).
 
 sofie's memory plan is fixed at compile time, so each of them works when the data that sets
 the shape is known at compile time (a constant, or folded from constants and static shapes:
@@ -68,6 +69,21 @@ def known_suite() -> Suite:
         v, i = s.node("TopK", [x, k], 2, axis=1, largest=largest)
         _out(s, s._case + "_values", v, TensorProto.FLOAT)
         _out(s, s._case + "_indices", i, I64)
+    bool_ = np.bool_
+    for tag, cond, axis in [("axis1", [1, 0, 1, 1, 0, 0], 1), ("axis_m1_short", [0, 1, 1], -1),
+                            ("axis1_none", [0, 0, 0, 0, 0, 0], 1)]:
+        s._case = f"compress_{tag}"
+        _out(s, s._case, s.node("Compress", [x, s.init(np.array(cond, bool_))], axis=axis), TensorProto.FLOAT)
+    s._case = "compress_axis0"
+    y = s.inp((4, 3, 2))
+    _out(s, s._case, s.node("Compress", [y, s.init(np.array([1, 0, 0, 1], bool_))], axis=0), TensorProto.FLOAT)
+    s._case = "compress_flat"  # no axis: over the flattened input
+    cond = np.random.default_rng(1).random(24) > 0.5
+    _out(s, s._case, s.node("Compress", [y, s.init(cond)]), TensorProto.FLOAT)
+    s._case = "compress_folded_condition"  # condition from constants, int64 input
+    c = s.node("Greater", [s.init(f32(3, -1, 2)), s.init(f32(0.0))])
+    _out(s, s._case, s.node("Compress", [s.init(np.arange(6, dtype=np.int64).reshape(3, 2)), c], axis=0), I64)
+
     s._case = "topk_k0"  # k = 0: empty outputs
     v, i = s.node("TopK", [x, s.init(i64(0))], 2, axis=1)
     _out(s, s._case, i, I64)
@@ -147,6 +163,18 @@ REFUSED = {
                         helper.make_node("Gather", ["s", "i0"], ["n"]),
                         helper.make_node("Range", ["a", "n", "d"], ["y"], name="rg3")], [_x(["N", 3])]),
         r"rg3.*limit of a Range"),
+    "compress_run_time_condition": (
+        lambda: _model([helper.make_node("Compress", ["x", "c"], ["y"], name="cp", axis=1)],
+                       [_x(["N", 4]), _x([4], TensorProto.BOOL, "c")]),
+        r"cp.*condition of a Compress.*run time"),
+    "compress_past_the_axis": (
+        lambda: _model([_const("c", np.array([0, 0, 0, 0, 1], np.bool_)),
+                        helper.make_node("Compress", ["x", "c"], ["y"], name="cp2", axis=1)], [_x(["N", 4])]),
+        r"cp2.*selects position 4, past the 4 elements"),
+    "compress_flat_symbolic": (
+        lambda: _model([_const("c", np.array([1, 0], np.bool_)),
+                        helper.make_node("Compress", ["x", "c"], ["y"], name="cp3")], [_x(["N", 4])]),
+        r"cp3.*flattens the input.*static"),
     "range_delta_zero": (
         lambda: _model([_const("a", np.array(0, np.int64)), _const("l", np.array(4, np.int64)),
                         _const("d", np.array(0, np.int64)),

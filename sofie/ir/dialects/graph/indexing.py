@@ -1,6 +1,6 @@
 """Ops that read or write through index tensors known only at run time (GatherElements,
 GatherND, ScatterElements, ScatterND), ops over positions (Trilu, EyeLike, OneHot), and the ops
-whose result shape is the data itself (Range, NonZero): those fold when their inputs are
+whose result shape is the data itself (Range, NonZero, Compress): those fold when their inputs are
 constants and are refused otherwise, naming the node and why.
 
 Indices may be negative (counted from the end). Out-of-range indices are a compile-time
@@ -270,6 +270,41 @@ class Range(OpDef):
 
     def reference(self, op, start, limit, delta):
         return self._values(op)
+
+
+@register
+class Compress(OpDef):
+    name = "graph.compress"
+    onnx = "Compress"
+    operands = "input condition:const"
+    attrs = {"axis": Attr("ints", [])}  # [] flattens the input first, else [axis] (the importer wraps it)
+    doc = ("the slices of input along axis (of the flattened input without one) where condition is "
+           "true; condition must be known at compile time (it sets the output length)")
+
+    def kept(self, op: Operation) -> np.ndarray:
+        c = _known_numbers(op, "condition", "condition of a Compress (its output length)").reshape(-1)
+        return np.flatnonzero(c).astype(np.int64)
+
+    def shape(self, op, x, cond):
+        kept, axis = self.kept(op), op.attr("axis")
+        if axis:
+            a = _axis(op, axis[0], x.rank)
+            size, out = x.shape[a], x.shape[:a] + (len(kept),) + x.shape[a + 1:]
+        elif x.is_static:
+            size, out = int(np.prod(x.shape, dtype=np.int64)), (len(kept),)
+        else:
+            raise SofieError(f"{op.describe()}: without an axis Compress flattens the input, whose shape "
+                             f"{fmt_shape(x.shape)} must then be static")
+        if not isinstance(size, int):
+            raise SofieError(f"{op.describe()}: the compressed axis of {fmt_shape(x.shape)} must be static")
+        if len(kept) and kept[-1] >= size:
+            raise SofieError(f"{op.describe()}: condition selects position {kept[-1]}, past the {size} "
+                             f"elements along the axis")
+        return x.with_shape(out)
+
+    def reference(self, op, x, cond):
+        axis = op.attr("axis")
+        return np.take(x, self.kept(op), axis=axis[0] % x.ndim) if axis else np.take(x.reshape(-1), self.kept(op))
 
 
 @register
