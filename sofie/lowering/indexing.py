@@ -16,6 +16,7 @@ from sofie.ir.dialects.graph.indexing import (
     GatherElements,
     GatherND,
     OneHot,
+    ReverseSequence,
     ScatterElements,
     ScatterLegacy,
     ScatterND,
@@ -100,6 +101,13 @@ def _scatter_nd(ctx: LoweringContext, op: Operation) -> None:
     if not ctx.fold(op):
         ctx.create("low.scatter_nd", [ctx.value(op.data), ctx.value(op.indices), ctx.value(op.updates),
                                       ctx.dest(op)], {"reduction": op.reduction}, op)
+
+
+@rule(ReverseSequence)
+def _reverse_sequence(ctx: LoweringContext, op: Operation) -> None:
+    if not ctx.fold(op):
+        ctx.create("low.reverse_sequence", [ctx.value(op.input), ctx.value(op.sequence_lens), ctx.dest(op)],
+                   {"time_major": int(op.attr("time_axis") == 0)}, op)
 
 
 @rule(Trilu)

@@ -195,6 +195,36 @@ class Trilu(OpDef):
 
 
 @register
+class ReverseSequence(OpDef):
+    name = "graph.reverse_sequence"
+    onnx = "ReverseSequence"
+    operands = "input sequence_lens"
+    attrs = {"batch_axis": Attr("int", 1), "time_axis": Attr("int", 0)}
+    doc = ("per batch entry b, the first sequence_lens[b] steps along time_axis reversed, the rest "
+           "copied; the lengths are read at run time (one outside [0, steps] is an error naming the node)")
+
+    def shape(self, op, x, lens):
+        axes = (op.attr("batch_axis"), op.attr("time_axis"))
+        if x.rank < 2 or sorted(axes) != [0, 1]:
+            raise SofieError(f"{op.describe()}: batch_axis and time_axis must be 0 and 1 (either way round) of "
+                             f"an input of rank >= 2, got {axes} for {fmt_shape(x.shape)}")
+        if lens.dtype != "i64" or lens.rank != 1 or lens.shape[0] != x.shape[axes[0]]:
+            raise SofieError(f"{op.describe()}: sequence_lens must be an i64 vector of the batch size "
+                             f"{x.shape[axes[0]]}, got {lens}")
+        return x
+
+    def reference(self, op, x, lens):
+        y = np.array(x, copy=True)
+        bt = op.attr("batch_axis")
+        for b, n in enumerate(lens.reshape(-1)):
+            if not 0 <= n <= x.shape[1 - bt]:
+                raise SofieError(f"{op.describe()}: sequence length {n} outside [0, {x.shape[1 - bt]}]")
+            idx = (b, slice(None, n)) if bt == 0 else (slice(None, n), b)
+            y[idx] = x[idx][::-1]  # the time axis is the first one left
+        return y
+
+
+@register
 class EyeLike(OpDef):
     name = "graph.eye_like"
     onnx = "EyeLike"
