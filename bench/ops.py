@@ -31,15 +31,17 @@ RNG = np.random.default_rng(0)
 
 
 def graph(op: str, shapes: list[tuple], attrs: dict | None = None, inits: dict | None = None,
-          n_out: int = 1, out_type: int = F, inputs: list[str] | None = None, opset: int = 18,
+          n_out: int = 1, out_type: int | list[int] = F, inputs: list[str] | None = None, opset: int = 18,
           in_type: int = F) -> onnx.ModelProto:
     """One `op` node over runtime inputs of `shapes` (of `in_type`) and constant `inits`; the
-    runtime inputs come first, unless `inputs` orders them with the initializers."""
+    runtime inputs come first, unless `inputs` orders them with the initializers. `out_type` is
+    the element type of every output, or a list of one per output."""
+    out_types = out_type if isinstance(out_type, list) else [out_type] * n_out
     names = [f"x{i}" for i in range(len(shapes))]
     init_names = list(inits or {})
     node = helper.make_node(op, inputs or names + init_names, [f"y{i}" for i in range(n_out)], name=op, **(attrs or {}))
     g = helper.make_graph([node], op, [helper.make_tensor_value_info(n, in_type, s) for n, s in zip(names, shapes)],
-                          [helper.make_tensor_value_info(f"y{i}", out_type, None) for i in range(n_out)],
+                          [helper.make_tensor_value_info(f"y{i}", t, None) for i, t in enumerate(out_types)],
                           [numpy_helper.from_array(v, k) for k, v in (inits or {}).items()])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
 
@@ -104,7 +106,7 @@ FAMILIES: dict[str, Callable[[], tuple[onnx.ModelProto, list[tuple]]]] = {
                                          inits={"sc": np.array([1, 1, 2, 2], np.float32)}), [ACT]),
     "expand": lambda: (graph("Expand", [(8, 1, 256)], inits={"s": i64(8, 128, 256)}), [(8, 1, 256)]),
     "cumsum": lambda: (graph("CumSum", [SEQ], inits={"ax": i64(1).reshape(())}), [SEQ]),
-    "topk": lambda: (graph("TopK", [SEQ], inits={"k": i64(8)}, n_out=2), [SEQ]),
+    "topk": lambda: (graph("TopK", [SEQ], inits={"k": i64(8)}, n_out=2, out_type=[F, TensorProto.INT64]), [SEQ]),
     "grid_sample_bilinear": lambda: (graph("GridSample", [ACT, (1, 56, 56, 2)], opset=20), [ACT, (1, 56, 56, 2)]),
     "grid_sample_bicubic": lambda: (graph("GridSample", [ACT, (1, 56, 56, 2)], {"mode": "cubic"}, opset=20),
                                     [ACT, (1, 56, 56, 2)]),

@@ -361,6 +361,14 @@ def _scatter_nd(op: Operation, n: Names) -> list[str]:
             "}"]
 
 
+@emits("low.reverse_sequence")
+def _reverse_sequence(op: Operation, n: Names) -> list[str]:
+    x, lens, y = op.operands
+    s, tm = x.type.shape, op.attr("time_major")
+    return [f"sofie::rt::reverse_sequence({n[x]}, {n[lens]}, {n[y]}, {n.dim(s[tm])}, {n.dim(s[1 - tm])}, "
+            f"{n.size(s[2:])}, {'true' if tm else 'false'}, {_where(op)});"]
+
+
 @emits("low.trilu")
 def _trilu(op: Operation, n: Names) -> list[str]:
     x, k, y = op.operands

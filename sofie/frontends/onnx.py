@@ -459,6 +459,12 @@ def _attrs_to_inputs(op_type: str, *names: str):
     return adapt
 
 
+def _compress(imp: _Importer, inputs, attrs, loc, where):
+    """Compress's optional axis: graph.compress takes [axis], or [] to flatten the input."""
+    attrs["axis"] = [attrs["axis"]] if "axis" in attrs else []
+    return None
+
+
 def _eye_like(imp: _Importer, inputs, attrs, loc, where):
     if "dtype" in attrs:
         attrs["dtype"] = dtype_name(helper.tensor_dtype_to_np_dtype(int(attrs["dtype"])))
@@ -545,6 +551,7 @@ _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Slice": _attrs_to_inputs("Slice", "starts", "ends", "axes"),
     "Pad": _attrs_to_inputs("Pad", "pads", "value"),
     "EyeLike": _eye_like,
+    "Compress": _compress,
     "RNN": _recurrent("graph.rnn"),
     "GRU": _recurrent("graph.gru"),
     "LSTM": _recurrent("graph.lstm"),

@@ -1,6 +1,6 @@
 """Gather, GatherElements, GatherND, ScatterElements, ScatterND and Trilu: kernels of
-sofie_rt/indexing.hxx that check run-time indices; EyeLike: a constant of its input's shape;
-OneHot: a loop comparing each index with the positions 0..depth-1.
+sofie_rt/indexing.hxx that check run-time indices; Compress: a Gather of its kept positions;
+EyeLike: a constant of its input's shape; OneHot: a loop comparing each index with the positions 0..depth-1.
 Constant indices out of range are refused here, at compile time."""
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.indexing import (
     INDEX_TYPES,
+    Compress,
     EyeLike,
     GatherElements,
     GatherND,
     OneHot,
+    ReverseSequence,
     ScatterElements,
     ScatterLegacy,
     ScatterND,
@@ -22,7 +24,7 @@ from sofie.ir.dialects.graph.indexing import (
     check_constant_indices,
 )
 from sofie.ir.dialects.graph.shape import Gather
-from sofie.ir.dialects.low import PARALLEL
+from sofie.ir.dialects.low import PARALLEL, View
 from sofie.ir.folding import known_value
 from sofie.lowering.context import LoweringContext, rule
 from sofie.lowering.slicing import MAX_RANK
@@ -49,6 +51,21 @@ def _gather(ctx: LoweringContext, op: Operation) -> None:
     _checked(op, _static(op, op.data.type.shape[axis:axis + 1], "gathered axis")[0])
     if not ctx.fold(op):
         ctx.create("low.gather", [ctx.value(op.data), ctx.value(op.indices), ctx.dest(op)], {"axis": axis}, op)
+
+
+@rule(Compress)
+def _compress(ctx: LoweringContext, op: Operation) -> None:
+    """A Gather of the kept positions (known at compile time), over the flattened input when
+    there is no axis."""
+    if ctx.fold(op):
+        return
+    x, axis = op.input.type, op.attr("axis")
+    kept = ctx.constant(op.opdef.kept(op), f"{op.result.name or 'compress'}_kept")
+    data = ctx.value(op.input)
+    if not axis:
+        flat = x.with_shape((int(np.prod(x.shape, dtype=np.int64)),))
+        data = ctx.create(View, [data], {}, op, [flat], [f"{op.result.name or 'compress'}_flat"]).result
+    ctx.create("low.gather", [data, kept, ctx.dest(op)], {"axis": axis[0] % x.rank if axis else 0}, op)
 
 
 @rule(GatherElements)
@@ -84,6 +101,13 @@ def _scatter_nd(ctx: LoweringContext, op: Operation) -> None:
     if not ctx.fold(op):
         ctx.create("low.scatter_nd", [ctx.value(op.data), ctx.value(op.indices), ctx.value(op.updates),
                                       ctx.dest(op)], {"reduction": op.reduction}, op)
+
+
+@rule(ReverseSequence)
+def _reverse_sequence(ctx: LoweringContext, op: Operation) -> None:
+    if not ctx.fold(op):
+        ctx.create("low.reverse_sequence", [ctx.value(op.input), ctx.value(op.sequence_lens), ctx.dest(op)],
+                   {"time_major": int(op.attr("time_axis") == 0)}, op)
 
 
 @rule(Trilu)

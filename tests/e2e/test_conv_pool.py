@@ -116,6 +116,15 @@ def conv_suite() -> Suite:
             s.op(f"lppool{tag}_p{p}", "LpPool", [x], kernel_shape=k, p=p, **extra)
         s.op(f"lppool{tag}_dilations", "LpPool", [x], kernel_shape=k, dilations=[2] * nd)
     s.op("maxpool2d_storage_order1", "MaxPool", [p2], kernel_shape=[2, 2], storage_order=1)
+    # the row kernels (window 2 or 3 wide, stride 1 or 2): rows long enough for whole vectors
+    # and edge columns on both sides, window rows in chunks of 3, 2 and 1
+    pw = ("N", 2, 9, 41)
+    for kh, kw, st, pads in [(3, 3, 1, [1, 1, 1, 1]), (3, 3, 2, [1, 1, 1, 1]), (2, 2, 2, [0, 0, 0, 0]),
+                             (5, 2, 1, [2, 1, 2, 0]), (4, 3, 2, [0, 2, 1, 2]), (1, 3, 1, [0, 0, 0, 0])]:
+        s.op(f"maxpool2d_rows_k{kh}x{kw}_s{st}", "MaxPool", [pw], kernel_shape=[kh, kw], strides=[st, st],
+             pads=pads)
+    s.op("maxpool2d_rows_ceil", "MaxPool", [pw], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+         ceil_mode=1)
     for cip in (0, 1):  # ceil_mode: the last window of each row hangs past the end padding
         s.op(f"avgpool2d_ceil_overhang_cip{cip}", "AveragePool", [p2], kernel_shape=[3, 3], strides=[2, 2],
              pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=cip)
@@ -157,7 +166,10 @@ def test_conv_pool_matches_onnxruntime(case: str, passes: str, blas: str) -> Non
     assert sorted(per_batch) == sorted(BATCHES)
     for batch, (got, ref) in per_batch.items():
         assert got.shape == ref.shape, f"{case}: shape {got.shape} != onnxruntime {ref.shape}"
-        np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL, err_msg=f"{case} batch {batch}")
+        if case.startswith("maxpool"):  # a max is exact: the same bits (+-0 aside)
+            np.testing.assert_array_equal(got, ref, err_msg=f"{case} batch {batch}")
+        else:
+            np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL, err_msg=f"{case} batch {batch}")
 
 
 # ---- integer MaxPool (int8, uint8 in ONNX): exact -------------------------------------------------

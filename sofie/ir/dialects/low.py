@@ -179,6 +179,9 @@ GatherND = _kernel("low.gather_nd", "X indices Y:out", {"batch_dims": Attr("int"
 ScatterElements = _kernel("low.scatter_elements", "X indices updates Y:out",
                           {"axis": Attr("int"), "reduction": Attr("str", "none")}, dtypes=None)
 ScatterND = _kernel("low.scatter_nd", "X indices updates Y:out", {"reduction": Attr("str", "none")}, dtypes=None)
+ReverseSequence = _kernel("low.reverse_sequence", "X lens Y:out", {"time_major": Attr("int")},
+                          "reverses the first lens[b] steps of each batch entry b (lens: run-time i64, checked)",
+                          dtypes=None)
 Trilu = _kernel("low.trilu", "X k? Y:out", {"upper": Attr("int", 1)}, "zeroes one side of a diagonal of each "
                 "matrix (the last two axes); k: the diagonal, a run-time i64", dtypes=None)
 Conv3d = _kernel("low.conv3d", "X W B? Z? scratch Y:out", {**EPILOGUE, "group": Attr("int", 1), "pads": Attr("ints"),

@@ -1,8 +1,8 @@
 // Data movement through index tables and index tensors, for any element type:
 // take_axes (Slice, Pad, Tile: per-axis tables fixed at compile time), Gather,
 // GatherElements, GatherND, ScatterElements, ScatterND (indices known at run time,
-// checked: an index outside [-n, n) throws std::out_of_range naming the node) and
-// Trilu. Row-major; sizes are runtime arguments (they may hold the batch).
+// checked: an index outside [-n, n) throws std::out_of_range naming the node),
+// ReverseSequence and Trilu. Row-major; sizes are runtime arguments (they may hold the batch).
 #ifndef SOFIE_RT_INDEXING_HXX_V0_1_0
 #define SOFIE_RT_INDEXING_HXX_V0_1_0
 
@@ -171,6 +171,26 @@ inline void gather(const T* x, const I* indices, T* y, std::size_t outer, std::s
             if (inner == 1) *dst = *src;
             else std::memcpy(dst, src, inner * sizeof(T));
         }
+}
+
+// ReverseSequence over x[steps, batch, inner] (time_major) or x[batch, steps, inner]: for each
+// batch entry b, steps t < lens[b] read step lens[b] - 1 - t, the others step t. A length
+// outside [0, steps] throws std::out_of_range naming the node.
+template <class T, class L>
+inline void reverse_sequence(const T* x, const L* lens, T* y, std::size_t batch, std::size_t steps,
+                             std::size_t inner, bool time_major, const char* where) {
+    for (std::size_t b = 0; b < batch; ++b) {
+        const auto len = static_cast<std::int64_t>(lens[b]);
+        if (len < 0 || len > static_cast<std::int64_t>(steps))
+            throw std::out_of_range(std::string("sofie: node '") + where + "': sequence length " +
+                                    std::to_string(len) + " outside [0, " + std::to_string(steps) + "]");
+        for (std::size_t t = 0; t < steps; ++t) {
+            const std::size_t src = std::int64_t(t) < len ? std::size_t(len) - 1 - t : t;
+            const std::size_t to = time_major ? t * batch + b : b * steps + t;
+            const std::size_t from = time_major ? src * batch + b : b * steps + src;
+            std::memcpy(y + to * inner, x + from * inner, inner * sizeof(T));
+        }
+    }
 }
 
 // GatherElements: y has the indices' shape; along `axis` the index replaces the coordinate.

@@ -84,6 +84,84 @@ inline void pool_row_tap(T* SOFIE_RESTRICT yr, const T* xr, std::ptrdiff_t off, 
     }
 }
 
+// MaxPool with a 2- or 3-wide window along the row at stride 1 or 2 (the CNN cases): each
+// output row takes all its window rows in one pass, KW taps unrolled, instead of one pass per
+// tap that reloads and stores the row each time. The taps are visited in the generic order
+// (row by row, along each row) with the same std::max, so NaN and -0 come out as there.
+
+// yr[lo:hi] = max(yr[lo:hi] (lowest() when kFirst), the KW taps of NR rows), every tap inside.
+template <int NR, int KW, int S, bool kFirst, class T>
+inline void max_rows_interior(T* SOFIE_RESTRICT yr, const T* const* rows, std::ptrdiff_t off,
+                              std::size_t lo, std::size_t hi) {
+    // One pointer per tap: with one per row, r[j + k] for stride 1 lets g++'s PRE carry the
+    // loads from one j to the next, a loop-carried phi that then blocks vectorization.
+    const T* r[NR][KW];
+    for (int i = 0; i < NR; ++i) {
+        for (int k = 0; k < KW; ++k) r[i][k] = rows[i] + (std::ptrdiff_t(lo * S) + off + k);  // inside the row
+    }
+    yr += lo;
+    for (std::size_t j = 0, n = hi - lo; j < n; ++j) {
+        T m = kFirst ? std::numeric_limits<T>::lowest() : yr[j];
+        for (int i = 0; i < NR; ++i) {
+            for (int k = 0; k < KW; ++k) m = std::max(m, r[i][k][j * S]);
+        }
+        yr[j] = m;
+    }
+}
+
+template <int NR, int KW, int S, class T>
+inline void max_rows_step(T* yr, const T* const* rows, std::ptrdiff_t off, std::size_t lo, std::size_t hi,
+                          bool first) {
+    if (first) {
+        max_rows_interior<NR, KW, S, true>(yr, rows, off, lo, hi);
+    } else {
+        max_rows_interior<NR, KW, S, false>(yr, rows, off, lo, hi);
+    }
+}
+
+// One output row yr[0:OW] of a max pool over the nr window rows `rows` (each W long), window
+// KW wide at stride S, starting at column ow * S - pad.
+template <int KW, int S, class T>
+inline void max_pool_row(T* yr, const T* const* rows, std::size_t nr, std::size_t pad, std::size_t W,
+                         std::size_t OW) {
+    using I = std::ptrdiff_t;
+    // interior columns [lo, hi): ow * S >= pad and ow * S - pad + KW <= W
+    const std::size_t lo = std::min(OW, (pad + S - 1) / S);
+    const std::size_t hi = W + pad >= std::size_t(KW) ? std::max(lo, std::min(OW, (W + pad - KW) / S + 1)) : lo;
+    auto edge = [&](std::size_t ow) {
+        T m = std::numeric_limits<T>::lowest();
+        for (std::size_t i = 0; i < nr; ++i) {
+            for (int k = 0; k < KW; ++k) {
+                const I c = I(ow * S + k) - I(pad);
+                if (c >= 0 && c < I(W)) m = std::max(m, rows[i][c]);
+            }
+        }
+        yr[ow] = m;
+    };
+    for (std::size_t ow = 0; ow < lo; ++ow) edge(ow);
+    for (std::size_t ow = hi; ow < OW; ++ow) edge(ow);
+    if (nr == 0) std::fill(yr + lo, yr + hi, std::numeric_limits<T>::lowest());
+    const I off = -I(pad);
+    std::size_t i = 0;
+    for (; nr - i >= 3; i += 3) max_rows_step<3, KW, S>(yr, rows + i, off, lo, hi, i == 0);
+    if (nr - i == 2) max_rows_step<2, KW, S>(yr, rows + i, off, lo, hi, i == 0);
+    if (nr - i == 1) max_rows_step<1, KW, S>(yr, rows + i, off, lo, hi, i == 0);
+}
+
+template <class T>
+using MaxPoolRow = void (*)(T*, const T* const*, std::size_t, std::size_t, std::size_t, std::size_t);
+
+// The row kernel for this window along the row, or null (then the generic per-tap path).
+template <class T>
+inline MaxPoolRow<T> max_pool_row_for(std::size_t kw, std::size_t stride, std::size_t dil) {
+    if (dil != 1) return nullptr;
+    if (kw == 2) return stride == 1 ? max_pool_row<2, 1, T> : stride == 2 ? max_pool_row<2, 2, T> : nullptr;
+    if (kw == 3) return stride == 1 ? max_pool_row<3, 1, T> : stride == 2 ? max_pool_row<3, 2, T> : nullptr;
+    return nullptr;
+}
+
+constexpr std::size_t kMaxPoolRows = 16;  // window rows (kD * kH) the row kernels take
+
 }  // namespace detail
 
 // y[NC, out] = pool of x[NC, in] (3 spatial dims, see above). count_include_pad (avg):
@@ -106,6 +184,10 @@ inline void pool(const T* x, T* y, std::size_t NC, const Dims3& in, const Dims3&
         full_cols[0] = std::max(full_cols[0], lo);
         full_cols[1] = std::min(full_cols[1], hi);
     }
+    detail::MaxPoolRow<T> max_row = nullptr;
+    if (K == PoolKind::max && kernel[0] * kernel[1] <= detail::kMaxPoolRows) {
+        max_row = detail::max_pool_row_for<T>(kernel[2], strides[2], dil[2]);
+    }
     for (std::size_t nc = 0; nc < NC; ++nc) {
         const T* xc = x + nc * in_size;
         T* yc = y + nc * out_size;
@@ -120,6 +202,20 @@ inline void pool(const T* x, T* y, std::size_t NC, const Dims3& in, const Dims3&
                 detail::tap_range(h0, dil[1], kernel[1], in[1], h_lo, h_hi);
                 detail::tap_range(h0 + I(pads[1]), dil[1], kernel[1], in[1] + pads[1] + pads[4], hp_lo, hp_hi);
                 T* yr = yc + (od * out[1] + oh) * OW;
+                if constexpr (K == PoolKind::max) {
+                    if (max_row) {
+                        const T* rows[detail::kMaxPoolRows];
+                        std::size_t nr = 0;
+                        for (std::size_t kd = d_lo; kd < d_hi; ++kd) {
+                            const T* xd = xc + std::size_t(d0 + I(kd * dil[0])) * in[1] * in[2];
+                            for (std::size_t kh = h_lo; kh < h_hi; ++kh) {
+                                rows[nr++] = xd + std::size_t(h0 + I(kh * dil[1])) * in[2];
+                            }
+                        }
+                        max_row(yr, rows, nr, pads[2], in[2], OW);
+                        continue;
+                    }
+                }
                 std::fill(yr, yr + OW, init);
                 for (std::size_t kd = d_lo; kd < d_hi; ++kd) {
                     const T* xd = xc + std::size_t(d0 + I(kd * dil[0])) * in[1] * in[2];

@@ -1,6 +1,6 @@
 """Ops that read or write through index tensors known only at run time (GatherElements,
 GatherND, ScatterElements, ScatterND), ops over positions (Trilu, EyeLike, OneHot), and the ops
-whose result shape is the data itself (Range, NonZero): those fold when their inputs are
+whose result shape is the data itself (Range, NonZero, Compress): those fold when their inputs are
 constants and are refused otherwise, naming the node and why.
 
 Indices may be negative (counted from the end). Out-of-range indices are a compile-time
@@ -14,7 +14,7 @@ import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
-from sofie.ir.dialects.graph.shape import _axis, _known
+from sofie.ir.dialects.graph.shape import _axis, _known_numbers
 from sofie.ir.folding import known_value
 from sofie.ir.registry import Attr, OpDef, register
 from sofie.ir.types import DTYPES, TensorType, fmt_shape
@@ -195,6 +195,36 @@ class Trilu(OpDef):
 
 
 @register
+class ReverseSequence(OpDef):
+    name = "graph.reverse_sequence"
+    onnx = "ReverseSequence"
+    operands = "input sequence_lens"
+    attrs = {"batch_axis": Attr("int", 1), "time_axis": Attr("int", 0)}
+    doc = ("per batch entry b, the first sequence_lens[b] steps along time_axis reversed, the rest "
+           "copied; the lengths are read at run time (one outside [0, steps] is an error naming the node)")
+
+    def shape(self, op, x, lens):
+        axes = (op.attr("batch_axis"), op.attr("time_axis"))
+        if x.rank < 2 or sorted(axes) != [0, 1]:
+            raise SofieError(f"{op.describe()}: batch_axis and time_axis must be 0 and 1 (either way round) of "
+                             f"an input of rank >= 2, got {axes} for {fmt_shape(x.shape)}")
+        if lens.dtype != "i64" or lens.rank != 1 or lens.shape[0] != x.shape[axes[0]]:
+            raise SofieError(f"{op.describe()}: sequence_lens must be an i64 vector of the batch size "
+                             f"{x.shape[axes[0]]}, got {lens}")
+        return x
+
+    def reference(self, op, x, lens):
+        y = np.array(x, copy=True)
+        bt = op.attr("batch_axis")
+        for b, n in enumerate(lens.reshape(-1)):
+            if not 0 <= n <= x.shape[1 - bt]:
+                raise SofieError(f"{op.describe()}: sequence length {n} outside [0, {x.shape[1 - bt]}]")
+            idx = (b, slice(None, n)) if bt == 0 else (slice(None, n), b)
+            y[idx] = x[idx][::-1]  # the time axis is the first one left
+        return y
+
+
+@register
 class EyeLike(OpDef):
     name = "graph.eye_like"
     onnx = "EyeLike"
@@ -229,7 +259,7 @@ class OneHot(OpDef):
     attrs = {"axis": Attr("int", -1)}
 
     def depth(self, op: Operation) -> int:
-        d = _known(op, "depth", "depth operand").reshape(-1)
+        d = _known_numbers(op, "depth", "depth operand").reshape(-1)
         if d.size != 1 or int(d[0]) < 1:
             raise SofieError(f"{op.describe()}: depth {d.tolist()} is not one positive number")
         return int(d[0])
@@ -255,18 +285,56 @@ class Range(OpDef):
     operands = "start:const limit:const delta:const"
 
     def _values(self, op: Operation) -> np.ndarray:
-        start, limit, delta = (_known(op, k, f"{k} of a Range (its output length)").reshape(-1)[0]
-                               for k in ("start", "limit", "delta"))
+        start, limit, delta = (self._scalar(op, k) for k in ("start", "limit", "delta"))
         if delta == 0:
             raise SofieError(f"{op.describe()}: delta 0")
         n = max(int(np.ceil((limit - start) / delta)), 0)
         return (start + np.arange(n) * delta).astype(np.asarray(start).dtype)
+
+    @staticmethod
+    def _scalar(op: Operation, name: str):
+        return _known_numbers(op, name, f"{name} of a Range (its output length)").reshape(-1)[0]
 
     def shape(self, op, start, limit, delta):
         return TensorType(start.dtype, (len(self._values(op)),))
 
     def reference(self, op, start, limit, delta):
         return self._values(op)
+
+
+@register
+class Compress(OpDef):
+    name = "graph.compress"
+    onnx = "Compress"
+    operands = "input condition:const"
+    attrs = {"axis": Attr("ints", [])}  # [] flattens the input first, else [axis] (the importer wraps it)
+    doc = ("the slices of input along axis (of the flattened input without one) where condition is "
+           "true; condition must be known at compile time (it sets the output length)")
+
+    def kept(self, op: Operation) -> np.ndarray:
+        c = _known_numbers(op, "condition", "condition of a Compress (its output length)").reshape(-1)
+        return np.flatnonzero(c).astype(np.int64)
+
+    def shape(self, op, x, cond):
+        kept, axis = self.kept(op), op.attr("axis")
+        if axis:
+            a = _axis(op, axis[0], x.rank)
+            size, out = x.shape[a], x.shape[:a] + (len(kept),) + x.shape[a + 1:]
+        elif x.is_static:
+            size, out = int(np.prod(x.shape, dtype=np.int64)), (len(kept),)
+        else:
+            raise SofieError(f"{op.describe()}: without an axis Compress flattens the input, whose shape "
+                             f"{fmt_shape(x.shape)} must then be static")
+        if not isinstance(size, int):
+            raise SofieError(f"{op.describe()}: the compressed axis of {fmt_shape(x.shape)} must be static")
+        if len(kept) and kept[-1] >= size:
+            raise SofieError(f"{op.describe()}: condition selects position {kept[-1]}, past the {size} "
+                             f"elements along the axis")
+        return x.with_shape(out)
+
+    def reference(self, op, x, cond):
+        axis = op.attr("axis")
+        return np.take(x, self.kept(op), axis=axis[0] % x.ndim) if axis else np.take(x.reshape(-1), self.kept(op))
 
 
 @register

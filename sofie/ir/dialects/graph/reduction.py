@@ -18,7 +18,7 @@ import numpy as np
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.elementwise import instantiate
-from sofie.ir.dialects.graph.shape import _axis, _known
+from sofie.ir.dialects.graph.shape import _axis, _known, _known_numbers
 from sofie.ir.dialects.scalar import Expr, evaluate
 from sofie.ir.registry import PURE, Attr, OpDef, register
 from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, fmt_shape
@@ -211,7 +211,7 @@ class TopK(OpDef):
            "by index. k must be known at compile time")
 
     def k(self, op: Operation, n: Dim) -> int:
-        k = _known(op, "K", "k operand (a run-time k gives a data-dependent output shape)").reshape(-1)
+        k = _known_numbers(op, "K", "k operand (a run-time k gives a data-dependent output shape)").reshape(-1)
         if k.size != 1:
             raise SofieError(f"{op.describe()}: K must hold one value, got {k.size}")
         k = int(k[0])

@@ -34,6 +34,17 @@ def _known(op: Operation, operand: str, what: str) -> np.ndarray:
     return v
 
 
+def _known_numbers(op: Operation, operand: str, what: str) -> np.ndarray:
+    """A compile-time operand's value that must be numbers: one derived from a symbolic dim
+    (the batch, say) is a run-time value too, and refused as one."""
+    v = _known(op, operand, what)
+    if v.dtype == object:
+        syms = ", ".join(sorted({str(e) for e in v.reshape(-1) if not isinstance(e, int | np.integer)}))
+        raise SofieError(f"{op.describe()}: the {what} depends on the symbolic dim {syms}, known only at run "
+                         f"time; sofie needs it at compile time (a constant, or derived from static shapes)")
+    return v
+
+
 def reshape_dims(op: Operation, shape: tuple[Dim, ...], target: list, allowzero: bool) -> tuple[Dim, ...]:
     out: list[Dim] = []
     infer_at = None
