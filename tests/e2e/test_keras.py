@@ -185,3 +185,19 @@ def test_unknown_format_names_the_known_ones(tmp_path) -> None:
         f.write(b"\x00garbage" * 10)
     with pytest.raises(sofie.SofieError, match=r"ONNX .*\.keras.*\.h5"):
         load_model(path)
+
+
+def test_cli_compiles_h5_and_opt_reads_keras(tmp_path) -> None:
+    path = str(tmp_path / "mlp.h5")
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu")]).save(path)
+    bin_dir = os.path.dirname(sys.executable)
+    out = tmp_path / "out"
+    r = subprocess.run([os.path.join(bin_dir, "sofie-compile"), path, "-o", str(out), "--name", "mlp"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (out / "mlp.hxx").exists() and (out / "mlp.dat").exists()
+    keras_path = str(tmp_path / "mlp.keras")
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu")]).save(keras_path)
+    r = subprocess.run([os.path.join(bin_dir, "sofie-opt"), keras_path, "--canonicalize"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "graph.gemm" in r.stdout, r.stderr
