@@ -23,11 +23,12 @@ ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax", "so
 class Case:
     name: str
     shapes: list[tuple[int, ...]]
-    build: Callable  # (keras, inputs) -> output tensor
+    build: Callable  # (keras, inputs) -> output tensor, or a list of them
     dtype: str = "float32"
     high: int = 0  # int inputs: values in [0, high)
     rtol: float = 1e-4
     atol: float = 1e-5
+    n_out: int = 1
 
 
 @dataclass
@@ -47,7 +48,10 @@ class Suite:
         for c in self.cases:
             xs = [keras.Input(s, name=f"{c.name}_x{i}", dtype=c.dtype) for i, s in enumerate(c.shapes)]
             inputs += xs
-            outputs.append(keras.layers.Identity(name=f"out_{c.name}")(c.build(keras, xs)))
+            ys = c.build(keras, xs)
+            ys = ys if isinstance(ys, list) else [ys]
+            c.n_out = len(ys)
+            outputs += [keras.layers.Identity(name=f"out_{c.name}_{j}")(y) for j, y in enumerate(ys)]
         m = keras.Model(inputs, outputs, name="suite")
         randomize(m)
         return m
@@ -161,11 +165,12 @@ def layer_suite() -> Suite:
     s.add("dot_3d", [(3, 4), (2, 4)], lambda k, xs: k.layers.Dot(axes=(2, 2))(xs))
     s.add("dot_3d_axis1", [(4, 3), (4, 2)], lambda k, xs: k.layers.Dot(axes=1, normalize=True)(xs))
     recurrent_cases(s)
-    # a shared layer called on two inputs
+    # a shared layer called on two inputs, two outputs
     def shared(k, xs):
-        d = k.layers.Dense(3, activation="tanh")
-        return k.layers.Add()([d(xs[0]), d(xs[1])])
-    s.add("shared_dense", [(4,), (4,)], shared)
+        d = k.layers.Dense(5, activation="relu")
+        ha, hb = d(xs[0]), k.layers.GlobalAveragePooling1D()(d(xs[1]))
+        return [k.layers.Dense(2)(k.layers.Concatenate()([ha, hb])), k.layers.Multiply()([ha, hb])]
+    s.add("shared_dense_two_outputs", [(6,), (4, 6)], shared)
     return s
 
 
