@@ -48,8 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read(path: str) -> Module:
-    """ONNX, or IR text of any level (sofie-opt also reads and prints the low dialect)."""
-    return load_model(path) if path.endswith(".onnx") else read_ir_text(path)
+    """ONNX, Keras, or IR text of any level (sofie-opt also reads and prints the low dialect)."""
+    from sofie.frontends.keras import is_keras_file
+    return load_model(path) if path.endswith(".onnx") or is_keras_file(path) else read_ir_text(path)
 
 
 def _main(argv: list[str]) -> int:

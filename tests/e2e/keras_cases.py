@@ -23,11 +23,12 @@ ACTIVATIONS = ["relu", "relu6", "sigmoid", "tanh", "softmax", "log_softmax", "so
 class Case:
     name: str
     shapes: list[tuple[int, ...]]
-    build: Callable  # (keras, inputs) -> output tensor
+    build: Callable  # (keras, inputs) -> output tensor, or a list of them
     dtype: str = "float32"
     high: int = 0  # int inputs: values in [0, high)
     rtol: float = 1e-4
     atol: float = 1e-5
+    n_out: int = 1
 
 
 @dataclass
@@ -47,7 +48,10 @@ class Suite:
         for c in self.cases:
             xs = [keras.Input(s, name=f"{c.name}_x{i}", dtype=c.dtype) for i, s in enumerate(c.shapes)]
             inputs += xs
-            outputs.append(keras.layers.Identity(name=f"out_{c.name}")(c.build(keras, xs)))
+            ys = c.build(keras, xs)
+            ys = ys if isinstance(ys, list) else [ys]
+            c.n_out = len(ys)
+            outputs += [keras.layers.Identity(name=f"out_{c.name}_{j}")(y) for j, y in enumerate(ys)]
         m = keras.Model(inputs, outputs, name="suite")
         randomize(m)
         return m
@@ -98,6 +102,7 @@ def layer_suite() -> Suite:
     L("embedding", (5,), lambda k: k.layers.Embedding(10, 4), dtype="int32", high=10)
     for n in ("Dropout", "GaussianNoise", "GaussianDropout", "AlphaDropout"):
         L(n.lower(), (6,), lambda k, n=n: getattr(k.layers, n)(0.3))
+    L("rescaling", (4, 3), lambda k: k.layers.Rescaling(1 / 255.0, offset=-0.5))
     L("spatial_dropout", (4, 4, 3), lambda k: k.layers.SpatialDropout2D(0.3))
     # convolutions
     L("conv1d_same_s2", (10, 3), lambda k: k.layers.Conv1D(4, 3, strides=2, padding="same"))
@@ -159,9 +164,34 @@ def layer_suite() -> Suite:
     s.add("dot_2d", [(5,), (5,)], lambda k, xs: k.layers.Dot(axes=1)(xs))
     s.add("dot_3d", [(3, 4), (2, 4)], lambda k, xs: k.layers.Dot(axes=(2, 2))(xs))
     s.add("dot_3d_axis1", [(4, 3), (4, 2)], lambda k, xs: k.layers.Dot(axes=1, normalize=True)(xs))
-    # a shared layer called on two inputs, and a chain of layers
+    recurrent_cases(s)
+    # a shared layer called on two inputs, two outputs
     def shared(k, xs):
-        d = k.layers.Dense(3, activation="tanh")
-        return k.layers.Add()([d(xs[0]), d(xs[1])])
-    s.add("shared_dense", [(4,), (4,)], shared)
+        d = k.layers.Dense(5, activation="relu")
+        ha, hb = d(xs[0]), k.layers.GlobalAveragePooling1D()(d(xs[1]))
+        return [k.layers.Dense(2)(k.layers.Concatenate()([ha, hb])), k.layers.Multiply()([ha, hb])]
+    s.add("shared_dense_two_outputs", [(6,), (4, 6)], shared)
     return s
+
+
+def recurrent_cases(s: Suite) -> None:
+    L, seq = s.layer, (5, 3)
+    L("simple_rnn", seq, lambda k: k.layers.SimpleRNN(4))
+    L("simple_rnn_relu_seq", seq, lambda k: k.layers.SimpleRNN(4, activation="relu", return_sequences=True))
+    L("gru_reset_after", seq, lambda k: k.layers.GRU(4))
+    L("gru_reset_before_seq", seq, lambda k: k.layers.GRU(4, reset_after=False, return_sequences=True))
+    L("gru_backwards_seq", seq, lambda k: k.layers.GRU(4, go_backwards=True, return_sequences=True))
+    L("lstm", seq, lambda k: k.layers.LSTM(4))
+    L("lstm_seq", seq, lambda k: k.layers.LSTM(4, return_sequences=True))
+    L("lstm_backwards", seq, lambda k: k.layers.LSTM(4, go_backwards=True))
+    L("lstm_backwards_seq", seq, lambda k: k.layers.LSTM(4, go_backwards=True, return_sequences=True))
+    L("lstm_hard_sigmoid_nobias", seq, lambda k: k.layers.LSTM(3, recurrent_activation="hard_sigmoid",
+                                                               use_bias=False))
+    s.add("lstm_return_state", [seq], lambda k, xs: k.layers.Concatenate()(k.layers.LSTM(4, return_state=True)(xs[0])))
+    L("bidirectional_lstm_seq", seq, lambda k: k.layers.Bidirectional(k.layers.LSTM(4, return_sequences=True)))
+    L("bidirectional_gru_sum", seq, lambda k: k.layers.Bidirectional(k.layers.GRU(4), merge_mode="sum"))
+    L("bidirectional_rnn_ave_seq", seq, lambda k: k.layers.Bidirectional(
+        k.layers.SimpleRNN(4, return_sequences=True), merge_mode="ave"))
+    L("bidirectional_lstm_mul", seq, lambda k: k.layers.Bidirectional(k.layers.LSTM(4), merge_mode="mul"))
+    s.add("embedding_lstm", [(6,)], lambda k, xs: k.layers.LSTM(3)(k.layers.Embedding(8, 4)(xs[0])),
+          dtype="int32", high=8)

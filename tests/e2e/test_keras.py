@@ -1,6 +1,7 @@
 """Keras models (.keras archives and legacy .h5) compiled by sofie, compared with Keras's own
-`predict` at batch 1 and 5. Most layers are cases of one suite model (keras_cases.py) compiled
-once per file format. Tolerances: rtol 1e-4, atol 1e-5 unless a case states others."""
+`predict` at batch 1 and 5. Every layer case is a subgraph of one Functional suite model
+(keras_cases.py: ~120 inputs and outputs, a shared layer) compiled once. Tolerances: rtol 1e-4,
+atol 1e-5 unless a case states others."""
 
 from __future__ import annotations
 
@@ -45,12 +46,15 @@ def _results(tmp_path_factory) -> dict:
         path = _saved(tmp_path_factory)["keras"]
         model = _RESULTS["model"]
         m = sofie.compile(path, name="keras_suite", blas="none")
+        # the compiled model takes the inputs in the Functional model's order, by their names
+        assert [n for n, *_ in m.inputs] == [x.name for x in model.inputs]
         res: dict = {c.name: {} for c in _SUITE.cases}
         for batch in BATCHES:
             xs = _SUITE.feeds(batch, seed=batch)
-            want = model.predict(xs, verbose=0, batch_size=batch)
-            for c, g, w in zip(_SUITE.cases, m(*xs), want, strict=True):
-                res[c.name][batch] = (g, np.asarray(w))
+            want, got = list(model.predict(xs, verbose=0, batch_size=batch)), list(m(*xs))
+            assert len(got) == len(want) == sum(c.n_out for c in _SUITE.cases)
+            for c in _SUITE.cases:
+                res[c.name][batch] = [(got.pop(0), np.asarray(want.pop(0))) for _ in range(c.n_out)]
         _RESULTS["res"] = res
     return _RESULTS["res"]
 
@@ -58,9 +62,10 @@ def _results(tmp_path_factory) -> dict:
 @pytest.mark.parametrize("case", [c.name for c in _SUITE.cases])
 def test_layer_matches_keras(case: str, tmp_path_factory) -> None:
     spec = next(c for c in _SUITE.cases if c.name == case)
-    for batch, (got, want) in _results(tmp_path_factory)[case].items():
-        assert got.shape == want.shape, f"{case} batch {batch}: {got.shape} vs keras {want.shape}"
-        np.testing.assert_allclose(got, want, rtol=spec.rtol, atol=spec.atol, err_msg=f"{case} batch {batch}")
+    for batch, outputs in _results(tmp_path_factory)[case].items():
+        for got, want in outputs:
+            assert got.shape == want.shape, f"{case} batch {batch}: {got.shape} vs keras {want.shape}"
+            np.testing.assert_allclose(got, want, rtol=spec.rtol, atol=spec.atol, err_msg=f"{case} batch {batch}")
 
 
 def test_h5_imports_like_keras(tmp_path_factory) -> None:
@@ -119,23 +124,6 @@ def test_sequential_convnet_h5_and_layout(tmp_path) -> None:
     _check(model, sofie.compile(path, name="keras_convnet", blas="none"), [(10, 10, 3)])
 
 
-def test_functional_two_inputs_two_outputs_shared_layer(tmp_path) -> None:
-    from tests.e2e.keras_cases import randomize
-    a, b = keras.Input((6,), name="a"), keras.Input((4, 6), name="b")
-    shared = keras.layers.Dense(5, activation="relu", name="shared")
-    ha = shared(a)
-    hb = keras.layers.GlobalAveragePooling1D()(shared(b))
-    y1 = keras.layers.Dense(2, name="y1")(keras.layers.Concatenate()([ha, hb]))
-    y2 = keras.layers.Multiply(name="y2")([ha, hb])
-    model = keras.Model([a, b], [y1, y2])
-    randomize(model)
-    path = str(tmp_path / "two.keras")
-    model.save(path)
-    m = sofie.compile(path, name="keras_two", blas="none")
-    assert [n for n, *_ in m.inputs] == ["a", "b"]
-    _check(model, m, [(6,), (4, 6)])
-
-
 # ---- errors ----------------------------------------------------------------------------------
 
 def test_unknown_layer_is_named(tmp_path) -> None:
@@ -185,3 +173,19 @@ def test_unknown_format_names_the_known_ones(tmp_path) -> None:
         f.write(b"\x00garbage" * 10)
     with pytest.raises(sofie.SofieError, match=r"ONNX .*\.keras.*\.h5"):
         load_model(path)
+
+
+def test_cli_compiles_h5_and_opt_reads_keras(tmp_path) -> None:
+    path = str(tmp_path / "mlp.h5")
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu")]).save(path)
+    bin_dir = os.path.dirname(sys.executable)
+    out = tmp_path / "out"
+    r = subprocess.run([os.path.join(bin_dir, "sofie-compile"), path, "-o", str(out), "--name", "mlp"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (out / "mlp.hxx").exists() and (out / "mlp.dat").exists()
+    keras_path = str(tmp_path / "mlp.keras")
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu")]).save(keras_path)
+    r = subprocess.run([os.path.join(bin_dir, "sofie-opt"), keras_path, "--canonicalize"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "graph.gemm" in r.stdout, r.stderr

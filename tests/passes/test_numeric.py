@@ -16,7 +16,7 @@ from sofie.pipeline import op_counts, run_pipeline
 ort = pytest.importorskip("onnxruntime")
 
 RTOL, ATOL = 1e-4, 1e-5
-PASSES = ["infer-shapes", "fold-constants", "canonicalize", "fold-batchnorm", "fuse", "cse", "dce"]
+PASSES = ["infer-shapes", "fold-constants", "sink-transposes", "canonicalize", "fold-batchnorm", "fuse", "cse", "dce"]
 MODEL_NAMES = ["tiny_resnet", "mlp", "shape_chain", "view"]
 BATCHES = [1, 3]
 

@@ -113,6 +113,14 @@ def embedding(ctx: Context, layer: Layer, xs: list[Value]) -> Value:
     return ctx.op("graph.gather", [ctx.const(table, "embeddings"), x], {"axis": 0})
 
 
+def rescaling(ctx: Context, layer: Layer, xs: list[Value]) -> Value:
+    """x * scale + offset (scalars, or per-channel lists broadcast over the last axis)."""
+    x = xs[0]
+    scale = ctx.const(ctx.cast_weight(np.asarray(layer.get("scale", 1.0)), x), "scale")
+    offset = ctx.const(ctx.cast_weight(np.asarray(layer.get("offset", 0.0)), x), "offset")
+    return ctx.op("graph.add", [ctx.op("graph.mul", [x, scale], {}, "scale"), offset], {}, "offset")
+
+
 def identity(ctx: Context, layer: Layer, xs: list[Value]) -> Value:
     return xs[0]
 
@@ -123,6 +131,6 @@ NO_OPS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
 CONVERTERS = {
     "Dense": dense, "Activation": activation, "ReLU": relu, "LeakyReLU": leaky_relu, "ELU": elu,
     "PReLU": prelu, "Softmax": softmax, "BatchNormalization": batch_norm,
-    "LayerNormalization": layer_norm, "Embedding": embedding,
+    "LayerNormalization": layer_norm, "Embedding": embedding, "Rescaling": rescaling,
     **{name: identity for name in NO_OPS},
 }
