@@ -79,9 +79,12 @@ def _model_bytes(model: Any, example_inputs: Any, dynamic_shapes: Any = None) ->
 
 def _torch_bytes(model: Any, example_inputs: Any, dynamic_shapes: Any) -> bytes:
     """A torch module's or program's code and weights, and the traced inputs' shapes."""
-    h = hashlib.sha256(repr(model.graph if is_exported_program(model) else model).encode())
-    for k, v in model.state_dict().items():
-        h.update(k.encode() + v.detach().cpu().numpy().tobytes())
+    program = is_exported_program(model)
+    h = hashlib.sha256(repr(model.graph if program else model).encode())
+    tensors = {**model.state_dict, **model.constants} if program else model.state_dict()
+    for k, v in tensors.items():
+        if hasattr(v, "detach"):  # a program's constants may hold script objects too
+            h.update(k.encode() + v.detach().cpu().numpy().tobytes())
     for x in (example_inputs if isinstance(example_inputs, tuple | list) else [example_inputs]):
         h.update(str(getattr(x, "shape", x)).encode())
     h.update(repr(dynamic_shapes).encode())

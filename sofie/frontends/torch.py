@@ -103,7 +103,7 @@ def load_exported_program(program: Any, name: str | None, source: str = "<Export
     except Exception as e:
         raise SofieError(f"{source}: torch's ONNX exporter cannot translate this program: {_first_line(e)}") from None
     proto = onnx_program.model_proto
-    _rename_batch(proto)
+    _rename_batch(proto, program)
     return load_onnx(proto, module_name(name or proto.graph.name or "model"))
 
 
@@ -174,26 +174,48 @@ def _load_legacy(model: Any, inputs: tuple, name: str) -> Module:
     return load_onnx(onnx.load_from_string(buf.getvalue()), name)
 
 
-def _rename_batch(proto: Any) -> None:
-    """torch names the batch after its own symbol (s77): sofie's interface calls it N. A dim
-    torch fixed may come as the symbol "2": it becomes the number it is."""
+def _rename_batch(proto: Any, program: Any) -> None:
+    """torch names the batch after its own symbols (s77), one per input under Dim.AUTO unless
+    the model relates them: sofie's interface calls it N, shared by every input whose example
+    had the first input's batch. A dim torch fixed may come as the symbol "2": it becomes the
+    number it is."""
     graph = proto.graph
     infos = [*graph.input, *graph.output, *graph.value_info]
     for v in infos:
         for d in v.type.tensor_type.shape.dim:
             if d.dim_param.isdigit():
                 d.dim_value = int(d.dim_param)
-    if not graph.input or not graph.input[0].type.tensor_type.shape.dim:
+    firsts = [v.type.tensor_type.shape.dim[0] if v.type.tensor_type.shape.dim else None for v in graph.input]
+    examples = _example_batches(program)
+    if not firsts or firsts[0] is None or not firsts[0].dim_param or len(examples) != len(firsts):
         return
-    symbol = graph.input[0].type.tensor_type.shape.dim[0].dim_param
-    used = {d.dim_param for v in infos for d in v.type.tensor_type.shape.dim}
-    if not symbol or symbol == BATCH or any(BATCH in re.findall(r"\w+", u) for u in used):
+    symbols = {d.dim_param for d, b in zip(firsts, examples) if d is not None and d.dim_param and b == examples[0]}
+    used = {w for v in infos for d in v.type.tensor_type.shape.dim for w in re.findall(r"\w+", d.dim_param)}
+    if BATCH in used - symbols:
         return
-    word = re.compile(rf"\b{re.escape(symbol)}\b")
+    word = re.compile(r"\b(" + "|".join(re.escape(x) for x in sorted(symbols)) + r")\b")
     for v in infos:
         for d in v.type.tensor_type.shape.dim:
             if d.dim_param:
                 d.dim_param = word.sub(BATCH, d.dim_param)
+
+
+def _example_batches(program: Any) -> list[int | None]:
+    """Axis 0 of each user input of the example the program was traced on."""
+    import torch
+    user = torch.export.graph_signature.InputKind.USER_INPUT
+    names = [s.arg.name for s in program.graph_signature.input_specs if s.kind == user]
+    vals = {n.name: n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"}
+    out: list[int | None] = []
+    for name in names:
+        v = vals.get(name)
+        if not isinstance(v, torch.Tensor) or v.dim() == 0:
+            out.append(None)
+            continue
+        d = v.shape[0]
+        hint = d.node.hint if isinstance(d, torch.SymInt) else d
+        out.append(None if hint is None else int(hint))
+    return out
 
 
 def _first_line(e: BaseException) -> str:

@@ -15,6 +15,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import sofie
@@ -118,6 +119,12 @@ def test_exported_program_compiles(cnn: nn.Module) -> None:
     program = torch.export.export(cnn, EXAMPLE, dynamic_shapes=({0: torch.export.Dim("batch")},))
     m = load_model(program, name="prog")
     assert m.name == "prog" and m.main.args[0].type.shape[0] == "N"
+    from sofie.jit import _model_bytes  # the cache key: the program's graph and weights
+    assert _model_bytes(program, None) == _model_bytes(program, None) != _model_bytes(cnn, EXAMPLE)
+    other = _cnn()
+    other.fc.bias.data += 1
+    changed = torch.export.export(other, EXAMPLE, dynamic_shapes=({0: torch.export.Dim("batch")},))
+    assert _model_bytes(changed, None) != _model_bytes(program, None)
 
 
 def test_onnx_from_default_exporter_readme_line(cnn: nn.Module, tmp_path) -> None:
@@ -181,6 +188,60 @@ def test_damaged_pt2(cnn: nn.Module, tmp_path) -> None:
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(SofieError, match="not a readable torch.export program"):
         load_model(str(path))
+
+
+class Zoo(nn.Module):
+    """Layers users bring, side by side in one module so that one export covers them all:
+    each takes its own input (batch on axis 0) and gives its own output."""
+
+    SHAPES = {"act": (3, 16), "conv1d": (4, 20), "pools": (4, 10, 10), "layernorm": (4, 5), "reduce": (5, 6),
+              "attention": (5, 16), "lstm": (5, 6), "interpolate": (3, 4, 4), "norms": (4, 5, 5),
+              "views": (4, 6), "embedding": (5,), "topk": (6,)}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1d = nn.Sequential(nn.Conv1d(4, 8, 3), nn.BatchNorm1d(8), nn.MaxPool1d(2), nn.AdaptiveAvgPool1d(1))
+        self.pools = nn.Sequential(nn.Conv2d(4, 8, 3, groups=2), nn.AvgPool2d(2), nn.AdaptiveMaxPool2d(1))
+        self.ln = nn.LayerNorm([4, 5])
+        self.attention = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, dropout=0.0)
+        self.lstm = nn.LSTM(6, 8, batch_first=True)
+        self.norms = nn.Sequential(nn.InstanceNorm2d(4, affine=True), nn.GroupNorm(2, 4), nn.PReLU())
+        self.embedding = nn.Embedding(10, 4)
+
+    def forward(self, act, conv1d, pools, layernorm, reduce, attention, lstm, interpolate, norms, views,
+                embedding, topk):
+        return (
+            F.gelu(act) + F.silu(act) + F.softplus(act) + F.elu(act) + F.hardswish(act) + F.mish(act),
+            self.conv1d(conv1d).flatten(1),
+            self.pools(pools).flatten(1),
+            F.softmax(self.ln(layernorm), -1) + F.log_softmax(layernorm, 1),
+            reduce.mean(1, keepdim=True) + reduce.amax(-1, keepdim=True) + reduce.var(1, keepdim=True),
+            self.attention(attention),
+            self.lstm(lstm)[0],
+            F.interpolate(interpolate, scale_factor=2, mode="bilinear"),
+            self.norms(norms),
+            torch.cat(torch.chunk(views, 2, 1)[::-1], 1).permute(0, 2, 1).reshape(views.shape[0], -1)[:, 1::2],
+            self.embedding((embedding.abs() * 3).long().clamp(max=9)).sum(1),
+            topk.cumsum(1) + torch.topk(topk, 2, dim=1).values.sum(1, keepdim=True),
+        )
+
+
+def test_layers_through_default_exporter_import_exactly() -> None:
+    """What torch's default exporter makes of common layers (opset 18+ forms: ReduceMean with
+    an axes input, LayerNormalization, ...) imports and means what torch computes: the numpy
+    interpreter on the imported graph against module(x), batch 1 and 3."""
+    from sofie.ir.interpret import run_function
+    torch.manual_seed(0)
+    zoo = Zoo().eval()
+    m = load_model(zoo, example_inputs=tuple(torch.randn(2, *s) for s in Zoo.SHAPES.values()))
+    assert all(a.type.shape[0] == "N" for a in m.main.args)
+    for batch in (1, 3):
+        xs = [torch.randn(batch, *s) for s in Zoo.SHAPES.values()]
+        with torch.no_grad():
+            want = zoo(*xs)
+        got = run_function(m, [x.numpy() for x in xs])
+        for name, g, w in zip(Zoo.SHAPES, got, want):
+            np.testing.assert_allclose(g, w.numpy(), rtol=RTOL, atol=ATOL, err_msg=f"{name} at batch {batch}")
 
 
 def test_cli_compiles_pt2(cnn: nn.Module, tmp_path) -> None:
