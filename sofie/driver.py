@@ -32,13 +32,15 @@ class BuildResult:
 
 
 def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None = None,
-          passes: list[str] | None = None, example_inputs: Any = None,
-          dims: dict[str, int] | None = None) -> BuildResult:
+          passes: list[str] | None = None, example_inputs: Any = None, dynamic_shapes: Any = None,
+          dims: dict[str, int] | None = None, source: str | None = None) -> BuildResult:
     """Compiles a model into `out_dir` (NAME.hxx, NAME.dat, sofie_rt/). `dims` gives default
-    maxima of dim symbols other than the batch ({"P": 128}); the Session may override them."""
+    maxima of dim symbols other than the batch ({"P": 128}); the Session may override them.
+    `model` may be an imported Module too; `source` then names where it came from."""
     blas = blas or DEFAULT_BLAS
     blas_flags(blas)  # fail early on a BLAS that is not available
-    graph = load_model(model, name=name, example_inputs=example_inputs)
+    graph = model if isinstance(model, Module) else load_model(model, name=name, example_inputs=example_inputs,
+                                                               dynamic_shapes=dynamic_shapes)
     imported_bytes = intermediate_bytes(graph)
     pipeline = list(DEFAULT_PIPELINE if passes is None else passes)
     lowered = module_level(graph) == LOW  # IR text written after `lower`: its graph passes ran
@@ -54,7 +56,7 @@ def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None
     if "arena_terms" in graph.main.attrs:  # planned already (sofie-opt --plan-memory)
         low_passes = [p for p in low_passes if p not in ("fuse-loops", "plan-memory")]
     low, low_stats = run_pipeline(graph, low_passes)
-    out = emit(low, out_dir, blas=blas, source=_describe(model), dims=dims)
+    out = emit(low, out_dir, blas=blas, source=source or _describe(model), dims=dims)
     stats = _stats(counts, intermediates, low, out.weights_bytes, graph_stats + low_stats)
     symbols = model_symbols(low.main, dims)
     stats["symbols"] = {"batch": symbols.batch, "dims": dict(zip(symbols.dims, symbols.max_dims)),

@@ -21,6 +21,8 @@ from sofie.compiled import CompiledModel
 from sofie.custom_ops import custom_ops_fingerprint
 from sofie.driver import build
 from sofie.errors import SofieError
+from sofie.frontends import split_address
+from sofie.frontends.torch import is_exported_program, is_torch_module
 from sofie.version import __version__
 
 _SOFIE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -55,34 +57,39 @@ def _cpu_id() -> str:
     return platform.machine() + platform.processor() + flags
 
 
-def _model_bytes(model: Any, example_inputs: Any) -> bytes:
+def _model_bytes(model: Any, example_inputs: Any, dynamic_shapes: Any = None) -> bytes:
     import onnx
     if isinstance(model, onnx.ModelProto):
         return model.SerializeToString()
     if isinstance(model, str | os.PathLike):
-        path = str(model)
+        path, member = split_address(str(model))
         if not os.path.isfile(path):
             raise SofieError(f"{path}: no such file")
         with open(path, "rb") as f:
             data = f.read()
-        h = hashlib.sha256(data)
+        h = hashlib.sha256(data + f"|{member}".encode())
         for extra in _external_files(data, os.path.dirname(os.path.abspath(path))):
             st = os.stat(extra)  # external weights: their size and time stand for their bytes
             h.update(f"{extra}:{st.st_size}:{st.st_mtime_ns}".encode())
         return h.digest()
-    try:  # a torch module: its weights and the traced inputs' shapes
-        import torch
-        if isinstance(model, torch.nn.Module):
-            h = hashlib.sha256(repr(model).encode())
-            for k, v in model.state_dict().items():
-                h.update(k.encode() + v.detach().cpu().numpy().tobytes())
-            for x in (example_inputs if isinstance(example_inputs, tuple | list) else [example_inputs]):
-                h.update(str(getattr(x, "shape", x)).encode())
-            return h.digest()
-    except ImportError:
-        pass
-    raise SofieError(f"cannot compile a {type(model).__name__}: pass an ONNX path or ModelProto, "
-                     f"or a torch.nn.Module with example_inputs=")
+    if is_torch_module(model) or is_exported_program(model):
+        return _torch_bytes(model, example_inputs, dynamic_shapes)
+    raise SofieError(f"cannot compile a {type(model).__name__}: pass a model file, an onnx.ModelProto, "
+                     f"a torch.nn.Module with example_inputs= or a torch.export.ExportedProgram")
+
+
+def _torch_bytes(model: Any, example_inputs: Any, dynamic_shapes: Any) -> bytes:
+    """A torch module's or program's code and weights, and the traced inputs' shapes."""
+    program = is_exported_program(model)
+    h = hashlib.sha256(repr(model.graph if program else model).encode())
+    tensors = {**model.state_dict, **model.constants} if program else model.state_dict()
+    for k, v in tensors.items():
+        if hasattr(v, "detach"):  # a program's constants may hold script objects too
+            h.update(k.encode() + v.detach().cpu().numpy().tobytes())
+    for x in (example_inputs if isinstance(example_inputs, tuple | list) else [example_inputs]):
+        h.update(str(getattr(x, "shape", x)).encode())
+    h.update(repr(dynamic_shapes).encode())
+    return h.digest()
 
 
 def _external_files(data: bytes, folder: str) -> list[str]:
@@ -102,16 +109,18 @@ _LOCK = threading.Lock()
 
 
 def compile(model: Any, *, name: str | None = None, blas: str | None = None,
-            passes: list[str] | None = None, example_inputs: Any = None,
+            passes: list[str] | None = None, example_inputs: Any = None, dynamic_shapes: Any = None,
             max_batch: int | None = None, dims: dict[str, int] | None = None) -> CompiledModel:
     """Compiles `model` to C++, builds a Python extension around it (cached) and loads it.
 
     `max_batch`: events per run of the generated code (default: the model's, up to 64);
     larger batches run in chunks. `dims`: maxima of the other dim symbols ({"P": 128}, default
-    64 each); larger values are refused."""
+    64 each); larger values are refused. A torch.nn.Module is exported with `example_inputs`
+    and a dynamic batch, or the `dynamic_shapes` given (as `torch.export.export` takes them)."""
     blas = blas or DEFAULT_BLAS
     key = hashlib.sha256(b"|".join([
-        _model_bytes(model, example_inputs), repr((name, blas, passes, sorted((dims or {}).items()))).encode(),
+        _model_bytes(model, example_inputs, dynamic_shapes),
+        repr((name, blas, passes, sorted((dims or {}).items()))).encode(),
         _source_hash().encode(), custom_ops_fingerprint().encode(), sys.version.encode(),
         _cpu_id().encode()])).hexdigest()[:24]
     folder = os.path.join(cache_dir(), key)
@@ -119,7 +128,7 @@ def compile(model: Any, *, name: str | None = None, blas: str | None = None,
     with _LOCK:
         if not os.path.isfile(manifest):
             _build_extension(model, folder, key, name=name, blas=blas, passes=passes,
-                             example_inputs=example_inputs, dims=dims)
+                             example_inputs=example_inputs, dynamic_shapes=dynamic_shapes, dims=dims)
         with open(manifest) as f:
             info = json.load(f)
     return CompiledModel(folder, info, max_batch or info["max_batch"])
@@ -129,7 +138,8 @@ def _build_extension(model: Any, folder: str, key: str, **options: Any) -> None:
     os.makedirs(cache_dir(), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f"{key}.", dir=cache_dir())
     r = build(model, tmp, name=options["name"], blas=options["blas"], passes=options["passes"],
-              example_inputs=options["example_inputs"], dims=options["dims"])
+              example_inputs=options["example_inputs"], dynamic_shapes=options["dynamic_shapes"],
+              dims=options["dims"])
     module_name = f"_sofie_{key}"
     src = os.path.join(tmp, "binding.cpp")
     with open(src, "w") as f:

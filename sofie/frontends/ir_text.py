@@ -30,7 +30,16 @@ def is_ir_text(path: str) -> bool:
             head = f.read(_SNIFF_BYTES)
     except OSError:
         return False
-    return bool(_STARTS_LIKE_IR.match(head.decode("utf-8", errors="replace")))
+    return sniff_ir_text(path, head)
+
+
+def sniff_ir_text(path: str, head: bytes) -> bool:
+    """By content only: the file's first bytes start like IR text."""
+    return looks_like_ir_text(head.decode("utf-8", errors="replace"))
+
+
+def looks_like_ir_text(text: str) -> bool:
+    return bool(_STARTS_LIKE_IR.match(text))
 
 
 def read_ir_text(path: str) -> Module:
@@ -50,6 +59,14 @@ def load_ir_text(path: str, name: str | None = None) -> Module:
     return m
 
 
+def load_ir_string(text: str, source: str, name: str | None = None) -> Module:
+    """IR text held elsewhere (a ROOT file's TObjString): as `load_ir_text`, `source` naming it."""
+    m = parse(text, source=source)
+    verify(m, "parsing")
+    m.name = module_name(name or m.name)
+    return m
+
+
 def _parse(path: str) -> Module:
     if path == "-":
         return parse(sys.stdin.read(), source="<stdin>")
@@ -61,5 +78,5 @@ def _parse(path: str) -> Module:
     except OSError as e:
         raise SofieError(f"{path}: {e.strerror}") from None
     except UnicodeDecodeError:
-        raise SofieError(f"{path}: not IR text (binary data); ONNX files need the .onnx extension") from None
+        raise SofieError(f"{path}: not IR text (binary data)") from None
     return parse(text, source=path)

@@ -45,6 +45,41 @@ def load_onnx(model: str | os.PathLike | onnx.ModelProto, name: str | None = Non
     return _Importer(proto, base, source).run(module_name(name))
 
 
+# ModelProto's field numbers and their protobuf wire types (0 varint, 2 length-delimited)
+_MODEL_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
+
+
+def is_onnx(path: str, head: bytes) -> bool:
+    """By content: the first bytes parse as fields of an ONNX ModelProto (what a protobuf
+    reader would see), up to the end of `head`; any other byte stream fails within a few."""
+    pos, fields = 0, 0
+    while pos < len(head):
+        key, pos = _varint(head, pos)
+        if key is None:  # cut by the end of `head`
+            return fields > 0
+        if _MODEL_FIELDS.get(key >> 3) != key & 7:
+            return False
+        value, pos = _varint(head, pos)
+        if value is None:
+            return pos >= len(head) and fields > 0
+        if key & 7 == 2:
+            pos += value
+        fields += 1
+    return fields > 0
+
+
+def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
+    value = shift = 0
+    while pos < len(data) and shift < 64:
+        b = data[pos]
+        value |= (b & 0x7F) << shift
+        pos += 1
+        if not b & 0x80:
+            return value, pos
+        shift += 7
+    return None, len(data)
+
+
 def _read(path: str) -> onnx.ModelProto:
     if not os.path.isfile(path):
         raise SofieError(f"{path}: no such file")

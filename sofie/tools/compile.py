@@ -11,18 +11,24 @@ from sofie.backend_cpp.toolchain import BLAS_CHOICES, DEFAULT_BLAS, blas_flags
 from sofie.custom_ops import load_custom_ops
 from sofie.driver import build
 from sofie.errors import SofieError
+from sofie.frontends import load_model
+from sofie.frontends.root import save_root
 from sofie.pipeline import parse_pipeline
 from sofie.tools.cli import run_cli
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sofie-compile", description="Compile a trained model to C++.")
-    p.add_argument("model", help="model file (.onnx, or graph-dialect IR text from sofie-opt)")
+    p.add_argument("model", help="model file: ONNX, sofie IR text, torch.export program (.pt2), "
+                                 "ROOT file (file.root[:name]); the format is told by the file's contents")
     p.add_argument("-o", "--output", default=".", help="output folder (default: .)")
     p.add_argument("--name", help="model name: NAME.hxx, namespace TMVA_SOFIE_NAME "
                                      "(default: the file stem; for IR text, its module's name)")
     p.add_argument("--blas", choices=BLAS_CHOICES, default=DEFAULT_BLAS, help=f"default: {DEFAULT_BLAS}")
     p.add_argument("--stats", action="store_true", help="also write NAME.stats.json")
+    p.add_argument("--save-root", metavar="FILE.root[:KEY]",
+                   help="also store the imported model (IR text with its weights) in this ROOT file, "
+                        "under KEY (default: the model's name); other objects in the file are kept")
     p.add_argument("--print-flags", action="store_true",
                    help="print the extra compile/link flags the chosen BLAS needs, and exit")
     p.add_argument("-O0", dest="no_opt", action="store_true", help="run no optimization pass")
@@ -54,7 +60,12 @@ def _main(argv: list[str]) -> int:
     for path in args.custom_ops:
         load_custom_ops(path)
     passes = [] if args.no_opt else (parse_pipeline(args.pass_pipeline) if args.pass_pipeline else None)
-    r = build(args.model, args.output, name=args.name, blas=args.blas, passes=passes, dims=parse_dims(args.dim))
+    model = args.model
+    if args.save_root:
+        model = load_model(args.model, name=args.name)
+        print(f"saved {save_root(model, args.save_root)}", file=sys.stderr)
+    r = build(model, args.output, name=args.name, blas=args.blas, passes=passes, dims=parse_dims(args.dim),
+              source=os.path.basename(args.model))
     if args.stats:
         path = os.path.join(args.output, f"{r.low.name}.stats.json")
         with open(path, "w") as f:

@@ -12,7 +12,7 @@ import sys
 
 from sofie.custom_ops import load_custom_ops
 from sofie.frontends import load_model
-from sofie.frontends.ir_text import read_ir_text
+from sofie.frontends.ir_text import is_ir_text, read_ir_text
 from sofie.ir.core import Module
 from sofie.ir.printer import INLINE_LIMIT, print_module
 from sofie.pipeline import PipelineOptions, available_passes, parse_pipeline, run_pipeline
@@ -26,7 +26,7 @@ class _AddPass(argparse.Action):
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sofie-opt", description="Run sofie passes on a model or IR text.")
-    p.add_argument("input", help="an .onnx model or IR text ('-' for stdin)")
+    p.add_argument("input", help="a model (ONNX, .pt2, file.root[:name]) or IR text ('-' for stdin)")
     p.add_argument("-o", "--output", help="write the IR here instead of stdout")
     p.set_defaults(pipeline=[])
     for name, cls in sorted(available_passes().items()):
@@ -48,9 +48,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _read(path: str) -> Module:
-    """ONNX, Keras, or IR text of any level (sofie-opt also reads and prints the low dialect)."""
-    from sofie.frontends.keras import is_keras_file
-    return load_model(path) if path.endswith(".onnx") or is_keras_file(path) else read_ir_text(path)
+    """IR text of any level (sofie-opt also reads and prints the low dialect), or any model
+    format sofie-compile reads (told by the file's contents)."""
+    return read_ir_text(path) if path == "-" or is_ir_text(path) else load_model(path)
 
 
 def _main(argv: list[str]) -> int:

@@ -11,7 +11,8 @@ from sofie.frontends.names import module_name
 from sofie.ir.core import Module
 
 
-def is_keras_file(path: str) -> bool:
+def is_keras_file(path: str, head: bytes = b"") -> bool:
+    """By content: a zip archive holding config.json, or an HDF5 file with a model_config."""
     return sniff(path) is not None
 
 

@@ -42,7 +42,10 @@ def sniff(path: str) -> str | None:
         except (zipfile.BadZipFile, OSError):
             return "keras" if path.lower().endswith(".keras") else None
     if head == HDF5_SIGNATURE:
-        import h5py
+        try:
+            import h5py
+        except ImportError:  # the loader says to install the keras extra
+            return "h5" if path.lower().endswith((".h5", ".hdf5")) else None
         try:
             with h5py.File(path, "r") as f:
                 return "h5" if "model_config" in f.attrs else None
@@ -67,8 +70,16 @@ def read_keras(path: str) -> KerasFile:
                      f"an HDF5 file with a model_config attribute)")
 
 
+def _h5py():
+    try:
+        import h5py
+    except ImportError:
+        raise SofieError("reading Keras models needs h5py: pip install 'sofie[keras]'") from None
+    return h5py
+
+
 def _read_archive(path: str) -> KerasFile:
-    import h5py
+    h5py = _h5py()
     with zipfile.ZipFile(path) as z:
         config = json.loads(z.read("config.json"))
         names = z.namelist()
@@ -110,7 +121,7 @@ def _group_arrays(group: Any) -> list[np.ndarray]:
 
 
 def _read_h5(path: str) -> KerasFile:
-    import h5py
+    h5py = _h5py()
     with h5py.File(path, "r") as f:
         raw = f.attrs["model_config"]
         config = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
