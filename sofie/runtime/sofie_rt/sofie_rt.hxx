@@ -19,6 +19,7 @@
 #include "blas.hxx"
 #include "conv_nd.hxx"
 #include "elementwise.hxx"
+#include "functor.hxx"
 #include "indexing.hxx"
 #include "kernels.hxx"
 #include "matmul.hxx"
