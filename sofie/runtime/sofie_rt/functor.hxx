@@ -44,14 +44,11 @@ inline std::string find_weights(const std::string& path, const std::string& head
     return readable_file(beside) ? beside : path;  // else the Session reports the path as given
 }
 
-// One Session per slot; the first loads the weights, the others share them.
+// One Session per slot; the first loads the weights (from `path` exactly), the others share them.
 template <class Session>
 class SlotSessions {
 public:
-    SlotSessions(unsigned nslots, const std::string& weights) {
-        using Model = typename Session::model_type;
-        const std::string path = find_weights(weights.empty() ? Model::kDefaultWeightsPath : weights,
-                                              Model::kHeaderFile);
+    SlotSessions(unsigned nslots, const std::string& path) {
         const unsigned n = nslots == 0 ? 1u : nslots;
         sessions_.reserve(n);
         sessions_.emplace_back(path);
@@ -82,8 +79,11 @@ class FunctorBase;
 template <class Session, class T, std::size_t... I>
 class FunctorBase<Session, T, std::index_sequence<I...>> {
 public:
+    // `weights`: the file as given, else the file of that name beside the model's header;
+    // empty: the model's default ("NAME.dat").
     FunctorBase(unsigned nslots, const std::string& weights)
-        : sessions_(std::make_shared<SlotSessions<Session>>(nslots, weights)) {}
+        : sessions_(std::make_shared<SlotSessions<Session>>(
+              nslots, find_weights(weights.empty() ? Model::kDefaultWeightsPath : weights, Model::kHeaderFile))) {}
 
     // The model's output for one event (SofieFunctor's return type: it allocates).
     std::vector<T> operator()(unsigned slot, Repeat<I, T>... x) const {
@@ -96,6 +96,7 @@ public:
     std::size_t slots() const { return sessions_->size(); }
 
 private:
+    using Model = typename Session::model_type;
     std::shared_ptr<SlotSessions<Session>> sessions_;  // shared by copies
 };
 
