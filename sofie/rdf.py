@@ -49,14 +49,17 @@ class _Model:
 
 
 def define(df: Any, name: str, model: Any, columns: list[str], *, output: int = 0,
-           **compile_options: Any) -> Any:
+           ship_weights: bool = True, **compile_options: Any) -> Any:
     """Returns `df` with a column `name`: output `output` of `model` on each event, whose
     inputs are `columns` in order (scalar columns of any arithmetic type, converted to the
     model's input types; the model's inputs, flattened, take them in order). The column is a
     single value when the output has one element per event, else an ROOT::RVec.
 
     `model`: a `CompiledModel`, a `sofie.compile` cache folder, or anything `sofie.compile`
-    takes (with `compile_options`). `df` may be a local or a distributed RDataFrame."""
+    takes (with `compile_options`). `df` may be a local or a distributed RDataFrame; a
+    distributed one gets the bridge library and header shipped to its workers, and the weights
+    too unless `ship_weights=False` (the workers read them at the same path: a shared file
+    system)."""
     import ROOT
 
     m = _model(model, compile_options)
@@ -77,7 +80,8 @@ def define(df: Any, name: str, model: Any, columns: list[str], *, output: int = 
         dist = ROOT.RDF.Distributed
         dist.DistributeSharedLibs([lib])
         dist.DistributeHeaders([bridge])
-        dist.DistributeFiles([m.weights])
+        if ship_weights:
+            dist.DistributeFiles([m.weights])
         return df.Define(name, f"{ns}::instance()(rdfslot_, {', '.join(columns)})")
     _load(ROOT, lib, bridge)
     node = ROOT.RDF.AsRNode(df)
