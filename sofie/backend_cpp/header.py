@@ -3,6 +3,8 @@ and run body (one block per op) on top of sofie::rt::SessionBase (sofie_rt/sessi
 
 from __future__ import annotations
 
+import hashlib
+
 from sofie.backend_cpp import loops  # noqa: F401  (registers the low.generic printer)
 from sofie.backend_cpp.custom import used_custom_code
 from sofie.backend_cpp.kernels import EMITTERS
@@ -43,7 +45,8 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "// Do not edit. Weights live in the .dat file written beside this header.",
         f"// inputs:  {sig.describe(f.args)}",
         f"// outputs: {sig.describe(f.outputs)}",
-        "#pragma once",
+        "#ifndef @GUARD@",
+        "#define @GUARD@",
         "",
         "#if !defined(SOFIE_BLAS_OPENBLAS) && !defined(SOFIE_BLAS_CBLAS) && !defined(SOFIE_BLAS_EIGEN) \\",
         "    && !defined(SOFIE_BLAS_NONE)",
@@ -75,6 +78,8 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         f"  static constexpr sofie::rt::WeightsSpec kWeights{{{weights_bytes}ull, 0x{fingerprint:016x}ull, "
         f"{n_tensors}u}};",
         f'  static constexpr const char* kDefaultWeightsPath = "{name}.dat";',
+        "  // where this header was read from: sofie::Functor looks for the weights beside it",
+        "  static constexpr const char* kHeaderFile = __FILE__;",
         f"  static constexpr sofie::rt::Batching kBatching = sofie::rt::Batching::{sig.batching};",
         "  // events the arena holds; larger batches run in chunks (keeps the arena near 64 MB)",
         f"  static constexpr std::size_t kDefaultMaxBatch = {default_max_batch(f, symbols)};",
@@ -118,8 +123,18 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "",
         f"}}  // namespace {ns}",
         "",
+        "#endif  // @GUARD@",
+        "",
     ]
-    return "\n".join(lines)
+    return _with_guard("\n".join(lines), name)
+
+
+def _with_guard(text: str, name: str) -> str:
+    """Classic include guards named for the model and its text: ROOT's distributed RDataFrame
+    includes copies of a header from each worker's folder, which `#pragma once` (per path)
+    would read twice, while two different models must never hide each other."""
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16].upper()
+    return text.replace("@GUARD@", f"SOFIE_MODEL_{name.upper()}_HXX_{digest}")
 
 
 def _dims_constants(symbols: Symbols) -> list[str]:

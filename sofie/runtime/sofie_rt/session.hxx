@@ -94,6 +94,8 @@ public:
     // Maxima of the dim symbols other than the batch (sequence length, objects per event...),
     // in the order of Model::kDimNames. The memory plan is valid for every value up to them.
     using Dims = std::array<std::size_t, Model::kDims>;
+    // The model's constants (sofie::Functor reads the default weights path from them).
+    using model_type = Model;
 
     explicit SessionBase(const std::string& weights = Model::kDefaultWeightsPath,
                          std::size_t max_batch = Model::kDefaultMaxBatch,

@@ -20,6 +20,7 @@
 #include "conv_nd.hxx"
 #include "custom.hxx"
 #include "elementwise.hxx"
+#include "functor.hxx"
 #include "indexing.hxx"
 #include "kernels.hxx"
 #include "matmul.hxx"
