@@ -132,8 +132,9 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
 def _with_guard(text: str, name: str) -> str:
     """Classic include guards named for the model and its text: ROOT's distributed RDataFrame
     includes copies of a header from each worker's folder, which `#pragma once` (per path)
-    would read twice, while two different models must never hide each other."""
-    digest = hashlib.sha256(text.encode()).hexdigest()[:16].upper()
+    would read twice, while two different models must never hide each other. The first line
+    (which file the model came from) is left out: the same model from another file is the same code."""
+    digest = hashlib.sha256(text.split("\n", 1)[1].encode()).hexdigest()[:16].upper()
     return text.replace("@GUARD@", f"SOFIE_MODEL_{name.upper()}_HXX_{digest}")
 
 
