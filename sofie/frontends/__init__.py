@@ -33,7 +33,7 @@ def load_model(model: Any, name: str | None = None, example_inputs: Any = None) 
             return load_keras(path, name)
         if _looks_like_onnx(path):
             return load_onnx(path, name)
-        raise SofieError(f"{path}: unknown model format '{ext or '(none)'}'; sofie reads ONNX (.onnx), "
+        raise SofieError(f"{path}: unsupported model format '{ext or '(none)'}'; sofie reads ONNX (.onnx), "
                          f"sofie IR text (.ir), Keras 3 archives (.keras) and legacy Keras HDF5 (.h5) "
                          f"(ROOT and .pt files are on the roadmap)")
     from sofie.frontends.torch import is_torch_module, load_torch
