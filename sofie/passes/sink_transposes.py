@@ -7,7 +7,8 @@ between hides it. This pass moves a Transpose below such an op, rewriting the op
 permuted layout:
   - elementwise ops: f(T(a), T(b), scalar) = T(f(a, b, scalar)), all transposes of one perm;
   - Concat of transposes of one perm: the axis is mapped through the perm;
-  - Pad with constant pads: the pads are permuted;
+  - Pad with constant pads, Resize with constant scales: permuted like the data;
+  - Slice with constant axes: the axes are mapped;
   - reductions with an `axes` attribute: the axes are mapped, and with keepdims=0 only the
     order of the kept axes is left to transpose (often none, e.g. a global average pool).
 A Transpose moves only when the op is its one user, so no work is duplicated; the pass runs to
@@ -88,6 +89,13 @@ class SinkTranspose(Pattern):
                     and module.constant_value(op.operands[1]) is not None:
                 return ("pad", _perm(op.operands[0].owner))
             return None
+        if op.isa("graph.slice") and _transposed(op.operands[0]) is not None and len(op.operands) >= 4 \
+                and module.constant_value(op.operands[3]) is not None:
+            return ("slice", _perm(op.operands[0].owner))
+        if op.isa("graph.resize") and _transposed(op.operands[0]) is not None and not op.attr("axes") \
+                and len(op.operands) == 3 and op.operands[1] is None \
+                and module.constant_value(op.operands[2]) is not None:
+            return ("resize", _perm(op.operands[0].owner))
         if op.isa(*_REDUCTIONS) and len(op.operands) == 1 and op.attr("axes") \
                 and _transposed(op.operands[0]) is not None:
             return ("reduce", _perm(op.operands[0].owner))
@@ -109,6 +117,14 @@ class SinkTranspose(Pattern):
             for i, p in enumerate(perm):  # operand axis i of the transpose is axis p of its input
                 new[p], new[p + r] = pads[i], pads[i + r]
             operands[1] = rw.weight(new, f"{op.loc or 'pad'}/pads", loc=op.loc)
+        elif kind == "slice":  # explicit axes: each maps through the perm
+            r = len(perm)
+            axes = rw.module.constant_value(op.operands[3]).astype(np.int64)
+            operands[3] = rw.weight(np.array([perm[a + r if a < 0 else a] for a in axes], np.int64),
+                                    f"{op.loc or 'slice'}/axes", loc=op.loc)
+        elif kind == "resize":  # scales per axis, permuted like the data
+            scales = rw.module.constant_value(op.operands[2])
+            operands[2] = rw.weight(scales[np.argsort(perm)], f"{op.loc or 'resize'}/scales", loc=op.loc)
         elif kind == "reduce":
             r = len(perm)
             axes = [a + r if a < 0 else a for a in attrs["axes"]]
@@ -126,7 +142,8 @@ class SinkTranspose(Pattern):
 @register_pass
 class SinkTransposes(Pass):
     name = "sink-transposes"
-    summary = "move transposes below elementwise ops, concat, pad and reductions; cancel inverse pairs"
+    summary = ("move transposes below elementwise ops, concat, pad, slice, resize and reductions; "
+               "cancel inverse pairs")
 
     def run(self, module: Module) -> None:
         apply_patterns(module, [SinkTranspose(), MergeTransposes()])

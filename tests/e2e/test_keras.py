@@ -94,6 +94,9 @@ def _convnet(k):
         k.layers.MaxPooling2D(2),
         k.layers.ZeroPadding2D(1),
         k.layers.DepthwiseConv2D(3),
+        k.layers.UpSampling2D(2, interpolation="bilinear"),
+        k.layers.Cropping2D(1),
+        k.layers.Conv2D(4, 3, activation="relu"),
         k.layers.GlobalAveragePooling2D(),
         k.layers.Dense(4, activation="softmax"),
     ])

@@ -95,3 +95,20 @@ def test_missing_weights_are_named(tmp_path) -> None:
     _write(path, _functional([[["x", 0, 0, {}]]]), {"a": _dense(4, 3)}, ["x", "a", "b", "sum"])
     with pytest.raises(SofieError, match=r"layer 'b' \(Dense\): expected 2 weight arrays, the file holds 0"):
         load_model(path)
+
+
+@pytest.mark.parametrize("layer, message", [
+    ({"class_name": "Reshape", "config": {"name": "r"}}, r"layer 'r' \(Reshape\): malformed config .*TypeError"),
+    ({"class_name": "Dense", "config": {"name": "d", "units": 3, "activation": "nope"}},
+     r"layer 'd' \(Dense\): activation 'nope' is not supported"),
+    ({"class_name": "Conv2D", "config": {"name": "c", "filters": 3, "kernel_size": 1}},
+     r"layer 'c' \(Conv2D\): expected 2 weight arrays, the file holds 0"),
+    ({"class_name": "Lambda", "config": {"name": "f"}}, r"layer 'f' is of class Lambda"),
+])
+def test_bad_layer_configs_are_sofie_errors(tmp_path, layer: dict, message: str) -> None:
+    first = {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4], "name": "x"}}
+    config = {"class_name": "Sequential", "config": {"name": "seq", "layers": [first, layer]}}
+    path = str(tmp_path / "bad.h5")
+    _write(path, config, {"d": _dense(4, 3)}, ["d"])
+    with pytest.raises(SofieError, match=message):
+        load_model(path)

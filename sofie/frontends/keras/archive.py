@@ -39,7 +39,7 @@ def sniff(path: str) -> str | None:
         try:
             with zipfile.ZipFile(path) as z:
                 return "keras" if "config.json" in z.namelist() else None
-        except (zipfile.BadZipFile, OSError):
+        except Exception:  # a damaged zip raises several types; sniffing must not crash
             return "keras" if path.lower().endswith(".keras") else None
     if head == HDF5_SIGNATURE:
         try:
@@ -49,7 +49,7 @@ def sniff(path: str) -> str | None:
         try:
             with h5py.File(path, "r") as f:
                 return "h5" if "model_config" in f.attrs else None
-        except OSError:  # damaged: say so when the name says it is a Keras model
+        except Exception:  # damaged: say so when the name says it is a Keras model
             return "h5" if path.lower().endswith((".h5", ".hdf5")) else None
     return None
 

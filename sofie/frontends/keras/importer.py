@@ -25,12 +25,18 @@ def import_keras(kf: KerasFile, name: str) -> Module:
         raise SofieError(f"{kf.path}: the model is a {cls}; sofie reads Sequential and Functional models")
     module = Module(name)
     importer = _Importer(kf, module)
-    if cls == "Sequential":
-        importer.sequential(cfg)
-    else:
-        importer.functional(cfg)
+    try:
+        if cls == "Sequential":
+            importer.sequential(cfg)
+        else:
+            importer.functional(cfg)
+    except _MALFORMED as e:  # a config missing keys or with values of the wrong type
+        raise SofieError(f"{kf.path}: malformed model config ({type(e).__name__}: {e})") from None
     verify(module, "Keras import")
     return module
+
+
+_MALFORMED = (KeyError, TypeError, ValueError, IndexError, AttributeError)
 
 
 def _layer(entry: dict[str, Any]) -> Layer:
@@ -72,6 +78,8 @@ class _Importer:
         self.ctx.layer = layer
         try:
             out = conv(self.ctx, layer, xs)
+        except _MALFORMED as e:  # a layer config or weights not as Keras writes them
+            raise self.ctx.error(f"malformed config or weights ({type(e).__name__}: {e})") from None
         finally:
             self.ctx.layer = None
         return out if isinstance(out, list) else [out]
