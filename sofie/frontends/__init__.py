@@ -18,16 +18,19 @@ _SNIFF_BYTES = 1 << 16
 
 class Format(NamedTuple):
     """A model file format: `module.sniff(path, head)` tells it by its first bytes (cheaply,
-    without importing a framework), `module.load(path, name)` imports it."""
+    without importing a framework), `module.load(path, name)` imports it; a file that holds
+    several models (`addressable`) is loaded with `member=` the NAME of `file:NAME`."""
     description: str
     module: str
     sniff: str
     load: str
     extensions: tuple[str, ...]
+    addressable: bool = False
 
 
 FORMATS = (
-    Format("ROOT files (.root, file.root:name)", "sofie.frontends.root", "is_root_file", "load_root", (".root",)),
+    Format("ROOT files (.root, file.root:name)", "sofie.frontends.root", "is_root_file", "load_root", (".root",),
+           addressable=True),
     Format("torch.export programs (.pt2)", "sofie.frontends.torch", "is_pt2", "load_pt2", (".pt2",)),
     Format("sofie IR text (.ir)", "sofie.frontends.ir_text", "sniff_ir_text", "load_ir_text",
            (".ir", ".sofie", ".mlir")),
@@ -94,7 +97,7 @@ def load_path(address: str, name: str | None = None) -> Module:
     if fmt is None:
         raise SofieError(_unknown_format(path))
     load = getattr(importlib.import_module(fmt.module), fmt.load)
-    if fmt.module == "sofie.frontends.root":
+    if fmt.addressable:
         return load(path, name, member=member)
     if member is not None:
         raise SofieError(f"{address}: ':{member}' names a model inside a ROOT file, but {path} holds "

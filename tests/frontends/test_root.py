@@ -87,6 +87,8 @@ def test_each_network_imports_by_address() -> None:
     assert "graph.exp" in text and "graph.neg" in text  # exp(-a*a)
     assert "graph.softmax" in print_module(load_model(f"{TMLP}:softmax"))
     assert "graph.tanh" in print_module(load_model(f"{TMLP}:external"))  # [1]*TMath::TanH(x)
+    r = cli("sofie-opt", f"{TMLP}:softmax", "--elide-weights")
+    assert r.returncode == 0 and "module @softmax" in r.stdout and "graph.softmax" in r.stdout, r.stderr
 
 
 def test_root_file_errors(tmp_path) -> None:

@@ -11,6 +11,8 @@ writes, next to this script:
 - tmlp_single.root: a file holding one model (addressed without a name).
 - tmlp_reference.json: for each model, events and TMultiLayerPerceptron::Evaluate(i, event)
   for every output i: ROOT's own prediction, which the tests compare sofie's with.
+A rerun may give other weights (ROOT's training draws from generators of its own); the
+reference is written in the same run, so files and reference always agree.
 `--check FILE.root` instead opens a file sofie wrote (sofie-compile --save-root) with ROOT and
 prints the models it holds, to show ROOT reads them.
 """
