@@ -78,10 +78,22 @@ def _model_bytes(model: Any, example_inputs: Any, dynamic_shapes: Any = None) ->
                      f"a torch.nn.Module with example_inputs= or a torch.export.ExportedProgram")
 
 
+def _forward_code(module: Any) -> bytes:
+    """The bytecode and constants of forward() of a module and of each submodule's class."""
+    code = b""
+    for m in {type(sub): sub for sub in module.modules()}.values():
+        fn = getattr(type(m).forward, "__code__", None)
+        if fn is not None:
+            code += fn.co_code + repr(fn.co_consts).encode() + repr(fn.co_names).encode()
+    return code
+
+
 def _torch_bytes(model: Any, example_inputs: Any, dynamic_shapes: Any) -> bytes:
     """A torch module's or program's code and weights, and the traced inputs' shapes."""
     program = is_exported_program(model)
     h = hashlib.sha256(repr(model.graph if program else model).encode())
+    if not program:  # two modules with the same layers may differ in their forward code
+        h.update(_forward_code(model))
     tensors = {**model.state_dict, **model.constants} if program else model.state_dict()
     for k, v in tensors.items():
         if hasattr(v, "detach"):  # a program's constants may hold script objects too

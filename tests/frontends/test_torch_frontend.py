@@ -252,3 +252,31 @@ def test_cli_compiles_pt2(cnn: nn.Module, tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     assert os.path.isfile(out / "cnn.hxx") and os.path.isfile(out / "cnn.dat")
     assert_user_error(cli("sofie-compile", path + ":cnn", "-o", str(out)), "names a model inside a ROOT file")
+
+
+def test_cache_key_tells_modules_apart_by_their_forward_code() -> None:
+    """Two modules that print alike and hold the same weights, but compute differently, must
+    not share a cached build."""
+    from sofie.jit import _torch_bytes
+
+    class Relu(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(3, 3)
+
+        def forward(self, x):
+            return self.fc(x).relu()
+
+    class Tanh(Relu):
+        def forward(self, x):
+            return self.fc(x).tanh()
+
+    Tanh.__name__ = Tanh.__qualname__ = "Relu"
+    a, b = Relu(), Tanh()
+    b.load_state_dict(a.state_dict())
+    x = torch.zeros(1, 3)
+    assert repr(a) == repr(b)
+    assert _torch_bytes(a, (x,), None) != _torch_bytes(b, (x,), None)
+    c = Relu()
+    c.load_state_dict(a.state_dict())
+    assert _torch_bytes(a, (x,), None) == _torch_bytes(c, (x,), None)
