@@ -51,9 +51,10 @@ class _Model:
 def define(df: Any, name: str, model: Any, columns: list[str], *, output: int = 0,
            ship_weights: bool = True, **compile_options: Any) -> Any:
     """Returns `df` with a column `name`: output `output` of `model` on each event, whose
-    inputs are `columns` in order (scalar columns of any arithmetic type, converted to the
-    model's input types; the model's inputs, flattened, take them in order). The column is a
-    single value when the output has one element per event, else an ROOT::RVec.
+    inputs are `columns` in order: arithmetic scalars of any type (converted to the model's
+    input types; the model's inputs, flattened, take them in order), or, for a model with one
+    input, also RVec columns (TTree arrays), whose sizes are checked on every event. The new
+    column is a single value when the output has one element per event, else an ROOT::RVec.
 
     `model`: a `CompiledModel`, a `sofie.compile` cache folder, or anything `sofie.compile`
     takes (with `compile_options`). `df` may be a local or a distributed RDataFrame; a
@@ -65,15 +66,16 @@ def define(df: Any, name: str, model: Any, columns: list[str], *, output: int = 
     m = _model(model, compile_options)
     columns = list(columns)
     wanted = sum(t.event_size for t in m.inputs)
-    if len(columns) != wanted:
+    types = [str(df.GetColumnType(c)) for c in columns]
+    arrays = [_is_array(t) for t in types]
+    if any(arrays) and len(m.inputs) != 1:
+        raise SofieError(f"sofie.rdf.define: array columns ({', '.join(c for c, a in zip(columns, arrays) if a)}) "
+                         f"need a model with one input; {m.name} has {len(m.inputs)}")
+    if not any(arrays) and len(columns) != wanted:
         raise SofieError(f"sofie.rdf.define: model {m.name} takes {wanted} value(s) per event "
                          f"({_describe(m.inputs)}), got {len(columns)} column(s)")
     if not 0 <= output < len(m.outputs):
         raise SofieError(f"sofie.rdf.define: model {m.name} has {len(m.outputs)} output(s), asked for {output}")
-    types = [str(df.GetColumnType(c)) for c in columns]
-    for c, t in zip(columns, types):
-        if "RVec" in t or "vector" in t or "[" in t:
-            raise SofieError(f"sofie.rdf.define: column '{c}' is a {t}: only scalar columns are supported")
     lib, symbol = _library(m)
     bridge, ns = _bridge(m, lib, symbol, types, output)
     if type(df).__module__.startswith("ROOT._distrdf"):
@@ -89,6 +91,18 @@ def define(df: Any, name: str, model: Any, columns: list[str], *, output: int = 
         return getattr(ROOT, ns).define(node, name, columns, node.GetNSlots())
     except Exception as e:  # a std::runtime_error from loading the weights
         raise SofieError(f"sofie.rdf.define: {e}") from None
+
+
+def _is_array(column_type: str) -> bool:
+    """RVec columns (TTree arrays read as RVecs) feed several values; other columns must be
+    arithmetic scalars (the interpreter refuses any other type in the conversion)."""
+    t = column_type.replace(" ", "")
+    if t.startswith(("ROOT::VecOps::RVec<", "ROOT::RVec<", "RVec<")):
+        return True
+    if "<" in t or "[" in t:
+        raise SofieError(f"sofie.rdf.define: a column of type {column_type} cannot feed a model "
+                         f"(scalar or RVec columns only)")
+    return False
 
 
 def _load(ROOT: Any, lib: str, bridge: str) -> None:
@@ -236,14 +250,37 @@ def _bridge(m: _Model, lib: str, symbol: str, types: list[str], output: int) -> 
     return path, ns
 
 
-def _bridge_source(m: _Model, symbol: str, ns: str, types: list[str], output: int) -> str:
-    params = ", ".join(f"{t} c{i}" for i, t in enumerate(types))
+def _fill_scalars(m: _Model) -> list[str]:
+    """Scalar columns: each input's values, in order, converted to its element type."""
     fill, k = [], 0
     for i, t in enumerate(m.inputs):
         ct = cpp_type(t.dtype)
         values = ", ".join(f"static_cast<{ct}>(c{k + j})" for j in range(t.event_size))
         fill.append(f"    const {ct} in{i}[{t.event_size}] = {{{values}}};")
         k += t.event_size
+    return fill
+
+
+def _fill_arrays(m: _Model, types: list[str]) -> list[str]:
+    """Scalar and RVec columns filling the model's single input; sizes checked per event."""
+    t = m.inputs[0]
+    ct, n = cpp_type(t.dtype), t.event_size
+    size_error = (f'throw std::runtime_error("sofie model {m.name}: the columns hold " + std::to_string(k) '
+                  f'+ " value(s) in this event, the model takes {n}");')
+    fill = [f"    {ct} in0[{n}];", "    std::size_t k = 0;"]
+    for i, ty in enumerate(types):
+        if _is_array(ty):
+            fill += [f"    if (k + c{i}.size() > {n}) {{ k += c{i}.size(); {size_error} }}",
+                     f"    for (const auto& v : c{i}) in0[k++] = static_cast<{ct}>(v);"]
+        else:
+            fill += [f"    if (k < {n}) in0[k] = static_cast<{ct}>(c{i});", "    ++k;"]
+    fill.append(f"    if (k != {n}) {size_error}")
+    return fill
+
+
+def _bridge_source(m: _Model, symbol: str, ns: str, types: list[str], output: int) -> str:
+    params = ", ".join(f"const {t}& c{i}" if _is_array(t) else f"{t} c{i}" for i, t in enumerate(types))
+    fill = _fill_arrays(m, types) if any(_is_array(t) for t in types) else _fill_scalars(m)
     outs = []
     for i, t in enumerate(m.outputs):
         if i != output:

@@ -27,6 +27,11 @@ def test_interface_and_readability(model_dir: str, tmp_path) -> None:
     # the Session skeleton is sofie::rt::SessionBase; the header gives the model's constants
     assert "class Session : public sofie::rt::SessionBase<Model> {" in text
     assert 'static constexpr const char* kDefaultWeightsPath = "net.dat";' in text
+    # classic include guards named for the model and its text: copies of one header (each
+    # distributed-RDataFrame worker's folder) are read once, and #pragma once would not do that
+    guard = re.search(r"^#ifndef (SOFIE_MODEL_NET_HXX_[0-9A-F]{16})\n#define \1$", text, re.M)
+    assert guard and text.rstrip().endswith(f"#endif  // {guard.group(1)}")
+    assert "#pragma once" not in text
     assert "std::vector<float> infer(const float* x)" in text
     assert "void infer(std::size_t batch, const float* x, float* out0)" in text
     # one block per op, each naming its ONNX node

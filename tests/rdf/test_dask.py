@@ -5,6 +5,7 @@ an error, within a timeout, never a hang."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
@@ -69,7 +70,12 @@ def test_missing_weights_on_workers_is_an_error(client, tree, model, tmp_path) -
     path, _ = tree
     folder = tmp_path / "gone"
     shutil.copytree(model.folder, folder)
-    os.remove(folder / "dnet.dat")  # not shipped, and not where the workers look
+    # weights under a name no worker has (the first test shipped dnet.dat to every worker's
+    # folder, where the bridge would rightly find it), and not shipped
+    info = json.loads((folder / "manifest.json").read_text())
+    info["weights"] = "gone.dat"
+    (folder / "manifest.json").write_text(json.dumps(info))
+    os.remove(folder / "dnet.dat")
     result: dict[str, object] = {}
 
     def run() -> None:
@@ -82,4 +88,4 @@ def test_missing_weights_on_workers_is_an_error(client, tree, model, tmp_path) -
     t.start()
     t.join(timeout=300)
     assert not t.is_alive(), "the distributed job hung on a worker failure"
-    assert "gone/dnet.dat" in str(result.get("error")), result
+    assert "gone/gone.dat" in str(result.get("error")), result

@@ -80,6 +80,19 @@ def test_single_value_column(ROOT, data, tmp_path) -> None:
     np.testing.assert_array_equal(scores(ROOT, path, model.folder, "s"), got)
 
 
+def test_array_column(ROOT, data, net) -> None:
+    """An RVec column (a TTree array) feeds several values; with a scalar column before it."""
+    path, d = data
+    out = sofie.rdf.define(ROOT.RDataFrame("t", path), "y", net, ["a", "v"]).AsNumpy(["y", "event"])
+    y = np.stack([np.asarray(v) for v in out["y"][np.argsort(out["event"])]])
+    x = np.concatenate([d["a"][:, None], d["v"]], axis=1).astype(np.float32)
+    np.testing.assert_array_equal(y, per_event(net, x))
+    # too few values in an event: an error from the event loop, not garbage
+    short = sofie.rdf.define(ROOT.RDataFrame("t", path), "y", net, ["v"])
+    with pytest.raises(Exception, match="hold 3 value"):
+        short.AsNumpy(["y"])
+
+
 def test_cpp_functor_under_cling(ROOT, data, tmp_path) -> None:
     """The C++ path: sofie::Functor in a typed DefineSlot, compiled by cling (BLAS none: an
     OpenBLAS model would also need its include path and library loaded into ROOT)."""

@@ -12,6 +12,7 @@ def events(n: int, seed: int = 1) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     out = {name: (rng.standard_normal(n) * 3).astype(t) for name, (t, _) in COLUMNS.items()}
     out["event"] = np.arange(n, dtype=np.int64)
+    out["v"] = rng.standard_normal((n, 3)).astype(np.float32)  # an array branch: an RVecF column
     return out
 
 
@@ -25,9 +26,12 @@ def write_tree(path: str, data: dict[str, np.ndarray], cluster: int = 250) -> No
     buffers = {k: np.zeros(1, dtype=data[k].dtype) for k in codes}
     for k, code in codes.items():
         t.Branch(k, buffers[k], f"{k}/{code}")
+    v = np.zeros(3, np.float32)
+    t.Branch("v", v, "v[3]/F")
     for i in range(len(data["event"])):
         for k in codes:
             buffers[k][0] = data[k][i]
+        v[:] = data["v"][i]
         t.Fill()
     t.Write()
     f.Close()
