@@ -365,6 +365,14 @@ def _scatter_nd(op: Operation, n: Names) -> list[str]:
             "}"]
 
 
+@emits("low.det")
+def _det(op: Operation, n: Names) -> list[str]:
+    x, scratch, y = op.operands
+    s = x.type.shape
+    return [f"sofie::rt::det({n[x]}, {n[y]}, {n.size(s[:-2])}, {n.dim(s[-1])}, "
+            f"reinterpret_cast<double*>({n[scratch]}));"]
+
+
 @emits("low.reverse_sequence")
 def _reverse_sequence(op: Operation, n: Names) -> list[str]:
     x, lens, y = op.operands

@@ -180,6 +180,8 @@ GatherND = _kernel("low.gather_nd", "X indices Y:out", {"batch_dims": Attr("int"
 ScatterElements = _kernel("low.scatter_elements", "X indices updates Y:out",
                           {"axis": Attr("int"), "reduction": Attr("str", "none")}, dtypes=None)
 ScatterND = _kernel("low.scatter_nd", "X indices updates Y:out", {"reduction": Attr("str", "none")}, dtypes=None)
+Det = _kernel("low.det", "X scratch Y:out", {}, "determinants of square matrices by LU in double; scratch: "
+              "one matrix of doubles")
 ReverseSequence = _kernel("low.reverse_sequence", "X lens Y:out", {"time_major": Attr("int")},
                           "reverses the first lens[b] steps of each batch entry b (lens: run-time i64, checked)",
                           dtypes=None)
