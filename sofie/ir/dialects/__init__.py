@@ -12,5 +12,6 @@ from sofie.ir.dialects.graph import (  # noqa: F401
     reduction,
     resize,
     shape,
+    signal,
     tensor,
 )
