@@ -361,6 +361,24 @@ def _scatter_nd(op: Operation, n: Names) -> list[str]:
             "}"]
 
 
+@emits("low.dft")
+def _dft(op: Operation, n: Names) -> list[str]:
+    x, scratch, y = op.operands
+    s, a = x.type.shape, op.attr("axis")
+    kernel = "irfft" if y.type.shape[-1] == 1 else "dft"
+    inverse = "" if kernel == "irfft" else f"{'true' if op.attr('inverse') else 'false'}, "
+    return [f"sofie::rt::{kernel}({n[x]}, {n[y]}, {n.size(s[:a])}, {n.dim(s[a])}, {n.size(s[a + 1:-1])}, {s[-1]}, "
+            f"{op.attr('n')}, {y.type.shape[a]}, {inverse}reinterpret_cast<double*>({n[scratch]}));"]
+
+
+@emits("low.det")
+def _det(op: Operation, n: Names) -> list[str]:
+    x, scratch, y = op.operands
+    s = x.type.shape
+    return [f"sofie::rt::det({n[x]}, {n[y]}, {n.size(s[:-2])}, {n.dim(s[-1])}, "
+            f"reinterpret_cast<double*>({n[scratch]}));"]
+
+
 @emits("low.reverse_sequence")
 def _reverse_sequence(op: Operation, n: Names) -> list[str]:
     x, lens, y = op.operands

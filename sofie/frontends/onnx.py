@@ -500,6 +500,15 @@ def _compress(imp: _Importer, inputs, attrs, loc, where):
     return None
 
 
+def _dft(imp: _Importer, inputs, attrs, loc, where):
+    """DFT before opset 20: the axis is an attribute (default 1); since, an input (default -2)."""
+    if imp.opset >= 20:
+        return None
+    axis = imp.b.weight(np.array(attrs.pop("axis", 1), np.int64), loc + "/axis")
+    x, length = (inputs + [None])[:2]
+    return imp.create("graph.dft", [x, length, axis], attrs, loc, where)
+
+
 def _eye_like(imp: _Importer, inputs, attrs, loc, where):
     if "dtype" in attrs:
         attrs["dtype"] = dtype_name(helper.tensor_dtype_to_np_dtype(int(attrs["dtype"])))
@@ -587,6 +596,7 @@ _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Pad": _attrs_to_inputs("Pad", "pads", "value"),
     "EyeLike": _eye_like,
     "Compress": _compress,
+    "DFT": _dft,
     "RNN": _recurrent("graph.rnn"),
     "GRU": _recurrent("graph.gru"),
     "LSTM": _recurrent("graph.lstm"),

@@ -1,13 +1,15 @@
 """Dense layers: Gemm and MatMul become one BLAS-shim GEMM with a bias/activation epilogue
 (float, double), a batched MatMul a GEMM per batch element; on integers, a `low.generic`
-reduction over (Y's axes, K)."""
+reduction over (Y's axes, K). Det: a kernel (LU with partial pivoting in double); DFT: a
+kernel (a direct sum over a twiddle table, in double)."""
 
 from __future__ import annotations
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation, Value
 from sofie.ir.dialects.graph.elementwise import activation_body
-from sofie.ir.dialects.graph.nn import Gemm, MatMul
+from sofie.ir.dialects.graph.nn import Det, Gemm, MatMul
+from sofie.ir.dialects.graph.signal import DFT
 from sofie.ir.dialects.low import PARALLEL, REDUCTION
 from sofie.ir.dialects.low import View as LowView
 from sofie.ir.dialects.scalar import Call, Const, Expr, Var, substitute
@@ -113,3 +115,26 @@ def _reduce(ctx: LoweringContext, op: Operation, a_map: list[int], b_map: list[i
                 "body": "add(acc, mul(x0, x1))"}, op)
     if product is not y:
         elementwise(ctx, op, [product, *inputs], y, post)
+
+
+@rule(Det)
+def _det(ctx: LoweringContext, op: Operation) -> None:
+    if ctx.fold(op):
+        return
+    n = op.X.type.shape[-1]
+    # n * n doubles, typed as X for the kernel's verifier (the kernel reads them as double)
+    scratch = ctx.scratch(op, max(n * n, 1) * 8, op.X.type.dtype)
+    ctx.create("low.det", [ctx.value(op.X), scratch, ctx.dest(op)], {}, op)
+
+
+@rule(DFT)
+def _dft(ctx: LoweringContext, op: Operation) -> None:
+    if ctx.fold(op):
+        return
+    x = op.input.type
+    axis = op.opdef.axis(op, x.rank)
+    n = op.opdef.length(op, x.shape[axis])
+    # n (cos, sin) pairs of doubles, typed as X for the kernel's verifier
+    scratch = ctx.scratch(op, 2 * n * 8, x.dtype)
+    ctx.create("low.dft", [ctx.value(op.input), scratch, ctx.dest(op)],
+               {"axis": axis, "n": n, "inverse": op.attr("inverse")}, op)

@@ -13,6 +13,7 @@ from sofie.ir.dialects.graph import (  # noqa: F401
     reduction,
     resize,
     shape,
+    signal,
     spatial,
     tensor,
 )

@@ -179,6 +179,11 @@ GatherND = _kernel("low.gather_nd", "X indices Y:out", {"batch_dims": Attr("int"
 ScatterElements = _kernel("low.scatter_elements", "X indices updates Y:out",
                           {"axis": Attr("int"), "reduction": Attr("str", "none")}, dtypes=None)
 ScatterND = _kernel("low.scatter_nd", "X indices updates Y:out", {"reduction": Attr("str", "none")}, dtypes=None)
+Dft = _kernel("low.dft", "X scratch Y:out", {"axis": Attr("int"), "n": Attr("int"), "inverse": Attr("int", 0)},
+              "DFT along `axis` of a real or complex signal (the last axis), output [..., n_out, ..., 2]; "
+              "scratch: the n twiddle factors as double pairs")
+Det = _kernel("low.det", "X scratch Y:out", {}, "determinants of square matrices by LU in double; scratch: "
+              "one matrix of doubles")
 ReverseSequence = _kernel("low.reverse_sequence", "X lens Y:out", {"time_major": Attr("int")},
                           "reverses the first lens[b] steps of each batch entry b (lens: run-time i64, checked)",
                           dtypes=None)

@@ -103,6 +103,22 @@ class MatMul(OpDef):
         return apply_activation(op, np.matmul(a, b).astype(a.dtype))
 
 
+@register
+class Det(OpDef):
+    name = "graph.det"
+    onnx = "Det"
+    operands = "X"
+    doc = "the determinant of each square matrix in the last two axes"
+
+    def shape(self, op, x):
+        if x.rank < 2 or not isinstance(x.shape[-1], int) or x.shape[-1] != x.shape[-2]:
+            raise SofieError(f"{op.describe()}: X {fmt_shape(x.shape)} must end in a static square matrix")
+        return x.with_shape(x.shape[:-2])
+
+    def reference(self, op, x):
+        return np.asarray(np.linalg.det(x.astype(np.float64))).astype(x.dtype)
+
+
 # ---- convolution and pooling geometry ------------------------------------------------------
 
 def window_geometry(op: Operation, spatial: tuple[Dim, ...], kernel: list[int],
