@@ -307,6 +307,27 @@ def test_float64_matches_reference() -> None:
         np.testing.assert_allclose(g, r, rtol=tol, atol=tol, err_msg=out.name)
 
 
+def test_max_pool_indices_of_small_integers() -> None:
+    """MaxPool's other types (int8, uint8) with Indices; values 0..99 give many ties (the first
+    largest of a window wins). The reference evaluator: onnxruntime lacks these kernels."""
+    nodes, ins, outs, feeds = [], [], [], {}
+    rng = np.random.default_rng(9)
+    for et, dt in ((TensorProto.INT8, np.int8), (TensorProto.UINT8, np.uint8)):
+        k = np.dtype(dt).name
+        nodes.append(helper.make_node("MaxPool", [k], [f"{k}_y", f"{k}_i"], kernel_shape=[3, 2], strides=[2, 1],
+                                      pads=[1, 0, 1, 1], storage_order=1))
+        ins.append(helper.make_tensor_value_info(k, et, (2, 3, 7, 6)))
+        outs += [helper.make_tensor_value_info(f"{k}_y", et, None),
+                 helper.make_tensor_value_info(f"{k}_i", TensorProto.INT64, None)]
+        feeds[k] = rng.integers(0, 100, (2, 3, 7, 6)).astype(dt)
+    model = helper.make_model(helper.make_graph(nodes, "mp_ints", ins, outs),
+                              opset_imports=[helper.make_opsetid("", 12)])
+    m = sofie.compile(model, name="mp_ints", blas="none")
+    got = m(*[feeds[i[0]] for i in m.inputs])
+    for out, g, r in zip(outs, got, ReferenceEvaluator(model).run(None, feeds), strict=True):
+        np.testing.assert_array_equal(g, r, err_msg=out.name)
+
+
 # ---- refused with a clear error ------------------------------------------------------------------
 
 def _one(op: str, inputs: list[tuple[str, int, tuple]], inits: list[np.ndarray], opset: int = 20, **attrs):
