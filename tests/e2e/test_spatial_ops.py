@@ -328,6 +328,28 @@ def test_max_pool_indices_of_small_integers() -> None:
         np.testing.assert_array_equal(g, r, err_msg=out.name)
 
 
+def test_run_time_image_and_box_counts() -> None:
+    """RoiAlign and GridSample on images whose height and width (and the box and point counts)
+    are dim symbols, run at two sizes against the ONNX reference evaluator."""
+    nodes = [helper.make_node("RoiAlign", ["x", "r", "b"], ["roi"], output_height=2, output_width=3),
+             helper.make_node("GridSample", ["x", "g"], ["grid"], align_corners=1)]
+    ins = [helper.make_tensor_value_info("x", F, ("N", 3, "H", "W")), helper.make_tensor_value_info("r", F, ("R", 4)),
+           helper.make_tensor_value_info("b", TensorProto.INT64, ("R",)),
+           helper.make_tensor_value_info("g", F, ("N", "P", "Q", 2))]
+    outs = [helper.make_tensor_value_info(k, F, None) for k in ("roi", "grid")]
+    model = helper.make_model(helper.make_graph(nodes, "sym", ins, outs), opset_imports=[helper.make_opsetid("", 20)])
+    m = sofie.compile(model, name="spatial_sym", blas="none", dims={"H": 16, "W": 16, "R": 8, "P": 6, "Q": 6})
+    rng = np.random.default_rng(0)
+    for h, w, r, p in ((10, 12, 3, 4), (16, 7, 8, 6)):
+        feeds = {"x": rng.standard_normal((2, 3, h, w)).astype(np.float32),
+                 "r": np.concatenate([rng.uniform(0, 4, (r, 2)), rng.uniform(4, 7, (r, 2))], 1).astype(np.float32),
+                 "b": rng.integers(0, 2, r).astype(np.int64),
+                 "g": (rng.standard_normal((2, p, 5, 2)) * 1.2).astype(np.float32)}
+        got = m(*[feeds[i[0]] for i in m.inputs])
+        for out, g, ref in zip(outs, got, ReferenceEvaluator(model).run(None, feeds), strict=True):
+            np.testing.assert_allclose(g, ref, rtol=RTOL, atol=ATOL, err_msg=f"{out.name} {h}x{w}")
+
+
 # ---- refused with a clear error ------------------------------------------------------------------
 
 def _one(op: str, inputs: list[tuple[str, int, tuple]], inits: list[np.ndarray], opset: int = 20, **attrs):
