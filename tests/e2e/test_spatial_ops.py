@@ -350,6 +350,23 @@ def test_run_time_image_and_box_counts() -> None:
             np.testing.assert_allclose(g, ref, rtol=RTOL, atol=ATOL, err_msg=f"{out.name} {h}x{w}")
 
 
+def test_indices_are_not_chunked() -> None:
+    """MaxPool's Indices and MaxUnpool's I count from the first image of the whole batch: a
+    batch above max_batch is refused, not run in chunks with chunk-relative indices."""
+    nodes = [helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("MaxUnpool", ["y", "i"], ["u"], kernel_shape=[2, 2], strides=[2, 2])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F, ("N", 2, 4, 6))],
+                          [helper.make_tensor_value_info("i", TensorProto.INT64, None),
+                           helper.make_tensor_value_info("u", F, None)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 12)])
+    m = sofie.compile(model, name="unpool_chunks", blas="none", max_batch=2)
+    x = np.random.default_rng(0).standard_normal((5, 2, 4, 6)).astype(np.float32)
+    for got, ref in zip(m(x[:2]), ReferenceEvaluator(model).run(None, {"x": x[:2]}), strict=True):
+        np.testing.assert_array_equal(got, ref)
+    with pytest.raises(sofie.SofieError, match="batch exceeds max_batch"):
+        m(x)
+
+
 # ---- refused with a clear error ------------------------------------------------------------------
 
 def _one(op: str, inputs: list[tuple[str, int, tuple]], inits: list[np.ndarray], opset: int = 20, **attrs):
