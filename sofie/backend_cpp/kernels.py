@@ -509,10 +509,9 @@ def _max_unpool(op: Operation, n: Names) -> list[str]:
 def _roi_align(op: Operation, n: Names) -> list[str]:
     x, rois, idx, y = op.operands
     dt = y.type.dtype
-    _, C, H, W = x.type.shape
     R, _, OH, OW = y.type.shape
     return _call("roi_align", [n[x], n[rois], n[idx], n[y]],
-                 ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("rois, OH, OW", [n.dim(R), OH, OW]),
+                 ("N, C, H, W", [n.dim(d) for d in x.type.shape]), ("rois, OH, OW", [n.dim(R), OH, OW]),
                  ("max, half_pixel", ["true" if op.attr("mode") == "max" else "false",
                                       "true" if op.attr("half_pixel") else "false"]),
                  ("sampling_ratio, spatial_scale", [op.attr("sampling_ratio"), literal(op.attr("spatial_scale"), dt)]),

@@ -307,6 +307,66 @@ def test_float64_matches_reference() -> None:
         np.testing.assert_allclose(g, r, rtol=tol, atol=tol, err_msg=out.name)
 
 
+def test_max_pool_indices_of_small_integers() -> None:
+    """MaxPool's other types (int8, uint8) with Indices; values 0..99 give many ties (the first
+    largest of a window wins). The reference evaluator: onnxruntime lacks these kernels."""
+    nodes, ins, outs, feeds = [], [], [], {}
+    rng = np.random.default_rng(9)
+    for et, dt in ((TensorProto.INT8, np.int8), (TensorProto.UINT8, np.uint8)):
+        k = np.dtype(dt).name
+        nodes.append(helper.make_node("MaxPool", [k], [f"{k}_y", f"{k}_i"], kernel_shape=[3, 2], strides=[2, 1],
+                                      pads=[1, 0, 1, 1], storage_order=1))
+        ins.append(helper.make_tensor_value_info(k, et, (2, 3, 7, 6)))
+        outs += [helper.make_tensor_value_info(f"{k}_y", et, None),
+                 helper.make_tensor_value_info(f"{k}_i", TensorProto.INT64, None)]
+        feeds[k] = rng.integers(0, 100, (2, 3, 7, 6)).astype(dt)
+    model = helper.make_model(helper.make_graph(nodes, "mp_ints", ins, outs),
+                              opset_imports=[helper.make_opsetid("", 12)])
+    m = sofie.compile(model, name="mp_ints", blas="none")
+    got = m(*[feeds[i[0]] for i in m.inputs])
+    for out, g, r in zip(outs, got, ReferenceEvaluator(model).run(None, feeds), strict=True):
+        np.testing.assert_array_equal(g, r, err_msg=out.name)
+
+
+def test_run_time_image_and_box_counts() -> None:
+    """RoiAlign and GridSample on images whose height and width (and the box and point counts)
+    are dim symbols, run at two sizes against the ONNX reference evaluator."""
+    nodes = [helper.make_node("RoiAlign", ["x", "r", "b"], ["roi"], output_height=2, output_width=3),
+             helper.make_node("GridSample", ["x", "g"], ["grid"], align_corners=1)]
+    ins = [helper.make_tensor_value_info("x", F, ("N", 3, "H", "W")), helper.make_tensor_value_info("r", F, ("R", 4)),
+           helper.make_tensor_value_info("b", TensorProto.INT64, ("R",)),
+           helper.make_tensor_value_info("g", F, ("N", "P", "Q", 2))]
+    outs = [helper.make_tensor_value_info(k, F, None) for k in ("roi", "grid")]
+    model = helper.make_model(helper.make_graph(nodes, "sym", ins, outs), opset_imports=[helper.make_opsetid("", 20)])
+    m = sofie.compile(model, name="spatial_sym", blas="none", dims={"H": 16, "W": 16, "R": 8, "P": 6, "Q": 6})
+    rng = np.random.default_rng(0)
+    for h, w, r, p in ((10, 12, 3, 4), (16, 7, 8, 6)):
+        feeds = {"x": rng.standard_normal((2, 3, h, w)).astype(np.float32),
+                 "r": np.concatenate([rng.uniform(0, 4, (r, 2)), rng.uniform(4, 7, (r, 2))], 1).astype(np.float32),
+                 "b": rng.integers(0, 2, r).astype(np.int64),
+                 "g": (rng.standard_normal((2, p, 5, 2)) * 1.2).astype(np.float32)}
+        got = m(*[feeds[i[0]] for i in m.inputs])
+        for out, g, ref in zip(outs, got, ReferenceEvaluator(model).run(None, feeds), strict=True):
+            np.testing.assert_allclose(g, ref, rtol=RTOL, atol=ATOL, err_msg=f"{out.name} {h}x{w}")
+
+
+def test_indices_are_not_chunked() -> None:
+    """MaxPool's Indices and MaxUnpool's I count from the first image of the whole batch: a
+    batch above max_batch is refused, not run in chunks with chunk-relative indices."""
+    nodes = [helper.make_node("MaxPool", ["x"], ["y", "i"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("MaxUnpool", ["y", "i"], ["u"], kernel_shape=[2, 2], strides=[2, 2])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", F, ("N", 2, 4, 6))],
+                          [helper.make_tensor_value_info("i", TensorProto.INT64, None),
+                           helper.make_tensor_value_info("u", F, None)])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 12)])
+    m = sofie.compile(model, name="unpool_chunks", blas="none", max_batch=2)
+    x = np.random.default_rng(0).standard_normal((5, 2, 4, 6)).astype(np.float32)
+    for got, ref in zip(m(x[:2]), ReferenceEvaluator(model).run(None, {"x": x[:2]}), strict=True):
+        np.testing.assert_array_equal(got, ref)
+    with pytest.raises(sofie.SofieError, match="batch exceeds max_batch"):
+        m(x)
+
+
 # ---- refused with a clear error ------------------------------------------------------------------
 
 def _one(op: str, inputs: list[tuple[str, int, tuple]], inits: list[np.ndarray], opset: int = 20, **attrs):
@@ -326,6 +386,11 @@ ERRORS = {
                             r"1 to 3 spatial dims"),
     "grid_bad_grid_shape": (_one("GridSample", [("x", F, (1, 2, 4, 4)), ("g", F, (1, 3, 3, 3))], []),
                             r"grid \[1, 3, 3, 3\] does not fit X"),
+    "grid_other_batch": (_one("GridSample", [("x", F, (2, 2, 4, 4)), ("g", F, (1, 3, 3, 2))], []),
+                         r"X has batch 2, grid 1; they must be equal"),
+    "deform_conv_other_batch": (_one("DeformConv", [("x", F, (2, 1, 3, 3)), ("w", F, (1, 1, 2, 2)),
+                                                    ("o", F, (1, 8, 2, 2))], []),
+                                r"X, offset and mask must have one batch size"),
     "grid_bad_mode": (_one("GridSample", [("x", F, (1, 2, 4, 4)), ("g", F, (1, 3, 3, 2))], [], mode="area"),
                       r"mode 'area' is not one of"),
     "col2im_bad_input": (_one("Col2Im", [("x", F, (1, 7, 9))], [i64(4, 4), i64(2, 2)]),

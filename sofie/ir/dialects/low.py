@@ -211,6 +211,10 @@ class MaxPool(Kernel):
     doc = ("indices (i64, optional): the flat index of each maximum in X, its spatial dims row-major "
            "(storage_order 0) or column-major (1)")
 
+    def couples_events(self, op: Operation, batch: str) -> bool:
+        """Indices count from the first image of the whole batch, not of a chunk."""
+        return op.indices is not None and batch in dim_factors(op.X.type.shape[0])[1]
+
     def verify(self, op: Operation) -> None:
         dt = op.Y.type.dtype
         if dt not in self.dtypes:
@@ -239,10 +243,21 @@ GridSample = _kernel("low.grid_sample", "X grid Y:out", {"mode": Attr("str"), "p
 Col2Im = _kernel("low.col2im", "X Y:out", {"block_shape": Attr("ints"), "pads": Attr("ints"),
                                            "strides": Attr("ints"), "dilations": Attr("ints")},
                  "ONNX Col2Im over 1-3 spatial dims: each column's block added into Y")
-MaxUnpool = _kernel("low.max_unpool", "X I Y:out", {"unpooled": Attr("ints")},
-                    "Y = zeros; Y[i] = X[k] for the position i that I[k] indexes in the unpooled spatial "
-                    "dims `unpooled` (Y's may be larger: padded at the end); I is i64, checked at run time",
-                    dtypes=None)
+
+
+@register
+class MaxUnpool(Kernel):
+    name = "low.max_unpool"
+    operands = "X I Y:out"
+    attrs = {"unpooled": Attr("ints")}
+    doc = ("Y = zeros; Y[i] = X[k] for the position i that I[k] indexes in the unpooled spatial dims "
+           "`unpooled` (Y's may be larger: padded at the end); I is i64, checked at run time")
+
+    def couples_events(self, op: Operation, batch: str) -> bool:
+        """I counts from the first image of the whole batch, not of a chunk."""
+        return batch in dim_factors(op.X.type.shape[0])[1]
+
+
 RoiAlign = _kernel("low.roi_align", "X rois batch_indices Y:out",
                    {"mode": Attr("str"), "half_pixel": Attr("int"), "sampling_ratio": Attr("int"),
                     "spatial_scale": Attr("float")},

@@ -111,9 +111,8 @@ class GridSample(OpDef):
                              f"(expected [N, *out, {x.rank - 2}] for X of rank {x.rank} >= 3)")
         if grid.dtype not in FLOATS:
             raise SofieError(f"{op.describe()}: grid is {grid.dtype}, expected one of {', '.join(FLOATS)}")
-        if x.shape[0] != grid.shape[0] and 1 not in (x.shape[0], grid.shape[0]) \
-                and isinstance(x.shape[0], int) and isinstance(grid.shape[0], int):
-            raise SofieError(f"{op.describe()}: X has batch {x.shape[0]}, grid {grid.shape[0]}")
+        if x.shape[0] != grid.shape[0]:
+            raise SofieError(f"{op.describe()}: X has batch {x.shape[0]}, grid {grid.shape[0]}; they must be equal")
         return x.with_shape((x.shape[0], x.shape[1], *grid.shape[1:-1]))
 
     def reference(self, op, x, grid):
@@ -325,6 +324,9 @@ class DeformConv(OpDef):
                              f"{og} do not agree")
         _, _, _, out = self.geometry(op)
         taps = w.shape[2] * w.shape[3]
+        if offset.shape[0] != x.shape[0] or (mask is not None and mask.shape[0] != x.shape[0]):
+            raise SofieError(f"{where}: X, offset and mask must have one batch size, got {x.shape[0]}, "
+                             f"{offset.shape[0]} and {mask.shape[0] if mask is not None else '-'}")
         if offset.shape[1:] != (og * taps * 2, *out):
             raise SofieError(f"{where}: offset {fmt_shape(offset.shape)}, expected [N, {og * taps * 2}, "
                              f"{out[0]}, {out[1]}]")
