@@ -9,8 +9,8 @@ The integer matmuls and convolutions compute on zero-point-shifted operands in d
 is exact for 8-bit integers (each product is below 2^16, a sum of them stays far below 2^53
 whatever the order, with or without FMA) and reaches BLAS and the float conv kernels instead
 of a scalar integer loop. A matmul whose sums provably stay below 2^24 (from the constant
-weight's data, or the types) runs in float instead, as exactly and twice as fast. Convs stay
-in double: a float 3x3 conv may take Winograd, whose transforms round.
+weight's data, or the types) runs in float instead, as exactly and twice as fast; so does a
+conv, marked `exact` so that it never takes Winograd, whose transforms round.
 
   MatMulInteger: cast_i32(matmul(f64(a) - f64(a_zp), f64(b) - f64(b_zp)))
   ConvInteger:   cast_i32(conv(f64(x) - f64(x_zp), f64(w) - f64(w_zp)))
@@ -210,10 +210,30 @@ def matmul_integer(imp: _Importer, inputs, attrs, loc, where):
     return _cast(imp, _matmul_float(imp, a, b, azp, bzp, loc, where), "i32", loc, where)
 
 
-def _conv_f64(imp: _Importer, x: Value, w: Value, xzp: Value | None, wzp: Value | None, bias: Value | None,
-              attrs: dict, loc: str, where: str) -> Value:
-    """conv(x - x_zp, w - w_zp) + bias exactly, in double; padding adds zeros after the shift,
-    as padding x with its zero point. A vector w_zp is one per output channel."""
+def _conv_type(imp: _Importer, x: Value, w: Value, xzp: Value | None, wzp: Value | None,
+               bias: Value | None, per_channel: tuple | None) -> str:
+    """f32 when every partial sum of conv(x - x_zp, w - w_zp) + bias is an integer below 2^24
+    whatever the order: max|x'| times the largest sum of |w'| over one output channel, plus
+    the largest |bias|, from the constant weights and zero points; else f64."""
+    module = imp.b.func.module
+    wd = module.constant_value(w)
+    zw = None if wzp is None else module.constant_value(wzp)
+    bd = None if bias is None else module.constant_value(bias)
+    if wd is None or (wzp is not None and zw is None) or (bias is not None and bd is None):
+        return "f64"
+    if xzp is not None and module.constant_value(xzp) is None:
+        return "f64"
+    shifted = np.abs(wd.astype(np.int64) - (0 if zw is None else zw.astype(np.int64).reshape(per_channel or ())))
+    per_output = shifted.reshape(shifted.shape[0], -1).sum(axis=1).max() if shifted.size else 0
+    bound = _shifted_range(imp, x, xzp) * int(per_output) + (int(np.abs(bd).max()) if bd is not None and bd.size else 0)
+    return "f32" if bound <= F32_EXACT else "f64"
+
+
+def _conv_float(imp: _Importer, x: Value, w: Value, xzp: Value | None, wzp: Value | None, bias: Value | None,
+                attrs: dict, loc: str, where: str) -> Value:
+    """conv(x - x_zp, w - w_zp) + bias exactly: in float, with no Winograd, when the bound
+    allows, else in double; padding adds zeros after the shift, as padding x with its zero
+    point. A vector w_zp is one per output channel."""
     for v, what in ((x, "x"), (w, "w"), (xzp, "x_zero_point"), (wzp, "w_zero_point")):
         _check_eight_bit(v, what, where)
     if xzp is not None and xzp.type.is_static and xzp.type.static_size() != 1:
@@ -221,18 +241,19 @@ def _conv_f64(imp: _Importer, x: Value, w: Value, xzp: Value | None, wzp: Value 
     per_channel = None
     if wzp is not None and wzp.type.rank == 1 and wzp.type.shape[0] != 1:
         per_channel = (wzp.type.shape[0],) + (1,) * (w.type.rank - 1)
+    t = _conv_type(imp, x, w, xzp, wzp, bias, per_channel)
     if xzp is not None and xzp.type.rank > 0:
         xzp = imp.create("graph.reshape", [xzp, _const(imp, np.zeros(0, np.int64), loc, "x_zp_scalar")],
                          {}, loc, where)
-    x64 = _shifted(imp, x, xzp, None, "f64", loc, where)
-    w64 = _shifted(imp, w, wzp, per_channel, "f64", loc, where)
-    b64 = _cast(imp, bias, "f64", loc, where) if bias is not None else None
-    return imp.create("graph.conv", [x64, w64] + ([b64] if b64 is not None else []), attrs, loc, where)
+    xf = _shifted(imp, x, xzp, None, t, loc, where)
+    wf = _shifted(imp, w, wzp, per_channel, t, loc, where)
+    bf = _cast(imp, bias, t, loc, where) if bias is not None else None
+    return imp.create("graph.conv", [xf, wf] + ([bf] if bf is not None else []), {**attrs, "exact": 1}, loc, where)
 
 
 def conv_integer(imp: _Importer, inputs, attrs, loc, where):
     x, w, xzp, wzp = _operands(inputs, 4)
-    return _cast(imp, _conv_f64(imp, x, w, xzp, wzp, None, attrs, loc, where), "i32", loc, where)
+    return _cast(imp, _conv_float(imp, x, w, xzp, wzp, None, attrs, loc, where), "i32", loc, where)
 
 
 def _requantize(imp: _Importer, acc: Value, multiplier: Value, yzp: Value | None, default: str,
@@ -269,7 +290,7 @@ def qlinear_conv(imp: _Importer, inputs, attrs, loc, where):
     x, x_s, xzp, w, w_s, wzp, y_s, yzp, bias = _operands(inputs, 9)
     if bias is not None and bias.type.dtype != "i32":
         raise SofieError(f"{where}: B is {bias.type.dtype}, expected i32")
-    acc = _conv_f64(imp, x, w, xzp, wzp, bias, attrs, loc, where)
+    acc = _conv_float(imp, x, w, xzp, wzp, bias, attrs, loc, where)
     if w_s.type.rank == 1 and w_s.type.shape[0] != 1:  # one per output channel
         dims = np.array((w_s.type.shape[0],) + (1,) * (w.type.rank - 2), np.int64)
         w_s = imp.create("graph.reshape", [w_s, _const(imp, dims, loc, "w_scale_shape")], {}, loc, where)

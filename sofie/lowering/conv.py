@@ -85,7 +85,7 @@ def winograd_tiles(op: Operation) -> int:
     _, strides, dil, (oh, ow) = op.opdef.geometry(op)
     c, m = w.type.shape[1], w.type.shape[0]
     if (w.type.shape[2:] != (3, 3) or strides != [1, 1] or dil != [1, 1] or op.group != 1
-            or w.type.dtype != "f32" or not is_constant(w)
+            or w.type.dtype != "f32" or not is_constant(w) or op.exact
             or c < WINOGRAD_MIN_CHANNELS or m < WINOGRAD_MIN_CHANNELS):
         return 0
     block = max(32, WINOGRAD_SCRATCH_BYTES // (16 * (c + m) * 4) // 16 * 16)

@@ -435,3 +435,45 @@ def test_refused_with_clear_error(case: str) -> None:
     model, pattern = ERRORS[case]
     with pytest.raises(SofieError, match=pattern):
         sofie.compile(model, name="err", blas="none")
+
+
+def _qlinear_conv_3x3(w: np.ndarray, channels: int) -> onnx.ModelProto:
+    """QLinearConv (u8 x and w, pads 1) on [N, C, 6, 6] with w [C, C, 3, 3]: a conv Winograd
+    would take if it could."""
+    inits = [onnx.numpy_helper.from_array(v, k) for k, v in {
+        "xs": np.array(0.05, np.float32), "xz": np.array(128, np.uint8), "w": w,
+        "ws": np.array(0.01, np.float32), "wz": np.array(120, np.uint8),
+        "ys": np.array(0.5, np.float32), "yz": np.array(100, np.uint8)}.items()]
+    node = helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"],
+                            pads=[1, 1, 1, 1], name="qconv")
+    g = helper.make_graph([node], "qconv", [helper.make_tensor_value_info("x", U8, ["N", channels, 6, 6])],
+                          [helper.make_tensor_value_info("y", U8, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_qlinear_conv_runs_in_float_without_winograd_when_exact() -> None:
+    """|x - 128| <= 128 and each output channel's sum of |w - 120| bound the partial sums: below
+    2^24 the conv runs in float32, marked exact so that it takes im2col + GEMM, never Winograd
+    (whose transforms round), and matches onnxruntime bit for bit; above, it runs in double."""
+    import onnxruntime as ort
+    from onnx.reference import ReferenceEvaluator
+
+    from sofie.frontends.onnx import load_onnx
+    rng = np.random.default_rng(5)
+    w = rng.integers(0, 256, (32, 32, 3, 3)).astype(np.uint8)
+    proto = _qlinear_conv_3x3(w, 32)
+    (conv,) = [op for op in load_onnx(proto).main.ops if op.name == "graph.conv"]
+    assert conv.result.type.dtype == "f32" and conv.attr("exact") == 1
+    model = sofie.compile(proto, blas="none")
+    assert "winograd" not in open(model.header).read()
+    x = rng.integers(0, 256, (3, 32, 6, 6)).astype(np.uint8)
+    (got,) = model(x)
+    np.testing.assert_array_equal(got, ReferenceEvaluator(proto).run(None, {"x": x})[0])
+    # onnxruntime requantizes with a float32 multiplier, the reference in double: a value a
+    # hair from a rounding boundary may land one step away
+    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    diff = np.abs(got.astype(np.int32) - sess.run(None, {"x": x})[0].astype(np.int32))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.001
+    wide = np.full((4, 600, 3, 3), 255, np.uint8)  # 128 * 600 * 9 * 135 > 2^24
+    (conv,) = [op for op in load_onnx(_qlinear_conv_3x3(wide, 600)).main.ops if op.name == "graph.conv"]
+    assert conv.result.type.dtype == "f64"

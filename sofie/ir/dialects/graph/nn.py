@@ -188,7 +188,9 @@ class Conv(OpDef):
     name = "graph.conv"
     onnx = "Conv"
     operands = "X W B? Z?"
-    attrs = {**CONV_ATTRS, **EPILOGUE}
+    # exact=1: only algorithms whose every partial sum is a plain sum of products (no Winograd,
+    # whose transforms round), for integer convs computed in float (QLinearConv, ConvInteger)
+    attrs = {**CONV_ATTRS, **EPILOGUE, "exact": Attr("int", 0)}
     doc = "1-D, 2-D or 3-D convolution; Z (from fusion) is a residual added before the activation"
 
     def geometry(self, op: Operation):
