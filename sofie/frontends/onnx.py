@@ -100,6 +100,7 @@ class _Importer:
         self.proto = proto
         self.base = base
         self.source = source
+        self._used: dict[int, tuple[set[str], onnx.GraphProto]] = {}  # see _used_names
         # names in scope: a control-flow body's own names sit in a child map over its outer scope
         self.values: ChainMap[str, Value] = ChainMap()
         self.opset = self._opset()
@@ -290,11 +291,21 @@ class _Importer:
                 if v.name is None:
                     v.name = name
                 self.values[name] = v
-        used = {i for n in self.graph.node for i in n.input} | {o.name for o in self.graph.output}
-        for extra in outs[len(results):]:
-            if extra and extra in used:
+        extras = [e for e in outs[len(results):] if e]
+        used = self._used_names() if extras else set()
+        for extra in extras:
+            if extra in used:
                 raise SofieError(f"{where}: output '{extra}' (an optional training/indices output) is "
                                  f"used but not supported")
+
+    def _used_names(self) -> set[str]:
+        """Names the current graph's nodes read or it returns (computed once per graph: per node
+        it made importing a 2000-node graph quadratic)."""
+        key = id(self.graph)
+        if key not in self._used:  # the graph kept with its names: its id stays unique
+            self._used[key] = ({i for n in self.graph.node for i in n.input}
+                               | {o.name for o in self.graph.output}, self.graph)
+        return self._used[key][0]
 
     def _constant(self, attrs: dict[str, Any], where: str) -> np.ndarray:
         if "value" in attrs:

@@ -144,7 +144,11 @@ class Operation:
 
     def isa(self, *kinds: Any) -> bool:
         """Whether this op is one of `kinds` (declaration classes or op names)."""
-        return any(self.name == (k if isinstance(k, str) else k.name) for k in kinds)
+        name = self.name  # a plain loop: this runs millions of times on a big graph
+        for k in kinds:
+            if name == (k if isinstance(k, str) else k.name):
+                return True
+        return False
 
     def has_trait(self, trait: str) -> bool:
         return self.opdef.has_trait(trait)

@@ -1,5 +1,7 @@
 """Slice, Pad, Tile and Split: one `low.take_axes` each (per-axis index tables, fixed at
-compile time); Expand: a broadcasting loop; DepthToSpace / SpaceToDepth: a transposing loop
+compile time); Expand: a broadcasting loop; ConstantOfShape of a symbolic shape (zeros_like at
+a dynamic batch): a loop broadcasting its one value, which fuse-loops then inlines into the
+consumer; DepthToSpace / SpaceToDepth: a transposing loop
 between two views."""
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ from sofie.ir.dialects.graph.movement import (
     Tables,
     Tile,
 )
+from sofie.ir.dialects.graph.shape import ConstantOfShape
 from sofie.ir.dialects.low import PARALLEL
 from sofie.ir.dialects.low import TakeAxes as LowTakeAxes
 from sofie.ir.dialects.low import View as LowView
 from sofie.ir.dialects.scalar import Var
-from sofie.ir.types import TensorType
+from sofie.ir.types import DTYPES, TensorType
 from sofie.lowering.context import LoweringContext, rule
 from sofie.lowering.loops import elementwise
 
@@ -73,6 +76,14 @@ def _split(ctx: LoweringContext, op: Operation) -> None:
 def _expand(ctx: LoweringContext, op: Operation) -> None:
     if not ctx.fold(op):
         elementwise(ctx, op, [ctx.value(op.input)], ctx.dest(op), Var(0))
+
+
+@rule(ConstantOfShape)
+def _constant_of_shape(ctx: LoweringContext, op: Operation) -> None:
+    if ctx.fold(op):  # a static shape: a weight
+        return
+    value = np.array(op.attr("value")[0], dtype=DTYPES[op.attr("dtype")])
+    elementwise(ctx, op, [ctx.constant(value, f"{op.result.name or 'fill'}_value")], ctx.dest(op), Var(0))
 
 
 def _view(ctx: LoweringContext, op: Operation, v: Value, shape: tuple) -> Value:

@@ -127,23 +127,34 @@ def fuse_pair(f: Function, producer: Operation, consumer: Operation, plan: dict)
 
 
 def fuse_loops(f: Function) -> int:
+    """Fuses producer/consumer pairs until none is left. One sweep visits the loops in program
+    order and retries each fused loop right away as a producer (instead of restarting from the
+    top after every fusion, which made a 2000-loop chain quadratic); sweeps repeat while any
+    fusion happened, since a fusion can give an earlier loop a single reader."""
     fused = 0
     changed = True
     while changed:
         changed = False
-        for producer in [op for op in f.ops if op.isa(LowGeneric)]:
+        pos = {id(op): i for i, op in enumerate(f.ops)}
+        work = [op for op in f.ops if op.isa(LowGeneric)]
+        work.reverse()  # a stack: next producer on top
+        while work:
+            producer = work.pop()
+            if producer.parent is None:  # fused away earlier in this sweep
+                continue
             readers = [op for op, _ in producer.operands[-1].uses if op is not producer]
             if len(readers) != 1 or not readers[0].isa(LowGeneric):
                 continue
             consumer = readers[0]
-            if f.ops.index(consumer) < f.ops.index(producer):
+            if pos[id(consumer)] < pos[id(producer)]:
                 continue
             plan = _plan(producer, consumer)
             if plan is not None:
-                fuse_pair(f, producer, consumer, plan)
+                new = fuse_pair(f, producer, consumer, plan)
+                pos[id(new)] = pos[id(consumer)]  # it stands where the consumer stood
+                work.append(new)
                 fused += 1
                 changed = True
-                break
     return fused
 
 

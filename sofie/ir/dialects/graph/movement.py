@@ -13,7 +13,7 @@ import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
-from sofie.ir.dialects.graph.shape import _axis, _known
+from sofie.ir.dialects.graph.shape import _axis, _known, _known_numbers
 from sofie.ir.registry import PURE, SYMBOLIC, Attr, OpDef, register
 from sofie.ir.symbolic import Sym
 from sofie.ir.types import Dim, TensorType, dims_product, fmt_shape, make_dim
@@ -74,12 +74,12 @@ class Slice(AxisTables):
     traits = frozenset({PURE, SYMBOLIC})
 
     def tables(self, op, shape):
-        starts = [int(s) for s in _known(op, "starts", "starts operand")]
-        ends = [int(e) for e in _known(op, "ends", "ends operand")]
+        starts = [int(s) for s in _known_numbers(op, "starts", "starts operand")]
+        ends = [int(e) for e in _known_numbers(op, "ends", "ends operand")]
         rank = len(shape)
-        axes = ([int(a) for a in _known(op, "axes", "axes operand")] if op.operand("axes") is not None
+        axes = ([int(a) for a in _known_numbers(op, "axes", "axes operand")] if op.operand("axes") is not None
                 else list(range(len(starts))))
-        steps = ([int(s) for s in _known(op, "steps", "steps operand")] if op.operand("steps") is not None
+        steps = ([int(s) for s in _known_numbers(op, "steps", "steps operand")] if op.operand("steps") is not None
                  else [1] * len(starts))
         if not len(starts) == len(ends) == len(axes) == len(steps):
             raise SofieError(f"{op.describe()}: starts, ends, axes and steps differ in length "
@@ -134,8 +134,8 @@ class Pad(AxisTables):
         if mode not in PAD_MODES:
             raise SofieError(f"{op.describe()}: mode '{mode}' (supported: {', '.join(PAD_MODES)})")
         rank = len(shape)
-        pads = [int(p) for p in _known(op, "pads", "pads operand")]
-        axes = ([_axis(op, int(a), rank) for a in _known(op, "axes", "axes operand")]
+        pads = [int(p) for p in _known_numbers(op, "pads", "pads operand")]
+        axes = ([_axis(op, int(a), rank) for a in _known_numbers(op, "axes", "axes operand")]
                 if op.operand("axes") is not None else list(range(rank)))
         if len(pads) != 2 * len(axes):
             raise SofieError(f"{op.describe()}: {len(pads)} pads for {len(axes)} axes (expected {2 * len(axes)})")
@@ -165,7 +165,7 @@ class Tile(AxisTables):
     operands = "input repeats:const"
 
     def tables(self, op, shape):
-        repeats = [int(r) for r in _known(op, "repeats", "repeats operand")]
+        repeats = [int(r) for r in _known_numbers(op, "repeats", "repeats operand")]
         if len(repeats) != len(shape) or any(r < 0 for r in repeats):
             raise SofieError(f"{op.describe()}: repeats {repeats} for an input {fmt_shape(shape)}: one "
                              f"non-negative count per axis expected")
@@ -186,7 +186,7 @@ class Split(OpDef):
     def sizes(self, op: Operation, shape: tuple[Dim, ...]) -> list[int]:
         axis = _axis(op, op.attr("axis"), len(shape))
         if op.operand("split_sizes") is not None:
-            sizes = [int(s) for s in _known(op, "split_sizes", "split operand")]
+            sizes = [int(s) for s in _known_numbers(op, "split_sizes", "split operand")]
         elif op.attr("split"):
             sizes = list(op.attr("split"))
         else:

@@ -66,7 +66,7 @@ class ReduceOp(OpDef):
         reduced on its own (ReduceSumSquare squares it, as onnxruntime does)."""
         axes = list(op.attr("axes"))
         if not axes and op.operand("axes_input") is not None:
-            axes = [int(a) for a in _known(op, "axes_input", "axes operand").reshape(-1)]
+            axes = [int(a) for a in _known_numbers(op, "axes_input", "axes operand").reshape(-1)]
         if not axes:
             return [] if op.attr("noop_with_empty_axes") else list(range(rank))
         out = sorted({_axis(op, a, rank) for a in axes})

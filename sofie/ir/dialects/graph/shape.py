@@ -40,6 +40,8 @@ def _known_numbers(op: Operation, operand: str, what: str) -> np.ndarray:
     v = _known(op, operand, what)
     if v.dtype == object:
         syms = ", ".join(sorted({str(e) for e in v.reshape(-1) if not isinstance(e, int | np.integer)}))
+        if not syms:  # symbolic arithmetic that came out as plain numbers
+            return v.astype(np.int64)
         raise SofieError(f"{op.describe()}: the {what} depends on the symbolic dim {syms}, known only at run "
                          f"time; sofie needs it at compile time (a constant, or derived from static shapes)")
     return v
@@ -237,7 +239,7 @@ def _axes(op: Operation) -> list[int]:
     if op.attrs.get("axes") is not None and op.attr("axes"):
         return list(op.attr("axes"))
     if op.operand("axes_input") is not None:
-        return [int(a) for a in _known(op, "axes_input", "axes operand").reshape(-1)]  # a scalar too
+        return [int(a) for a in _known_numbers(op, "axes_input", "axes operand").reshape(-1)]  # a scalar too
     return []
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
-from sofie.ir.dialects.graph.shape import _known
+from sofie.ir.dialects.graph.shape import _known_numbers
 from sofie.ir.registry import Attr, OpDef, register
 from sofie.ir.types import FLOATS, Dim, fmt_shape
 
@@ -170,8 +170,8 @@ class Col2Im(OpDef):
            "(the inverse of im2col); image_shape and block_shape are compile-time")
 
     def sizes(self, op: Operation) -> tuple[list[int], list[int]]:
-        image = [int(v) for v in _known(op, "image_shape", "image_shape").reshape(-1)]
-        block = [int(v) for v in _known(op, "block_shape", "block_shape").reshape(-1)]
+        image = [int(v) for v in _known_numbers(op, "image_shape", "image_shape").reshape(-1)]
+        block = [int(v) for v in _known_numbers(op, "block_shape", "block_shape").reshape(-1)]
         return image, block
 
     def shape(self, op, x, image_shape, block_shape):
@@ -227,7 +227,7 @@ class MaxUnpool(OpDef):
             raise SofieError(f"{op.describe()}: the unpooled dims {inferred} must be >= 1")
         if op.operand("output_shape") is None:
             return inferred, inferred
-        given = [int(v) for v in _known(op, "output_shape", "output_shape").reshape(-1)]
+        given = [int(v) for v in _known_numbers(op, "output_shape", "output_shape").reshape(-1)]
         if len(given) != len(shape) or any(g < i for g, i in zip(given[2:], inferred)):
             raise SofieError(f"{op.describe()}: output_shape {given} must have X's rank {len(shape)} and spatial "
                              f"dims >= the unpooled {inferred}")
