@@ -17,6 +17,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from sofie.errors import SofieError
+from sofie.frontends.files import check_model_file
 from sofie.frontends.names import module_name
 from sofie.frontends.onnx_control_flow import CONTROL_FLOW
 from sofie.frontends.onnx_functions import function_body
@@ -81,8 +82,7 @@ def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
 
 
 def _read(path: str) -> onnx.ModelProto:
-    if not os.path.isfile(path):
-        raise SofieError(f"{path}: no such file")
+    check_model_file(path)
     try:
         with open(path, "rb") as f:
             data = f.read()

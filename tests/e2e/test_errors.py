@@ -66,6 +66,26 @@ def test_missing_model_file(tmp_path) -> None:
         sofie.compile(str(tmp_path / "nope.onnx"))
 
 
+@pytest.mark.parametrize("name", ["nope.onnx", "nope.ir"])
+def test_file_errors_are_worded_alike_by_both_clis(tmp_path, name: str) -> None:
+    missing, folder = str(tmp_path / name), tmp_path / ("dir" + os.path.splitext(name)[1])
+    folder.mkdir()
+    for tool in ("sofie-compile", "sofie-opt"):
+        r = cli(tool, missing, "-o", str(tmp_path / "out"))
+        assert_user_error(r, f"{tool}: error: {missing}: no such file")
+        r = cli(tool, str(folder), "-o", str(tmp_path / "out"))
+        assert_user_error(r, f"{tool}: error: {folder}: is a directory, expected a model file")
+    with pytest.raises(sofie.SofieError, match="is a directory, expected a model file"):
+        sofie.compile(str(folder))
+
+
+def test_print_flags_needs_no_model() -> None:
+    r = cli("sofie-compile", "--print-flags", "--blas", "none")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = cli("sofie-compile")  # argparse's usage error: usage lines, then the error
+    assert r.returncode == 2 and "sofie-compile: error: the following arguments are required: model" in r.stderr
+
+
 def test_cli_usage_errors(model_dir: str, tmp_path) -> None:
     model = os.path.join(model_dir, "conv1.onnx")
     assert cli("sofie-compile", model, "--blas", "mkl").returncode == 2
