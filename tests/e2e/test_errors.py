@@ -60,6 +60,28 @@ def test_unknown_op_names_op_node_opset_and_supported_ops(tmp_path) -> None:
     assert_user_error(cli("sofie-opt", path), "FrobnicateTensor")
 
 
+def test_every_unsupported_op_is_named_at_once(tmp_path) -> None:
+    """One error for the whole model: each missing op type with its first node and its count."""
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="relu_1"),
+             helper.make_node("FrobnicateTensor", ["a"], ["b"], name="frob_1"),
+             helper.make_node("Wibble", ["b"], ["c"], name="wib_1"),
+             helper.make_node("FrobnicateTensor", ["c"], ["y"], name="frob_2")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    path = str(tmp_path / "m.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    for tool in ("sofie-compile", "sofie-opt"):
+        assert_user_error(cli(tool, path, "-o", str(tmp_path)), "2 unsupported ops (opset 17)",
+                          "'FrobnicateTensor' at node 'frob_1' (2 nodes), 'Wibble' at node 'wib_1' (1 node)",
+                          "Supported ops:", "Relu")
+    del nodes[2]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", g.input, g.output),
+                                opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert_user_error(cli("sofie-compile", path, "-o", str(tmp_path)),
+                      "node 'frob_1' (FrobnicateTensor, opset 17): unsupported op 'FrobnicateTensor' "
+                      "(2 nodes, this is the first)")
+
+
 def test_missing_model_file(tmp_path) -> None:
     assert_user_error(cli("sofie-compile", str(tmp_path / "nope.onnx"), "-o", str(tmp_path)), "no such file")
     with pytest.raises(sofie.SofieError, match="no such file"):
