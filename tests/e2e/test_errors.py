@@ -135,8 +135,8 @@ def mlp(model_dir: str) -> CompiledModel:
 
 
 @pytest.mark.parametrize("x, message", [
-    (np.zeros((2, 200), np.float64), "must be float32, got float64"),
-    (np.zeros((2, 200), np.int64), "must be float32, got int64"),
+    (np.zeros((2, 200), np.float64), r"must be float32, got float64; cast with x\.astype\(np\.float32\)"),
+    (np.zeros((2, 200), np.int64), r"must be float32, got int64; cast with x\.astype\(np\.float32\)"),
     (np.zeros((200,), np.float32), "must have rank 2"),
     (np.zeros((2, 199), np.float32), r"must have shape \['N', 200\], got \[2, 199\]"),
     (np.zeros((0, 200), np.float32), "batch size 0"),
