@@ -27,6 +27,7 @@ from sofie.pipeline import (
     PassStat,
     get_pass,
     op_counts,
+    parse_pipeline,
     run_pipeline,
 )
 
@@ -51,7 +52,8 @@ def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None
     graph = model if isinstance(model, Module) else load_model(model, name=name, example_inputs=example_inputs,
                                                                dynamic_shapes=dynamic_shapes)
     imported_bytes = intermediate_bytes(graph)
-    pipeline = list(DEFAULT_PIPELINE if passes is None else passes)
+    # `default` in `passes` stands for the default pipeline, as in --pass-pipeline
+    pipeline = list(DEFAULT_PIPELINE) if passes is None else parse_pipeline(",".join(passes))
     lowered = module_level(graph) == LOW  # IR text written after `lower`: its graph passes ran
     graph_passes = [] if lowered else [p for p in pipeline if get_pass(p).level != LOW and p not in LOWERING_PIPELINE]
     # then lowering (unless the input was lowered already), the low passes asked for, and the

@@ -188,3 +188,13 @@ def test_passes_are_discovered_from_their_modules(tmp_path, monkeypatch) -> None
     finally:
         pm.PASSES.pop("new-test-pass", None)
         sys.modules.pop("sofie.passes.sofie_test_new_pass", None)
+
+
+def test_python_builds_take_default_in_their_pass_list(tmp_path) -> None:
+    from sofie.driver import build
+    from sofie.pipeline import DEFAULT_PIPELINE
+    r = build(PIPELINE_IR, str(tmp_path), name="m", blas="none", passes=["default", "plan-memory-no-reuse"])
+    assert [p["name"] for p in r.stats["passes"]] == [*DEFAULT_PIPELINE[:-1], "plan-memory-no-reuse"]
+    assert r.stats["memory_plan"] == "plan-memory-no-reuse"
+    with pytest.raises(SofieError, match="unknown pass 'nonsense'"):
+        build(PIPELINE_IR, str(tmp_path), name="m", blas="none", passes=["default", "nonsense"])
