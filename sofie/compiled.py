@@ -81,7 +81,10 @@ class CompiledModel:
         for a, (name, dt, shape) in zip(arrays, self.inputs):
             a = np.asarray(a)
             if a.dtype != numpy_dtype(dt):
-                raise SofieError(f"{self.name}: input '{name}' must be {numpy_dtype(dt)}, got {a.dtype}")
+                # numpy arrays default to float64/int64: the fix is almost always one cast
+                want = "bool_" if numpy_dtype(dt) == np.bool_ else numpy_dtype(dt).name
+                raise SofieError(f"{self.name}: input '{name}' must be {numpy_dtype(dt)}, got {a.dtype}; "
+                                 f"cast with x.astype(np.{want})")
             if a.ndim != len(shape):
                 raise SofieError(f"{self.name}: input '{name}' must have rank {len(shape)} "
                                  f"(shape {shape}), got shape {list(a.shape)}")

@@ -19,7 +19,17 @@ from sofie.ir.registry import CONSTANT_LIKE, VIEW
 from sofie.lowering.lower import needed_ops
 from sofie.passes.low.plan_memory import arena_bytes
 from sofie.passes.pass_manager import module_level
-from sofie.pipeline import DEFAULT_PIPELINE, LOW, LOWERING_PIPELINE, PassStat, get_pass, op_counts, run_pipeline
+from sofie.pipeline import (
+    DEFAULT_PIPELINE,
+    LOW,
+    LOWERING_PIPELINE,
+    PLAN_PASSES,
+    PassStat,
+    get_pass,
+    op_counts,
+    parse_pipeline,
+    run_pipeline,
+)
 
 
 @dataclass
@@ -42,19 +52,23 @@ def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None
     graph = model if isinstance(model, Module) else load_model(model, name=name, example_inputs=example_inputs,
                                                                dynamic_shapes=dynamic_shapes)
     imported_bytes = intermediate_bytes(graph)
-    pipeline = list(DEFAULT_PIPELINE if passes is None else passes)
+    # `default` in `passes` stands for the default pipeline, as in --pass-pipeline
+    pipeline = list(DEFAULT_PIPELINE) if passes is None else parse_pipeline(",".join(passes))
     lowered = module_level(graph) == LOW  # IR text written after `lower`: its graph passes ran
     graph_passes = [] if lowered else [p for p in pipeline if get_pass(p).level != LOW and p not in LOWERING_PIPELINE]
     # then lowering (unless the input was lowered already), the low passes asked for, and the
-    # memory plan last: the printer needs planned low IR whatever the pipeline asked for
+    # memory plan last: the printer needs planned low IR whatever the pipeline asked for; a
+    # plan without reuse only when the pipeline names it
+    plan = next((p for p in reversed(pipeline) if p in PLAN_PASSES), "plan-memory")
     low_passes = [p for p in pipeline if p not in graph_passes and p not in LOWERING_PIPELINE
-                  and not (lowered and get_pass(p).level != LOW)]
-    low_passes = ([] if lowered else ["lower"]) + low_passes + ["plan-memory"]
+                  and p not in PLAN_PASSES and not (lowered and get_pass(p).level != LOW)]
+    low_passes = ([] if lowered else ["lower"]) + low_passes + [plan]
     graph, graph_stats = run_pipeline(graph, graph_passes)
     counts = op_counts(graph)
     intermediates = 0 if lowered else intermediate_bytes(graph)
     if "arena_terms" in graph.main.attrs:  # planned already (sofie-opt --plan-memory)
-        low_passes = [p for p in low_passes if p not in ("fuse-loops", "plan-memory")]
+        low_passes = [p for p in low_passes if p not in ("fuse-loops", *PLAN_PASSES)]
+        plan = "as planned in the input"
     low, low_stats = run_pipeline(graph, low_passes)
     out = emit(low, out_dir, blas=blas, source=source or _describe(model), dims=dims)
     stats = _stats(counts, intermediates, low, out.weights_bytes, graph_stats + low_stats)
@@ -62,6 +76,7 @@ def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None
     stats["symbols"] = {"batch": symbols.batch, "dims": dict(zip(symbols.dims, symbols.max_dims)),
                         "max_batch": default_max_batch(low.main, symbols)}
     stats["intermediate_bytes_as_imported"] = imported_bytes
+    stats["memory_plan"] = plan
     return BuildResult(graph, low, out.header, out.weights, stats)
 
 

@@ -22,6 +22,7 @@ from sofie.custom_ops import custom_ops_fingerprint
 from sofie.driver import build
 from sofie.errors import SofieError
 from sofie.frontends import split_address
+from sofie.frontends.files import check_model_file
 from sofie.frontends.torch import is_exported_program, is_torch_module
 from sofie.version import __version__
 
@@ -63,8 +64,7 @@ def _model_bytes(model: Any, example_inputs: Any, dynamic_shapes: Any = None) ->
         return model.SerializeToString()
     if isinstance(model, str | os.PathLike):
         path, member = split_address(str(model))
-        if not os.path.isfile(path):
-            raise SofieError(f"{path}: no such file")
+        check_model_file(path)
         with open(path, "rb") as f:
             data = f.read()
         h = hashlib.sha256(data + f"|{member}".encode())

@@ -10,11 +10,15 @@ fuse), cleanup, then lowering and the low passes, the memory plan last over the 
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sofie.lowering  # noqa: F401  (registers `lower`)
+import sofie.passes
+import sofie.passes.low
 from sofie.errors import SofieError
 from sofie.ir.core import Module
 from sofie.ir.printer import print_module
@@ -28,13 +32,33 @@ DEFAULT_PIPELINE: list[str] = GRAPH_PIPELINE + LOW_PIPELINE
 
 # What every build runs after its graph passes, even at -O0: the C++ printer needs planned IR.
 LOWERING_PIPELINE: list[str] = ["lower", "plan-memory"]
+# The memory plans: a build runs exactly one, the last; `plan-memory` unless the pipeline asks
+# for the other.
+PLAN_PASSES: tuple[str, ...] = ("plan-memory", "plan-memory-no-reuse")
 LOWER = "lower"
+DEFAULT = "default"  # in a pipeline text: the default pipeline (`default,cse` extends it)
+
+
+def _import_pass_modules() -> None:
+    """Imports every module of sofie/passes and sofie/passes/low, so each pass registers itself:
+    a new pass module needs no edit to a central list."""
+    for package in (sofie.passes, sofie.passes.low):
+        for info in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+            if not info.ispkg:
+                importlib.import_module(info.name)
 
 
 def available_passes() -> dict[str, type[Pass]]:
     """Every registered pass by name."""
-    import sofie.passes.all  # noqa: F401  (registers every graph and low pass)
+    _import_pass_modules()
     return dict(PASSES)
+
+
+def passes_in_run_order() -> list[tuple[str, type[Pass]]]:
+    """Every pass, the default pipeline's in the order it runs them, then the others by name."""
+    passes = available_passes()
+    order = DEFAULT_PIPELINE + sorted(n for n in passes if n not in DEFAULT_PIPELINE)
+    return [(n, passes[n]) for n in order]
 
 
 def get_pass(name: str) -> Pass:
@@ -45,10 +69,15 @@ def get_pass(name: str) -> Pass:
 
 
 def parse_pipeline(text: str) -> list[str]:
-    """'fold-constants,fuse,plan-memory' -> names, each checked."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    for n in names:
-        get_pass(n)
+    """'fold-constants,fuse,plan-memory' -> names, each checked; `default` stands for the
+    default pipeline, so 'default,cse' runs it and then cse (as MLIR's named pipelines)."""
+    names: list[str] = []
+    for n in (n.strip() for n in text.split(",")):
+        if n == DEFAULT:
+            names += DEFAULT_PIPELINE
+        elif n:
+            get_pass(n)
+            names.append(n)
     return names
 
 

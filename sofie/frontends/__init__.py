@@ -11,6 +11,7 @@ import os
 from typing import Any, NamedTuple
 
 from sofie.errors import SofieError
+from sofie.frontends.files import check_model_file
 from sofie.ir.core import Module
 
 _SNIFF_BYTES = 1 << 16
@@ -91,8 +92,7 @@ def format_of(path: str) -> Format | None:
 
 def load_path(address: str, name: str | None = None) -> Module:
     path, member = split_address(address)
-    if not os.path.isfile(path):
-        raise SofieError(f"{path}: no such file")
+    check_model_file(path)
     fmt = format_of(path)
     if fmt is None:
         raise SofieError(_unknown_format(path))

@@ -11,6 +11,7 @@ import re
 import sys
 
 from sofie.errors import SofieError
+from sofie.frontends.files import check_model_file
 from sofie.frontends.names import module_name
 from sofie.ir.core import Module
 from sofie.ir.parser import parse
@@ -70,6 +71,7 @@ def load_ir_string(text: str, source: str, name: str | None = None) -> Module:
 def _parse(path: str) -> Module:
     if path == "-":
         return parse(sys.stdin.read(), source="<stdin>")
+    check_model_file(path)
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()

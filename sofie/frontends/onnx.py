@@ -17,9 +17,10 @@ import onnx
 from onnx import helper, numpy_helper
 
 from sofie.errors import SofieError
+from sofie.frontends.files import check_model_file
 from sofie.frontends.names import module_name
 from sofie.frontends.onnx_control_flow import CONTROL_FLOW
-from sofie.frontends.onnx_functions import function_body
+from sofie.frontends.onnx_functions import defines_function, function_body
 from sofie.frontends.onnx_quantization import ADAPTERS as QUANTIZATION_ADAPTERS
 from sofie.ir.core import Builder, Function, Module, Value
 from sofie.ir.registry import lookup_onnx, onnx_domains, onnx_op_types
@@ -81,8 +82,7 @@ def _varint(data: bytes, pos: int) -> tuple[int | None, int]:
 
 
 def _read(path: str) -> onnx.ModelProto:
-    if not os.path.isfile(path):
-        raise SofieError(f"{path}: no such file")
+    check_model_file(path)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -123,6 +123,7 @@ class _Importer:
         m = Module(name)
         inits = {t.name: t for t in g.initializer}
         args = [Value(self._input_type(i), i.name) for i in g.input if i.name not in inits]
+        self._check_supported(g)
         f = m.add_function(Function("main", args))
         self.b = Builder(f)
         for a in args:
@@ -242,6 +243,32 @@ class _Importer:
         except SofieError as e:
             raise SofieError(f"{where}: {e}") from None
         self._bind(node, op.results, where)
+
+    def _supported(self, op_type: str) -> bool:
+        return (op_type == "Constant" or op_type in CONTROL_FLOW or op_type in _ADAPTERS
+                or lookup_onnx(op_type) is not None or defines_function(op_type, self.opset))
+
+    def _check_supported(self, g: onnx.GraphProto) -> None:
+        """Refuses a model with unsupported ops up front, naming every one (its first node and
+        how many nodes use it), so the user needs no try per op. Control-flow bodies are not
+        scanned: a branch that folds away is never imported; their nodes say so when they are."""
+        missing: dict[str, tuple[str, int]] = {}
+        for i, node in enumerate(g.node):
+            if node.domain in ("", "ai.onnx") and not self._supported(node.op_type):
+                first, n = missing.get(node.op_type, (node.name or f"{node.op_type}_{i}", 0))
+                missing[node.op_type] = (first, n + 1)
+        if not missing:
+            return
+        supported = f"Supported ops: {', '.join(onnx_op_types() + ['Constant', *CONTROL_FLOW])}"
+        if len(missing) == 1:
+            (op_type, (first, n)), = missing.items()
+            more = f" ({n} nodes, this is the first)" if n > 1 else ""
+            raise SofieError(f"{self.source}: node '{first}' ({op_type}, opset {self.opset}): "
+                             f"unsupported op '{op_type}'{more}. {supported}")
+        listed = ", ".join(f"'{op}' at node '{first}' ({n} node{'s' if n > 1 else ''})"
+                           for op, (first, n) in missing.items())
+        raise SofieError(f"{self.source}: {len(missing)} unsupported ops (opset {self.opset}): {listed}. "
+                         f"{supported}")
 
     def _custom_node(self, node: onnx.NodeProto, loc: str, where: str) -> None:
         """A node of a custom domain imports only as a custom op the user declared."""

@@ -32,6 +32,16 @@ def function_body(node: onnx.NodeProto, opset: int,
     return _inline(fn, node, schema), version
 
 
+def defines_function(op_type: str, opset: int) -> bool:
+    """Whether ONNX defines the default-domain op as a function at `opset` (it may still refuse
+    a context-dependent body for some input types; importing the node says so)."""
+    try:
+        schema = defs.get_schema(op_type, opset, "")
+    except defs.SchemaError:
+        return False
+    return bool(schema.has_context_dependent_function or schema.has_function)
+
+
 def _function(schema: defs.OpSchema, node: onnx.NodeProto, opset: int,
               input_types: list[TensorType | None]) -> onnx.FunctionProto | None:
     fn = onnx.FunctionProto()

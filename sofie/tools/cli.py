@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Callable
 
 from sofie.errors import SofieError
+from sofie.pipeline import DEFAULT_PIPELINE, passes_in_run_order
 
 
 def run_cli(prog: str, body: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
@@ -25,3 +26,11 @@ def run_cli(prog: str, body: Callable[[list[str]], int], argv: list[str] | None 
         print(f"{prog}: internal error: {type(e).__name__}: {e} (set SOFIE_DEBUG=1 for a traceback; "
               f"please report it)", file=sys.stderr)
         return 3
+
+
+def passes_help() -> str:
+    """The passes in the order the default pipeline runs them (then the others), for --help."""
+    width = max(len(n) for n, _ in passes_in_run_order())
+    lines = [f"  {n:<{width}}  {cls.summary}" for n, cls in passes_in_run_order()]
+    return ("passes, in the order they run:\n" + "\n".join(lines)
+            + "\n\ndefault pipeline (--pass-pipeline=default):\n  " + ",".join(DEFAULT_PIPELINE))

@@ -14,12 +14,13 @@ from sofie.errors import SofieError
 from sofie.frontends import load_model
 from sofie.frontends.root import save_root
 from sofie.pipeline import parse_pipeline
-from sofie.tools.cli import run_cli
+from sofie.tools.cli import passes_help, run_cli
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sofie-compile", description="Compile a trained model to C++.")
-    p.add_argument("model", help="model file: ONNX, sofie IR text, torch.export program (.pt2), "
+    p = argparse.ArgumentParser(prog="sofie-compile", description="Compile a trained model to C++.",
+                                epilog=passes_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", nargs="?", help="model file: ONNX, sofie IR text, torch.export program (.pt2), "
                                  "ROOT file (file.root[:name]); the format is told by the file's contents")
     p.add_argument("-o", "--output", default=".", help="output folder (default: .)")
     p.add_argument("--name", help="model name: NAME.hxx, namespace TMVA_SOFIE_NAME "
@@ -32,7 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--print-flags", action="store_true",
                    help="print the extra compile/link flags the chosen BLAS needs, and exit")
     p.add_argument("-O0", dest="no_opt", action="store_true", help="run no optimization pass")
-    p.add_argument("--pass-pipeline", help="comma-separated passes instead of the default pipeline")
+    p.add_argument("--pass-pipeline", help="comma-separated passes instead of the default pipeline; "
+                                           "'default' names it ('default,cse' extends it)")
     p.add_argument("--dim", action="append", default=[], metavar="S=MAX",
                    help="default maximum of dim symbol S other than the batch (repeatable; default 64); "
                         "the memory plan holds for every value up to it")
@@ -53,10 +55,13 @@ def parse_dims(items: list[str]) -> dict[str, int]:
 
 
 def _main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
-    if args.print_flags:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.print_flags:  # needs no model: the flags depend on the BLAS only
         print(" ".join(blas_flags(args.blas)))
         return 0
+    if args.model is None:
+        parser.error("the following arguments are required: model")
     for path in args.custom_ops:
         load_custom_ops(path)
     passes = [] if args.no_opt else (parse_pipeline(args.pass_pipeline) if args.pass_pipeline else None)
@@ -70,6 +75,9 @@ def _main(argv: list[str]) -> int:
         path = os.path.join(args.output, f"{r.low.name}.stats.json")
         with open(path, "w") as f:
             json.dump(r.stats, f, indent=1)
+    if r.stats["memory_plan"] == "plan-memory-no-reuse":
+        print("note: memory plan without reuse (the pipeline asked for plan-memory-no-reuse): "
+              f"arena {r.stats['arena_bytes']} bytes", file=sys.stderr)
     print(f"wrote {r.header} and {r.weights}", file=sys.stderr)
     return 0
 

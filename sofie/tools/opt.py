@@ -1,7 +1,8 @@
 """sofie-opt INPUT [passes] [-o OUT]: reads ONNX or IR text, runs passes, prints IR text.
 
 Pass flags are the registered pass names (`--fold-batchnorm --fuse`), run in the order given,
-or `--pass-pipeline="fold-constants,fuse"`. The IR text it prints holds every weight, so
+or `--pass-pipeline="fold-constants,fuse"` (`default` names the default pipeline). --help lists
+the passes in the order the default pipeline runs them. The IR text it prints holds every weight, so
 sofie-compile and sofie.compile take it as a model; `--elide-weights` prints it for reading.
 """
 
@@ -15,7 +16,7 @@ from sofie.frontends import load_model
 from sofie.frontends.ir_text import is_ir_text, read_ir_text
 from sofie.ir.core import Module
 from sofie.ir.printer import INLINE_LIMIT, print_module
-from sofie.pipeline import PipelineOptions, available_passes, parse_pipeline, run_pipeline
+from sofie.pipeline import DEFAULT_PIPELINE, PipelineOptions, parse_pipeline, passes_in_run_order, run_pipeline
 from sofie.tools.cli import run_cli
 
 
@@ -29,9 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="a model (ONNX, .pt2, file.root[:name]) or IR text ('-' for stdin)")
     p.add_argument("-o", "--output", help="write the IR here instead of stdout")
     p.set_defaults(pipeline=[])
-    for name, cls in sorted(available_passes().items()):
-        p.add_argument(f"--{name}", dest=name.replace("-", "_"), nargs=0, action=_AddPass, help=cls.summary)
-    p.add_argument("--pass-pipeline", help="comma-separated pass names, run after any pass flags")
+    passes = p.add_argument_group("passes, in the order the default pipeline runs them")
+    for name, cls in passes_in_run_order():
+        passes.add_argument(f"--{name}", dest=name.replace("-", "_"), nargs=0, action=_AddPass, help=cls.summary)
+    p.add_argument("--pass-pipeline", help="comma-separated pass names, run after any pass flags; "
+                                           f"'default' names the default pipeline ({','.join(DEFAULT_PIPELINE)})")
     p.add_argument("--print-ir-after-all", action="store_true")
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS")
     p.add_argument("--pass-stats", action="store_true", help="ops before/after and time per pass (stderr)")

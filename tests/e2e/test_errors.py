@@ -60,10 +60,52 @@ def test_unknown_op_names_op_node_opset_and_supported_ops(tmp_path) -> None:
     assert_user_error(cli("sofie-opt", path), "FrobnicateTensor")
 
 
+def test_every_unsupported_op_is_named_at_once(tmp_path) -> None:
+    """One error for the whole model: each missing op type with its first node and its count."""
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="relu_1"),
+             helper.make_node("FrobnicateTensor", ["a"], ["b"], name="frob_1"),
+             helper.make_node("Wibble", ["b"], ["c"], name="wib_1"),
+             helper.make_node("FrobnicateTensor", ["c"], ["y"], name="frob_2")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    path = str(tmp_path / "m.onnx")
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    for tool in ("sofie-compile", "sofie-opt"):
+        assert_user_error(cli(tool, path, "-o", str(tmp_path)), "2 unsupported ops (opset 17)",
+                          "'FrobnicateTensor' at node 'frob_1' (2 nodes), 'Wibble' at node 'wib_1' (1 node)",
+                          "Supported ops:", "Relu")
+    del nodes[2]
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", g.input, g.output),
+                                opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert_user_error(cli("sofie-compile", path, "-o", str(tmp_path)),
+                      "node 'frob_1' (FrobnicateTensor, opset 17): unsupported op 'FrobnicateTensor' "
+                      "(2 nodes, this is the first)")
+
+
 def test_missing_model_file(tmp_path) -> None:
     assert_user_error(cli("sofie-compile", str(tmp_path / "nope.onnx"), "-o", str(tmp_path)), "no such file")
     with pytest.raises(sofie.SofieError, match="no such file"):
         sofie.compile(str(tmp_path / "nope.onnx"))
+
+
+@pytest.mark.parametrize("name", ["nope.onnx", "nope.ir"])
+def test_file_errors_are_worded_alike_by_both_clis(tmp_path, name: str) -> None:
+    missing, folder = str(tmp_path / name), tmp_path / ("dir" + os.path.splitext(name)[1])
+    folder.mkdir()
+    for tool in ("sofie-compile", "sofie-opt"):
+        r = cli(tool, missing, "-o", str(tmp_path / "out"))
+        assert_user_error(r, f"{tool}: error: {missing}: no such file")
+        r = cli(tool, str(folder), "-o", str(tmp_path / "out"))
+        assert_user_error(r, f"{tool}: error: {folder}: is a directory, expected a model file")
+    with pytest.raises(sofie.SofieError, match="is a directory, expected a model file"):
+        sofie.compile(str(folder))
+
+
+def test_print_flags_needs_no_model() -> None:
+    r = cli("sofie-compile", "--print-flags", "--blas", "none")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = cli("sofie-compile")  # argparse's usage error: usage lines, then the error
+    assert r.returncode == 2 and "sofie-compile: error: the following arguments are required: model" in r.stderr
 
 
 def test_cli_usage_errors(model_dir: str, tmp_path) -> None:
@@ -93,8 +135,8 @@ def mlp(model_dir: str) -> CompiledModel:
 
 
 @pytest.mark.parametrize("x, message", [
-    (np.zeros((2, 200), np.float64), "must be float32, got float64"),
-    (np.zeros((2, 200), np.int64), "must be float32, got int64"),
+    (np.zeros((2, 200), np.float64), r"must be float32, got float64; cast with x\.astype\(np\.float32\)"),
+    (np.zeros((2, 200), np.int64), r"must be float32, got int64; cast with x\.astype\(np\.float32\)"),
     (np.zeros((200,), np.float32), "must have rank 2"),
     (np.zeros((2, 199), np.float32), r"must have shape \['N', 200\], got \[2, 199\]"),
     (np.zeros((0, 200), np.float32), "batch size 0"),

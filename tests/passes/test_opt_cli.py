@@ -130,3 +130,71 @@ def test_verifier_runs_after_every_pass(monkeypatch) -> None:
         run_pipeline(m, ["break-types"])
     m = parse(open(PIPELINE_IR).read())
     run_pipeline(m, ["break-types"], PipelineOptions(verify_each=False))  # --no-verify
+
+
+def test_help_lists_the_passes_in_the_order_they_run() -> None:
+    from sofie.pipeline import DEFAULT_PIPELINE
+    for tool in ("sofie-opt", "sofie-compile"):
+        text = subprocess.run([f"{BIN}/{tool}", "--help"], capture_output=True, text=True).stdout
+        where = [text.index(f"  {'--' if tool == 'sofie-opt' else ''}{name} ") for name in DEFAULT_PIPELINE]
+        assert where == sorted(where), tool
+        assert "plan-memory-no-reuse" in text and "'default'" in text
+
+
+def test_pipeline_default_names_the_default_and_extends_it() -> None:
+    from sofie.pipeline import DEFAULT_PIPELINE
+    r = opt(PIPELINE_IR, "--pass-pipeline=default,fuse-loops", "--pass-stats")
+    assert [line.split()[0] for line in r.stderr.splitlines()] == DEFAULT_PIPELINE + ["fuse-loops"]
+    assert r.stdout == opt(PIPELINE_IR, "--pass-pipeline=" + ",".join(DEFAULT_PIPELINE)).stdout
+    assert r.stdout == opt(PIPELINE_IR, *(f"--{n}" for n in DEFAULT_PIPELINE)).stdout
+
+
+def compile_stats(tmp_path, pipeline: str) -> tuple[dict, str]:
+    import json
+    out = tmp_path / pipeline.replace(",", "_")
+    r = subprocess.run([f"{BIN}/sofie-compile", PIPELINE_IR, "-o", str(out), "--stats", "--name", "m",
+                        f"--pass-pipeline={pipeline}"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return json.loads((out / "m.stats.json").read_text()), r.stderr
+
+
+def test_a_plan_without_reuse_only_when_asked_and_said(tmp_path) -> None:
+    reuse, said = compile_stats(tmp_path, "default")
+    assert reuse["memory_plan"] == "plan-memory" and "note:" not in said
+    # a pipeline leaving out plan-memory still gets the plan with reuse
+    no_plan, said = compile_stats(tmp_path, "fold-batchnorm,fuse")
+    assert no_plan["memory_plan"] == "plan-memory" and "note:" not in said
+    assert [p["name"] for p in no_plan["passes"]][-1] == "plan-memory"
+    # unfused, Conv -> BN -> Relu has intermediates to share bytes
+    asked, said = compile_stats(tmp_path, "infer-shapes,plan-memory-no-reuse")
+    assert asked["memory_plan"] == "plan-memory-no-reuse"
+    assert [p["name"] for p in asked["passes"]] == ["infer-shapes", "lower", "plan-memory-no-reuse"]
+    assert "note: memory plan without reuse" in said
+    assert asked["arena_bytes"] > compile_stats(tmp_path, "infer-shapes")[0]["arena_bytes"]
+
+
+def test_passes_are_discovered_from_their_modules(tmp_path, monkeypatch) -> None:
+    """A pass module dropped into sofie/passes registers itself: no central list to edit."""
+    import sofie.passes
+    import sofie.passes.pass_manager as pm
+    from sofie.pipeline import available_passes
+    (tmp_path / "sofie_test_new_pass.py").write_text(
+        "from sofie.passes.pass_manager import Pass, register_pass\n\n"
+        "@register_pass\nclass NewPass(Pass):\n    name = 'new-test-pass'\n\n"
+        "    def run(self, module):\n        return None\n")
+    monkeypatch.setattr(sofie.passes, "__path__", [*sofie.passes.__path__, str(tmp_path)])
+    try:
+        assert available_passes()["new-test-pass"].__module__ == "sofie.passes.sofie_test_new_pass"
+    finally:
+        pm.PASSES.pop("new-test-pass", None)
+        sys.modules.pop("sofie.passes.sofie_test_new_pass", None)
+
+
+def test_python_builds_take_default_in_their_pass_list(tmp_path) -> None:
+    from sofie.driver import build
+    from sofie.pipeline import DEFAULT_PIPELINE
+    r = build(PIPELINE_IR, str(tmp_path), name="m", blas="none", passes=["default", "plan-memory-no-reuse"])
+    assert [p["name"] for p in r.stats["passes"]] == [*DEFAULT_PIPELINE[:-1], "plan-memory-no-reuse"]
+    assert r.stats["memory_plan"] == "plan-memory-no-reuse"
+    with pytest.raises(SofieError, match="unknown pass 'nonsense'"):
+        build(PIPELINE_IR, str(tmp_path), name="m", blas="none", passes=["default", "nonsense"])

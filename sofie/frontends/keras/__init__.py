@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from sofie.errors import SofieError
+from sofie.frontends.files import check_model_file
 from sofie.frontends.keras.archive import read_keras, sniff
 from sofie.frontends.names import module_name
 from sofie.ir.core import Module
@@ -20,7 +20,6 @@ def load_keras(path: str | os.PathLike, name: str | None = None) -> Module:
     """Imports a Keras model file into a verified graph-dialect module."""
     from sofie.frontends.keras.importer import import_keras
     path = str(path)
-    if not os.path.isfile(path):
-        raise SofieError(f"{path}: no such file")
+    check_model_file(path)
     kf = read_keras(path)
     return import_keras(kf, module_name(name or os.path.splitext(os.path.basename(path))[0]))

@@ -128,7 +128,7 @@ def _envelope(rows: list[Vec]) -> list[Vec]:
 
 
 def plan_function(f: Function, reuse: bool = True) -> None:
-    """Places every allocation; with reuse=False each gets its own bytes (the -O0 plan)."""
+    """Places every allocation; with reuse=False each gets its own bytes (`plan-memory-no-reuse`)."""
     ranges = live_ranges(f)
     terms = ["1"] + sorted({size_bytes(r.root)[0] for r in ranges.values()} - {"1"})
     index = {t: k for k, t in enumerate(terms)}
@@ -202,3 +202,16 @@ class PlanMemory(Pass):
         for f in module.functions.values():
             plan_function(f)
 
+
+
+@register_pass
+class PlanMemoryNoReuse(Pass):
+    """Only when a pipeline names it: a build whose pipeline leaves out plan-memory still gets
+    the plan with reuse, since the printer needs a plan and no reuse costs memory silently."""
+    name = "plan-memory-no-reuse"
+    summary = "place each allocation in its own bytes (no reuse: to rule out the plan when debugging)"
+    level = LOW
+
+    def run(self, module: Module) -> None:
+        for f in module.functions.values():
+            plan_function(f, reuse=False)
