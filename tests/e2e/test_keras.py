@@ -174,7 +174,8 @@ def test_unknown_format_names_the_known_ones(tmp_path) -> None:
     path = str(tmp_path / "model.bin")
     with open(path, "wb") as f:
         f.write(b"\x00garbage" * 10)
-    with pytest.raises(sofie.SofieError, match=r"ONNX .*\.keras.*\.h5"):
+    with pytest.raises(sofie.SofieError, match=r"unsupported model format '\.bin'; sofie reads .*Keras 3 archives "
+                                               r"\(\.keras\) and legacy Keras HDF5 \(\.h5\).*ONNX \(\.onnx\)"):
         load_model(path)
 
 
