@@ -9,6 +9,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("SOFIE_CACHE_DIR", os.path.join(ROOT, ".cache", "sofie"))
+os.environ.setdefault("KERAS_BACKEND", "torch")  # whichever test imports keras first: no TensorFlow here
 
 from tests.models import MODELS, export  # noqa: E402
 
