@@ -23,7 +23,7 @@ from sofie.frontends.onnx_control_flow import CONTROL_FLOW
 from sofie.frontends.onnx_functions import defines_function, function_body
 from sofie.frontends.onnx_quantization import ADAPTERS as QUANTIZATION_ADAPTERS
 from sofie.ir.core import Builder, Function, Module, Value
-from sofie.ir.registry import lookup_onnx, onnx_domains, onnx_op_types
+from sofie.ir.registry import OpDef, lookup_onnx, onnx_domains, onnx_op_types
 from sofie.ir.types import Dim, TensorType, dtype_name
 from sofie.ir.verifier import verify
 
@@ -234,12 +234,17 @@ class _Importer:
                 self._bind(node, [result] if isinstance(result, Value) else result, where)
                 return
         attrs = {k: v for k, v in attrs.items() if k not in _IGNORED_ATTRS}
+        self._create(node, opdef, inputs, attrs, loc, where, list(node.output)[:1])
+
+    def _create(self, node: onnx.NodeProto, opdef: OpDef, inputs: list, attrs: dict, loc: str, where: str,
+                result_names: list[str]) -> None:
+        """The op `opdef` declares, from the node's inputs and attributes, bound to its outputs."""
         for k in attrs:
             if k not in opdef.attrs:
                 raise SofieError(f"{where}: attribute '{k}' is not supported "
                                  f"(supported: {', '.join(opdef.attrs) or 'none'})")
         try:
-            op = self.b.create(opdef.name, inputs, attrs, loc, result_names=list(node.output)[:1])
+            op = self.b.create(opdef.name, inputs, attrs, loc, result_names=result_names)
         except SofieError as e:
             raise SofieError(f"{where}: {e}") from None
         self._bind(node, op.results, where)
@@ -279,12 +284,8 @@ class _Importer:
                              f"declare it with sofie.CustomOp (or sofie-compile --custom-ops FILE)"
                              + (f" (declared custom ops: {known})" if known else ""))
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        inputs = [self._input(name, where) for name in node.input]
-        try:
-            op = self.b.create(opdef.name, inputs, attrs, loc, result_names=list(node.output))
-        except SofieError as e:
-            raise SofieError(f"{where}: {e}") from None
-        self._bind(node, op.results, where)
+        self._create(node, opdef, [self._input(name, where) for name in node.input], attrs, loc, where,
+                     list(node.output))
 
     def _input(self, name: str, where: str) -> Value | None:
         if not name:
