@@ -24,7 +24,7 @@ import keyword
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,7 @@ def register_custom_op(op: CustomOp) -> CustomOp:
     """Declares `op` to every layer. Declaring the same op again is a no-op; declaring another
     op under the same domain and type replaces it (a notebook cell run twice)."""
     _check(op)
+    attrs = _attrs(op)
     old = _DECLARED.get(op.graph_name)
     if old is not None and old.fingerprint() == op.fingerprint():
         return op
@@ -101,10 +102,10 @@ def register_custom_op(op: CustomOp) -> CustomOp:
             raise SofieError(f"custom op {op.domain}.{op.op_type}: the op name {op.graph_name} is taken")
     unregister(op.graph_name)
     unregister(op.low_name)
-    register(_graph_opdef(op))
-    register(_low_opdef(op))
+    register(_graph_opdef(op, attrs))
+    register(_low_opdef(op, attrs))
     RULES[op.graph_name] = _lower
-    register_custom_code(op.low_name, _code(op))
+    register_custom_code(op.low_name, _code(op, attrs))
     _DECLARED[op.graph_name] = op
     return op
 
@@ -158,8 +159,12 @@ def _check(op: CustomOp) -> None:
         raise SofieError(f"{where}: header= needs function= (the C++ function the header defines)")
     if op.header and not os.path.isfile(op.header):
         raise SofieError(f"{where}: header '{op.header}' does not exist")
-    for k, v in op.attrs.items():
-        _attr(where, k, v)
+
+
+def _attrs(op: CustomOp) -> dict[str, Attr]:
+    """The declared attributes, each with its kind (from its default) and default."""
+    where = f"custom op {op.domain}.{op.op_type}"
+    return {k: _attr(where, k, v) for k, v in op.attrs.items()}
 
 
 def _attr(where: str, key: str, value: Any) -> Attr:
@@ -187,7 +192,6 @@ def _attr(where: str, key: str, value: Any) -> Attr:
 def _relative_to(op: CustomOp, base: str) -> CustomOp:
     """A header named relative to the custom-ops file that declares it."""
     if op.header and not os.path.isabs(op.header) and not os.path.isfile(op.header):
-        from dataclasses import replace
         return replace(op, header=os.path.join(base, op.header))
     return op
 
@@ -198,9 +202,8 @@ def _attr_values(op: Operation, decl: CustomOp) -> dict[str, Any]:
     return {k: op.attr(k) for k in decl.attrs}
 
 
-def _graph_opdef(decl: CustomOp) -> type[OpDef]:
+def _graph_opdef(decl: CustomOp, attrs: dict[str, Attr]) -> type[OpDef]:
     where = f"custom op {decl.domain}.{decl.op_type}"
-    attrs = {k: _attr(where, k, v) for k, v in decl.attrs.items()}
 
     def shape(self: OpDef, op: Operation, *types: TensorType | None) -> Any:
         if decl.dtypes is not None:
@@ -231,15 +234,14 @@ def _graph_opdef(decl: CustomOp) -> type[OpDef]:
     return type(f"Custom_{_ident(decl.domain)}_{_ident(decl.op_type)}", (OpDef,), body)
 
 
-def _low_opdef(decl: CustomOp) -> type[OpDef]:
+def _low_opdef(decl: CustomOp, attrs: dict[str, Attr]) -> type[OpDef]:
     def couples_events(self: Kernel, op: Operation, batch: str) -> bool:
         return not decl.per_event
 
-    where = f"custom op {decl.domain}.{decl.op_type}"
     operands = " ".join([*decl.inputs, *(f"{o}:out" for o in decl.outputs)])
     return type(f"LowCustom_{_ident(decl.domain)}_{_ident(decl.op_type)}", (Kernel,),
                 {"name": decl.low_name, "operands": operands, "dtypes": None, "couples_events": couples_events,
-                 "attrs": {k: _attr(where, k, v) for k, v in decl.attrs.items()},
+                 "attrs": attrs,
                  "doc": f"calls the C++ of custom op {decl.domain}.{decl.op_type}"})
 
 
@@ -252,11 +254,11 @@ def _lower(ctx: LoweringContext, op: Operation) -> None:
     ctx.create(decl.low_name, inputs + outs, dict(op.attrs), op)
 
 
-def _code(decl: CustomOp) -> CustomCode:
+def _code(decl: CustomOp, attrs: dict[str, Attr]) -> CustomCode:
     tensors = tuple((n, False) for n in decl.inputs) + tuple((n, True) for n in decl.outputs)
-    attrs = tuple((k, _attr("", k, v).kind) for k, v in decl.attrs.items())
+    kinds = tuple((k, a.kind) for k, a in attrs.items())
     function = decl.function or f"custom_{_ident(decl.domain)}_{_ident(decl.op_type)}"
-    return CustomCode(function, tensors, attrs, body=decl.cpp, header=os.path.abspath(decl.header) if decl.header
+    return CustomCode(function, tensors, kinds, body=decl.cpp, header=os.path.abspath(decl.header) if decl.header
                       else "")
 
 
