@@ -334,24 +334,23 @@ def _known(v: Value) -> np.ndarray | None:
     return None if got is None or got.dtype == object else got
 
 
-def _known_bool(v: Value, what: str, where: str) -> bool:
+def _known_scalar(v: Value, what: str, where: str, known_as: str) -> np.generic:
+    """The one element of a value Loop needs at compile time; `known_as` says how it may be known."""
     got = _known(v)
     if got is None:
         raise SofieError(f"{where}: the {what} is {RUN_TIME}; sofie unrolls Loop at compile time and "
-                         f"needs it known (a constant, or computed from the iteration number and constants)")
+                         f"needs it known ({known_as})")
     if got.size != 1:
         raise SofieError(f"{where}: the {what} has {got.size} elements; expected one")
-    return bool(got.reshape(-1)[0])
+    return got.reshape(-1)[0]
+
+
+def _known_bool(v: Value, what: str, where: str) -> bool:
+    return bool(_known_scalar(v, what, where, "a constant, or computed from the iteration number and constants"))
 
 
 def _known_int(v: Value, what: str, where: str) -> int:
-    got = _known(v)
-    if got is None:
-        raise SofieError(f"{where}: the {what} is {RUN_TIME}; sofie unrolls Loop at compile time and "
-                         f"needs it known (a constant, or derived from static shapes)")
-    if got.size != 1:
-        raise SofieError(f"{where}: the {what} has {got.size} elements; expected one")
-    return max(0, int(got.reshape(-1)[0]))
+    return max(0, int(_known_scalar(v, what, where, "a constant, or derived from static shapes")))
 
 
 CONTROL_FLOW = {"If": import_if, "Loop": import_loop, "Scan": import_scan}
