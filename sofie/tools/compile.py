@@ -25,8 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=".", help="output folder (default: .)")
     p.add_argument("--name", help="model name: NAME.hxx, namespace TMVA_SOFIE_NAME "
                                      "(default: the file stem; for IR text, its module's name)")
-    p.add_argument("--blas", choices=BLAS_CHOICES, default=DEFAULT_BLAS,
-                   help=f"the BLAS the generated code calls (default: {DEFAULT_BLAS})")
+    p.add_argument("--blas", choices=BLAS_CHOICES, default=DEFAULT_BLAS, help=f"default: {DEFAULT_BLAS}")
     p.add_argument("--stats", action="store_true", help="also write NAME.stats.json")
     p.add_argument("--save-root", metavar="FILE.root[:KEY]",
                    help="also store the imported model (IR text with its weights) in this ROOT file, "
