@@ -88,7 +88,7 @@ def key_paths(obj: dict, prefix: str, documented: set[str]) -> list[str]:
 
 
 def test_every_stats_json_key_is_documented(tmp_path) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+    env = checkout_env()
     r = subprocess.run([sys.executable, "-m", "sofie.tools.compile", os.path.join(ROOT, "examples", "lenet.onnx"),
                         "-o", str(tmp_path), "--name", "lenet", "--stats", "--blas", "none"],
                        capture_output=True, text=True, env=env, timeout=300)
@@ -98,6 +98,25 @@ def test_every_stats_json_key_is_documented(tmp_path) -> None:
     actual = set(key_paths(stats, "", documented))
     assert sorted(actual - documented) == [], "keys of stats.json missing from docs/guide/stats.md"
     assert sorted(documented - actual) == [], "docs/guide/stats.md documents keys stats.json lacks"
+
+
+def checkout_env() -> dict[str, str]:
+    """The CLIs of the test environment, importing this checkout's sofie."""
+    return dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
+                PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+
+
+def test_cpp_example_builds_and_runs(tmp_path) -> None:
+    """The C++ API page's program, with the page's commands."""
+    blocks = titled_blocks(os.path.join("guide", "cpp.md"))
+    page = open(os.path.join(DOCS, "guide", "cpp.md")).read()
+    assert "`sofie-compile model.onnx -o out --name mlp`" in page
+    shutil.copy(os.path.join(ROOT, "examples", "lenet.onnx"), tmp_path / "model.onnx")
+    (tmp_path / "main.cpp").write_text(blocks["main.cpp"])
+    script = "sofie-compile model.onnx -o out --name mlp\n" + blocks["build"]
+    r = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                       env=checkout_env(), timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
 
 
 @pytest.fixture
