@@ -1,12 +1,14 @@
 # Two entry points for a fresh machine (only python3, g++ and make needed):
 #   make demo   compile the bundled model to C++, build a program with it, compare to onnxruntime
 #   make test   lint + layer contract + the whole test suite
+#   make docs   the documentation site (mkdocs, material theme) into build/site
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 export SOFIE_CACHE_DIR ?= $(CURDIR)/.cache/sofie
 
-.PHONY: demo test lint system-blas bench clean
+.PHONY: demo test lint system-blas bench docs clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,11 +16,22 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
+# the site needs sofie's core dependencies and mkdocs only, not the test environment
+$(DOCS_STAMP): pyproject.toml
+	[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $@
+
+# The op and CLI flag tables are generated from the code at build time (docs/hooks/generated.py);
+# --strict fails on any warning (a broken link or anchor).
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict -d build/site
+
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check sofie tests examples bench
+	$(VENV)/bin/ruff check sofie tests examples bench docs/hooks
 	$(VENV)/bin/lint-imports
 
 # The CBLAS and Eigen BLAS choices need Debian packages; only the tests that use them do.

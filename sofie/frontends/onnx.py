@@ -250,8 +250,7 @@ class _Importer:
         self._bind(node, op.results, where)
 
     def _supported(self, op_type: str) -> bool:
-        return (op_type == "Constant" or op_type in CONTROL_FLOW or op_type in _ADAPTERS
-                or lookup_onnx(op_type) is not None or defines_function(op_type, self.opset))
+        return is_supported(op_type, self.opset)
 
     def _check_supported(self, g: onnx.GraphProto) -> None:
         """Refuses a model with unsupported ops up front, naming every one (its first node and
@@ -392,6 +391,13 @@ class _Importer:
             return self.b.create(name, inputs, attrs, loc).result
         except SofieError as e:
             raise SofieError(f"{where}: {e}") from None
+
+
+def is_supported(op_type: str, opset: int = MAX_OPSET) -> bool:
+    """Whether the importer takes default-domain nodes of `op_type` at `opset`: declared, through
+    an adapter, as control flow, as a Constant, or as the function body ONNX defines for it."""
+    return (op_type == "Constant" or op_type in CONTROL_FLOW or op_type in _ADAPTERS
+            or lookup_onnx(op_type) is not None or defines_function(op_type, opset))
 
 
 def symbol_name(param: str) -> str:
