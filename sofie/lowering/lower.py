@@ -74,7 +74,7 @@ def _output(ctx: LoweringContext, k: int, v: Value) -> Value:
     root = storage_root(lv)
     if root.owner is not None and root.owner.isa(LowOutput) and root.owner.index == k:
         return lv
-    out = ctx.create(LowOutput, [], {"index": k}, result_types=[v.type], result_names=[f"output{k}"]).result
+    out = ctx.create(LowOutput, [], {"index": k}, result_types=[v.type], result_names=[v.name or f"output{k}"]).result
     ctx.create(LowCopy, [lv, out])
     return out
 

@@ -60,13 +60,16 @@ def test_output_names_survive_dropped_identities() -> None:
     names the user asked for (they name the results in `outputs` and in the C++)."""
     m = sofie.compile(model(
         [("x", TensorProto.FLOAT, ["N", 3])],
-        [("probs", TensorProto.FLOAT, ["N", 3]), ("kept", TensorProto.FLOAT, ["N", 3])],
+        [("probs", TensorProto.FLOAT, ["N", 3]), ("kept", TensorProto.FLOAT, ["N", 3]),
+         ("echo", TensorProto.FLOAT, ["N", 3])],
         [helper.make_node("Relu", ["x"], ["r"], name="relu"),
          helper.make_node("Identity", ["r"], ["probs"], name="id"),
          helper.make_node("Neg", ["x"], ["n"], name="neg"),
-         helper.make_node("Dropout", ["n"], ["kept"], name="drop")]), name="outnames", blas="none")
-    assert [o[0] for o in m.outputs] == ["probs", "kept"]
+         helper.make_node("Dropout", ["n"], ["kept"], name="drop"),
+         helper.make_node("Identity", ["x"], ["echo"], name="echo")]), name="outnames", blas="none")
+    assert [o[0] for o in m.outputs] == ["probs", "kept", "echo"]  # echo: a copy of the input
     x = np.arange(-3, 3, dtype=np.float32).reshape(2, 3)
-    probs, kept = m(x)
+    probs, kept, echo = m(x)
     np.testing.assert_array_equal(probs, np.maximum(x, 0))
     np.testing.assert_array_equal(kept, -x)
+    np.testing.assert_array_equal(echo, x)
