@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -226,8 +227,16 @@ private:
         return buf;
     }
 
+    // Names the file by its absolute path: a relative one depends on the working directory,
+    // which is rarely what the reader of the message has in mind.
     [[noreturn]] void fail(const std::string& problem) const {
-        throw std::runtime_error("sofie weights '" + path_ + "': " + problem);
+        throw std::runtime_error("sofie weights '" + absolute(path_) + "': " + problem);
+    }
+
+    static std::string absolute(const std::string& path) {
+        std::error_code ec;
+        const std::filesystem::path abs = std::filesystem::absolute(path, ec);
+        return ec ? path : abs.lexically_normal().string();
     }
 
     std::string path_;
