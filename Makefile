@@ -4,18 +4,30 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 export SOFIE_CACHE_DIR ?= $(CURDIR)/.cache/sofie
 
 .PHONY: demo test lint system-blas bench clean
 
-$(STAMP): pyproject.toml
+$(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+# make test: everything the tests use (torch, keras, ROOT, ...)
+$(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-demo: $(STAMP)
+# make demo: sofie and onnxruntime only
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[demo]'
+	touch $@
+
+demo: $(DEMO_STAMP)
 	$(PY) examples/demo.py
+	@echo
+	@echo "sofie-compile and sofie-opt are in $(VENV)/bin. To use them: source $(VENV)/bin/activate"
+	@echo "  (or: export PATH=\"$(abspath $(VENV))/bin:\$$PATH\")"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sofie tests examples bench
