@@ -113,24 +113,35 @@ def test_default_blas_without_the_wheel_is_none_and_openblas_is_refused(venv: Ve
     assert "Traceback" not in r.stderr
 
 
-def test_find_package_project_outside_the_repository_runs_the_model(venv: Venv, tmp_path) -> None:
+CMAKE = shutil.which("cmake", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+
+
+def configure_and_build(venv: Venv, project: Path, build: Path, cmake_dir: str) -> None:
+    for cmd in ([CMAKE, "-S", str(project), "-B", str(build), f"-Dsofie_DIR={cmake_dir}", "-DCMAKE_BUILD_TYPE=Release"],
+                [CMAKE, "--build", str(build), "-j2"]):
+        r = venv.run(*cmd)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def project(venv: Venv, tmp_path_factory) -> Path:
+    """A user's project, outside the repository, found sofie through `python -m sofie --cmakedir`."""
     r = venv.run(str(venv.bin / "python"), "-m", "sofie", "--cmakedir")
     assert r.returncode == 0
     cmake_dir = r.stdout.strip()
     assert cmake_dir.startswith(str(venv.root / "venv")) and not cmake_dir.startswith(ROOT)
-    project = tmp_path / "project"
-    project.mkdir()
+    project = tmp_path_factory.mktemp("project")
     (project / "CMakeLists.txt").write_text(PROJECT)
     (project / "main.cpp").write_text(MAIN)
-    model = shutil.copy(os.path.join(ROOT, "tests", "cpp", "particles.onnx"), project)
-    cmake = shutil.which("cmake", path=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
-    build = tmp_path / "build"
-    for cmd in ([cmake, "-S", str(project), "-B", str(build), f"-Dsofie_DIR={cmake_dir}", "-DCMAKE_BUILD_TYPE=Release"],
-                [cmake, "--build", str(build), "-j2"]):
-        r = venv.run(*cmd)
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    shutil.copy(os.path.join(ROOT, "tests", "cpp", "particles.onnx"), project)
+    configure_and_build(venv, project, project / "build", cmake_dir)
+    return project
+
+
+def test_find_package_project_outside_the_repository_runs_the_model(venv: Venv, project: Path, tmp_path) -> None:
+    build = project / "build"
     cache = (build / "CMakeCache.txt").read_text()
-    assert f"SOFIE_PYTHON_EXECUTABLE:FILEPATH={venv.bin / 'python3'}" in cache
+    assert f"SOFIE_PYTHON_EXECUTABLE:FILEPATH={venv.bin / 'python3'}" in cache  # the venv's, found by itself
     x = np.random.default_rng(3).standard_normal((4, 20, 4)).astype(np.float32)
     elsewhere = tmp_path / "elsewhere"  # no particles.dat here
     elsewhere.mkdir()
@@ -138,4 +149,30 @@ def test_find_package_project_outside_the_repository_runs_the_model(venv: Venv, 
     r = venv.run(str(build / "app"), "x.bin", cwd=elsewhere)
     assert r.returncode == 0, r.stderr
     got = np.array(r.stdout.split(), np.float32).reshape(4, 2)
-    np.testing.assert_allclose(got, ort_run(model, x)[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, ort_run(str(project / "particles.onnx"), x)[0], rtol=1e-4, atol=1e-5)
+
+
+def test_model_is_regenerated_when_it_or_the_installed_sofie_changes(venv: Venv, project: Path) -> None:
+    def rebuild() -> bool:
+        r = venv.run(CMAKE, "--build", str(project / "build"))
+        assert r.returncode == 0, r.stdout[-3000:]
+        return "sofie: compiling particles.onnx" in r.stdout
+
+    assert not rebuild()
+    os.utime(project / "particles.onnx")  # now: later than what the build wrote (ns timestamps)
+    assert rebuild() and not rebuild()
+    site = next((venv.root / "venv" / "lib").glob("python3*/site-packages/sofie"))
+    os.utime(site / "passes" / "cse.py")  # as an upgrade of sofie would
+    assert rebuild() and not rebuild()
+
+
+def test_a_blas_the_venv_lacks_stops_configuration(venv: Venv, tmp_path) -> None:
+    (tmp_path / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.16)\nproject(user LANGUAGES NONE)\n"
+                                             "find_package(sofie CONFIG REQUIRED)\n"
+                                             "sofie_add_model(m MODEL m.onnx BLAS openblas)\n")
+    shutil.copy(os.path.join(ROOT, "tests", "cpp", "particles.onnx"), tmp_path / "m.onnx")
+    cmake_dir = venv.run(str(venv.bin / "python"), "-m", "sofie", "--cmakedir").stdout.strip()
+    r = venv.run(CMAKE, "-S", str(tmp_path), "-B", str(tmp_path / "build"), f"-Dsofie_DIR={cmake_dir}")
+    assert r.returncode != 0
+    assert ("sofie_add_model(m): BLAS 'openblas': sofie-compile: error: BLAS 'openblas' needs the scipy-openblas32 "
+            "wheel (pip install 'sofie[blas]'") in " ".join(r.stderr.split())
