@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine (only python3, g++ and make needed):
 #   make demo   compile the bundled model to C++, build a program with it, compare to onnxruntime
+#               (installs sofie and onnxruntime only, then says how to put the CLIs on PATH)
 #   make test   lint + layer contract + the whole test suite
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
