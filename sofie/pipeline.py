@@ -5,7 +5,8 @@ The default pipeline: shapes first (constant shape operands let folding and cano
 see static values), then folding, transposes sunk and cancelled (a channels-last model's
 layout changes meet in pairs), canonical forms, BN folding (which wants Conv -> BN adjacent,
 after identity and dropout are gone), fusion (which wants BN gone: Conv -> BN -> Relu would not
-fuse), cleanup, then lowering and the low passes, the memory plan last over the final op list.
+fuse), cleanup, f16 widening (ops with no f16 kernel compute in f32; every build runs it, as
+it runs `lower`), then lowering and the low passes, the memory plan last over the final op list.
 """
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ from sofie.ir.verifier import verify
 from sofie.passes.pass_manager import GRAPH, LOW, PASSES, Pass, module_level, op_counts
 
 GRAPH_PIPELINE: list[str] = ["infer-shapes", "fold-constants", "sink-transposes", "canonicalize",
-                             "fold-batchnorm", "fuse", "cse", "dce"]
+                             "fold-batchnorm", "fuse", "cse", "dce", "widen-f16"]
 LOW_PIPELINE: list[str] = ["lower", "fuse-loops", "plan-memory"]
 DEFAULT_PIPELINE: list[str] = GRAPH_PIPELINE + LOW_PIPELINE
 
-# What every build runs after its graph passes, even at -O0: the C++ printer needs planned IR.
-LOWERING_PIPELINE: list[str] = ["lower", "plan-memory"]
+# What every build runs after its graph passes, even at -O0: ops lowering has no f16 kernel
+# for are widened, and the C++ printer needs planned IR.
+LOWERING_PIPELINE: list[str] = ["widen-f16", "lower", "plan-memory"]
 # The memory plans: a build runs exactly one, the last; `plan-memory` unless the pipeline asks
 # for the other.
 PLAN_PASSES: tuple[str, ...] = ("plan-memory", "plan-memory-no-reuse")

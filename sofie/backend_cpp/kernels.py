@@ -238,10 +238,13 @@ def _arg_reduce(op: Operation, n: Names) -> list[str]:
 
 @emits("low.cumulative")
 def _cumulative(op: Operation, n: Names) -> list[str]:
-    x, y = op.operands
+    x, axis, y = op.operands
     flags = ", ".join(_flag(op.attr(k)) for k in ("product", "exclusive", "reverse"))
-    return [f"sofie::rt::cumulative({n[x]}, {n[y]}, {', '.join(_around(x.type.shape, op.attr('axis'), n))}, "
-            f"{flags});"]
+    if axis is None:
+        return [f"sofie::rt::cumulative({n[x]}, {n[y]}, {', '.join(_around(x.type.shape, op.attr('axis'), n))}, "
+                f"{flags});"]
+    return [_dims_array("dims", [n.dim(d) for d in x.type.shape]),
+            f"sofie::rt::cumulative_at({n[x]}, {n[y]}, dims, {x.type.rank}, {n[axis]}[0], {flags}, {_where(op)});"]
 
 
 @emits("low.top_k")

@@ -112,9 +112,14 @@ class _Importer:
     def _opset(self) -> int:
         for o in self.proto.opset_import:
             if o.domain in ("", "ai.onnx"):
+                if o.version < MIN_OPSET and not _changed_since(self.proto.graph, o.version):
+                    return MIN_OPSET  # every op it uses is defined as at MIN_OPSET
                 if not MIN_OPSET <= o.version <= MAX_OPSET:
+                    changed = ", ".join(_changed_since(self.proto.graph, o.version)) if o.version < MIN_OPSET else ""
                     raise SofieError(f"{self.source}: opset {o.version} is outside the supported "
-                                     f"range {MIN_OPSET}..{MAX_OPSET}")
+                                     f"range {MIN_OPSET}..{MAX_OPSET}" +
+                                     (f" (ops defined differently before opset {MIN_OPSET}: {changed})"
+                                      if changed else ""))
                 return o.version
         raise SofieError(f"{self.source}: the model imports no default-domain opset")
 
@@ -250,8 +255,7 @@ class _Importer:
         self._bind(node, op.results, where)
 
     def _supported(self, op_type: str) -> bool:
-        return (op_type == "Constant" or op_type in CONTROL_FLOW or op_type in _ADAPTERS
-                or lookup_onnx(op_type) is not None or defines_function(op_type, self.opset))
+        return is_supported(op_type, self.opset)
 
     def _check_supported(self, g: onnx.GraphProto) -> None:
         """Refuses a model with unsupported ops up front, naming every one (its first node and
@@ -394,6 +398,13 @@ class _Importer:
             raise SofieError(f"{where}: {e}") from None
 
 
+def is_supported(op_type: str, opset: int = MAX_OPSET) -> bool:
+    """Whether the importer takes default-domain nodes of `op_type` at `opset`: declared, through
+    an adapter, as control flow, as a Constant, or as the function body ONNX defines for it."""
+    return (op_type == "Constant" or op_type in CONTROL_FLOW or op_type in _ADAPTERS
+            or lookup_onnx(op_type) is not None or defines_function(op_type, opset))
+
+
 def symbol_name(param: str) -> str:
     """A dim symbol spelled so the type syntax stays unambiguous ('x' separates dims)."""
     import re
@@ -450,6 +461,23 @@ def _clip(imp: _Importer, inputs, attrs, loc, where):
     if hi is not None:
         bounds["max"] = float(hi)
     return imp.create("graph.clip", inputs[:1], bounds, loc, where)
+
+
+def _changed_since(graph: onnx.GraphProto, opset: int) -> list[str]:
+    """The default-domain ops of `graph` whose definition at `opset` is not the one in force at
+    MIN_OPSET (Add before 7 had a `broadcast` attribute; Not has not changed since 1)."""
+    changed = set()
+    for node in graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        try:
+            same = (onnx.defs.get_schema(node.op_type, opset).since_version
+                    == onnx.defs.get_schema(node.op_type, MIN_OPSET).since_version)
+        except onnx.defs.SchemaError:
+            same = False
+        if not same or any(a.type == onnx.AttributeProto.GRAPH for a in node.attribute):
+            changed.add(node.op_type)
+    return sorted(changed)
 
 
 def _reshape(imp: _Importer, inputs, attrs, loc, where):

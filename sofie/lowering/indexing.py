@@ -25,7 +25,9 @@ from sofie.ir.dialects.graph.indexing import (
 )
 from sofie.ir.dialects.graph.shape import Gather
 from sofie.ir.dialects.low import PARALLEL, View
+from sofie.ir.dialects.low import GatherAxis as LowGather
 from sofie.ir.folding import known_value
+from sofie.ir.types import TensorType
 from sofie.lowering.context import LoweringContext, rule
 from sofie.lowering.slicing import MAX_RANK
 
@@ -128,16 +130,22 @@ def _one_hot(ctx: LoweringContext, op: Operation) -> None:
     if ctx.fold(op):
         return
     values = known_value(op.values)
-    if values is None or values.dtype == object:
-        raise SofieError(f"{op.describe()}: the values [off, on] are computed at run time; sofie needs "
-                         f"them at compile time")
     depth, rank = op.opdef.depth(op), op.result.type.rank
     axis = op.axis % rank
     positions = ctx.constant(np.arange(depth, dtype=np.int64), f"{op.result.name or 'one_hot'}_positions")
+    index = "cast_i64(x0)"
+    hit = f"eq(select(lt({index}, 0), add({index}, {depth}), {index}), x1)"
+    maps = [[a for a in range(rank) if a != axis], [axis]]
+    if values is None or values.dtype == object:  # [off, on] known at run time: gather them by hit
+        hot = ctx.alloc(TensorType("i64", op.result.type.shape), f"{op.result.name or 'one_hot'}_hot")
+        ctx.create("low.generic", [ctx.value(op.indices), positions, hot],
+                   {"maps": [*maps, list(range(rank))], "iterators": [PARALLEL] * rank,
+                    "body": f"select({hit}, 1, 0)"}, op)
+        ctx.create(LowGather, [ctx.value(op.values), hot, ctx.dest(op)], {"axis": 0}, op)
+        return
     off, on = (ctx.constant(values.reshape(-1)[k:k + 1].reshape(()), f"{op.result.name or 'one_hot'}_{n}")
                for k, n in ((0, "off"), (1, "on")))
-    index = "cast_i64(x0)"
-    body = f"select(eq(select(lt({index}, 0), add({index}, {depth}), {index}), x1), x3, x2)"
+    body = f"select({hit}, x3, x2)"
     ctx.create("low.generic", [ctx.value(op.indices), positions, off, on, ctx.dest(op)],
-               {"maps": [[a for a in range(rank) if a != axis], [axis], [], [], list(range(rank))],
+               {"maps": [*maps, [], [], list(range(rank))],
                 "iterators": [PARALLEL] * rank, "body": body}, op)

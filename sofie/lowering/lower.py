@@ -10,6 +10,7 @@ from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Operation, Value, is_constant
 from sofie.ir.dialects.low import Copy as LowCopy
 from sofie.ir.dialects.low import Output as LowOutput
+from sofie.ir.folding import known_value
 from sofie.ir.verifier import verify
 from sofie.lowering import (  # noqa: F401  (rules)
     conv,
@@ -52,7 +53,8 @@ def lower(graph: Module) -> Module:
 
 def needed_ops(f: Function) -> list[Operation]:
     """Ops whose results some kernel or output reads at run time, in schedule order.
-    Operands declared compile-time (`:const`) are read by lowering, never by a kernel."""
+    Operands declared compile-time (`:const`) are read by lowering, never by a kernel, unless
+    their value is unknown (an op that also takes it at run time, as CumSum's axis)."""
     needed: set[int] = set()
     stack = [v.owner for v in f.outputs if v.owner is not None]
     while stack:
@@ -61,7 +63,8 @@ def needed_ops(f: Function) -> list[Operation]:
             continue
         needed.add(id(op))
         stack.extend(v.owner for i, v in enumerate(op.operands)
-                     if v is not None and v.owner is not None and not op.opdef.is_compile_time(i))
+                     if v is not None and v.owner is not None
+                     and not (op.opdef.is_compile_time(i) and known_value(v) is not None))
     return [op for op in f.ops if id(op) in needed]
 
 

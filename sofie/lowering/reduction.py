@@ -92,8 +92,10 @@ def _arg(ctx: LoweringContext, op: Operation) -> None:
 def _cumulative(ctx: LoweringContext, op: Operation) -> None:
     x = ctx.value(op.x)
     axis = op.opdef.axis(op, x.type.rank)
-    ctx.create(LowCumulative, [x, ctx.dest(op)], {"axis": axis, "product": int(op.isa(CumProd)),
-                                                   "exclusive": op.exclusive, "reverse": op.reverse}, op)
+    run_time = None if axis is not None else ctx.value(op.axis_input)
+    ctx.create(LowCumulative, [x, run_time, ctx.dest(op)], {"axis": -1 if axis is None else axis,
+                                                             "product": int(op.isa(CumProd)),
+                                                             "exclusive": op.exclusive, "reverse": op.reverse}, op)
 
 
 @rule(TopK)

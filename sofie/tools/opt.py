@@ -35,8 +35,9 @@ def _parser() -> argparse.ArgumentParser:
         passes.add_argument(f"--{name}", dest=name.replace("-", "_"), nargs=0, action=_AddPass, help=cls.summary)
     p.add_argument("--pass-pipeline", help="comma-separated pass names, run after any pass flags; "
                                            f"'default' names the default pipeline ({','.join(DEFAULT_PIPELINE)})")
-    p.add_argument("--print-ir-after-all", action="store_true")
-    p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS")
+    p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass (stderr)")
+    p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS",
+                   help="print the IR after this pass (stderr; repeatable)")
     p.add_argument("--pass-stats", action="store_true", help="ops before/after and time per pass (stderr)")
     p.add_argument("--no-verify", action="store_true", help="skip the verifier between passes")
     p.add_argument("--inline-weights-below", type=int, default=INLINE_LIMIT, metavar="N",

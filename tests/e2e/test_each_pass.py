@@ -36,8 +36,9 @@ def test_O0_runs_no_pass(model_dir: str, tmp_path) -> None:
         r = subprocess.run(cmd + ([flag] if flag else []), capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
         stats[flag] = json.load(open(tmp_path / "net.stats.json"))
-    # -O0 runs no graph pass; lowering and the memory plan always run (the printer needs them)
-    assert [p["name"] for p in stats["-O0"]["passes"]] == ["lower", "plan-memory"]
+    # -O0 runs no optimizing pass; f16 widening, lowering and the memory plan always run (lowering
+    # and the printer need them)
+    assert [p["name"] for p in stats["-O0"]["passes"]] == ["widen-f16", "lower", "plan-memory"]
     assert stats["-O0"]["ops"]["graph.batch_normalization"] == 6
     assert "graph.batch_normalization" not in stats[None]["ops"]
     # fusion and folding leave fewer tensors to compute

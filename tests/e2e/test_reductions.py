@@ -235,3 +235,25 @@ def test_mean_over_the_run_time_batch_couples_events() -> None:
     np.testing.assert_allclose(model(x)[0], x - x.mean(axis=0, keepdims=True), rtol=1e-6, atol=1e-6)
     with pytest.raises(SofieError, match="max_batch|exceeds"):
         model(np.zeros((6, 7), np.float32))
+
+
+@pytest.mark.parametrize("op", ["CumSum", "CumProd"])
+def test_run_time_axis_of_a_scan(op: str) -> None:
+    """CumSum / CumProd with the axis a graph input: the result's shape does not depend on it,
+    so one compiled model takes every axis at run time (checked against the onnx reference,
+    since onnxruntime has no CumProd; float32 RTOL 1e-4 / ATOL 1e-5), and an axis outside
+    [-rank, rank) raises naming the node."""
+    from onnx.reference import ReferenceEvaluator
+    node = helper.make_node(op, ["x", "axis"], ["y"], name="scan_node", exclusive=1, reverse=1)
+    g = helper.make_graph([node], "scan", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4, 5]),
+                                           helper.make_tensor_value_info("axis", TensorProto.INT32, [])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4, 5])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 26)])
+    model = sofie.compile(m, name=f"{op.lower()}_axis_at_run_time", blas="none")
+    sess = ReferenceEvaluator(m)
+    x = np.random.default_rng(0).uniform(0.5, 1.5, (3, 4, 5)).astype(np.float32)
+    for axis in (0, 1, 2, -1, -3):
+        a = np.array(axis, np.int32)
+        np.testing.assert_allclose(model(x, a)[0], sess.run(None, {"x": x, "axis": a})[0], rtol=RTOL, atol=ATOL)
+    with pytest.raises(IndexError, match=r"node 'scan_node'.*axis 3 is outside \[-3, 3\)"):
+        model(x, np.array(3, np.int32))

@@ -96,9 +96,30 @@ def test_opset_range_is_7_to_current() -> None:
 
 @pytest.mark.parametrize("opset", [6, 1, MAX_OPSET + 1])
 def test_opset_outside_range_refused(opset: int) -> None:
+    """Gemm (and Relu before opset 6) were defined differently before opset 7: the error names them."""
+    older = {6: "Gemm", 1: "Gemm, Relu"}
+    changed = rf" \(ops defined differently before opset 7: {older[opset]}\)" if opset < MIN_OPSET else ""
     with pytest.raises(sofie.SofieError, match=rf"opset {opset} is outside the supported range "
-                                                rf"{MIN_OPSET}\.\.{MAX_OPSET}"):
+                                                rf"{MIN_OPSET}\.\.{MAX_OPSET}{changed}"):
         load_onnx(tiny(opset, ir_version=8))
+
+
+def test_old_opset_whose_ops_have_not_changed_imports() -> None:
+    """A model at opset 1 that uses only ops defined as they are at opset 7 (Not, Identity)
+    imports as opset 7; an op that changed (Add, which had `broadcast`) is named instead."""
+    def model(op: str, elem: int) -> onnx.ModelProto:
+        g = helper.make_graph([helper.make_node(op, ["x"] * (2 if op == "Add" else 1), ["y"]),
+                               helper.make_node("Identity", ["y"], ["z"])], "old",
+                              [helper.make_tensor_value_info("x", elem, [2, 3])],
+                              [helper.make_tensor_value_info("z", elem, [2, 3])])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 1)])
+        m.ir_version = 3
+        return m
+    compiled = sofie.compile(model("Not", TensorProto.BOOL), name="not_opset1", blas="none")
+    x = np.array([[True, False, True], [False, False, True]])
+    np.testing.assert_array_equal(compiled(x)[0], ~x)
+    with pytest.raises(sofie.SofieError, match=r"opset 1 is outside .* before opset 7: Add\)"):
+        load_onnx(model("Add", TensorProto.FLOAT))
 
 
 def test_no_default_opset_refused() -> None:

@@ -128,7 +128,7 @@ def test_exported_program_compiles(cnn: nn.Module) -> None:
 
 
 def test_onnx_from_default_exporter_readme_line(cnn: nn.Module, tmp_path) -> None:
-    """The export line the README shows: default exporter (opset 18+), dynamic batch."""
+    """The export line docs/guide/formats.md shows: default exporter (opset 18+), dynamic batch."""
     path = str(tmp_path / "cnn.onnx")
     x = EXAMPLE[0]
     torch.onnx.export(cnn, (x,), path, dynamic_shapes=({0: torch.export.Dim("batch")},))
@@ -136,7 +136,7 @@ def test_onnx_from_default_exporter_readme_line(cnn: nn.Module, tmp_path) -> Non
 
 
 def test_onnx_from_legacy_exporter(cnn: nn.Module, tmp_path) -> None:
-    """The README's line: only the input's batch is declared dynamic."""
+    """The line of docs/guide/formats.md: only the input's batch is declared dynamic."""
     path = str(tmp_path / "cnn_legacy.onnx")
     x = EXAMPLE[0]
     torch.onnx.export(cnn, (x,), path, dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "batch"}})

@@ -168,7 +168,7 @@ def test_a_plan_without_reuse_only_when_asked_and_said(tmp_path) -> None:
     # unfused, Conv -> BN -> Relu has intermediates to share bytes
     asked, said = compile_stats(tmp_path, "infer-shapes,plan-memory-no-reuse")
     assert asked["memory_plan"] == "plan-memory-no-reuse"
-    assert [p["name"] for p in asked["passes"]] == ["infer-shapes", "lower", "plan-memory-no-reuse"]
+    assert [p["name"] for p in asked["passes"]] == ["infer-shapes", "widen-f16", "lower", "plan-memory-no-reuse"]
     assert "note: memory plan without reuse" in said
     assert asked["arena_bytes"] > compile_stats(tmp_path, "infer-shapes")[0]["arena_bytes"]
 

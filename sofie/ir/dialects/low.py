@@ -86,6 +86,7 @@ class Kernel(OpDef):
     traits = frozenset()
     results = 0
     dtypes: tuple[str, ...] | None = None
+    index_operands: tuple[str, ...] = ()  # integer operands read at run time (an axis), i32 or i64
 
     def infer(self, op: Operation) -> list[TensorType]:
         return []
@@ -98,8 +99,12 @@ class Kernel(OpDef):
         if dt not in self.dtypes:
             raise SofieError(f"{op.describe()}: no kernel for element type {dt} "
                              f"(supported: {', '.join(self.dtypes)})")
+        indices = {id(op.operand(name)) for name in self.index_operands}
         for v in op.operands:
-            if v is not None and v.type.dtype != dt:
+            if v is not None and id(v) in indices:
+                if v.type.dtype not in ("i32", "i64"):
+                    raise SofieError(f"{op.describe()}: operand %{v.name} is {v.type.dtype}, expected i32 or i64")
+            elif v is not None and v.type.dtype != dt:
                 raise SofieError(f"{op.describe()}: operand %{v.name} is {v.type.dtype}, the kernel runs on {dt}")
 
     def may_run_in_place(self, op: Operation) -> bool:
@@ -119,11 +124,11 @@ class Kernel(OpDef):
 
 
 def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "", inplace: bool = False,
-            dtypes: tuple[str, ...] | None = FLOATS) -> type[OpDef]:
+            dtypes: tuple[str, ...] | None = FLOATS, index_operands: tuple[str, ...] = ()) -> type[OpDef]:
     traits = frozenset({INPLACE}) if inplace else frozenset()
     return register(type(name.split(".")[1].title().replace("_", ""), (Kernel,),
                          {"name": name, "operands": operands, "attrs": attrs or {}, "doc": doc, "traits": traits,
-                          "dtypes": dtypes}))
+                          "dtypes": dtypes, "index_operands": index_operands}))
 
 
 Gemm = _kernel("low.gemm", "A B C? Y:out", {"transA": Attr("int", 0), "transB": Attr("int", 0),
@@ -154,9 +159,11 @@ Hardmax = _kernel("low.hardmax", "X Y:out", {"axis": Attr("int")}, "1 at the fir
 ArgReduce = _kernel("low.arg_reduce", "X Y:out", {"axis": Attr("int"), "largest": Attr("int"), "last": Attr("int", 0)},
                     "i64 index of the largest (smallest) element along axis; last: the last one of equals",
                     dtypes=None)
-Cumulative = _kernel("low.cumulative", "X Y:out", {"axis": Attr("int"), "product": Attr("int", 0),
-                                                  "exclusive": Attr("int", 0), "reverse": Attr("int", 0)},
-                     "running sum (product) along axis", dtypes=NUMERIC)
+Cumulative = _kernel("low.cumulative", "X axis_at? Y:out", {"axis": Attr("int", -1), "product": Attr("int", 0),
+                                                         "exclusive": Attr("int", 0), "reverse": Attr("int", 0)},
+                     "running sum (product) along `axis`, or along the axis the one-element `axis_at` "
+                     "operand holds at run time (checked against the rank)", dtypes=NUMERIC,
+                     index_operands=("axis_at",))
 TopK = _kernel("low.top_k", "X order values:out indices:out", {"axis": Attr("int"), "largest": Attr("int", 1)},
                "the k = values' axis length largest (smallest) along axis, ordered, ties by index; "
                "order: i64 scratch for the axis' indices", dtypes=None)

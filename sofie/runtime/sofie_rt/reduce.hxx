@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <stdexcept>
+#include <string>
 
 #include "kernels.hxx"
 #include "vmath.hxx"
@@ -161,6 +163,22 @@ inline void cumulative(const T* x, T* y, std::size_t outer, std::size_t n, std::
                 }
             }
         }
+}
+
+// CumSum / CumProd along an axis known only at run time (an ONNX axis, negative from the
+// end): checked against the rank, then as above around that axis.
+template <class T, class A>
+inline void cumulative_at(const T* x, T* y, const std::size_t* dims, std::size_t rank, A axis, bool product,
+                          bool exclusive, bool reverse, const char* where) {
+    const long long r = static_cast<long long>(rank), a = static_cast<long long>(axis);
+    if (a < -r || a >= r)
+        throw std::out_of_range(std::string("sofie: node '") + where + "': axis " + std::to_string(a) +
+                                " is outside [" + std::to_string(-r) + ", " + std::to_string(r) + ")");
+    const std::size_t at = static_cast<std::size_t>(a < 0 ? a + r : a);
+    std::size_t outer = 1, inner = 1;
+    for (std::size_t i = 0; i < at; ++i) outer *= dims[i];
+    for (std::size_t i = at + 1; i < rank; ++i) inner *= dims[i];
+    cumulative(x, y, outer, dims[at], inner, product, exclusive, reverse);
 }
 
 // The k largest (smallest) elements along the middle axis of x[outer, n, inner], ordered,

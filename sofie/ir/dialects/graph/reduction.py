@@ -20,6 +20,7 @@ from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.elementwise import instantiate
 from sofie.ir.dialects.graph.shape import _axis, _known, _known_numbers
 from sofie.ir.dialects.scalar import Expr, evaluate
+from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, Attr, OpDef, register
 from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, fmt_shape
 
@@ -158,11 +159,17 @@ class ArgMin(ArgReduce):
 
 
 class Cumulative(OpDef):
+    """The axis may be a run-time value: the result's shape does not depend on it, so the
+    kernel then reads it (and checks it) at run time."""
+
     operands = "x axis_input:const"
     attrs = {"exclusive": Attr("int", 0), "reverse": Attr("int", 0)}
     combine = np.add
 
-    def axis(self, op: Operation, rank: int) -> int:
+    def axis(self, op: Operation, rank: int) -> int | None:
+        """The axis in [0, rank), or None when it is known only at run time."""
+        if known_value(op.operand("axis_input")) is None:
+            return None
         a = _known(op, "axis_input", "axis operand").reshape(-1)
         if a.size != 1:
             raise SofieError(f"{op.describe()}: axis must be a scalar, got {a.size} values")
@@ -171,7 +178,8 @@ class Cumulative(OpDef):
     def shape(self, op, x, axis):
         if x.dtype not in NUMERIC and x.dtype != "f16":
             raise SofieError(f"{op.describe()}: not defined on element type {x.dtype}")
-        self.axis(op, x.rank)
+        if self.axis(op, x.rank) is None and (axis.dtype not in ("i32", "i64") or axis.static_size() != 1):
+            raise SofieError(f"{op.describe()}: the axis operand must hold one i32 or i64, got {axis}")
         return x
 
     def reference(self, op, x, axis):
