@@ -12,7 +12,7 @@ from typing import Any
 
 from sofie.backend_cpp.emit import emit
 from sofie.backend_cpp.symbols import default_max_batch, model_symbols
-from sofie.backend_cpp.toolchain import DEFAULT_BLAS, blas_flags
+from sofie.backend_cpp.toolchain import blas_flags, default_blas
 from sofie.frontends import load_model
 from sofie.ir.core import Module
 from sofie.ir.registry import CONSTANT_LIKE, VIEW
@@ -47,7 +47,7 @@ def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None
     """Compiles a model into `out_dir` (NAME.hxx, NAME.dat, sofie_rt/). `dims` gives default
     maxima of dim symbols other than the batch ({"P": 128}); the Session may override them.
     `model` may be an imported Module too; `source` then names where it came from."""
-    blas = blas or DEFAULT_BLAS
+    blas = blas or default_blas()
     blas_flags(blas)  # fail early on a BLAS that is not available
     graph = model if isinstance(model, Module) else load_model(model, name=name, example_inputs=example_inputs,
                                                                dynamic_shapes=dynamic_shapes)

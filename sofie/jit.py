@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from sofie.backend_cpp.binding import binding_source
-from sofie.backend_cpp.toolchain import DEFAULT_BLAS, blas_flags, run_compiler
+from sofie.backend_cpp.toolchain import blas_flags, default_blas, run_compiler
 from sofie.compiled import CompiledModel
 from sofie.custom_ops import custom_ops_fingerprint
 from sofie.driver import build
@@ -129,7 +129,7 @@ def compile(model: Any, *, name: str | None = None, blas: str | None = None,
     larger batches run in chunks. `dims`: maxima of the other dim symbols ({"P": 128}, default
     64 each); larger values are refused. A torch.nn.Module is exported with `example_inputs`
     and a dynamic batch, or the `dynamic_shapes` given (as `torch.export.export` takes them)."""
-    blas = blas or DEFAULT_BLAS
+    blas = blas or default_blas()
     key = hashlib.sha256(b"|".join([
         _model_bytes(model, example_inputs, dynamic_shapes),
         repr((name, blas, passes, sorted((dims or {}).items()))).encode(),

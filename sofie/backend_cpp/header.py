@@ -77,7 +77,13 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "struct Model {",
         f"  static constexpr sofie::rt::WeightsSpec kWeights{{{weights_bytes}ull, 0x{fingerprint:016x}ull, "
         f"{n_tensors}u}};",
+        f"  // a build system that knows where {name}.dat lies defines SOFIE_{name}_WEIGHTS (sofie_add_model",
+        "  // does, as an absolute path), so that Session() finds it whatever the working directory",
+        f"#ifdef SOFIE_{name}_WEIGHTS",
+        f"  static constexpr const char* kDefaultWeightsPath = SOFIE_{name}_WEIGHTS;",
+        "#else",
         f'  static constexpr const char* kDefaultWeightsPath = "{name}.dat";',
+        "#endif",
         "  // where this header was read from: sofie::Functor looks for the weights beside it",
         "  static constexpr const char* kHeaderFile = __FILE__;",
         f"  static constexpr sofie::rt::Batching kBatching = sofie::rt::Batching::{sig.batching};",

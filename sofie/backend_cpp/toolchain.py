@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shlex
 import subprocess
+import sys
 
 from sofie.errors import SofieError
 
 BLAS_CHOICES = ("openblas", "cblas", "eigen", "none")
-DEFAULT_BLAS = "openblas"
 CXX = os.environ.get("CXX", "g++")
+_OPENBLAS_MISSING = ("BLAS 'openblas' needs the scipy-openblas32 wheel (pip install 'sofie[blas]' "
+                     "or pip install scipy-openblas32), or choose --blas none")
+_noted_fallback = False
+
+
+def default_blas() -> str:
+    """'openblas' when the scipy-openblas32 wheel is installed (the `blas` extra), else 'none'
+    (the built-in kernels), said once per process on stderr: a core install still builds."""
+    global _noted_fallback
+    if importlib.util.find_spec("scipy_openblas32") is not None:
+        return "openblas"
+    if not _noted_fallback:
+        _noted_fallback = True
+        print("sofie: note: no scipy-openblas32 wheel, so BLAS 'none' (built-in kernels); "
+              "pip install 'sofie[blas]' for OpenBLAS", file=sys.stderr)
+    return "none"
 
 
 def blas_flags(blas: str) -> list[str]:
@@ -19,8 +36,7 @@ def blas_flags(blas: str) -> list[str]:
         try:
             import scipy_openblas32 as sob
         except ImportError:
-            raise SofieError("BLAS 'openblas' needs the scipy-openblas32 wheel "
-                             "(pip install scipy-openblas32), or choose --blas none") from None
+            raise SofieError(_OPENBLAS_MISSING) from None
         lib = sob.get_lib_dir()
         return [f"-I{sob.get_include_dir()}", f"-L{lib}", f"-l{sob.get_library()}", f"-Wl,-rpath,{lib}"]
     if blas == "cblas":

@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from sofie.backend_cpp.toolchain import CXX, DEFAULT_BLAS, blas_flags
+from sofie.backend_cpp.toolchain import CXX, blas_flags, default_blas
 from sofie.conformance.driver import driver_source
 from sofie.conformance.importing import Imported
 
@@ -44,7 +44,8 @@ class BuildOutcome:
 
 
 class Builder:
-    def __init__(self, cache: str, *, batch_size: int = 60, jobs: int = 1, blas: str = DEFAULT_BLAS) -> None:
+    def __init__(self, cache: str, *, batch_size: int = 60, jobs: int = 1, blas: str | None = None) -> None:
+        blas = blas or default_blas()
         self.root = os.path.join(cache, "bin")
         self.batch_size = batch_size
         self.jobs = max(1, jobs)

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from sofie.backend_cpp.toolchain import BLAS_CHOICES, DEFAULT_BLAS, blas_flags
+from sofie.backend_cpp.toolchain import BLAS_CHOICES, blas_flags, default_blas
 from sofie.custom_ops import load_custom_ops
 from sofie.driver import build
 from sofie.errors import SofieError
@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=".", help="output folder (default: .)")
     p.add_argument("--name", help="model name: NAME.hxx, namespace TMVA_SOFIE_NAME "
                                      "(default: the file stem; for IR text, its module's name)")
-    p.add_argument("--blas", choices=BLAS_CHOICES, default=DEFAULT_BLAS, help=f"default: {DEFAULT_BLAS}")
+    p.add_argument("--blas", choices=BLAS_CHOICES,
+                   help="default: openblas when the scipy-openblas32 wheel is installed (pip install "
+                        "'sofie[blas]'), else none")
     p.add_argument("--stats", action="store_true", help="also write NAME.stats.json")
     p.add_argument("--save-root", metavar="FILE.root[:KEY]",
                    help="also store the imported model (IR text with its weights) in this ROOT file, "
@@ -58,7 +60,7 @@ def _main(argv: list[str]) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.print_flags:  # needs no model: the flags depend on the BLAS only
-        print(" ".join(blas_flags(args.blas)))
+        print(" ".join(blas_flags(args.blas or default_blas())))
         return 0
     if args.model is None:
         parser.error("the following arguments are required: model")

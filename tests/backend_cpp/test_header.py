@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 
 import onnx
 import pytest
@@ -70,3 +71,22 @@ def test_batching_follows_where_the_batch_sits(tmp_path, shape: list, batching: 
     text = open(emit(low, str(tmp_path), blas="none").header).read()
     assert f"static constexpr sofie::rt::Batching kBatching = sofie::rt::Batching::{batching};" in text
     assert f"    for_each_chunk(batch, {slices}\n    }});" in text
+
+
+def test_build_system_can_pin_the_default_weights_path(tmp_path) -> None:
+    """SOFIE_<NAME>_WEIGHTS (what sofie_add_model defines) replaces "NAME.dat" as Session()'s file;
+    without it, a plain g++ build keeps "NAME.dat", read from the working directory."""
+    m = load_onnx(relu_model(["N", 3]), name="net")
+    low, _ = run_pipeline(m, DEFAULT_PIPELINE)
+    emit(low, str(tmp_path), blas="none")
+    main = tmp_path / "main.cpp"
+    main.write_text('#include "net.hxx"\n#include <cstdio>\n'
+                    "int main() { std::puts(TMVA_SOFIE_net::Model::kDefaultWeightsPath); }\n")
+    printed = []
+    for defines in ([], ['-DSOFIE_net_WEIGHTS="/abs/where/net.dat"']):
+        exe = tmp_path / f"main{len(defines)}"
+        r = subprocess.run(["g++", "-std=c++17", "-I", str(tmp_path), *defines, str(main), "-o", str(exe)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        printed.append(subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.strip())
+    assert printed == ["net.dat", "/abs/where/net.dat"]

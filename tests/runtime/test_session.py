@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
   report("corrupt", [&] { return std::to_string(Chunked(corrupt, 2).max_batch()); });
   report("other model", [&] { return std::to_string(Chunked(other, 2).max_batch()); });
   report("missing", [&] { return std::to_string(Chunked().max_batch()); });  // toy.dat
+  report("missing relative", [&] { return std::to_string(Chunked("../elsewhere/./nope.dat").max_batch()); });
 }
 """
 
@@ -138,7 +139,7 @@ def results(tmp_path_factory) -> dict[str, str]:
     r = subprocess.run([str(exe), str(d / "good.dat"), str(d / "corrupt.dat"), str(d / "other.dat")],
                        capture_output=True, text=True, cwd=d)
     assert r.returncode == 0, r.stderr
-    return dict(line.split(": ", 1) for line in r.stdout.splitlines())
+    return {"dir": str(d), **dict(line.split(": ", 1) for line in r.stdout.splitlines())}
 
 
 def test_chunked_batches_run_in_slices_of_max_batch(results: dict[str, str]) -> None:
@@ -177,3 +178,11 @@ def test_weights_are_read_and_checked(results: dict[str, str]) -> None:
     assert "corrupt (checksum mismatch)" in results["corrupt"]
     assert "different model" in results["other model"]
     assert "toy.dat" in results["missing"] and "cannot open" in results["missing"]
+
+
+def test_missing_weights_are_named_by_absolute_path(results: dict[str, str]) -> None:
+    # the driver runs in `dir`: relative paths are resolved against it and normalized
+    d = Path(results["dir"])
+    assert results["missing"] == (f"threw sofie weights '{d / 'toy.dat'}': "
+                                  "cannot open file (missing or unreadable)")
+    assert results["missing relative"].startswith(f"threw sofie weights '{d.parent / 'elsewhere' / 'nope.dat'}': ")

@@ -19,6 +19,10 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#if __has_include(<unistd.h>)
+#include <unistd.h>  // getcwd (much lighter to parse than <filesystem>)
+#define SOFIE_RT_HAS_GETCWD 1
+#endif
 
 namespace sofie {
 inline namespace v0_1_0 {
@@ -52,6 +56,36 @@ inline std::uint64_t load_le64(const unsigned char* p) {
 
 inline std::uint32_t load_le32(const unsigned char* p) {
     return static_cast<std::uint32_t>(load_le64(p) & 0xFFFFFFFFull);
+}
+
+// `path` against the working directory, its "." and ".." steps folded: for messages, since a
+// relative path depends on where the program runs, which the reader rarely knows. As given
+// where there is no getcwd.
+inline std::string absolute_path(const std::string& path) {
+#ifdef SOFIE_RT_HAS_GETCWD
+    std::string full = path;
+    if (path.empty() || path[0] != '/') {
+        char cwd[4096];
+        if (::getcwd(cwd, sizeof cwd) == nullptr) return path;
+        full = std::string(cwd) + "/" + path;
+    }
+    std::string out;
+    for (std::size_t i = 0; i <= full.size();) {
+        std::size_t end = full.find('/', i);
+        if (end == std::string::npos) end = full.size();
+        const std::string step = full.substr(i, end - i);
+        if (step == "..") {
+            const std::size_t slash = out.find_last_of('/');
+            out.erase(slash == std::string::npos ? 0 : slash);
+        } else if (!step.empty() && step != ".") {
+            out += "/" + step;
+        }
+        i = end + 1;
+    }
+    return out.empty() ? "/" : out;
+#else
+    return path;
+#endif
 }
 
 inline bool host_is_little_endian() {
@@ -226,8 +260,9 @@ private:
         return buf;
     }
 
+    // names the file by its absolute path (detail::absolute_path says why)
     [[noreturn]] void fail(const std::string& problem) const {
-        throw std::runtime_error("sofie weights '" + path_ + "': " + problem);
+        throw std::runtime_error("sofie weights '" + detail::absolute_path(path_) + "': " + problem);
     }
 
     std::string path_;
