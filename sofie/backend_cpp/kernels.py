@@ -212,6 +212,12 @@ def _copy(op: Operation, n: Names) -> list[str]:
     return [f"std::copy_n({n[x]}, {n.size(y.type.shape)}, {n[y]});"]
 
 
+@emits("low.bit_copy")
+def _bit_copy(op: Operation, n: Names) -> list[str]:
+    x, y = op.operands
+    return [f"std::memcpy({n[y]}, {n[x]}, {n.size(y.type.shape)} * sizeof(*{n[y]}));"]
+
+
 # ---- reductions and normalizations (sofie_rt/reduce.hxx) -------------------------------------
 
 def _around(shape: tuple, axis: int, n: Names) -> list[str]:

@@ -497,6 +497,15 @@ def _cast(imp: _Importer, inputs, attrs, loc, where):
     return imp.create("graph.cast", inputs, {"to": dt}, loc, where)
 
 
+def _bit_cast(imp: _Importer, inputs, attrs, loc, where):
+    to = attrs.get("to")
+    try:
+        dt = dtype_name(helper.tensor_dtype_to_np_dtype(int(to)))
+    except (KeyError, SofieError, TypeError, ValueError):
+        raise SofieError(f"{where}: BitCast to {_type_name(to)} is not supported") from None
+    return imp.create("graph.bit_cast", inputs, {"to": dt}, loc, where)
+
+
 def _type_name(to: Any) -> str:
     try:
         return onnx.TensorProto.DataType.Name(int(to))
@@ -670,6 +679,7 @@ _ADAPTERS: dict[str, Callable[..., Value | list[Value] | None]] = {
     "Clip": _clip,
     "Reshape": _reshape,
     "Cast": _cast,
+    "BitCast": _bit_cast,
     "ConstantOfShape": _constant_of_shape,
     "BatchNormalization": _batchnorm,
     "CastLike": _cast_like,

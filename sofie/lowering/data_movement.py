@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.nn import Dropout
-from sofie.ir.dialects.graph.shape import Cast, Concat, Flatten, Identity, Reshape, Squeeze, Transpose, Unsqueeze
+from sofie.ir.dialects.graph.shape import (
+    BitCast,
+    Cast,
+    Concat,
+    Flatten,
+    Identity,
+    Reshape,
+    Squeeze,
+    Transpose,
+    Unsqueeze,
+)
 from sofie.ir.dialects.low import PARALLEL
 from sofie.ir.dialects.scalar import CAST_PREFIX, Call, Var
 from sofie.lowering.context import LoweringContext, rule
@@ -28,6 +38,14 @@ def _cast(ctx: LoweringContext, op: Operation) -> None:
     elif not ctx.fold(op):
         body = Call(CAST_PREFIX + op.result.type.dtype, (Var(0),))
         elementwise(ctx, op, [ctx.value(op.X)], ctx.dest(op), body)
+
+
+@rule(BitCast)
+def _bit_cast(ctx: LoweringContext, op: Operation) -> None:
+    """A byte copy: reading the input's buffer through a pointer of another type would break
+    C++'s aliasing rules."""
+    if not ctx.fold(op):
+        ctx.create("low.bit_copy", [ctx.value(op.X), ctx.dest(op)], {}, op)
 
 
 @rule(Transpose)

@@ -825,3 +825,29 @@ def _f32_with_f16_rounding(m: onnx.ModelProto) -> onnx.ModelProto:
     del g.node[:]
     g.node.extend(nodes)
     return out
+
+
+def test_bit_cast_keeps_every_bit() -> None:
+    """BitCast reinterprets bytes: f32 -> i32 -> f32 and u16 -> f16 round-trip exactly,
+    NaN payloads and -0 included (compared bit for bit with numpy's view); a cast between
+    types of different width is refused naming the node."""
+    def model(pairs: list[tuple[int, int]]) -> onnx.ModelProto:
+        nodes, ins, outs = [], [], []
+        for k, (src, dst) in enumerate(pairs):
+            nodes.append(helper.make_node("BitCast", [f"x{k}"], [f"y{k}"], to=dst, name=f"bitcast{k}"))
+            ins.append(helper.make_tensor_value_info(f"x{k}", src, [6]))
+            outs.append(helper.make_tensor_value_info(f"y{k}", dst, [6]))
+        return helper.make_model(helper.make_graph(nodes, "bits", ins, outs),
+                                 opset_imports=[helper.make_opsetid("", 26)])
+
+    f = np.array([1.5, -0.0, np.inf, np.nan, 1e-42, -3.25], np.float32)
+    f[3] = np.frombuffer(np.uint32(0x7FC01234).tobytes(), np.float32)[0]  # a NaN with a payload
+    i = np.array([0, 1, -1, 0x7F800000, 0x00012345, -2**31], np.int32)
+    h = np.array([0, 0x3C00, 0x7E01, 0x8000, 0xFBFF, 1], np.uint16)
+    m = sofie.compile(model([(TP.FLOAT, TP.INT32), (TP.INT32, TP.FLOAT), (TP.UINT16, TP.FLOAT16)]),
+                      name="bit_cast", blas="none")
+    got = m(f, i, h)
+    for g, want in zip(got, (f.view(np.int32), i.view(np.float32), h.view(np.float16))):
+        assert g.dtype == want.dtype and g.tobytes() == want.tobytes()
+    with pytest.raises(sofie.SofieError, match=r"bitcast0.*i32 and f64 differ in width \(32 and 64 bits\)"):
+        sofie.compile(model([(TP.INT32, TP.DOUBLE)]), name="bit_cast_bad", blas="none")

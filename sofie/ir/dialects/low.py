@@ -152,6 +152,7 @@ Softmax = _kernel("low.softmax", "X Y:out", {"axis": Attr("int"), "log": Attr("i
                   "softmax along axis; log=1: LogSoftmax", inplace=True)
 Concat = _kernel("low.concat", "inputs*:out", {"axis": Attr("int")}, "the last operand is the output", dtypes=None)
 Copy = _kernel("low.copy", "X Y:out", dtypes=None)
+BitCopy = _kernel("low.bit_copy", "X Y:out", {}, "Y's bytes are X's (types of the same width)", dtypes=None)
 DimCount = _kernel("low.dim_count", "Y:out", {"dims": Attr("strs")},
                    "Y[0] = the product of `dims` (sizes and dim symbols) at run time, in Y's type "
                    "(a mean's divisor over a run-time length)", dtypes=None)

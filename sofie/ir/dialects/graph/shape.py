@@ -323,3 +323,25 @@ class ConstantOfShape(OpDef):
     def reference(self, op, shape):
         dt = DTYPES[op.attr("dtype")]
         return np.full(tuple(int(d) for d in shape), op.attr("value")[0], dtype=dt)
+
+
+@register
+class BitCast(OpDef):
+    name = "graph.bit_cast"
+    onnx = "BitCast"
+    operands = "X"
+    attrs = {"to": Attr("str")}
+    traits = frozenset({PURE})
+    doc = "the same bytes read as another element type of the same width (little endian)"
+
+    def shape(self, op, x):
+        to = op.attr("to")
+        if to not in DTYPES:
+            raise SofieError(f"{op.describe()}: bit cast to unsupported type '{to}'")
+        if DTYPES[to].itemsize != DTYPES[x.dtype].itemsize:
+            raise SofieError(f"{op.describe()}: {x.dtype} and {to} differ in width "
+                             f"({DTYPES[x.dtype].itemsize * 8} and {DTYPES[to].itemsize * 8} bits)")
+        return TensorType(to, x.shape)
+
+    def reference(self, op, x):
+        return np.ascontiguousarray(x).view(DTYPES[op.attr("to")])
