@@ -33,7 +33,7 @@ def cache_dir() -> str:
     return os.environ.get("SOFIE_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "sofie")
 
 
-def _source_hash() -> str:
+def source_hash() -> str:
     """Hash of sofie's own sources: a new compiler never reuses an old build."""
     h = hashlib.sha256(__version__.encode())
     for root, dirs, files in sorted(os.walk(_SOFIE_DIR)):
@@ -45,7 +45,7 @@ def _source_hash() -> str:
     return h.hexdigest()
 
 
-def _cpu_id() -> str:
+def cpu_id() -> str:
     """Extensions are built with -march=native: a cache shared between machines (NFS on a
     cluster) must not hand one CPU's build to another."""
     import platform
@@ -133,8 +133,8 @@ def compile(model: Any, *, name: str | None = None, blas: str | None = None,
     key = hashlib.sha256(b"|".join([
         _model_bytes(model, example_inputs, dynamic_shapes),
         repr((name, blas, passes, sorted((dims or {}).items()))).encode(),
-        _source_hash().encode(), custom_ops_fingerprint().encode(), sys.version.encode(),
-        _cpu_id().encode()])).hexdigest()[:24]
+        source_hash().encode(), custom_ops_fingerprint().encode(), sys.version.encode(),
+        cpu_id().encode()])).hexdigest()[:24]
     folder = os.path.join(cache_dir(), key)
     manifest = os.path.join(folder, "manifest.json")
     with _LOCK:

@@ -25,7 +25,7 @@ from sofie.backend_cpp.toolchain import blas_flags, run_compiler
 from sofie.backend_cpp.types import cpp_type
 from sofie.compiled import CompiledModel
 from sofie.errors import SofieError
-from sofie.jit import _cpu_id, _source_hash, cache_dir
+from sofie.jit import cache_dir, cpu_id, source_hash
 from sofie.jit import compile as sofie_compile
 
 _LOCK = threading.Lock()
@@ -163,7 +163,7 @@ def _library(m: _Model) -> tuple[str, str]:
     sources and the CPU); returns its path and the prefix of its C symbols."""
     with open(m.header, "rb") as f:
         text = f.read()
-    key = hashlib.sha256(b"|".join([text, m.blas.encode(), _source_hash().encode(), _cpu_id().encode()]))
+    key = hashlib.sha256(b"|".join([text, m.blas.encode(), source_hash().encode(), cpu_id().encode()]))
     key = key.hexdigest()[:20]
     symbol = f"sofie_rdf_{key}"
     folder = os.path.join(cache_dir(), "rdf", key)

@@ -53,11 +53,11 @@ def run_suite(tests: list[NodeTest], *, jobs: int = 1, batch_size: int = 60, cac
     """Imports, builds, runs and compares `tests` (from collect())."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from sofie.jit import _source_hash
+    from sofie.jit import source_hash
     cache = cache or cache_root()
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    imported = import_all(tests, cache, _source_hash(), jobs)
+    imported = import_all(tests, cache, source_hash(), jobs)
     timings["import"] = time.perf_counter() - start
     accepted = [m for m in imported if m.status == OK]
     log(f"imported {len(tests)} tests: {len(accepted)} accepted ({timings['import']:.1f} s)")
