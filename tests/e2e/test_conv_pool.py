@@ -205,3 +205,23 @@ def test_integer_max_pool_matches_onnxruntime(t: str) -> None:
         got = m(*[feeds[n] for n, _, _ in m.inputs])
         for name, g, r in zip(INT_CASES, got, sess.run(None, feeds), strict=True):
             np.testing.assert_array_equal(g, r, err_msg=f"{t} {name} batch {batch}")
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_max_pool_of_minus_infinity_is_minus_infinity(nd: int) -> None:
+    """A window of -inf taps (masked scores, say) pools to -inf, as torch's max_pool gives;
+    onnxruntime's CPU kernel starts its max at the lowest finite float and returns that, and
+    onnx's reference fails on these pads, so torch is the reference here. Exact comparison."""
+    import torch
+    shape = [1, 2] + [4] * nd
+    g = helper.make_graph([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2] * nd, pads=[1] * (2 * nd))],
+                          "pool", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    x = np.full(shape, -np.inf, np.float32)
+    x.reshape(-1)[::5] = 1.0
+    got = sofie.compile(m, name=f"maxpool_ninf{nd}", blas="none")(x)[0]
+    pool = getattr(torch.nn.functional, f"max_pool{nd}d")
+    want = pool(torch.from_numpy(x), kernel_size=2, stride=1, padding=1).numpy()
+    np.testing.assert_array_equal(got, want)
+    assert np.isneginf(got).any()

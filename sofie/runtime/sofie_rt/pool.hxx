@@ -24,6 +24,13 @@ using Dims3 = std::size_t[3];
 
 namespace detail {
 
+// Where a max starts: -inf for floats (a window of -inf taps is -inf), else the lowest value.
+template <class T>
+constexpr T max_identity() {
+    return std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
+                                                : std::numeric_limits<T>::lowest();
+}
+
 // Taps [lo, hi) of a window starting at `start` (stride `dil`) that land in [0, size).
 inline void tap_range(std::ptrdiff_t start, std::size_t dil, std::size_t k, std::size_t size,
                       std::size_t& lo, std::size_t& hi) {
@@ -89,7 +96,7 @@ inline void pool_row_tap(T* SOFIE_RESTRICT yr, const T* xr, std::ptrdiff_t off, 
 // tap that reloads and stores the row each time. The taps are visited in the generic order
 // (row by row, along each row) with the same std::max, so NaN and -0 come out as there.
 
-// yr[lo:hi] = max(yr[lo:hi] (lowest() when kFirst), the KW taps of NR rows), every tap inside.
+// yr[lo:hi] = max(yr[lo:hi] (-inf when kFirst), the KW taps of NR rows), every tap inside.
 template <int NR, int KW, int S, bool kFirst, class T>
 inline void max_rows_interior(T* SOFIE_RESTRICT yr, const T* const* rows, std::ptrdiff_t off,
                               std::size_t lo, std::size_t hi) {
@@ -101,7 +108,7 @@ inline void max_rows_interior(T* SOFIE_RESTRICT yr, const T* const* rows, std::p
     }
     yr += lo;
     for (std::size_t j = 0, n = hi - lo; j < n; ++j) {
-        T m = kFirst ? std::numeric_limits<T>::lowest() : yr[j];
+        T m = kFirst ? detail::max_identity<T>() : yr[j];
         for (int i = 0; i < NR; ++i) {
             for (int k = 0; k < KW; ++k) m = std::max(m, r[i][k][j * S]);
         }
@@ -129,7 +136,7 @@ inline void max_pool_row(T* yr, const T* const* rows, std::size_t nr, std::size_
     const std::size_t lo = std::min(OW, (pad + S - 1) / S);
     const std::size_t hi = W + pad >= std::size_t(KW) ? std::max(lo, std::min(OW, (W + pad - KW) / S + 1)) : lo;
     auto edge = [&](std::size_t ow) {
-        T m = std::numeric_limits<T>::lowest();
+        T m = detail::max_identity<T>();
         for (std::size_t i = 0; i < nr; ++i) {
             for (int k = 0; k < KW; ++k) {
                 const I c = I(ow * S + k) - I(pad);
@@ -140,7 +147,7 @@ inline void max_pool_row(T* yr, const T* const* rows, std::size_t nr, std::size_
     };
     for (std::size_t ow = 0; ow < lo; ++ow) edge(ow);
     for (std::size_t ow = hi; ow < OW; ++ow) edge(ow);
-    if (nr == 0) std::fill(yr + lo, yr + hi, std::numeric_limits<T>::lowest());
+    if (nr == 0) std::fill(yr + lo, yr + hi, detail::max_identity<T>());
     const I off = -I(pad);
     std::size_t i = 0;
     for (; nr - i >= 3; i += 3) max_rows_step<3, KW, S>(yr, rows + i, off, lo, hi, i == 0);
@@ -174,7 +181,7 @@ inline void pool(const T* x, T* y, std::size_t NC, const Dims3& in, const Dims3&
     using I = std::ptrdiff_t;
     const std::size_t in_size = in[0] * in[1] * in[2], out_size = out[0] * out[1] * out[2];
     const std::size_t OW = out[2];
-    const T init = K == PoolKind::max ? std::numeric_limits<T>::lowest() : T(0);
+    const T init = K == PoolKind::max ? detail::max_identity<T>() : T(0);
     // avg: output columns [full_cols[0], full_cols[1]) count every tap along the row
     std::size_t full_cols[2] = {0, OW};
     for (std::size_t kw = 0; kw < kernel[2]; ++kw) {
@@ -291,7 +298,7 @@ inline void max_pool_indices(const T* x, T* y, std::int64_t* ind, std::size_t NC
                     const I w0 = I(ow * strides[2]) - I(pads[2]);
                     std::size_t w_lo, w_hi;
                     detail::tap_range(w0, dil[2], kernel[2], in[2], w_lo, w_hi);
-                    T best = std::numeric_limits<T>::lowest();
+                    T best = detail::max_identity<T>();
                     std::int64_t at = -1;
                     for (std::size_t kd = d_lo; kd < d_hi; ++kd) {
                         const std::size_t id = std::size_t(d0 + I(kd * dil[0]));
