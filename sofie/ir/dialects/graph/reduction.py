@@ -5,8 +5,11 @@ binary op that combines elements (`combine`, starting at `init`) and a body fini
 result (`post`, over acc and the element count n). The numpy reference evaluates those same
 bodies, and lowering turns them into one `low.generic` with reduction loops.
 
-Axes come as an attribute (before opset 13 / 18) or a compile-time operand (since); an empty
-list reduces every axis, or none with `noop_with_empty_axes`.
+Axes come as an attribute (before opset 13 / 18) or an operand (since); an empty list reduces
+every axis, or none with `noop_with_empty_axes`. An axes operand known only at run time gives
+run-time dims (`sofie.ir.run_time_dims`): with keepdims each axis of size d becomes one bounded
+by d (its value is 1 or d), without it the result's rank is the input's less the operand's
+(static) length and each of its dims is bounded by the input dims it may be.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.elementwise import instantiate
 from sofie.ir.dialects.graph.shape import _axis, _known, _known_numbers
 from sofie.ir.dialects.scalar import Expr, evaluate
+from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, Attr, OpDef, register
-from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, fmt_shape
+from sofie.ir.run_time_dims import run_time_dim
+from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, dims_product, fmt_shape, make_dim
 
 _INF = float("inf")
 
@@ -65,7 +70,7 @@ class ReduceOp(OpDef):
         """The axes reduced, sorted; [] with noop_with_empty_axes, where each element is
         reduced on its own (ReduceSumSquare squares it, as onnxruntime does)."""
         axes = list(op.attr("axes"))
-        if not axes and op.operand("axes_input") is not None:
+        if not axes and op.operand("axes_input") is not None and self.axes_count(op) != 0:
             axes = [int(a) for a in _known_numbers(op, "axes_input", "axes operand").reshape(-1)]
         if not axes:
             return [] if op.attr("noop_with_empty_axes") else list(range(rank))
@@ -74,7 +79,37 @@ class ReduceOp(OpDef):
             raise SofieError(f"{op.describe()}: axes {axes} name an axis twice")
         return out
 
+    def axes_count(self, op: Operation) -> int | None:
+        """How many axes the axes operand names, from its type (None: a run-time length)."""
+        t = op.operand("axes_input").type
+        if t.rank > 1 or not t.is_static:
+            return None
+        return t.shape[0] if t.rank == 1 else 1
+
+    def run_time_axes(self, op: Operation) -> bool:
+        """Whether the reduced axes are an operand known only at run time."""
+        return (not op.attr("axes") and op.operand("axes_input") is not None and self.axes_count(op) != 0
+                and known_value(op.operand("axes_input")) is None)
+
+    def run_time_shape(self, op: Operation, shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
+        """The result's shape when the axes are known only at run time: run-time dims bounded
+        by the input dims each may be."""
+        count = self.axes_count(op)
+        if count is None:
+            raise SofieError(f"{op.describe()}: the axes operand {op.operand('axes_input').type} is computed at run "
+                             f"time and its length is not static; sofie needs the number of axes at compile time")
+        if op.attr("keepdims"):
+            return tuple(1 if d == 1 else run_time_dim(op, 0, i, max(d, 1) if isinstance(d, int) else d)
+                         for i, d in enumerate(shape))
+        if count > len(shape):
+            raise SofieError(f"{op.describe()}: {count} axes for an input of rank {len(shape)}")
+        rank = len(shape) - count
+        # result dim j is input dim j + (the number of reduced axes before it): j .. j + count
+        return tuple(run_time_dim(op, 0, j, _largest(shape[j:j + count + 1])) for j in range(rank))
+
     def out_shape(self, op: Operation, shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
+        if self.run_time_axes(op):
+            return self.run_time_shape(op, shape)
         axes = self.reduced_axes(op, len(shape))
         keep = op.attr("keepdims")
         return tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
@@ -107,6 +142,18 @@ class ReduceOp(OpDef):
             acc = np.full([1 if i in red else d for i, d in enumerate(x.shape)], init)
         y = evaluate(post, [], np.asarray(acc).astype(x.dtype)).astype(x.dtype)
         return y.reshape(self.out_shape(op, x.shape))
+
+
+def _largest(dims: tuple[Dim, ...]) -> Dim:
+    """A bound of whichever of `dims` a run-time choice picks: their maximum when static, else
+    their product (every symbol is at least 1)."""
+    if all(isinstance(d, int) for d in dims):
+        return max(dims)
+    distinct = {d for d in dims if d != 1 and d != 0}
+    if len(distinct) == 1:
+        return distinct.pop()
+    coef, syms = dims_product([max(d, 1) if isinstance(d, int) else d for d in distinct])
+    return make_dim(coef, syms)
 
 
 def _declare() -> None:
