@@ -27,6 +27,11 @@ def _bool(v: int) -> str:
     return "true" if v else "false"
 
 
+# each rule's parameters after the input's shape (sofie_rt/run_time_dims.hxx: bind_<rule>)
+_EXTRA = {"reduce": lambda p: [_bool(p[0]), _bool(p[1])], "reshape": lambda p: [_bool(p[0])],
+          "squeeze": lambda p: [], "unsqueeze": lambda p: [], "top_k": lambda p: [str(p[0])]}
+
+
 @emits("low.bind_dims")
 def _bind_dims(op: Operation, n: Names) -> list[str]:
     """The result's dims into a local array by the op's rule, then one `d_R<k>` per run-time dim
@@ -35,15 +40,16 @@ def _bind_dims(op: Operation, n: Names) -> list[str]:
     shape, dims, params = op.attr("shape"), op.attr("dims"), op.attr("params")
     values = n.fresh("dims_" + (op.loc or "op"))
     count = n.size(src.type.shape)
-    call = {"reduce": lambda: f"bind_reduce({n[src]}, {count}, in.data(), {len(shape)}, {_bool(params[0])}, "
-                                f"{_bool(params[1])}"}.get(op.attr("rule"))
-    if call is None:
-        raise SofieError(f"C++ backend: {op.describe()}: no binding for rule '{op.attr('rule')}'")
+    rule = op.attr("rule")
+    if rule not in _EXTRA:
+        raise SofieError(f"C++ backend: {op.describe()}: no binding for rule '{rule}'")
+    extra = "".join(f", {x}" for x in _EXTRA[rule](params))
+    call = f"bind_{rule}({n[src]}, {count}, in.data(), {len(shape)}{extra}"
     order = list(table(op.parent))
     lines = [f"std::array<std::size_t, {len(dims)}> {values};",
              "{",
              f"  const std::array<std::size_t, {len(shape)}> in{_sizes(shape, n)};",
-             f"  sofie::rt::{call()}, {values}.data(), {len(dims)}, {_where(op)});",
+             f"  sofie::rt::{call}, {values}.data(), {len(dims)}, {_where(op)});",
              "}"]
     for k, d in enumerate(dims):
         if d in order:

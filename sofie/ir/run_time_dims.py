@@ -26,10 +26,12 @@ def table(f: Function | None) -> dict[str, Dim]:
     return {str(name): bound for name, bound in f.attrs.get(ATTR, [])}
 
 
-def run_time_dim(op: Operation, result: int, axis: int, bound: Dim) -> str:
+def run_time_dim(op: Operation, result: int, axis: int, bound: Dim) -> Dim:
     """The run-time dim for axis `axis` of result `result` of `op`, bounded by `bound`: the one
     that position already holds when the shape rule runs again (the name is stable), else a
-    fresh `R<k>` recorded on the op's function."""
+    fresh `R<k>` recorded on the op's function; 1 when the bound is 1."""
+    if bound == 1:
+        return 1
     f = op.parent
     if f is None:
         raise SofieError(f"{op.describe()}: a run-time dim needs the op to be in a function")

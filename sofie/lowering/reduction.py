@@ -6,6 +6,7 @@ from __future__ import annotations
 from sofie.errors import SofieError
 from sofie.ir.core import Operation, Value
 from sofie.ir.dialects.graph.reduction import ArgMax, ArgMin, CumProd, CumSum, ReduceOp, TopK
+from sofie.ir.dialects.graph.shape import run_time_operand
 from sofie.ir.dialects.low import PARALLEL, REDUCTION
 from sofie.ir.dialects.low import ArgReduce as LowArgReduce
 from sofie.ir.dialects.low import Cumulative as LowCumulative
@@ -121,4 +122,7 @@ def _top_k(ctx: LoweringContext, op: Operation) -> None:
         refuse(op, x.type.dtype, NUMERIC)
     axis = op.axis % x.type.rank
     order = ctx.scratch(op, 8 * max(1, x.type.shape[axis]), "i64")
-    ctx.create(LowTopK, [x, order, ctx.dest(op, 0), ctx.dest(op, 1)], {"axis": axis, "largest": op.largest}, op)
+    values, indices = ctx.dest(op, 0), ctx.dest(op, 1)
+    if run_time_operand(op, "K"):  # k read at run time (checked against the axis size)
+        bind_dims(ctx, op, ctx.value(op.K), "top_k", x.type.shape, values.type.shape, [axis])
+    ctx.create(LowTopK, [x, order, values, indices], {"axis": axis, "largest": op.largest}, op)

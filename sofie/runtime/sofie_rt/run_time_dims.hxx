@@ -73,6 +73,99 @@ inline void bind_reduce(const I* axes, std::size_t n_axes, const std::size_t* in
     if (k != out_rank) detail::run_time_shape_error(node, "the axes give a result of another rank than declared");
 }
 
+// Reshape to a target shape read at run time: 0 copies the input dim (unless allowzero), one
+// -1 takes what is left; the element counts must agree.
+template <class I>
+inline void bind_reshape(const I* target, std::size_t n, const std::size_t* in, std::size_t rank, bool allowzero,
+                         std::size_t* out, std::size_t out_rank, const char* node) {
+    if (n != out_rank) detail::run_time_shape_error(node, "the target shape has another length than declared");
+    const std::size_t count = detail::product(in, rank);
+    std::size_t known = 1, infer_at = n;
+    for (std::size_t i = 0; i < n; ++i) {
+        const long long t = static_cast<long long>(target[i]);
+        if (t == -1) {
+            if (infer_at != n) detail::run_time_shape_error(node, "the target shape has more than one -1");
+            infer_at = i;
+            continue;
+        }
+        if (t < -1) detail::run_time_shape_error(node, "the target shape holds " + std::to_string(t));
+        if (t == 0 && !allowzero) {
+            if (i >= rank) detail::run_time_shape_error(node, "a 0 at position " + std::to_string(i) +
+                                                                  " copies a dim the input lacks");
+            out[i] = in[i];
+        } else {
+            out[i] = static_cast<std::size_t>(t);
+        }
+        known *= out[i];
+    }
+    if (infer_at != n) {
+        if (known == 0 || count % known != 0) {
+            detail::run_time_shape_error(node, "cannot infer the -1 of the target shape from " + std::to_string(count) +
+                                                   " elements");
+        }
+        out[infer_at] = count / known;
+        known *= out[infer_at];
+    }
+    if (known != count) {
+        detail::run_time_shape_error(node, "the target shape holds " + std::to_string(known) + " elements, the input " +
+                                               std::to_string(count));
+    }
+}
+
+// Squeeze of axes read at run time: each must be in range, named once, and of size 1.
+template <class I>
+inline void bind_squeeze(const I* axes, std::size_t n, const std::size_t* in, std::size_t rank, std::size_t* out,
+                         std::size_t out_rank, const char* node) {
+    std::uint64_t mask = 0;
+    if (rank > 64) detail::run_time_shape_error(node, "a rank above 64");
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t a = detail::checked_axis(axes[k], rank, node, "axis");
+        if (mask >> a & 1) detail::run_time_shape_error(node, "axis " + std::to_string(a) + " is named twice");
+        if (in[a] != 1) {
+            detail::run_time_shape_error(node, "cannot squeeze axis " + std::to_string(a) + " of size " +
+                                                   std::to_string(in[a]));
+        }
+        mask |= std::uint64_t{1} << a;
+    }
+    if (n == 0) {  // every axis of size 1
+        for (std::size_t a = 0; a < rank; ++a) mask |= std::uint64_t{in[a] == 1} << a;
+    }
+    std::size_t k = 0;
+    for (std::size_t a = 0; a < rank; ++a) {
+        if (mask >> a & 1) continue;
+        if (k == out_rank) detail::run_time_shape_error(node, "the axes give another rank than declared");
+        out[k++] = in[a];
+    }
+    if (k != out_rank) detail::run_time_shape_error(node, "the axes give another rank than declared");
+}
+
+// Unsqueeze at axes read at run time (axes of the result, in range and named once).
+template <class I>
+inline void bind_unsqueeze(const I* axes, std::size_t n, const std::size_t* in, std::size_t rank, std::size_t* out,
+                           std::size_t out_rank, const char* node) {
+    if (out_rank != rank + n || out_rank > 64) detail::run_time_shape_error(node, "the axes give another rank than declared");
+    std::uint64_t mask = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+        const std::size_t a = detail::checked_axis(axes[k], out_rank, node, "axis");
+        if (mask >> a & 1) detail::run_time_shape_error(node, "axis " + std::to_string(a) + " is named twice");
+        mask |= std::uint64_t{1} << a;
+    }
+    for (std::size_t j = 0, i = 0; j < out_rank; ++j) out[j] = mask >> j & 1 ? 1 : in[i++];
+}
+
+// TopK with k read at run time: 0 <= k <= the axis size.
+template <class I>
+inline void bind_top_k(const I* k, std::size_t n, const std::size_t* in, std::size_t rank, std::size_t axis,
+                       std::size_t* out, std::size_t out_rank, const char* node) {
+    if (n != 1) detail::run_time_shape_error(node, "K must hold one value");
+    const long long v = static_cast<long long>(k[0]);
+    if (v < 0 || static_cast<unsigned long long>(v) > in[axis]) {
+        detail::run_time_shape_error(node, "k = " + std::to_string(v) + " is outside [0, " + std::to_string(in[axis]) +
+                                               "] (the axis size)");
+    }
+    for (std::size_t a = 0; a < rank && a < out_rank; ++a) out[a] = a == axis ? static_cast<std::size_t>(v) : in[a];
+}
+
 }  // namespace rt
 }  // namespace v0_1_0
 }  // namespace sofie

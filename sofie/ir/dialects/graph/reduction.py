@@ -21,12 +21,12 @@ import numpy as np
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.elementwise import instantiate
-from sofie.ir.dialects.graph.shape import _axis, _known, _known_numbers
+from sofie.ir.dialects.graph.shape import _axis, _known, _known_numbers, largest, run_time_operand, static_length
 from sofie.ir.dialects.scalar import Expr, evaluate
 from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, Attr, OpDef, register
 from sofie.ir.run_time_dims import run_time_dim
-from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, dims_product, fmt_shape, make_dim
+from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, fmt_shape
 
 _INF = float("inf")
 
@@ -99,13 +99,13 @@ class ReduceOp(OpDef):
             raise SofieError(f"{op.describe()}: the axes operand {op.operand('axes_input').type} is computed at run "
                              f"time and its length is not static; sofie needs the number of axes at compile time")
         if op.attr("keepdims"):
-            return tuple(1 if d == 1 else run_time_dim(op, 0, i, max(d, 1) if isinstance(d, int) else d)
+            return tuple(run_time_dim(op, 0, i, max(d, 1) if isinstance(d, int) else d)
                          for i, d in enumerate(shape))
         if count > len(shape):
             raise SofieError(f"{op.describe()}: {count} axes for an input of rank {len(shape)}")
         rank = len(shape) - count
         # result dim j is input dim j + (the number of reduced axes before it): j .. j + count
-        return tuple(run_time_dim(op, 0, j, _largest(shape[j:j + count + 1])) for j in range(rank))
+        return tuple(run_time_dim(op, 0, j, largest(shape[j:j + count + 1])) for j in range(rank))
 
     def out_shape(self, op: Operation, shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
         if self.run_time_axes(op):
@@ -142,18 +142,6 @@ class ReduceOp(OpDef):
             acc = np.full([1 if i in red else d for i, d in enumerate(x.shape)], init)
         y = evaluate(post, [], np.asarray(acc).astype(x.dtype)).astype(x.dtype)
         return y.reshape(self.out_shape(op, x.shape))
-
-
-def _largest(dims: tuple[Dim, ...]) -> Dim:
-    """A bound of whichever of `dims` a run-time choice picks: their maximum when static, else
-    their product (every symbol is at least 1)."""
-    if all(isinstance(d, int) for d in dims):
-        return max(dims)
-    distinct = {d for d in dims if d != 1 and d != 0}
-    if len(distinct) == 1:
-        return distinct.pop()
-    coef, syms = dims_product([max(d, 1) if isinstance(d, int) else d for d in distinct])
-    return make_dim(coef, syms)
 
 
 def _declare() -> None:
@@ -255,7 +243,7 @@ class TopK(OpDef):
     attrs = {"axis": Attr("int", -1), "largest": Attr("int", 1), "sorted": Attr("int", 1)}
     traits = frozenset({PURE})
     doc = ("the k largest (smallest) elements along axis and their indices, ordered; equal values "
-           "by index. k must be known at compile time")
+           "by index. A k known only at run time gives a run-time dim bounded by the axis size")
 
     def k(self, op: Operation, n: Dim) -> int:
         k = _known_numbers(op, "K", "k operand (a run-time k gives a data-dependent output shape)").reshape(-1)
@@ -273,7 +261,13 @@ class TopK(OpDef):
                              f"(supported: {', '.join(NUMERIC)})")
         if not isinstance(x.shape[a], int):
             raise SofieError(f"{op.describe()}: the axis {a} of X {fmt_shape(x.shape)} must be static")
-        shape = tuple(self.k(op, x.shape[a]) if i == a else d for i, d in enumerate(x.shape))
+        if run_time_operand(op, "K"):
+            if static_length(op, "K", k) != 1:
+                raise SofieError(f"{op.describe()}: K must hold one value, got {k.static_size()}")
+            k = run_time_dim(op, 0, a, x.shape[a])
+        else:
+            k = self.k(op, x.shape[a])
+        shape = tuple(k if i == a else d for i, d in enumerate(x.shape))
         return [x.with_shape(shape), TensorType("i64", shape)]
 
     def reference(self, op, x, k):
