@@ -2,10 +2,10 @@
 Compress (its condition).
 
 sofie's memory plan is fixed at compile time, so each of them works when the data that sets
-the shape is known at compile time (a TopK's k given as an input works with the axis size as
-its bound: tests/e2e/test_run_time_dims.py) (a constant, or folded from constants and static shapes:
+the shape is known at compile time (a constant, or folded from constants and static shapes:
 Shape -> Gather -> Range, Div of a static dim as TopK's k) and is refused otherwise, with a
-SofieError naming the node and why, never a wrong answer or a crash. Results against
+SofieError naming the node and why, never a wrong answer or a crash. (A TopK's k given as a
+graph input is a run-time dim bounded by the axis size: tests/e2e/test_run_time_dims.py.) Results against
 onnxruntime: integer outputs exactly, TopK's float values exactly (they are copies).
 """
 
