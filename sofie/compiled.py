@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from sofie.errors import SofieError
+from sofie.ir.run_time_dims import bound_sizes
 from sofie.ir.types import dim_factors, numpy_dtype
 
 
@@ -59,7 +60,7 @@ class CompiledModel:
         sizes = self._check(arrays)
         batch = sizes.get(self._batch, 1) if self._batch else 1
         ins = [np.ascontiguousarray(a) for a in arrays]
-        bounds = {**sizes, **{s: self._shape([b], sizes)[0] for s, b in self._run_time.items()}}
+        bounds = {**sizes, **bound_sizes(self._run_time, sizes)}
         outs = [np.empty(self._shape(shape, bounds), dtype=numpy_dtype(dt)) for _, dt, shape in self.outputs]
         try:
             run_time = self.session().run(batch, [sizes[s] for s in self._dims], ins, outs)

@@ -270,7 +270,8 @@ class _Signature:
             return []
         bounds = ", ".join(f"{s} <= {b}" for s, b in self.run_time.items())
         return [f"// run-time dims (computed from the data in infer, reported by run_time_dims()): {bounds};",
-                "// outputs are allocated at the bounds and written packed at the dims of the call"]
+                "// outputs are allocated at the bounds (each dim symbol taken as at least 1) and written",
+                "// packed at the dims of the call; a run-time dim above its bound is refused"]
 
     def run_time_dims_accessor(self) -> list[str]:
         if not self.run_time:

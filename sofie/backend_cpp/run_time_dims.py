@@ -12,7 +12,7 @@ from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.scalar import parse_body
 from sofie.ir.run_time_dims import table
-from sofie.ir.types import Dim
+from sofie.ir.types import Dim, dim_factors
 
 
 def _dim(text: str) -> Dim:
@@ -45,7 +45,8 @@ def _bind_dims(op: Operation, n: Names) -> list[str]:
         raise SofieError(f"C++ backend: {op.describe()}: no binding for rule '{rule}'")
     extra = "".join(f", {x}" for x in _EXTRA[rule](params))
     call = f"bind_{rule}({n[src]}, {count}, in.data(), {len(shape)}{extra}"
-    order = list(table(op.parent))
+    bounds = table(op.parent)
+    order = list(bounds)
     lines = [f"std::array<std::size_t, {len(dims)}> {values};",
              "{",
              f"  const std::array<std::size_t, {len(shape)}> in{_sizes(shape, n)};",
@@ -53,9 +54,16 @@ def _bind_dims(op: Operation, n: Names) -> list[str]:
              "}"]
     for k, d in enumerate(dims):
         if d in order:
-            lines += [f"const std::size_t {n.symbol(d)} = {values}[{k}];",
+            lines += [f"const std::size_t {n.symbol(d)} = sofie::rt::checked_run_time_dim({values}[{k}], "
+                      f"{_bound(bounds[d], n)}, \"{d}\", {_where(op)});",
                       f"run_time_dims_[{order.index(d)}] = {n.symbol(d)};"]
     return lines
+
+
+def _bound(bound: Dim, n: Names) -> str:
+    """A run-time dim's bound at this call's dims, each at least 1 (`bound_sizes`)."""
+    coef, syms = dim_factors(bound)
+    return " * ".join([str(coef)] + [f"std::max<std::size_t>({n.symbol(s)}, 1)" for s in syms])
 
 
 @emits("low.reduce_axes")

@@ -16,6 +16,7 @@ from sofie.conformance.collect import NodeTest
 from sofie.conformance.compare import compare
 from sofie.conformance.importing import Imported
 from sofie.conformance.report import PASSED, RUN_ERROR, WRONG
+from sofie.ir.run_time_dims import bound_sizes
 from sofie.ir.types import dim_factors, numpy_dtype
 
 TIMEOUT_SECONDS = 60
@@ -58,7 +59,7 @@ def run_model(program: Program, m: Imported, inputs: list[np.ndarray]) -> list[n
     arrays = [np.asarray(a) for a in inputs]
     sizes = symbol_sizes(m, arrays)
     batch = sizes.get(m.batch, 1) if m.batch else 1
-    bounds = {**sizes, **{d: _shape([b], sizes)[0] for d, b in m.run_time_dims.items()}}
+    bounds = {**sizes, **bound_sizes(m.run_time_dims, sizes)}
     shapes = [_shape(shape, bounds) for _, _, shape in m.outputs]
     with tempfile.TemporaryDirectory(prefix="sofie-conformance.") as tmp:
         args = [program.exe, str(program.index), os.path.join(m.folder, m.name + ".dat"), str(batch),

@@ -29,9 +29,7 @@ def table(f: Function | None) -> dict[str, Dim]:
 def run_time_dim(op: Operation, result: int, axis: int, bound: Dim) -> Dim:
     """The run-time dim for axis `axis` of result `result` of `op`, bounded by `bound`: the one
     that position already holds when the shape rule runs again (the name is stable), else a
-    fresh `R<k>` recorded on the op's function; 1 when the bound is 1."""
-    if bound == 1:
-        return 1
+    fresh `R<k>` recorded on the op's function."""
     f = op.parent
     if f is None:
         raise SofieError(f"{op.describe()}: a run-time dim needs the op to be in a function")
@@ -47,6 +45,20 @@ def run_time_dim(op: Operation, result: int, axis: int, bound: Dim) -> Dim:
     name = f"{PREFIX}{k}"
     f.attrs[ATTR] = [*f.attrs.get(ATTR, []), [name, bound]]
     return name
+
+
+def bound_sizes(bounds: dict[str, Dim], sizes: dict[str, int]) -> dict[str, int]:
+    """Each run-time dim's bound for the interface's dims `sizes`, every symbol taken as at least
+    1 (the value a reduced axis of a 0-sized dim has): what outputs are allocated at, and what
+    the run checks each run-time dim against."""
+    at_least_one = {s: max(int(v), 1) for s, v in sizes.items()}
+    out = {}
+    for name, b in bounds.items():
+        coef, syms = dim_factors(b)
+        for s in syms:
+            coef *= at_least_one[s]
+        out[name] = coef
+    return out
 
 
 def at_bounds(t: TensorType, bounds: dict[str, Dim]) -> TensorType:

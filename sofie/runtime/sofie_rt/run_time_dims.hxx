@@ -42,6 +42,16 @@ inline std::size_t product(const std::size_t* dims, std::size_t n) {
 
 }  // namespace detail
 
+// A run-time dim against its bound (its bound's expression at this call's dims, each at least
+// 1): the arena and the caller's outputs were sized at bounds, so a larger value is refused.
+inline std::size_t checked_run_time_dim(std::size_t value, std::size_t bound, const char* dim, const char* node) {
+    if (value > bound) {
+        detail::run_time_shape_error(node, std::string("the run-time dim ") + dim + " = " + std::to_string(value) +
+                                               " exceeds its bound " + std::to_string(bound));
+    }
+    return value;
+}
+
 // The axes a Reduce* op reduces, as a bit mask over the input's axes: every axis for an
 // empty list (none with noop_with_empty_axes); an axis out of range or named twice throws.
 template <class I>

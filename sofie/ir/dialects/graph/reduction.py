@@ -99,7 +99,7 @@ class ReduceOp(OpDef):
             raise SofieError(f"{op.describe()}: the axes operand {op.operand('axes_input').type} is computed at run "
                              f"time and its length is not static; sofie needs the number of axes at compile time")
         if op.attr("keepdims"):
-            return tuple(run_time_dim(op, 0, i, max(d, 1) if isinstance(d, int) else d)
+            return tuple(1 if d == 1 else run_time_dim(op, 0, i, max(d, 1) if isinstance(d, int) else d)
                          for i, d in enumerate(shape))
         if count > len(shape):
             raise SofieError(f"{op.describe()}: {count} axes for an input of rank {len(shape)}")

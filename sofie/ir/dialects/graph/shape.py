@@ -105,7 +105,7 @@ class Reshape(OpDef):
             raise SofieError(f"{op.describe()}: reshaping the empty {fmt_shape(shape)} to a shape computed at run "
                              f"time: its dims have no bound")
         count = make_dim(coef, syms)
-        return tuple(run_time_dim(op, 0, i, count) for i in range(length))
+        return tuple(1 if count == 1 else run_time_dim(op, 0, i, count) for i in range(length))
 
     def reference(self, op, x, shape):
         return x.reshape(op.results[0].type.shape if op.results else tuple(int(d) for d in shape))
@@ -276,6 +276,11 @@ def largest(dims: tuple[Dim, ...] | list[Dim]) -> Dim:
     return make_dim(*dims_product([max(d, 1) if isinstance(d, int) else d for d in distinct]))
 
 
+def _one_of(op: Operation, axis: int, dims: tuple[Dim, ...] | list[Dim]) -> Dim:
+    """Result dim `axis`, which the run picks from `dims`: 1 when they all are, else a run-time dim."""
+    return 1 if all(d == 1 for d in dims) else run_time_dim(op, 0, axis, largest(dims))
+
+
 def _axes(op: Operation) -> list[int]:
     if op.attrs.get("axes") is not None and op.attr("axes"):
         return list(op.attr("axes"))
@@ -318,7 +323,7 @@ class Unsqueeze(AxesView):
     def run_time_shape(self, op: Operation, shape: tuple, count: int) -> tuple:
         # result dim j is 1 or input dim j - k, k the axes inserted before it (0 .. count)
         rank = len(shape) + count
-        return tuple(run_time_dim(op, 0, j, largest([1, *shape[max(0, j - count):j + 1]])) for j in range(rank))
+        return tuple(_one_of(op, j, [1, *shape[max(0, j - count):j + 1]]) for j in range(rank))
 
     def new_shape(self, op: Operation, shape: tuple) -> tuple:
         axes = _axes(op)
@@ -339,7 +344,7 @@ class Squeeze(AxesView):
         if count > len(shape):
             raise SofieError(f"{op.describe()}: {count} axes to squeeze from rank {len(shape)}")
         # result dim j is input dim j + k, k the axes removed before it (0 .. count)
-        return tuple(run_time_dim(op, 0, j, largest(shape[j:j + count + 1])) for j in range(len(shape) - count))
+        return tuple(_one_of(op, j, shape[j:j + count + 1]) for j in range(len(shape) - count))
 
     def new_shape(self, op: Operation, shape: tuple) -> tuple:
         axes = [_axis(op, a, len(shape)) for a in _axes(op)] or [
