@@ -55,7 +55,7 @@ def _check(proto: onnx.ModelProto, feeds_list: list[dict], exact: bool = False, 
                 np.testing.assert_allclose(g, r, rtol=1e-5, atol=1e-6, err_msg=str(what))
 
 
-def _reduce(op: str, keepdims: int, shape: list, n_axes: int, elem: int = F32, noop: int = 0) -> onnx.ModelProto:
+def _reduce(op: str, keepdims: int, shape: list, n_axes: int | str, elem: int = F32, noop: int = 0) -> onnx.ModelProto:
     node = helper.make_node(op, ["x", "axes"], ["y"], name="red", keepdims=keepdims, noop_with_empty_axes=noop)
     return _model([node], [_x(shape, elem), _x([n_axes], I64, "axes")], ["y"], elem=elem)
 
@@ -90,12 +90,22 @@ def test_reduce_run_time_axes_on_a_batch_then_more_ops(keepdims: int) -> None:
     _check(proto, feeds, name=f"batch_{keepdims}")
 
 
-def test_axes_of_unknown_length_refused() -> None:
-    """The result's rank depends on how many axes there are: an axes input of symbolic length
-    (ONNX [0] or unknown dims are read as a symbol) is refused at compile time, naming it."""
+def test_axes_of_unknown_length_refused_without_keepdims() -> None:
+    """Without keepdims the result's rank depends on how many axes there are: an axes input of
+    symbolic length (ONNX [0] or unknown dims are read as a symbol) is refused at compile time."""
     with pytest.raises(SofieError, match=r"node 'red'.*axes operand tensor<Nxi64> is computed at run time "
-                                         r"and its length is not static"):
+                                         r"and its length is not static; without keepdims"):
         sofie.compile(_reduce("ReduceSum", 0, [2, 3], 0), name="unknown_length")
+
+
+@pytest.mark.parametrize("noop", [0, 1])
+def test_axes_of_unknown_length_with_keepdims(noop: int) -> None:
+    """With keepdims the rank is the input's whatever the axes: an axes input of symbolic length
+    N runs with any number of axes, an empty list reducing every axis (none with
+    noop_with_empty_axes). onnxruntime's results (rtol 1e-5)."""
+    x = np.random.default_rng(2).standard_normal((2, 3, 4)).astype(np.float32)
+    _check(_reduce("ReduceSumSquare", 1, [2, 3, 4], "N", noop=noop),
+           [{"x": x, "axes": np.array(a, np.int64)} for a in ([1], [0, 2], [2, 1, 0])], name=f"any_length_{noop}")
 
 
 def test_reduce_integer_input() -> None:

@@ -95,9 +95,10 @@ class ReduceOp(OpDef):
         """The result's shape when the axes are known only at run time: run-time dims bounded
         by the input dims each may be."""
         count = self.axes_count(op)
-        if count is None:
+        if count is None and not op.attr("keepdims"):  # with keepdims the rank is the input's
             raise SofieError(f"{op.describe()}: the axes operand {op.operand('axes_input').type} is computed at run "
-                             f"time and its length is not static; sofie needs the number of axes at compile time")
+                             f"time and its length is not static; without keepdims sofie needs the number of axes "
+                             f"at compile time (the result's rank)")
         if op.attr("keepdims"):
             return tuple(1 if d == 1 else run_time_dim(op, 0, i, max(d, 1) if isinstance(d, int) else d)
                          for i, d in enumerate(shape))
