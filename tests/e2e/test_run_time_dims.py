@@ -202,3 +202,21 @@ def test_memory_is_planned_at_the_bounds() -> None:
     assert f.attrs["arena_terms"] == ["1", "N"]
     per_event = -(-4 * 20 // ALIGN) * ALIGN  # 20 floats, rounded up to the buffer alignment
     assert arena_at(f, {"N": 1}) == per_event and arena_at(f, {"N": 10}) == 10 * per_event
+
+
+def test_a_run_time_dim_above_its_bound_is_refused(tmp_path) -> None:
+    """The guard behind every bound: planned low IR whose bound of R0 was lowered to 4 (by
+    hand) runs values up to 4 and refuses a larger one before anything is written past it."""
+    proto = _model([helper.make_node("Reshape", ["x", "shape"], ["y"], name="rs")],
+                   [_x([2, 3, 4]), _x([3], I64, "shape")], ["y"])
+    low, _ = run_pipeline(load_model(proto, name="tampered"), ["lower", "plan-memory"])
+    text = print_module(low)
+    assert '["R0", 24]' in text
+    path = tmp_path / "tampered.ir"
+    path.write_text(text.replace('["R0", 24]', '["R0", 4]'))
+    m = sofie.compile(str(path), name="tampered")
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    y, = m(x, np.array([4, -1, 1], np.int64))
+    np.testing.assert_array_equal(y, x.reshape(4, 6, 1))
+    with pytest.raises(SofieError, match=r"node 'rs'.*the run-time dim R0 = 6 exceeds its bound 4"):
+        m(x, np.array([6, 4, 1], np.int64))
