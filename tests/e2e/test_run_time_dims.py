@@ -220,3 +220,12 @@ def test_a_run_time_dim_above_its_bound_is_refused(tmp_path) -> None:
     np.testing.assert_array_equal(y, x.reshape(4, 6, 1))
     with pytest.raises(SofieError, match=r"node 'rs'.*the run-time dim R0 = 6 exceeds its bound 4"):
         m(x, np.array([6, 4, 1], np.int64))
+
+
+def test_a_shape_operand_of_floats_is_refused() -> None:
+    """A target shape or axes known only at run time must hold integers (ONNX: int64)."""
+    for node, second in [(helper.make_node("Reshape", ["x", "s"], ["y"], name="rs"), _x([2], F32, "s")),
+                         (helper.make_node("ReduceSum", ["x", "s"], ["y"], name="red"), _x([1], F32, "s"))]:
+        with pytest.raises(SofieError, match=rf"node '{node.name}'.*computed at run time and holds f32; it must "
+                                             r"hold integers"):
+            sofie.compile(_model([node], [_x([2, 6]), second], ["y"]), name="float_shape")

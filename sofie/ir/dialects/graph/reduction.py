@@ -26,7 +26,7 @@ from sofie.ir.dialects.scalar import Expr, evaluate
 from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, Attr, OpDef, register
 from sofie.ir.run_time_dims import run_time_dim
-from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, fmt_shape
+from sofie.ir.types import FLOATS, INTS, NUMERIC, Dim, TensorType, fmt_shape
 
 _INF = float("inf")
 
@@ -95,6 +95,9 @@ class ReduceOp(OpDef):
         """The result's shape when the axes are known only at run time: run-time dims bounded
         by the input dims each may be."""
         count = self.axes_count(op)
+        if op.operand("axes_input").type.dtype not in INTS:
+            raise SofieError(f"{op.describe()}: the axes operand is computed at run time and holds "
+                             f"{op.operand('axes_input').type.dtype}; it must hold integers")
         if count is None and not op.attr("keepdims"):  # with keepdims the rank is the input's
             raise SofieError(f"{op.describe()}: the axes operand {op.operand('axes_input').type} is computed at run "
                              f"time and its length is not static; without keepdims sofie needs the number of axes "

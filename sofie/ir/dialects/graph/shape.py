@@ -17,7 +17,7 @@ from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, SYMBOLIC, VIEW, Attr, OpDef, register
 from sofie.ir.run_time_dims import run_time_dim
 from sofie.ir.symbolic import Sym
-from sofie.ir.types import DTYPES, Dim, TensorType, dims_product, fmt_shape, make_dim
+from sofie.ir.types import DTYPES, INTS, Dim, TensorType, dims_product, fmt_shape, make_dim
 
 
 def _axis(op: Operation, axis: int, rank: int) -> int:
@@ -258,7 +258,10 @@ def run_time_operand(op: Operation, operand: str) -> bool:
 
 def static_length(op: Operation, operand: str, t: TensorType) -> int:
     """The number of values of a 1-D (or scalar) operand known only at run time: it sets the
-    result's rank, so it must be static."""
+    result's rank, so it must be static. Its values are read as integers."""
+    if t.dtype not in INTS:
+        raise SofieError(f"{op.describe()}: the {operand} operand is computed at run time and holds {t.dtype}; "
+                         f"it must hold integers")
     if t.rank > 1 or not t.is_static:
         raise SofieError(f"{op.describe()}: the {operand} operand {t} is computed at run time and its length "
                          f"is not static; sofie needs the result's rank at compile time")
