@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from sofie.errors import SofieError
+from sofie.ir.run_time_dims import bound_sizes
 from sofie.ir.types import dim_factors, numpy_dtype
 
 
@@ -29,6 +30,8 @@ class CompiledModel:
         spec.loader.exec_module(mod)
         self._batch = info.get("batch_symbol")
         self._dims = dict(info.get("dims", {}))  # symbol -> maximum, in the Session's order
+        # dims computed in infer from the data -> their bounds (dims of the interface)
+        self._run_time = dict(info.get("run_time_dims", {}))
         try:
             self._session = mod.Session(self.weights, max_batch, list(self._dims.values()))
         except Exception as e:  # a std::runtime_error from the weights check
@@ -57,12 +60,20 @@ class CompiledModel:
         sizes = self._check(arrays)
         batch = sizes.get(self._batch, 1) if self._batch else 1
         ins = [np.ascontiguousarray(a) for a in arrays]
-        outs = [np.empty(self._shape(shape, sizes), dtype=numpy_dtype(dt)) for _, dt, shape in self.outputs]
+        bounds = {**sizes, **bound_sizes(self._run_time, sizes)}
+        outs = [np.empty(self._shape(shape, bounds), dtype=numpy_dtype(dt)) for _, dt, shape in self.outputs]
         try:
-            self.session().run(batch, [sizes[s] for s in self._dims], ins, outs)
+            run_time = self.session().run(batch, [sizes[s] for s in self._dims], ins, outs)
         except ValueError as e:  # std::invalid_argument from the Session (batch and dim limits)
             raise SofieError(f"{self.name}: {e}") from None
-        return outs
+        except RuntimeError as e:  # std::runtime_error: data a run-time dim is computed from is invalid
+            raise SofieError(f"{self.name}: {e}") from None
+        if not self._run_time:
+            return outs
+        # allocated at the bounds, written packed at the dims of this call
+        actual = {**sizes, **dict(zip(self._run_time, run_time))}
+        shapes = [self._shape(shape, actual) for _, _, shape in self.outputs]
+        return [o.reshape(-1)[:math.prod(s)].reshape(s) for o, s in zip(outs, shapes)]
 
     @staticmethod
     def _shape(shape: list, sizes: dict[str, int]) -> tuple[int, ...]:

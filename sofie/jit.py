@@ -24,6 +24,7 @@ from sofie.errors import SofieError
 from sofie.frontends import split_address
 from sofie.frontends.files import check_model_file
 from sofie.frontends.torch import is_exported_program, is_torch_module
+from sofie.ir.run_time_dims import table
 from sofie.version import __version__
 
 _SOFIE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -171,6 +172,7 @@ def _build_extension(model: Any, folder: str, key: str, **options: Any) -> None:
         "max_batch": r.stats["symbols"]["max_batch"],
         "batch_symbol": r.stats["symbols"]["batch"],
         "dims": r.stats["symbols"]["dims"],
+        "run_time_dims": table(f),  # name -> bound, in the order Session.run reports them
     }
     with open(os.path.join(tmp, "manifest.json"), "w") as fh:
         json.dump(info, fh, indent=1)

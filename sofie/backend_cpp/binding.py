@@ -6,19 +6,20 @@ import json
 
 from sofie.backend_cpp.symbols import model_symbols
 from sofie.backend_cpp.types import cpp_type
-from sofie.ir.core import Module, Value
-from sofie.ir.types import numpy_dtype
+from sofie.ir.core import Module
+from sofie.ir.run_time_dims import at_bounds, table
+from sofie.ir.types import TensorType, numpy_dtype
 
 
-def _check(array: str, v: Value, what: str, symbols) -> str:
+def _check(array: str, t: TensorType, what: str, symbols) -> str:
     """A C++ statement refusing an array whose bytes are not what the typed pointer to it
     says: its numpy kind and item size (float16 is 'f' of 2 bytes, bool 'b' of 1), native
     byte order, C-contiguous, and batch-sized."""
-    dt = numpy_dtype(v.type.dtype)
-    coef = v.type.static_size()
+    dt = numpy_dtype(t.dtype)
+    coef = t.static_size()
     count = " * ".join([f"{coef}u"] + ["batch" if s == symbols.batch else f"dims[{symbols.dims.index(s)}]"
-                                        for s in v.type.symbols])
-    message = json.dumps(f"{what} must be a C-contiguous {dt.name} array of {v.type}")  # a C string
+                                        for s in t.symbols])
+    message = json.dumps(f"{what} must be a C-contiguous {dt.name} array of {t}")  # a C string
     return f"        check({array}, '{dt.kind}', {dt.itemsize}, {count}, {message});"
 
 
@@ -29,8 +30,12 @@ def binding_source(low: Module, module_name: str) -> str:
     dims = "".join(f"dims[{i}], " for i in range(k))
     ns = f"TMVA_SOFIE_{low.name}"
     n_in, n_out = len(f.args), len(f.outputs)
-    checks = [_check(f"ins[{i}]", a, f"input {i} ({a.name})", symbols) for i, a in enumerate(f.args)]
-    checks += [_check(f"outs[{i}]", v, f"output {i}", symbols) for i, v in enumerate(f.outputs)]
+    bounds = table(f)  # outputs with run-time dims are allocated at their bounds
+    checks = [_check(f"ins[{i}]", a.type, f"input {i} ({a.name})", symbols) for i, a in enumerate(f.args)]
+    checks += [_check(f"outs[{i}]", at_bounds(v.type, bounds), f"output {i}", symbols)
+               for i, v in enumerate(f.outputs)]
+    run_time = ("std::vector<std::size_t>(s.run_time_dims().begin(), s.run_time_dims().end())" if bounds
+                else "std::vector<std::size_t>()")
     ptrs = [f"static_cast<const {cpp_type(a.type.dtype)}*>(ins[{i}].data())" for i, a in enumerate(f.args)]
     ptrs += [f"static_cast<{cpp_type(v.type.dtype)}*>(outs[{i}].mutable_data())" for i, v in enumerate(f.outputs)]
     decls = "\n".join(f"        auto* const p{i} = {p};" for i, p in enumerate(ptrs))
@@ -66,15 +71,19 @@ PYBIND11_MODULE({module_name}, m) {{
         return {ns}::Session(s.weights(), max_batch, s.max_dims());
       }})
       // Python checks dtypes and shapes with friendlier messages; the pointers then go to the
-      // kernels with the GIL released so Sessions on several threads run in parallel.
+      // kernels with the GIL released so Sessions on several threads run in parallel. Returns
+      // the run-time dims of the call (the outputs' actual shapes).
       .def("run", []({ns}::Session& s, std::size_t batch, std::vector<std::size_t> dims,
                      std::vector<py::array> ins, std::vector<py::array> outs) {{
         if (ins.size() != {n_in} || outs.size() != {n_out} || dims.size() != {k})
           throw std::invalid_argument("wrong arity");
 {chr(10).join(checks)}
 {decls}
-        py::gil_scoped_release release;
-        s.infer(batch, {dims}{args});
+        {{
+          py::gil_scoped_release release;
+          s.infer(batch, {dims}{args});
+        }}
+        return {run_time};
       }});
 }}
 """

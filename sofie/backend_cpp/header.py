@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from sofie.backend_cpp import loops  # noqa: F401  (registers the low.generic printer)
+from sofie.backend_cpp import run_time_dims as _run_time_dims  # noqa: F401  (registers low.bind_dims)
 from sofie.backend_cpp.custom import used_custom_code
 from sofie.backend_cpp.kernels import EMITTERS
 from sofie.backend_cpp.names import Names
@@ -13,11 +14,13 @@ from sofie.backend_cpp.symbols import Symbols, default_max_batch, model_symbols,
 from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Module, Value
+from sofie.ir.dialects.low import BindDims as LowBindDims
 from sofie.ir.dialects.low import Buffer as LowBuffer
 from sofie.ir.dialects.low import Kernel
 from sofie.ir.dialects.low import Output as LowOutput
 from sofie.ir.dialects.low import View as LowView
 from sofie.ir.dialects.low import Weight as LowWeight
+from sofie.ir.run_time_dims import table
 from sofie.ir.types import dim_factors
 from sofie.runtime import weightfile
 from sofie.runtime.versioning import runtime_namespace
@@ -33,7 +36,7 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
     f = low.main
     name = low.name
     symbols = model_symbols(f, dims)
-    names = _SessionNames(symbols)
+    names = _SessionNames(symbols, list(table(f)))
     sig = _Signature(f, names, symbols)
     body = _body(f, names)
     weights_bytes = weightfile.layout([w.data.nbytes for w in _file_weights(low)])[1]
@@ -45,6 +48,7 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "// Do not edit. Weights live in the .dat file written beside this header.",
         f"// inputs:  {sig.describe(f.args)}",
         f"// outputs: {sig.describe(f.outputs)}",
+        *sig.describe_run_time_dims(),
         "#ifndef @GUARD@",
         "#define @GUARD@",
         "",
@@ -108,6 +112,7 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "  using SessionBase::SessionBase;",
         "",
         *sig.convenience(),
+        *sig.run_time_dims_accessor(),
         f"  // Runs `batch` events; no allocation. {sig.batch_doc()}",
         f"  void infer({sig.params(with_batch=True)}) {{",
         *sig.dim_checks(),
@@ -116,6 +121,7 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "",
         " private:",
         f"  void run({sig.params(with_batch=False, chunk=True)});",
+        *sig.run_time_dims_member(),
         "};",
         "",
         f"inline void Session::run({sig.params(with_batch=False, chunk=True)}) {{",
@@ -186,9 +192,10 @@ class _SessionNames(Names):
                            "Weights", "weight", "weights", "arena_data", "max_batch", "for_each_chunk",
                            "run", "infer", "max_dims", "check_dim")
 
-    def __init__(self, symbols: Symbols) -> None:
+    def __init__(self, symbols: Symbols, run_time: list[str]) -> None:
         super().__init__(symbols.batch, symbols.dims)
         self._taken.update(self.SESSION_IDENTIFIERS)
+        self._taken.update({self.symbol(s) for s in run_time} | {"run_time_dims_", "run_time_dims"})
 
     def reserve(self, name: str) -> str:
         self._taken.add(name)
@@ -205,8 +212,11 @@ class _Signature:
         self.out_names = [names.reserve(f"out{k}") for k in range(len(f.outputs))]
         self.inputs = [names.define(a, "") for a in f.args]
         interface = list(f.args) + list(f.outputs)
+        self.run_time = table(f)
         if symbols.batch is None:
             self.batching = "Fixed"
+        elif self.run_time:
+            self.batching = "Bounded"  # outputs are packed at this call's run-time dims: never sliced
         elif (all(per_event_axis0(v, symbols.batch) for v in interface)
               and not any(isinstance(op.opdef, Kernel) and op.opdef.couples_events(op, symbols.batch)
                           for op in f.ops)):
@@ -261,10 +271,32 @@ class _Signature:
                 f"      run({', '.join(['b', *dims, *strided])});",
                 "    });"]
 
+    def describe_run_time_dims(self) -> list[str]:
+        if not self.run_time:
+            return []
+        bounds = ", ".join(f"{s} <= {b}" for s, b in self.run_time.items())
+        return [f"// run-time dims (computed from the data in infer, reported by run_time_dims()): {bounds};",
+                "// outputs are allocated at the bounds (each dim symbol taken as at least 1) and written",
+                "// packed at the dims of the call; a run-time dim above its bound is refused"]
+
+    def run_time_dims_accessor(self) -> list[str]:
+        if not self.run_time:
+            return []
+        return [f"  // the run-time dims {', '.join(self.run_time)} of the last infer call (outputs' actual shapes)",
+                f"  const std::array<std::size_t, {len(self.run_time)}>& run_time_dims() const "
+                "{ return run_time_dims_; }",
+                ""]
+
+    def run_time_dims_member(self) -> list[str]:
+        if not self.run_time:
+            return []
+        return [f"  std::array<std::size_t, {len(self.run_time)}> run_time_dims_{{}};"]
+
     def convenience(self) -> list[str]:
         """SOFIE's `std::vector<T> infer(const T* x)`: one event, one output, no other dims (and not
         bool: std::vector<bool> has no data())."""
-        if len(self.f.outputs) != 1 or self.symbols.dims or self.f.outputs[0].type.dtype == "i1":
+        if (len(self.f.outputs) != 1 or self.symbols.dims or self.run_time
+                or self.f.outputs[0].type.dtype == "i1"):
             return []
         out = self.f.outputs[0]
         t = cpp_type(out.type.dtype)
@@ -281,7 +313,10 @@ class _Signature:
 def _body(f: Function, names: Names) -> list[str]:
     lines: list[str] = []
     for op in f.ops:
-        if op.isa(LowWeight):
+        if op.isa(LowBindDims):  # at the top level: the dims it declares are read by later blocks
+            lines.append(f"  // {op.loc or op.name} ({op.name}): the run-time dims of its result")
+            lines.extend("  " + s for s in EMITTERS[op.name](op, names))
+        elif op.isa(LowWeight):
             t = cpp_type(op.result.type.dtype)
             lines.append(f"  const {t}* const {names.define(op.result, 'w_')} = "
                          f"weight<{t}>({op.attrs['offset']});")

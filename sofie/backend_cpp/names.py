@@ -32,6 +32,10 @@ class Names:
         self._names[id(v)] = name
         return name
 
+    def fresh(self, base: str) -> str:
+        """A new local identifier from `base` (made legal and unique)."""
+        return unique_name(re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", base)).strip("_"), self._taken)
+
     def __getitem__(self, v: Value | None) -> str:
         return "nullptr" if v is None else self._names[id(v)]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sofie.errors import SofieError
 from sofie.ir.core import Function, Value
 from sofie.ir.liveness import term_value
+from sofie.ir.run_time_dims import table
 from sofie.ir.types import dim_factors
 
 DEFAULT_DIM_MAXIMUM = 64  # a dim symbol other than the batch, when the user gives no maximum
@@ -31,7 +32,8 @@ def model_symbols(f: Function, dims: dict[str, int] | None = None) -> Symbols:
     """The interface's symbols; `dims` gives maxima (e.g. {"P": 128}) for non-batch ones."""
     dims = dict(dims or {})
     interface = list(f.args) + list(f.outputs)
-    every = sorted({s for v in interface for s in v.type.symbols})
+    run_time = table(f)  # computed in infer from data: not given by the caller
+    every = sorted({s for v in interface for s in v.type.symbols if s not in run_time})
     batch = next((v.type.shape[0] for v in f.args if v.type.shape and isinstance(v.type.shape[0], str)
                   and len(dim_factors(v.type.shape[0])[1]) == 1 and dim_factors(v.type.shape[0])[0] == 1), None)
     others = [s for s in every if s != batch]

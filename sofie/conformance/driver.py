@@ -3,6 +3,9 @@ main that runs one of them on raw input files (one process per test, so a crash 
 that test).
 
     driver INDEX WEIGHTS BATCH NDIMS DIM... NIN (PATH COUNT)... NOUT (PATH COUNT)...
+
+A model with run-time dims gets output buffers at their bounds and prints the dims of the run
+on stdout (`run_time_dims R0 R1 ...`); the outputs are packed at those dims.
 """
 
 from __future__ import annotations
@@ -72,6 +75,10 @@ def _runner(i: int, m: Imported) -> str:
         lines.append(f"  auto out{k} = j.output<{cpp_type(dt)}>({k});")
         args.append(f"out{k}.get()")
     lines.append(f"  s.infer({', '.join(args)});")
+    if m.run_time_dims:
+        lines += ['  std::printf("run_time_dims");',
+                  "  for (std::size_t d : s.run_time_dims()) std::printf(\" %zu\", d);",
+                  '  std::printf("\\n");']
     lines += [f"  j.write({k}, out{k});" for k in range(len(m.outputs))]
     return "\n".join(lines + ["}"])
 

@@ -36,6 +36,8 @@ class Imported:
     outputs: list[list[Any]] = field(default_factory=list)
     batch: str | None = None    # the batch symbol, if any
     dims: list[str] = field(default_factory=list)  # other dim symbols, in the Session's order
+    # dims computed in infer from the data -> their bounds, in the order the Session reports them
+    run_time_dims: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     bound: list[int] = field(default_factory=list)  # graph inputs bound as constants (binding.py)
 
@@ -91,6 +93,7 @@ def _import_model(model: Any, name: str, models_dir: str) -> Imported:
     from sofie.backend_cpp.symbols import model_symbols
     from sofie.driver import build
     from sofie.errors import SofieError
+    from sofie.ir.run_time_dims import table
 
     start = time.perf_counter()
     os.makedirs(models_dir, exist_ok=True)
@@ -110,7 +113,7 @@ def _import_model(model: Any, name: str, models_dir: str) -> Imported:
         return Imported(name, OK, key=key, folder=folder,
                         inputs=[[a.name, a.type.dtype, list(a.type.shape)] for a in f.args],
                         outputs=[[v.name, v.type.dtype, list(v.type.shape)] for v in f.outputs],
-                        batch=symbols.batch, dims=list(symbols.dims),
+                        batch=symbols.batch, dims=list(symbols.dims), run_time_dims=table(f),
                         seconds=time.perf_counter() - start)
     except SofieError as e:
         return Imported(name, REFUSED, one_line(e), seconds=time.perf_counter() - start)

@@ -16,6 +16,7 @@ from sofie.conformance.collect import NodeTest
 from sofie.conformance.compare import compare
 from sofie.conformance.importing import Imported
 from sofie.conformance.report import PASSED, RUN_ERROR, WRONG
+from sofie.ir.run_time_dims import bound_sizes
 from sofie.ir.types import dim_factors, numpy_dtype
 
 TIMEOUT_SECONDS = 60
@@ -58,7 +59,8 @@ def run_model(program: Program, m: Imported, inputs: list[np.ndarray]) -> list[n
     arrays = [np.asarray(a) for a in inputs]
     sizes = symbol_sizes(m, arrays)
     batch = sizes.get(m.batch, 1) if m.batch else 1
-    shapes = [_shape(shape, sizes) for _, _, shape in m.outputs]
+    bounds = {**sizes, **bound_sizes(m.run_time_dims, sizes)}
+    shapes = [_shape(shape, bounds) for _, _, shape in m.outputs]
     with tempfile.TemporaryDirectory(prefix="sofie-conformance.") as tmp:
         args = [program.exe, str(program.index), os.path.join(m.folder, m.name + ".dat"), str(batch),
                 str(len(m.dims)), *(str(sizes.get(d, 1)) for d in m.dims), str(len(arrays))]
@@ -78,7 +80,11 @@ def run_model(program: Program, m: Imported, inputs: list[np.ndarray]) -> list[n
             what = f"killed by signal {-r.returncode}" if r.returncode < 0 else f"exit code {r.returncode}"
             message = r.stderr.strip().splitlines()
             raise RunError(what + (f": {message[0]}" if message else ""))
-        return [np.fromfile(os.path.join(tmp, f"out{i}"), dtype=numpy_dtype(dt)).reshape(shape)
+        if m.run_time_dims:  # written packed at the dims of this run, which it printed
+            values = next(line.split()[1:] for line in r.stdout.splitlines() if line.startswith("run_time_dims"))
+            actual = {**sizes, **{d: int(v) for d, v in zip(m.run_time_dims, values)}}
+            shapes = [_shape(shape, actual) for _, _, shape in m.outputs]
+        return [np.fromfile(os.path.join(tmp, f"out{i}"), dtype=numpy_dtype(dt))[:math.prod(shape)].reshape(shape)
                 for i, ((_, dt, _), shape) in enumerate(zip(m.outputs, shapes))]
 
 

@@ -18,6 +18,7 @@ from sofie.ir.core import Function, Operation, Value
 from sofie.ir.dialects.low import Alloc as LowAlloc
 from sofie.ir.dialects.low import Buffer as LowBuffer
 from sofie.ir.registry import INPLACE, VIEW
+from sofie.ir.run_time_dims import at_bounds, table
 
 ALIGN = 64  # bytes; every coefficient of every offset and size is a multiple of it
 
@@ -43,9 +44,11 @@ def term_value(term: str, values: dict[str, int]) -> int:
 
 
 def size_bytes(v: Value) -> tuple[str, int]:
-    """(term, coefficient): the value's bytes are coefficient * term, rounded up to ALIGN."""
-    n = v.type.static_size() * v.type.itemsize
-    return term_of(v.type.symbols), -(-n // ALIGN) * ALIGN
+    """(term, coefficient): the value's bytes are coefficient * term, rounded up to ALIGN; a
+    tensor with run-time dims is sized at their bounds."""
+    t = at_bounds(v.type, table(v.owner.parent if v.owner is not None else None))
+    n = t.static_size() * t.itemsize
+    return term_of(t.symbols), -(-n // ALIGN) * ALIGN
 
 
 def is_kernel(op: Operation) -> bool:

@@ -14,15 +14,25 @@ from sofie.ir.dialects.graph.shape import (
     Squeeze,
     Transpose,
     Unsqueeze,
+    run_time_operand,
 )
 from sofie.ir.dialects.low import PARALLEL
 from sofie.ir.dialects.scalar import CAST_PREFIX, Call, Var
 from sofie.lowering.context import LoweringContext, rule
 from sofie.lowering.loops import elementwise
+from sofie.lowering.run_time_dims import bind_dims
 
 
 @rule(Reshape, Flatten, Identity, Dropout, Squeeze, Unsqueeze)
 def _view(ctx: LoweringContext, op: Operation) -> None:
+    """A view; a target shape or axes known only at run time first bind (and check) the
+    result's run-time dims."""
+    shape_operand = {Reshape.name: "shape", Squeeze.name: "axes_input", Unsqueeze.name: "axes_input"}.get(op.name)
+    if shape_operand is not None and run_time_operand(op, shape_operand) and not op.attrs.get("axes"):
+        x = op.operands[0]
+        params = [op.attr("allowzero")] if op.isa(Reshape) else []
+        bind_dims(ctx, op, ctx.value(op.operand(shape_operand)), op.name.split(".")[1], x.type.shape,
+                  op.results[0].type.shape, params)
     ctx.alias(op)
 
 

@@ -27,6 +27,7 @@ from sofie.lowering import (  # noqa: F401  (rules)
     spatial,
 )
 from sofie.lowering.context import RULES, LoweringContext, storage_root
+from sofie.lowering.run_time_dims import record_bound
 from sofie.passes.pass_manager import GRAPH, LOW, Pass, register_pass
 
 
@@ -47,6 +48,7 @@ def lower(graph: Module) -> Module:
                              f"inputs are not compile-time constants")
     low_func.set_outputs([_output(ctx, k, v) for k, v in enumerate(f.outputs)], f.output_types)
     low_func.attrs = {"weights_bytes": ctx.weights_bytes}
+    record_bound(f, low_func)
     verify(low, "lowering")
     return low
 
@@ -54,7 +56,7 @@ def lower(graph: Module) -> Module:
 def needed_ops(f: Function) -> list[Operation]:
     """Ops whose results some kernel or output reads at run time, in schedule order.
     Operands declared compile-time (`:const`) are read by lowering, never by a kernel, unless
-    their value is unknown (an op that also takes it at run time, as CumSum's axis)."""
+    their value is known only at run time (CumSum's axis, axes that give run-time dims)."""
     needed: set[int] = set()
     stack = [v.owner for v in f.outputs if v.owner is not None]
     while stack:
@@ -64,7 +66,7 @@ def needed_ops(f: Function) -> list[Operation]:
         needed.add(id(op))
         stack.extend(v.owner for i, v in enumerate(op.operands)
                      if v is not None and v.owner is not None
-                     and not (op.opdef.is_compile_time(i) and known_value(v) is not None))
+                     and (not op.opdef.is_compile_time(i) or known_value(v) is None))
     return [op for op in f.ops if id(op) in needed]
 
 

@@ -6,17 +6,20 @@ from __future__ import annotations
 from sofie.errors import SofieError
 from sofie.ir.core import Operation, Value
 from sofie.ir.dialects.graph.reduction import ArgMax, ArgMin, CumProd, CumSum, ReduceOp, TopK
+from sofie.ir.dialects.graph.shape import run_time_operand
 from sofie.ir.dialects.low import PARALLEL, REDUCTION
 from sofie.ir.dialects.low import ArgReduce as LowArgReduce
 from sofie.ir.dialects.low import Cumulative as LowCumulative
 from sofie.ir.dialects.low import DimCount as LowDimCount
 from sofie.ir.dialects.low import Generic as LowGeneric
+from sofie.ir.dialects.low import ReduceAxes as LowReduceAxes
 from sofie.ir.dialects.low import TopK as LowTopK
 from sofie.ir.dialects.scalar import Call, Expr, Var, substitute
 from sofie.ir.registry import all_ops
 from sofie.ir.types import NUMERIC, TensorType, dims_product
 from sofie.lowering.context import RULES, LoweringContext, refuse, rule
 from sofie.lowering.loops import elementwise
+from sofie.lowering.run_time_dims import bind_dims
 
 
 def reduce_loop(ctx: LoweringContext, op: Operation, x: Value, out: Value, axes: list[int], pre: Expr,
@@ -58,6 +61,9 @@ def _reduce(ctx: LoweringContext, op: Operation) -> None:
     dtype = x.type.dtype
     if dtype not in d.spec.types:  # f16: storage only
         refuse(op, dtype, d.spec.types)
+    if d.run_time_axes(op):
+        _reduce_run_time_axes(ctx, op, x)
+        return
     axes = d.reduced_axes(op, x.type.rank)
     out = ctx.dest(op)
     symbolic = "n" in d.spec.post and bool(dims_product(tuple(x.type.shape[a] for a in axes))[1])
@@ -68,6 +74,19 @@ def _reduce(ctx: LoweringContext, op: Operation) -> None:
         return
     extra = [_run_time_count(ctx, op, x, axes)] if symbolic else []
     reduce_loop(ctx, op, x, out, axes, pre, combine, init, post, extra)
+
+
+def _reduce_run_time_axes(ctx: LoweringContext, op: Operation, x: Value) -> None:
+    """Axes read at run time: their dims bound (and checked), then one kernel folding over the
+    axes they name, the count reduced passed to `post` at run time."""
+    d: ReduceOp = op.opdef
+    axes = ctx.value(op.axes_input)
+    out = ctx.dest(op)
+    flags = [op.attr("keepdims"), op.attr("noop_with_empty_axes")]
+    bind_dims(ctx, op, axes, "reduce", x.type.shape, out.type.shape, flags)
+    pre, combine, init, post = d.bodies(x.type.dtype, None)
+    ctx.create(LowReduceAxes, [x, axes, out], {"body": str(Call(combine, (Var(-1), pre))), "init": init,
+                                               "final": str(post), "noop": flags[1]}, op)
 
 
 def _declare() -> None:
@@ -105,4 +124,7 @@ def _top_k(ctx: LoweringContext, op: Operation) -> None:
         refuse(op, x.type.dtype, NUMERIC)
     axis = op.axis % x.type.rank
     order = ctx.scratch(op, 8 * max(1, x.type.shape[axis]), "i64")
-    ctx.create(LowTopK, [x, order, ctx.dest(op, 0), ctx.dest(op, 1)], {"axis": axis, "largest": op.largest}, op)
+    values, indices = ctx.dest(op, 0), ctx.dest(op, 1)
+    if run_time_operand(op, "K"):  # k read at run time (checked against the axis size)
+        bind_dims(ctx, op, ctx.value(op.K), "top_k", x.type.shape, values.type.shape, [axis])
+    ctx.create(LowTopK, [x, order, values, indices], {"axis": axis, "largest": op.largest}, op)

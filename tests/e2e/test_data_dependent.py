@@ -4,7 +4,8 @@ Compress (its condition).
 sofie's memory plan is fixed at compile time, so each of them works when the data that sets
 the shape is known at compile time (a constant, or folded from constants and static shapes:
 Shape -> Gather -> Range, Div of a static dim as TopK's k) and is refused otherwise, with a
-SofieError naming the node and why, never a wrong answer or a crash. Results against
+SofieError naming the node and why, never a wrong answer or a crash. (A TopK's k given as a
+graph input is a run-time dim bounded by the axis size: tests/e2e/test_run_time_dims.py.) Results against
 onnxruntime: integer outputs exactly, TopK's float values exactly (they are copies).
 """
 
@@ -139,10 +140,6 @@ REFUSED = {
         lambda: _model([_const("z", f32(0.0)), helper.make_node("Greater", ["x", "z"], ["g"]),
                         helper.make_node("NonZero", ["g"], ["y"], name="nz2")], [_x(["N", 4])]),
         r"nz2.*NonZero's output length.*run time"),
-    "topk_k_input": (
-        lambda: _model([helper.make_node("TopK", ["x", "k"], ["v", "i"], name="tk")],
-                       [_x([3, 7]), _x([1], TensorProto.INT64, "k")]),
-        r"tk.*k operand.*compile time"),
     "topk_k_from_batch": (  # k = the run-time batch
         lambda: _model([helper.make_node("Shape", ["x"], ["s"], start=0, end=1),
                         helper.make_node("TopK", ["x", "s"], ["v", "i"], name="tk2", axis=1)], [_x(["N", 70])]),

@@ -13,6 +13,7 @@ from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.nn import CONV_ATTRS
 from sofie.ir.dialects.scalar import parse_body, result_type, variables
 from sofie.ir.registry import CONSTANT_LIKE, INPLACE, PURE, VIEW, Attr, OpDef, register
+from sofie.ir.run_time_dims import has_run_time_dims, table
 from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, dim_factors
 
 # a kernel's activation epilogue: a scalar body over x0 (the accumulated value), "" for none
@@ -70,6 +71,8 @@ class View(OpDef):
 
     def verify(self, op: Operation) -> None:
         src, dst = op.source.type, op.results[0].type
+        if has_run_time_dims(dst, table(op.parent)):
+            return  # low.bind_dims checks at run time that the counts agree
         if (src.static_size(), sorted(src.symbols)) != (dst.static_size(), sorted(dst.symbols)):
             raise SofieError(f"{op.describe()}: view changes the element count ({src} -> {dst})")
 
@@ -156,6 +159,18 @@ BitCopy = _kernel("low.bit_copy", "X Y:out", {}, "Y's bytes are X's (types of th
 DimCount = _kernel("low.dim_count", "Y:out", {"dims": Attr("strs")},
                    "Y[0] = the product of `dims` (sizes and dim symbols) at run time, in Y's type "
                    "(a mean's divisor over a run-time length)", dtypes=None)
+BindDims = _kernel("low.bind_dims", "source", {"rule": Attr("str"), "shape": Attr("strs"), "dims": Attr("strs"),
+                                              "params": Attr("ints", [])},
+                   "binds the run-time dims `dims` (the result's shape; a static entry is a size, a name a "
+                   "run-time dim) from the data of `source` (axes, a target shape, k) and the input's "
+                   "`shape`, checking it, by `rule`: reduce (params keepdims, noop_with_empty_axes), "
+                   "reshape (allowzero), squeeze, unsqueeze, top_k (axis). Printed at the top of run(), "
+                   "so later kernels read them like the interface's dims", dtypes=None)
+ReduceAxes = _kernel("low.reduce_axes", "X axes Y:out", {"body": Attr("str"), "init": Attr("float"),
+                                                       "final": Attr("str", ""), "noop": Attr("int", 0)},
+                     "Y = final(fold of body over the axes listed in `axes` (read at run time, checked "
+                     "by low.bind_dims)); body over acc (x-1) and x0, final over acc and x1 = the count "
+                     "reduced; Y is packed at its run-time dims", dtypes=None)
 Hardmax = _kernel("low.hardmax", "X Y:out", {"axis": Attr("int")}, "1 at the first largest element along axis")
 ArgReduce = _kernel("low.arg_reduce", "X Y:out", {"axis": Attr("int"), "largest": Attr("int"), "last": Attr("int", 0)},
                     "i64 index of the largest (smallest) element along axis; last: the last one of equals",

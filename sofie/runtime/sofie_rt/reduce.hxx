@@ -201,6 +201,36 @@ inline void top_k(const T* x, std::int64_t* order, T* values, std::int64_t* indi
         }
 }
 
+// y = post(fold of body over the axes in `mask`) of x with dims shape[rank]: the Reduce* family
+// when the axes are known only at run time. y is packed at the kept dims (keepdims or not,
+// the same layout); body(acc, x) folds an element in from `init`, post(acc, n) finishes with
+// n the count reduced. One pass over x in order, adding each element into its result.
+template <class T, class Body, class Post>
+inline void reduce_masked(const T* x, T* y, const std::size_t* shape, std::size_t rank, std::uint64_t mask, T init,
+                          Body body, Post post) {
+    std::size_t stride[64], idx[64] = {};
+    std::size_t out_count = 1, reduced = 1, total = 1;
+    for (std::size_t a = rank; a-- > 0;) {  // the result's stride of each input axis, 0 where reduced
+        const bool r = mask >> a & 1;
+        stride[a] = r ? 0 : out_count;
+        (r ? reduced : out_count) *= shape[a];
+        total *= shape[a];
+    }
+    std::fill(y, y + out_count, init);
+    std::size_t at = 0;
+    for (std::size_t i = 0; i < total; ++i) {
+        y[at] = body(y[at], x[i]);
+        for (std::size_t a = rank; a-- > 0;) {  // the next input index, odometer-style
+            at += stride[a];
+            if (++idx[a] < shape[a]) break;
+            at -= stride[a] * shape[a];
+            idx[a] = 0;
+        }
+    }
+    const T n = static_cast<T>(reduced);
+    for (std::size_t j = 0; j < out_count; ++j) y[j] = post(y[j], n);
+}
+
 // LayerNormalization (centered) or RMSNormalization over rows of x[rows, d]; scale and
 // bias (may be null) have d elements; mean and inv_std (may be null) get one per row.
 template <class T>

@@ -28,6 +28,7 @@
 #include "reduce.hxx"
 #include "resize.hxx"
 #include "rnn.hxx"
+#include "run_time_dims.hxx"
 #include "scalar.hxx"
 #include "spatial.hxx"
 #include "session.hxx"

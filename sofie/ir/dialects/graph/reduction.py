@@ -5,8 +5,11 @@ binary op that combines elements (`combine`, starting at `init`) and a body fini
 result (`post`, over acc and the element count n). The numpy reference evaluates those same
 bodies, and lowering turns them into one `low.generic` with reduction loops.
 
-Axes come as an attribute (before opset 13 / 18) or a compile-time operand (since); an empty
-list reduces every axis, or none with `noop_with_empty_axes`.
+Axes come as an attribute (before opset 13 / 18) or an operand (since); an empty list reduces
+every axis, or none with `noop_with_empty_axes`. An axes operand known only at run time gives
+run-time dims (`sofie.ir.run_time_dims`): with keepdims each axis of size d becomes one bounded
+by d (its value is 1 or d), without it the result's rank is the input's less the operand's
+(static) length and each of its dims is bounded by the input dims it may be.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import numpy as np
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.elementwise import instantiate
-from sofie.ir.dialects.graph.shape import _axis, _known, _known_numbers
+from sofie.ir.dialects.graph.shape import _axis, _known, _known_numbers, largest, run_time_operand, static_length
 from sofie.ir.dialects.scalar import Expr, evaluate
 from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, Attr, OpDef, register
-from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, fmt_shape
+from sofie.ir.run_time_dims import run_time_dim
+from sofie.ir.types import FLOATS, INTS, NUMERIC, Dim, TensorType, fmt_shape
 
 _INF = float("inf")
 
@@ -66,7 +70,7 @@ class ReduceOp(OpDef):
         """The axes reduced, sorted; [] with noop_with_empty_axes, where each element is
         reduced on its own (ReduceSumSquare squares it, as onnxruntime does)."""
         axes = list(op.attr("axes"))
-        if not axes and op.operand("axes_input") is not None:
+        if not axes and op.operand("axes_input") is not None and self.axes_count(op) != 0:
             axes = [int(a) for a in _known_numbers(op, "axes_input", "axes operand").reshape(-1)]
         if not axes:
             return [] if op.attr("noop_with_empty_axes") else list(range(rank))
@@ -75,7 +79,41 @@ class ReduceOp(OpDef):
             raise SofieError(f"{op.describe()}: axes {axes} name an axis twice")
         return out
 
+    def axes_count(self, op: Operation) -> int | None:
+        """How many axes the axes operand names, from its type (None: a run-time length)."""
+        t = op.operand("axes_input").type
+        if t.rank > 1 or not t.is_static:
+            return None
+        return t.shape[0] if t.rank == 1 else 1
+
+    def run_time_axes(self, op: Operation) -> bool:
+        """Whether the reduced axes are an operand known only at run time."""
+        return (not op.attr("axes") and op.operand("axes_input") is not None and self.axes_count(op) != 0
+                and known_value(op.operand("axes_input")) is None)
+
+    def run_time_shape(self, op: Operation, shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
+        """The result's shape when the axes are known only at run time: run-time dims bounded
+        by the input dims each may be."""
+        count = self.axes_count(op)
+        if op.operand("axes_input").type.dtype not in INTS:
+            raise SofieError(f"{op.describe()}: the axes operand is computed at run time and holds "
+                             f"{op.operand('axes_input').type.dtype}; it must hold integers")
+        if count is None and not op.attr("keepdims"):  # with keepdims the rank is the input's
+            raise SofieError(f"{op.describe()}: the axes operand {op.operand('axes_input').type} is computed at run "
+                             f"time and its length is not static; without keepdims sofie needs the number of axes "
+                             f"at compile time (the result's rank)")
+        if op.attr("keepdims"):
+            return tuple(1 if d == 1 else run_time_dim(op, 0, i, max(d, 1) if isinstance(d, int) else d)
+                         for i, d in enumerate(shape))
+        if count > len(shape):
+            raise SofieError(f"{op.describe()}: {count} axes for an input of rank {len(shape)}")
+        rank = len(shape) - count
+        # result dim j is input dim j + (the number of reduced axes before it): j .. j + count
+        return tuple(run_time_dim(op, 0, j, largest(shape[j:j + count + 1])) for j in range(rank))
+
     def out_shape(self, op: Operation, shape: tuple[Dim, ...]) -> tuple[Dim, ...]:
+        if self.run_time_axes(op):
+            return self.run_time_shape(op, shape)
         axes = self.reduced_axes(op, len(shape))
         keep = op.attr("keepdims")
         return tuple(1 if i in axes else d for i, d in enumerate(shape) if keep or i not in axes)
@@ -216,7 +254,7 @@ class TopK(OpDef):
     attrs = {"axis": Attr("int", -1), "largest": Attr("int", 1), "sorted": Attr("int", 1)}
     traits = frozenset({PURE})
     doc = ("the k largest (smallest) elements along axis and their indices, ordered; equal values "
-           "by index. k must be known at compile time")
+           "by index. A k known only at run time gives a run-time dim bounded by the axis size")
 
     def k(self, op: Operation, n: Dim) -> int:
         k = _known_numbers(op, "K", "k operand (a run-time k gives a data-dependent output shape)").reshape(-1)
@@ -234,7 +272,13 @@ class TopK(OpDef):
                              f"(supported: {', '.join(NUMERIC)})")
         if not isinstance(x.shape[a], int):
             raise SofieError(f"{op.describe()}: the axis {a} of X {fmt_shape(x.shape)} must be static")
-        shape = tuple(self.k(op, x.shape[a]) if i == a else d for i, d in enumerate(x.shape))
+        if run_time_operand(op, "K"):
+            if static_length(op, "K", k) != 1:
+                raise SofieError(f"{op.describe()}: K must hold one value, got {k.static_size()}")
+            k = run_time_dim(op, 0, a, x.shape[a])
+        else:
+            k = self.k(op, x.shape[a])
+        shape = tuple(k if i == a else d for i, d in enumerate(x.shape))
         return [x.with_shape(shape), TensorType("i64", shape)]
 
     def reference(self, op, x, k):

@@ -15,8 +15,9 @@ from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, SYMBOLIC, VIEW, Attr, OpDef, register
+from sofie.ir.run_time_dims import run_time_dim
 from sofie.ir.symbolic import Sym
-from sofie.ir.types import DTYPES, Dim, TensorType, dims_product, fmt_shape, make_dim
+from sofie.ir.types import DTYPES, INTS, Dim, TensorType, dims_product, fmt_shape, make_dim
 
 
 def _axis(op: Operation, axis: int, rank: int) -> int:
@@ -90,8 +91,21 @@ class Reshape(OpDef):
     def shape(self, op, x, shape):
         if shape.rank != 1:
             raise SofieError(f"{op.describe()}: the shape operand must be 1-D")
+        if run_time_operand(op, "shape"):
+            return x.with_shape(self.run_time_shape(op, x.shape, shape))
         target = list(_known(op, "shape", "target shape"))
         return x.with_shape(reshape_dims(op, x.shape, target, bool(op.attr("allowzero"))))
+
+    def run_time_shape(self, op: Operation, shape: tuple[Dim, ...], target: TensorType) -> tuple[Dim, ...]:
+        """A target shape known only at run time: as many run-time dims as it has entries, each
+        bounded by the element count (the run checks that the counts agree)."""
+        length = static_length(op, "shape", target)
+        coef, syms = dims_product(shape)
+        if coef == 0:
+            raise SofieError(f"{op.describe()}: reshaping the empty {fmt_shape(shape)} to a shape computed at run "
+                             f"time: its dims have no bound")
+        count = make_dim(coef, syms)
+        return tuple(1 if count == 1 else run_time_dim(op, 0, i, count) for i in range(length))
 
     def reference(self, op, x, shape):
         return x.reshape(op.results[0].type.shape if op.results else tuple(int(d) for d in shape))
@@ -235,10 +249,45 @@ class Gather(OpDef):
         return np.take(x, np.where(idx < 0, idx + n, idx), axis=axis)
 
 
+def run_time_operand(op: Operation, operand: str) -> bool:
+    """Whether a `:const` operand that sets the result's shape is known only at run time (so
+    the result has run-time dims, `sofie.ir.run_time_dims`)."""
+    v = op.operand(operand)
+    return v is not None and known_value(v) is None
+
+
+def static_length(op: Operation, operand: str, t: TensorType) -> int:
+    """The number of values of a 1-D (or scalar) operand known only at run time: it sets the
+    result's rank, so it must be static. Its values are read as integers."""
+    if t.dtype not in INTS:
+        raise SofieError(f"{op.describe()}: the {operand} operand is computed at run time and holds {t.dtype}; "
+                         f"it must hold integers")
+    if t.rank > 1 or not t.is_static:
+        raise SofieError(f"{op.describe()}: the {operand} operand {t} is computed at run time and its length "
+                         f"is not static; sofie needs the result's rank at compile time")
+    return t.shape[0] if t.rank == 1 else 1
+
+
+def largest(dims: tuple[Dim, ...] | list[Dim]) -> Dim:
+    """A bound of whichever of `dims` a run-time choice picks: their maximum when static, else
+    the one symbolic dim, else their product (every symbol is at least 1)."""
+    if all(isinstance(d, int) for d in dims):
+        return max(dims, default=1)
+    distinct = {d for d in dims if d not in (0, 1)}
+    if len(distinct) == 1:
+        return distinct.pop()
+    return make_dim(*dims_product([max(d, 1) if isinstance(d, int) else d for d in distinct]))
+
+
+def _one_of(op: Operation, axis: int, dims: tuple[Dim, ...] | list[Dim]) -> Dim:
+    """Result dim `axis`, which the run picks from `dims`: 1 when they all are, else a run-time dim."""
+    return 1 if all(d == 1 for d in dims) else run_time_dim(op, 0, axis, largest(dims))
+
+
 def _axes(op: Operation) -> list[int]:
     if op.attrs.get("axes") is not None and op.attr("axes"):
         return list(op.attr("axes"))
-    if op.operand("axes_input") is not None:
+    if op.operand("axes_input") is not None and op.operand("axes_input").type.static_size() != 0:
         return [int(a) for a in _known_numbers(op, "axes_input", "axes operand").reshape(-1)]  # a scalar too
     return []
 
@@ -255,7 +304,15 @@ class AxesView(OpDef):
         raise NotImplementedError
 
     def shape(self, op, x, axes):
+        if not op.attr("axes") and axes is not None and run_time_operand(op, "axes_input") \
+                and static_length(op, "axes", axes) > 0:
+            return x.with_shape(self.run_time_shape(op, x.shape, static_length(op, "axes", axes)))
         return x.with_shape(self.new_shape(op, x.shape))
+
+    def run_time_shape(self, op: Operation, shape: tuple, count: int) -> tuple:
+        """`count` axes known only at run time: result dim j is one of the input dims it may be
+        (or 1), a run-time dim bounded by the largest of them."""
+        raise NotImplementedError
 
     def reference(self, op, x, axes):
         return x.reshape(self.new_shape(op, x.shape))
@@ -265,6 +322,11 @@ class AxesView(OpDef):
 class Unsqueeze(AxesView):
     name = "graph.unsqueeze"
     onnx = "Unsqueeze"
+
+    def run_time_shape(self, op: Operation, shape: tuple, count: int) -> tuple:
+        # result dim j is 1 or input dim j - k, k the axes inserted before it (0 .. count)
+        rank = len(shape) + count
+        return tuple(_one_of(op, j, [1, *shape[max(0, j - count):j + 1]]) for j in range(rank))
 
     def new_shape(self, op: Operation, shape: tuple) -> tuple:
         axes = _axes(op)
@@ -280,6 +342,12 @@ class Unsqueeze(AxesView):
 class Squeeze(AxesView):
     name = "graph.squeeze"
     onnx = "Squeeze"
+
+    def run_time_shape(self, op: Operation, shape: tuple, count: int) -> tuple:
+        if count > len(shape):
+            raise SofieError(f"{op.describe()}: {count} axes to squeeze from rank {len(shape)}")
+        # result dim j is input dim j + k, k the axes removed before it (0 .. count)
+        return tuple(_one_of(op, j, shape[j:j + count + 1]) for j in range(len(shape) - count))
 
     def new_shape(self, op: Operation, shape: tuple) -> tuple:
         axes = [_axis(op, a, len(shape)) for a in _axes(op)] or [
