@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-
-import pytest
 
 from sofie.tools.view_graph import FUSED_FILL, PLAIN_FILL
 
@@ -64,7 +61,6 @@ def test_fused_loops_are_marked_on_the_low_dialect(tmp_path) -> None:
     assert len(re.findall(r"-> f0_out\d \[label=\"Nx4xf32\"\]", out.read_text())) == 5
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot renders the SVG (CI installs graphviz)")
 def test_svg_is_rendered_with_the_fused_conv(tmp_path) -> None:
     svg = tmp_path / "after.svg"
     r = opt(PIPELINE_IR, "--fold-batchnorm", "--fuse", "--view-graph", str(svg))
