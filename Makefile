@@ -32,6 +32,13 @@ system-blas:
 test: $(STAMP) system-blas lint
 	$(VENV)/bin/pytest -q -n 2 --durations=15
 
+# The quick subset (IR, passes, lowering, C++ printer, importers; ~2 min on 2 cores): no `slow`
+# test and none of the folders that build whole models or suites in C++ (markers e2e, conformance,
+# rdf, runtime; ignored rather than deselected, which would import them). A part:
+# `.venv/bin/pytest tests/passes`, `-m "not slow"`, `-m e2e -k conv`.
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -n 2 -m "not slow" --ignore=tests/e2e --ignore=tests/conformance --ignore=tests/rdf --ignore=tests/runtime
+
 # sofie vs ONNX Runtime per model, one thread (needs Debian's libbenchmark-dev): the table,
 # build/bench/results-openblas.json and its ratio chart results-openblas.svg (matplotlib, in the
 # test extra as in the bench one)
