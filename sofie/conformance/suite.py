@@ -75,7 +75,8 @@ def run_suite(tests: list[NodeTest], *, jobs: int = 1, batch_size: int = 60, cac
     runnable = [(t, m) for t, m in zip(tests, imported) if m.status == OK and m.key in built.programs]
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         checked = pool.map(lambda tm: check(tm[0], built.programs[tm[1].key], tm[1]), runnable)
-        outcomes = dict(zip((t.name for t, _ in runnable), track(checked, len(runnable), "run", quiet=not progress)))
+        checked = list(track(checked, len(runnable), "run", quiet=not progress))  # whole: the bar ends
+        outcomes = dict(zip((t.name for t, _ in runnable), checked))
     timings["run"] = time.perf_counter() - start
 
     results = []
