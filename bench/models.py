@@ -71,7 +71,8 @@ MODELS = {
 
 def export_module(m: nn.Module, shape: tuple[int, ...], path: str) -> str:
     """Exports `m` for events of `shape` with randomized BatchNorm statistics (so folding them
-    is visible in the numbers), dynamic batch, BatchNorm nodes kept."""
+    is visible in the numbers), dynamic batch, BatchNorm nodes kept (PRESERVE; torch then asks for
+    its constant folding off, and sofie folds what it would have)."""
     m.eval()
     for mod in m.modules():
         if isinstance(mod, nn.BatchNorm2d):
@@ -81,7 +82,7 @@ def export_module(m: nn.Module, shape: tuple[int, ...], path: str) -> str:
             mod.bias.data.uniform_(-0.1, 0.1)
     torch.onnx.export(m, (torch.randn(1, *shape),), path, input_names=["x"], output_names=["y"],
                       opset_version=17, dynamic_axes={"x": {0: "N"}, "y": {0: "N"}}, dynamo=False,
-                      training=torch.onnx.TrainingMode.PRESERVE)
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
     return path
 
 

@@ -3,7 +3,8 @@ both single-threaded, in the same run; prints per-model times and the ratio sofi
 
 usage: python bench/run.py [--models a,b] [--blas openblas|none|...] [--out DIR]
 ORT is timed from Python; its per-call floor (an Identity model through the same path) is
-subtracted, as in ../shared/ANCHORS.md.
+subtracted, as in ../shared/ANCHORS.md. Writes DIR/results-BLAS.json and its chart
+DIR/results-BLAS.svg (bench/plot.py; matplotlib from the `bench` extra).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 from bench.models import MODELS, export  # noqa: E402
+from bench.plot import plot_ratios  # noqa: E402
+from sofie.progress import Progress, track  # noqa: E402
 
 
 def event_size(shape: tuple[int, ...]) -> int:
@@ -83,23 +86,29 @@ def main() -> None:
     names = args.models.split(",")
     onnx_dir = os.path.join(args.out, "models")
     os.makedirs(onnx_dir, exist_ok=True)
-    for n in names:
+    for n in track(names, len(names), "export"):
         export(n, onnx_dir)
-    ours = build_and_run(names, onnx_dir, args.out, args.blas)
+    with Progress(1, "sofie: compile, build and run the benchmarks") as p:  # one CMake run
+        ours = build_and_run(names, onnx_dir, args.out, args.blas)
+        p.advance()
     floor = ort_time(identity_model(onnx_dir), np.zeros((1, 1), np.float32))
     rows = []
-    for n in names:
-        for b in MODELS[n][2]:
-            x = np.random.default_rng(0).standard_normal((b, *MODELS[n][1])).astype(np.float32)
-            theirs = max(ort_time(os.path.join(onnx_dir, n + ".onnx"), x) - floor, 1e-3)
-            mine = ours[f"{n}_b{b}"]
-            rows.append({"model": n, "batch": b, "sofie_us": mine, "ort_us": theirs, "ratio": mine / theirs})
+    cases = [(n, b) for n in names for b in MODELS[n][2]]
+    for n, b in track(cases, len(cases), "ONNX Runtime"):
+        x = np.random.default_rng(0).standard_normal((b, *MODELS[n][1])).astype(np.float32)
+        theirs = max(ort_time(os.path.join(onnx_dir, n + ".onnx"), x) - floor, 1e-3)
+        mine = ours[f"{n}_b{b}"]
+        rows.append({"model": n, "batch": b, "sofie_us": mine, "ort_us": theirs, "ratio": mine / theirs})
     print(f"\nsofie ({args.blas}) vs ONNX Runtime, one thread; ORT floor {floor:.1f} us subtracted")
     print(f"{'model':<14}{'batch':>6}{'sofie us':>12}{'ORT us':>12}{'sofie/ORT':>11}")
     for r in rows:
         print(f"{r['model']:<14}{r['batch']:>6}{r['sofie_us']:>12.1f}{r['ort_us']:>12.1f}{r['ratio']:>11.2f}")
-    with open(os.path.join(args.out, f"results-{args.blas}.json"), "w") as f:
+    table = os.path.join(args.out, f"results-{args.blas}.json")
+    with open(table, "w") as f:
         json.dump({"ort_floor_us": floor, "rows": rows}, f, indent=1)
+    chart = plot_ratios(rows, os.path.splitext(table)[0] + ".svg",
+                        title=f"sofie ({args.blas}) / ONNX Runtime, one thread")
+    print(f"wrote {table} and {chart}")
 
 
 if __name__ == "__main__":

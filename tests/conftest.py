@@ -13,6 +13,18 @@ os.environ.setdefault("KERAS_BACKEND", "torch")  # whichever test imports keras 
 
 from tests.models import MODELS, export  # noqa: E402
 
+# A test's folder gives these markers (pyproject.toml lists them): `make test-fast` leaves out
+# the folders that compile and run whole models or suites in C++.
+FOLDER_MARKERS = {"e2e": "e2e", "conformance": "conformance", "rdf": "rdf", "runtime": "runtime"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    tests = os.path.join(ROOT, "tests")
+    for item in items:
+        folder = os.path.relpath(str(item.path), tests).split(os.sep)[0]
+        if folder in FOLDER_MARKERS:
+            item.add_marker(getattr(pytest.mark, FOLDER_MARKERS[folder]))
+
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> str:

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"no such node test(s): {', '.join(unknown)}")
     if not tests:
         p.error(f"no node test has op(s) {a.ops}")
-    run = run_suite(tests, jobs=a.jobs, batch_size=a.batch)
+    run = run_suite(tests, jobs=a.jobs, batch_size=a.batch, progress=True)
     run.timings = {"collect": collected, **run.timings}
     md, js = write_reports(run.results, run.timings, a.out)
     print(summary_line(run.results))

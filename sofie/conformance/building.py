@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sofie.backend_cpp.toolchain import CXX, blas_flags, default_blas
 from sofie.conformance.driver import driver_source
 from sofie.conformance.importing import Imported
+from sofie.progress import track
 
 FLAGS = ["-std=c++17", "-O2", "-march=native", "-w"]
 COMPILE_TIMEOUT_SECONDS = 1200
@@ -44,13 +45,15 @@ class BuildOutcome:
 
 
 class Builder:
-    def __init__(self, cache: str, *, batch_size: int = 60, jobs: int = 1, blas: str | None = None) -> None:
+    def __init__(self, cache: str, *, batch_size: int = 60, jobs: int = 1, blas: str | None = None,
+                 progress: bool = False) -> None:
         blas = blas or default_blas()
         self.root = os.path.join(cache, "bin")
         self.batch_size = batch_size
         self.jobs = max(1, jobs)
         self.link = blas_flags(blas)
         self.flags = FLAGS + [f"-DSOFIE_BLAS_{blas.upper()}"]
+        self.progress = progress  # a bar over the batches on stderr
         self._compiles = 0
         self._compiled_models = 0
 
@@ -69,7 +72,8 @@ class Builder:
         todo_list = sorted(todo.values(), key=lambda m: m.name)
         batches = [todo_list[i:i + self.batch_size] for i in range(0, len(todo_list), self.batch_size)]
         with ThreadPoolExecutor(self.jobs) as pool:
-            for found, failed in pool.map(self._build_isolating, batches):
+            done = pool.map(self._build_isolating, batches)
+            for found, failed in track(done, len(batches), "build batches", quiet=not self.progress):
                 programs.update(found)
                 errors.update(failed)
         keys = {m.key for m in models}

@@ -12,6 +12,7 @@ from sofie.conformance.collect import NodeTest
 from sofie.conformance.importing import OK, Imported, import_cached, short_reason
 from sofie.conformance.report import BUILD_ERROR, REFUSED, Result
 from sofie.conformance.running import check
+from sofie.progress import track
 
 
 @dataclass
@@ -30,15 +31,16 @@ def _import_one(i: int) -> Imported:
     return import_cached(tests[i], cache, source)
 
 
-def import_all(tests: list[NodeTest], cache: str, source: str, jobs: int) -> list[Imported]:
+def import_all(tests: list[NodeTest], cache: str, source: str, jobs: int, progress: bool = False) -> list[Imported]:
     """import_cached for every test, in `jobs` forked processes (import is pure Python)."""
     global _WORK
     if jobs <= 1 or len(tests) < 16 or "fork" not in multiprocessing.get_all_start_methods():
-        return [import_cached(t, cache, source) for t in tests]
+        return list(track((import_cached(t, cache, source) for t in tests), len(tests), "import", quiet=not progress))
     _WORK = (tests, cache, source)
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            return pool.map(_import_one, range(len(tests)), chunksize=8)
+            done = pool.imap(_import_one, range(len(tests)), chunksize=8)  # in order, as they finish
+            return list(track(done, len(tests), "import", quiet=not progress))
     finally:
         _WORK = None
 
@@ -49,20 +51,21 @@ def cache_root() -> str:
 
 
 def run_suite(tests: list[NodeTest], *, jobs: int = 1, batch_size: int = 60, cache: str | None = None,
-              log=print) -> Run:
-    """Imports, builds, runs and compares `tests` (from collect())."""
+              log=print, progress: bool = False) -> Run:
+    """Imports, builds, runs and compares `tests` (from collect()); `progress` draws a bar per
+    phase on stderr (the command line's choice; a library call stays quiet)."""
     from concurrent.futures import ThreadPoolExecutor
 
     from sofie.jit import source_hash
     cache = cache or cache_root()
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    imported = import_all(tests, cache, source_hash(), jobs)
+    imported = import_all(tests, cache, source_hash(), jobs, progress)
     timings["import"] = time.perf_counter() - start
     accepted = [m for m in imported if m.status == OK]
     log(f"imported {len(tests)} tests: {len(accepted)} accepted ({timings['import']:.1f} s)")
 
-    builder = Builder(cache, batch_size=batch_size, jobs=jobs)
+    builder = Builder(cache, batch_size=batch_size, jobs=jobs, progress=progress)
     built = builder.build(accepted)
     timings["C++ build"] = built.seconds
     log(f"built {built.compiled_models} model(s) in {built.compiles} g++ run(s), "
@@ -71,8 +74,9 @@ def run_suite(tests: list[NodeTest], *, jobs: int = 1, batch_size: int = 60, cac
     start = time.perf_counter()
     runnable = [(t, m) for t, m in zip(tests, imported) if m.status == OK and m.key in built.programs]
     with ThreadPoolExecutor(max(1, jobs)) as pool:
-        outcomes = dict(zip((t.name for t, _ in runnable),
-                            pool.map(lambda tm: check(tm[0], built.programs[tm[1].key], tm[1]), runnable)))
+        checked = pool.map(lambda tm: check(tm[0], built.programs[tm[1].key], tm[1]), runnable)
+        checked = list(track(checked, len(runnable), "run", quiet=not progress))  # whole: the bar ends
+        outcomes = dict(zip((t.name for t, _ in runnable), checked))
     timings["run"] = time.perf_counter() - start
 
     results = []

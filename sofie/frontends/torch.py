@@ -24,6 +24,9 @@ log = logging.getLogger("sofie")
 
 BATCH = "N"  # the batch symbol's name in sofie, whatever torch calls it (s0, s77, batch)
 LEGACY_OPSET = 17
+# torch's DeprecationWarnings on every legacy export (the second is torch calling itself)
+LEGACY_EXPORT_NOTICE = "You are using the legacy TorchScript-based ONNX export"
+TORCH_INTERNAL_NOTICE = "The feature will be removed. Please remove usage of this function"
 
 
 def is_torch_module(model: Any) -> bool:
@@ -164,7 +167,11 @@ def _load_legacy(model: Any, inputs: tuple, name: str) -> Module:
     names = [f"x{i}" if len(inputs) > 1 else "x" for i in range(len(inputs))]
     buf = io.BytesIO()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # the fallback is deliberate and the caller was told (load_torch's warning): torch's
+            # notices that the TorchScript exporter is legacy would only repeat it
+            warnings.filterwarnings("ignore", LEGACY_EXPORT_NOTICE, DeprecationWarning)
+            warnings.filterwarnings("ignore", TORCH_INTERNAL_NOTICE, DeprecationWarning)
             torch.onnx.export(model, inputs, buf, input_names=names, output_names=["y"], opset_version=LEGACY_OPSET,
                               dynamic_axes={n: {0: BATCH} for n in names + ["y"]}, dynamo=False)
     except Exception as e:

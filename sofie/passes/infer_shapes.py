@@ -16,6 +16,7 @@ from sofie.ir.dialects.graph.shape import Reshape, reshape_dims
 from sofie.ir.folding import known_value
 from sofie.ir.registry import CONSTANT_LIKE
 from sofie.ir.symbolic import Sym
+from sofie.ir.types import numpy_dtype
 from sofie.passes.pass_manager import Pass, register_pass
 from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns
 
@@ -57,7 +58,9 @@ class ConstantShapeOperand(Pattern):
                 value = reshape_target(op) if op.isa(Reshape) else None
                 if value is None:
                     continue
-            return i, np.asarray(value).astype(np.int64)
+            # the operand's own element type: not every compile-time operand is a shape (a Pad
+            # value of -inf must stay a float, which an int64 cast made garbage)
+            return i, np.asarray(value).astype(numpy_dtype(v.type.dtype))
         return None
 
     def rewrite(self, op: Operation, match: tuple[int, np.ndarray], rw: Rewriter) -> None:

@@ -1,4 +1,5 @@
-"""sofie-compile MODEL -o DIR: writes DIR/NAME.hxx, DIR/NAME.dat (and NAME.stats.json)."""
+"""sofie-compile MODEL -o DIR: writes DIR/NAME.hxx, DIR/NAME.dat (and, with --stats,
+NAME.stats.json and NAME.memory.svg, the memory plan drawn)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sofie.frontends import load_model
 from sofie.frontends.root import save_root
 from sofie.pipeline import parse_pipeline
 from sofie.tools.cli import passes_help, run_cli
+from sofie.tools.memory_svg import memory_svg
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,7 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--blas", choices=BLAS_CHOICES,
                    help="default: openblas when the scipy-openblas32 wheel is installed (pip install "
                         "'sofie[blas]'), else none")
-    p.add_argument("--stats", action="store_true", help="also write NAME.stats.json")
+    p.add_argument("--stats", action="store_true", help="also write NAME.stats.json and NAME.memory.svg "
+                                                           "(each buffer's arena bytes over its live range)")
     p.add_argument("--save-root", metavar="FILE.root[:KEY]",
                    help="also store the imported model (IR text with its weights) in this ROOT file, "
                         "under KEY (default: the model's name); other objects in the file are kept")
@@ -77,6 +80,8 @@ def _main(argv: list[str]) -> int:
         path = os.path.join(args.output, f"{r.low.name}.stats.json")
         with open(path, "w") as f:
             json.dump(r.stats, f, indent=1)
+        with open(os.path.join(args.output, f"{r.low.name}.memory.svg"), "w") as f:
+            f.write(memory_svg(r.low.main, title=r.low.name))
     if r.stats["memory_plan"] == "plan-memory-no-reuse":
         print("note: memory plan without reuse (the pipeline asked for plan-memory-no-reuse): "
               f"arena {r.stats['arena_bytes']} bytes", file=sys.stderr)

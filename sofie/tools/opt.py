@@ -4,6 +4,12 @@ Pass flags are the registered pass names (`--fold-batchnorm --fuse`), run in the
 or `--pass-pipeline="fold-constants,fuse"` (`default` names the default pipeline). --help lists
 the passes in the order the default pipeline runs them. The IR text it prints holds every weight, so
 sofie-compile and sofie.compile take it as a model; `--elide-weights` prints it for reading.
+
+`--view-graph FILE` is a pseudo-pass: it draws the module where it stands among the pass flags
+(`--fuse --view-graph after.svg --dce` draws it after fuse, before dce; first, it draws the
+imported model). --pass-pipeline runs after every pass flag, so a --view-graph written before
+--pass-pipeline (and after the last pass flag) draws the module before those passes, one
+written after it the final module.
 """
 
 from __future__ import annotations
@@ -18,11 +24,27 @@ from sofie.ir.core import Module
 from sofie.ir.printer import INLINE_LIMIT, print_module
 from sofie.pipeline import DEFAULT_PIPELINE, PipelineOptions, parse_pipeline, passes_in_run_order, run_pipeline
 from sofie.tools.cli import run_cli
+from sofie.tools.view_graph import write_graph
+
+VIEW = "view-graph"  # the pseudo-pass, as (VIEW, file) in the pipeline list
 
 
 class _AddPass(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         namespace.pipeline.append(self.dest.replace("_", "-"))
+
+
+class _AddView(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.pipeline.append((VIEW, values))
+
+
+class _MarkPipeline(argparse.Action):
+    """Stores --pass-pipeline and where it stood among the --view-graph flags."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.pass_pipeline = values
+        namespace.pipeline_at = len(namespace.pipeline)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,8 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     passes = p.add_argument_group("passes, in the order the default pipeline runs them")
     for name, cls in passes_in_run_order():
         passes.add_argument(f"--{name}", dest=name.replace("-", "_"), nargs=0, action=_AddPass, help=cls.summary)
-    p.add_argument("--pass-pipeline", help="comma-separated pass names, run after any pass flags; "
-                                           f"'default' names the default pipeline ({','.join(DEFAULT_PIPELINE)})")
+    p.set_defaults(pipeline_at=0)
+    p.add_argument("--pass-pipeline", action=_MarkPipeline,
+                   help="comma-separated pass names, run after any pass flags; "
+                        f"'default' names the default pipeline ({','.join(DEFAULT_PIPELINE)})")
+    p.add_argument("--view-graph", action=_AddView, metavar="FILE",
+                   help="draw the module at this point of the pass flags (repeatable): ops, tensor shapes, "
+                        "fused ops marked; FILE.svg/.png/.pdf need Graphviz's dot, FILE.dot is the DOT text")
     p.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass (stderr)")
     p.add_argument("--print-ir-after", action="append", default=[], metavar="PASS",
                    help="print the IR after this pass (stderr; repeatable)")
@@ -61,12 +88,16 @@ def _main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     for path in args.custom_ops:
         load_custom_ops(path)
-    names = list(args.pipeline) + (parse_pipeline(args.pass_pipeline) if args.pass_pipeline else [])
+    steps = list(args.pipeline)
+    if args.pass_pipeline:  # after every pass flag; after the --view-graph flags written before it too
+        last_flag = max((i + 1 for i, s in enumerate(steps) if isinstance(s, str)), default=0)
+        at = max(last_flag, args.pipeline_at)
+        steps[at:at] = parse_pipeline(args.pass_pipeline)
     module = _read(args.input)
     opts = PipelineOptions(verify_each=not args.no_verify, print_after_all=args.print_ir_after_all,
                            print_after=set(args.print_ir_after),
                            printer=lambda s: print(s, file=sys.stderr))
-    module, stats = run_pipeline(module, names, opts)
+    module, stats = _run_steps(module, steps, opts)
     if args.pass_stats:
         for s in stats:
             print(f"{s.name:<16} ops {s.ops_before:>5} -> {s.ops_after:<5} {s.seconds * 1e3:8.2f} ms",
@@ -78,6 +109,25 @@ def _main(argv: list[str]) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _run_steps(module: Module, steps: list, opts: PipelineOptions) -> tuple[Module, list]:
+    """Runs the passes between --view-graph points, drawing the module at each point."""
+    stats: list = []
+    names: list[str] = []
+    done: list[str] = []  # the passes run so far, for the picture's title
+    for step in [*steps, None]:
+        if isinstance(step, str):
+            names.append(step)
+            continue
+        if names:
+            module, more = run_pipeline(module, names, opts)
+            stats += more
+            done += [s.name for s in more]
+            names = []
+        if step is not None:
+            write_graph(module, step[1], title="after " + ", ".join(done) if done else "as read")
+    return module, stats
 
 
 def main(argv: list[str] | None = None) -> int:

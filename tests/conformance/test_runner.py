@@ -34,6 +34,7 @@ from sofie.conformance.report import (
     write_reports,
 )
 from sofie.conformance.running import check
+from sofie.conformance.suite import run_suite
 
 F32 = np.float32
 
@@ -222,3 +223,14 @@ def test_readme_section_is_replaced_between_the_markers(tmp_path):
     assert "old figure" not in text and "**2 of 7**" in text and "| Abs | 2 | 1 | 1 | 0 |" in text
     update_readme(str(readme), readme_section(RESULTS[:1], 1))  # idempotent: one section
     assert readme.read_text().count(README_BEGIN) == 1
+
+
+def test_the_command_line_run_reports_progress_per_phase(tmp_path, capsys):
+    """run_suite(progress=True), as `python -m sofie.conformance` calls it: into a log (not a
+    terminal) a line per quarter of each phase, on stderr; the results are unchanged."""
+    run = run_suite(_tests(), jobs=1, batch_size=2, cache=str(tmp_path), log=lambda line: None, progress=True)
+    assert [r.status for r in run.results] == [PASSED] * 4
+    lines = capsys.readouterr().err.splitlines()
+    assert [line for line in lines if line.startswith("import:")][-1] == "import: 4/4 (100%)"
+    assert lines.count("build batches: 1/2 (50%)") == 1 and "build batches: 2/2 (100%)" in lines
+    assert "run: 4/4 (100%)" in lines

@@ -133,7 +133,9 @@ def math_library(m: Model) -> None:
         one(m, f"mod_{t}", "Mod", [(t, a), (t, b)])
         one(m, f"mod_fmod_{t}", "Mod", [(t, a), (t, b)], fmod=1)
     one(m, "mod_u8", "Mod", [("u8", [0, 7, 200, 255]), ("u8", [3, 5, 7, 16])])
-    one(m, "mod_u64_fmod", "Mod", [("u64", [0, 7, 200, 2**64 - 1]), ("u64", [3, 5, 7, 16])], fmod=1)
+    # uint64 arrays: a plain list holding 2**64 - 1 is float64, and its cast to u64 gave 0
+    one(m, "mod_u64_fmod", "Mod", [("u64", np.array([0, 7, 200, 2**64 - 1], np.uint64)),
+                                   ("u64", np.array([3, 5, 7, 16], np.uint64))], fmod=1)
     for t in ("f32", "f64"):
         one(m, f"mod_fmod_{t}", "Mod", [(t, [-7.5, -4.0, -0.5, 0.0, 1.25, 7.5]), (t, [[2.0], [-3.0]])],
             tol_of(t), fmod=1)

@@ -301,6 +301,7 @@ def build_program(cases: list[Case], folder: str) -> str:
     return cached
 
 
+@pytest.mark.slow
 def test_compiled_mutations_build_run_and_match(tmp_path) -> None:
     cases = compiled_cases()
     assert len(cases) >= 40, f"only {len(cases)} distinct compiled mutations"

@@ -49,6 +49,7 @@ def test_load_model_reads_graph_ir_text(tmp_path, linear_text: str, model_dir: s
     assert load_model(str(path), name="my-net.v2").name == "my_net_v2"  # a C++ identifier, as for ONNX
 
 
+@pytest.mark.slow
 def test_low_dialect_text_compiles_to_the_same_model(tmp_path, model_dir: str) -> None:
     """Low IR from `sofie-opt --lower` (allocations) or `--plan-memory` (offsets) compiles too:
     the rest of the pipeline runs, and the outputs equal those of the .onnx, bit for bit."""

@@ -223,6 +223,7 @@ def test_external_data_needs_a_file(tmp_path) -> None:
         load_onnx(onnx.load_model(path, load_external_data=False))
 
 
+@pytest.mark.slow
 def test_external_data_compiles(tmp_path) -> None:
     path = save_external(tmp_path / "m")
     feeds = x_feed(2)
@@ -293,6 +294,7 @@ def test_unknown_batch_dim_becomes_the_batch() -> None:
     assert m.main.args[0].type.shape == ("N", 3)
 
 
+@pytest.mark.slow
 def test_second_named_dynamic_dim_runs_at_any_value() -> None:
     """[batch, seq]: both are symbols; one build serves every seq up to its maximum."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq"])

@@ -56,6 +56,7 @@ def _all_networks_in_one_graph() -> onnx.ModelProto:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
 
 
+@pytest.mark.slow
 def test_every_neuron_type_matches_evaluate() -> None:
     """sigmoid, tanh, linear, gauss hidden layers; softmax and sigmoid outputs; an external
     TFormula with parameters; normalised inputs; at batch 1 and 6."""
@@ -68,6 +69,7 @@ def test_every_neuron_type_matches_evaluate() -> None:
                                        err_msg=f"{name} at batch {batch}")
 
 
+@pytest.mark.slow
 def test_address_without_name_compiles_end_to_end() -> None:
     x, want = _events("tanh")
     compiled = sofie.compile(SINGLE, blas="none")

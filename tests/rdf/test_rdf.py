@@ -22,7 +22,8 @@ N = 2000
 @pytest.fixture(scope="module")
 def ROOT():
     import ROOT
-    ROOT.DisableImplicitMT()
+    if ROOT.IsImplicitMTEnabled():  # disabling it when off only makes ROOT warn
+        ROOT.DisableImplicitMT()
     return ROOT
 
 

@@ -348,12 +348,14 @@ class Generic(Kernel):
     at `init`). Elementwise ops, broadcasts, transposes and reductions all lower to it.
     `final` (reductions only) finishes each result: a body over `acc` and the inputs no
     reduction loop indexes, e.g. `div(acc, 64)` for a mean; "" writes acc as it is.
+    `fused` names the source nodes of the loop nests `fuse-loops` merged into this one (for
+    reading and pictures; the loops are the body).
     """
 
     name = "low.generic"
     operands = "inputs*:out"
     attrs = {"maps": Attr("intss"), "iterators": Attr("strs"), "body": Attr("str"), "init": Attr("float", 0.0),
-             "final": Attr("str", "")}
+             "final": Attr("str", ""), "fused": Attr("strs", [])}
     traits = frozenset({INPLACE})
 
     def domain(self, op: Operation) -> list[Dim]:

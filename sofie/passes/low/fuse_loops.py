@@ -115,7 +115,8 @@ def fuse_pair(f: Function, producer: Operation, consumer: Operation, plan: dict)
     ins: _Inputs = plan["inputs"]
     out = consumer.operands[-1]
     attrs = {"maps": ins.maps + [plan["out_map"]], "iterators": plan["iterators"], "body": plan["body"],
-             "init": plan["init"], "final": plan["final"]}
+             "init": plan["init"], "final": plan["final"],
+             "fused": [*producer.fused, producer.loc or producer.operands[-1].name or "?", *consumer.fused]}
     fused = Builder(f, before=consumer).create(LowGeneric, [*ins.values, out], attrs,
                                                loc=consumer.loc or producer.loc)
     alloc = producer.operands[-1].owner
