@@ -465,8 +465,21 @@ def _cast(imp: _Importer, inputs, attrs, loc, where):
         dt = dtype_name(helper.tensor_dtype_to_np_dtype(int(to)))
     except (KeyError, SofieError, TypeError, ValueError):
         raise SofieError(f"{where}: Cast to {_type_name(to)} is not supported (sofie's element types: "
-                         f"float, double, float16 (storage), int8-64, uint8-64, bool)") from None
-    return imp.create("graph.cast", inputs, {"to": dt}, loc, where)
+                         f"float, double, int8-64, uint8-64, bool; storage only: float16, bfloat16, "
+                         f"float8 (e4m3fn, e4m3fnuz, e5m2, e5m2fnuz, e8m0), float4e2m1, int4, uint4, "
+                         f"int2, uint2)") from None
+    return imp.create("graph.cast", inputs, {"to": dt, **_cast_options(attrs)}, loc, where)
+
+
+def _cast_options(attrs: dict) -> dict:
+    """Cast's `saturate` and `round_mode` (float8 / float8e8m0 results), when given."""
+    out = {}
+    if "saturate" in attrs:
+        out["saturate"] = int(attrs["saturate"])
+    if "round_mode" in attrs:
+        mode = attrs["round_mode"]
+        out["round_mode"] = mode.decode() if isinstance(mode, bytes) else str(mode)
+    return out
 
 
 def _type_name(to: Any) -> str:
@@ -480,7 +493,7 @@ def _cast_like(imp: _Importer, inputs, attrs, loc, where):
     """CastLike(x, like) is Cast(x, to=like's element type); `like` is read for its type only."""
     if len(inputs) != 2:
         raise SofieError(f"{where}: CastLike takes 2 inputs, got {len(inputs)}")
-    return imp.create("graph.cast", inputs[:1], {"to": inputs[1].type.dtype}, loc, where)
+    return imp.create("graph.cast", inputs[:1], {"to": inputs[1].type.dtype, **_cast_options(attrs)}, loc, where)
 
 
 def _dropout(imp: _Importer, inputs, attrs, loc, where):
