@@ -13,7 +13,15 @@ import numpy as np
 from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.dialects.scalar import (
-    CAST_PREFIX, SCALAR_OPS, Call, Const, Expr, Var, cast_target, parse_body, result_type,
+    CAST_PREFIX,
+    SCALAR_OPS,
+    Call,
+    Const,
+    Expr,
+    Var,
+    cast_target,
+    parse_body,
+    result_type,
 )
 from sofie.ir.types import FLOAT8, FLOATS, INTS, NARROW_INTS, STORAGE_FLOATS, numpy_dtype
 

@@ -21,7 +21,7 @@ from sofie.ir.dialects.graph.elementwise import instantiate
 from sofie.ir.dialects.graph.shape import _axis, _known, _known_numbers
 from sofie.ir.dialects.scalar import Expr, evaluate
 from sofie.ir.registry import PURE, Attr, OpDef, register
-from sofie.ir.types import FLOATS, NUMERIC, Dim, TensorType, fmt_shape
+from sofie.ir.types import COMPUTED_AS_F32, FLOATS, NUMERIC, Dim, TensorType, fmt_shape
 
 _INF = float("inf")
 
@@ -89,7 +89,7 @@ class ReduceOp(OpDef):
         return instantiate(s.pre, {"x": "x0"}, {}), combine, init, post
 
     def shape(self, op, x, axes):
-        if x.dtype not in self.spec.types and x.dtype != "f16":
+        if x.dtype not in self.spec.types and x.dtype not in COMPUTED_AS_F32:
             raise SofieError(f"{op.describe()}: {self.spec.onnx} is not defined on element type {x.dtype} "
                              f"(supported: {', '.join(self.spec.types)})")
         return x.with_shape(self.out_shape(op, x.shape))
@@ -169,7 +169,7 @@ class Cumulative(OpDef):
         return _axis(op, int(a[0]), rank)
 
     def shape(self, op, x, axis):
-        if x.dtype not in NUMERIC and x.dtype != "f16":
+        if x.dtype not in NUMERIC and x.dtype not in COMPUTED_AS_F32:
             raise SofieError(f"{op.describe()}: not defined on element type {x.dtype}")
         self.axis(op, x.rank)
         return x

@@ -12,11 +12,11 @@ from collections import Counter
 import numpy as np
 
 from sofie.errors import SofieError
+from sofie.ir.casting import ROUND_MODES, cast_array
 from sofie.ir.core import Operation
 from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, SYMBOLIC, VIEW, Attr, OpDef, register
 from sofie.ir.symbolic import Sym
-from sofie.ir.casting import ROUND_MODES, cast_array
 from sofie.ir.types import DTYPES, Dim, TensorType, dims_product, fmt_shape, make_dim
 
 
