@@ -263,11 +263,23 @@ def test_narrow_weights_and_data_movement():
     np.testing.assert_array_equal(f, w8.astype(np.float32))
 
 
-@pytest.mark.parametrize("op, t", [("Add", TP.FLOAT8E4M3FN), ("Add", TP.INT4), ("MatMul", TP.BFLOAT16)])
+@pytest.mark.parametrize("op, t", [("Add", TP.FLOAT8E4M3FN), ("Add", TP.INT4), ("MatMul", TP.BFLOAT16),
+                                   ("Einsum", TP.BFLOAT16)])
 def test_no_kernel_is_refused(op, t):
     """Math on a storage-only type without a float path is refused at compile time, naming it."""
     info = [helper.make_tensor_value_info(n, t, [2, 2]) for n in ("a", "b")]
-    m = _model([helper.make_node(op, ["a", "b"], ["y"])], info, [helper.make_tensor_value_info("y", t, [2, 2])])
+    attrs = {"equation": "ij,jk->ik"} if op == "Einsum" else {}
+    y = helper.make_tensor_value_info("y", t, [2, 2])
+    m = _model([helper.make_node(op, ["a", "b"], ["y"], **attrs)], info, [y])
     dtype = {TP.FLOAT8E4M3FN: "f8e4m3fn", TP.INT4: "i4", TP.BFLOAT16: "bf16"}[t]
     with pytest.raises(SofieError, match=dtype):
         sofie.compile(m)
+
+
+def test_a_wrong_input_dtype_names_the_ml_dtypes_cast():
+    m = _model([helper.make_node("Cast", ["x"], ["y"], to=TP.FLOAT)],
+               [helper.make_tensor_value_info("x", TP.BFLOAT16, [2])],
+               [helper.make_tensor_value_info("y", TP.FLOAT, [2])])
+    want = r"input 'x' must be bfloat16, got float32; cast with x.astype\(ml_dtypes.bfloat16\)"
+    with pytest.raises(SofieError, match=want):
+        sofie.compile(m)(np.zeros(2, np.float32))

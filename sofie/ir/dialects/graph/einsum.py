@@ -14,7 +14,7 @@ import numpy as np
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.registry import Attr, OpDef, register
-from sofie.ir.types import Dim, TensorType, fmt_shape
+from sofie.ir.types import NUMERIC, Dim, TensorType, fmt_shape
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,10 @@ class Einsum(OpDef):
         dts = {t.dtype for t in types}
         if len(dts) != 1:
             raise SofieError(f"{op.describe()}: operand element types differ: {sorted(dts)}")
+        dt = next(iter(dts))
+        if dt not in NUMERIC:  # f16 / bf16 (storage only) and bool have no multiply-add kernel
+            raise SofieError(f"{op.describe()}: Einsum is not defined on element type {dt} "
+                             f"(supported: {', '.join(NUMERIC)})")
         e = parse(op, [t.shape for t in types])
         return TensorType(dts.pop(), tuple(e.sizes[lab] for lab in e.output))
 
