@@ -118,6 +118,15 @@ inline float bf16_to_float(std::uint16_t b) {  // the high half of a float's bit
 inline std::uint16_t float_to_bf16(double x) {
     return static_cast<std::uint16_t>(float_to_minifloat(x, kBF16, false));
 }
+// The float overload (what elementwise math on bf16 rounds back through): bf16 is a float's
+// high half, so rounding to nearest even is adding just under half an ulp plus the kept lsb.
+inline std::uint16_t float_to_bf16(float x) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    if (std::isnan(x)) return static_cast<std::uint16_t>((bits >> 16) | 0x40u);  // quiet, sign kept
+    bits += 0x7fffu + ((bits >> 16) & 1u);  // carries into the exponent; past max it is inf
+    return static_cast<std::uint16_t>(bits >> 16);
+}
 inline float f8e4m3fn_to_float(std::uint8_t b) { return minifloat_to_float(b, kE4M3FN); }
 inline float f8e4m3fnuz_to_float(std::uint8_t b) { return minifloat_to_float(b, kE4M3FNUZ); }
 inline float f8e5m2_to_float(std::uint8_t b) { return minifloat_to_float(b, kE5M2); }
