@@ -24,7 +24,7 @@ from sofie.frontends.onnx_functions import defines_function, function_body
 from sofie.frontends.onnx_quantization import ADAPTERS as QUANTIZATION_ADAPTERS
 from sofie.ir.core import Builder, Function, Module, Value
 from sofie.ir.registry import OpDef, lookup_onnx, onnx_domains, onnx_op_types
-from sofie.ir.types import Dim, TensorType, dtype_name
+from sofie.ir.types import SUB_BYTE_BITS, Dim, TensorType, dtype_name
 from sofie.ir.verifier import verify
 
 MIN_OPSET = 7
@@ -163,7 +163,7 @@ class _Importer:
     def _tensor(self, t: onnx.TensorProto) -> np.ndarray:
         try:
             dtype_name(helper.tensor_dtype_to_np_dtype(t.data_type))
-        except (KeyError, SofieError):  # float8, int4, strings: no sofie element type
+        except (KeyError, SofieError):  # float6, complex, strings: no sofie element type
             raise SofieError(f"{self.source}: tensor '{t.name}' has unsupported element type "
                              f"{onnx.TensorProto.DataType.Name(t.data_type)}") from None
         if t.data_location == onnx.TensorProto.EXTERNAL:
@@ -188,16 +188,20 @@ class _Importer:
             raise SofieError(f"{self.source}: external data file '{loc}' of tensor '{t.name}' is missing")
         dt = helper.tensor_dtype_to_np_dtype(t.data_type)
         count = int(np.prod(t.dims)) if t.dims else 1
-        offset, length = int(info.get("offset", 0)), int(info.get("length", count * dt.itemsize))
-        if length != count * dt.itemsize:
+        bits = SUB_BYTE_BITS.get(dtype_name(dt), 8 * dt.itemsize)  # 4- and 2-bit types are packed
+        size = -(-count * bits // 8)
+        offset, length = int(info.get("offset", 0)), int(info.get("length", size))
+        if length != size:
             raise SofieError(f"{self.source}: tensor '{t.name}' external length {length} != "
-                             f"{count} x {dt.itemsize} bytes")
+                             f"{count} x {bits} bits ({size} bytes)")
         with open(path, "rb") as f:
             f.seek(offset)
             raw = f.read(length)
         if len(raw) != length:
             raise SofieError(f"{self.source}: external data file '{loc}' is truncated (tensor '{t.name}' "
                              f"needs bytes {offset}..{offset + length})")
+        if bits < 8:
+            return unpack_bits(raw, bits, count).view(dt).reshape(tuple(t.dims))
         return np.frombuffer(raw, dtype=dt).reshape(tuple(t.dims)).copy()
 
     def _node(self, node: onnx.NodeProto, index: int) -> None:
@@ -480,6 +484,15 @@ def _cast_options(attrs: dict) -> dict:
         mode = attrs["round_mode"]
         out["round_mode"] = mode.decode() if isinstance(mode, bytes) else str(mode)
     return out
+
+
+def unpack_bits(raw: bytes, bits: int, count: int) -> np.ndarray:
+    """ONNX's packing of 4- and 2-bit elements, undone: element i is in byte i * bits // 8,
+    the first one in the low bits; one byte per element out, holding its bits."""
+    per_byte = 8 // bits
+    shifts = np.arange(per_byte, dtype=np.uint8) * bits
+    out = (np.frombuffer(raw, np.uint8)[:, None] >> shifts) & np.uint8((1 << bits) - 1)
+    return np.ascontiguousarray(out.reshape(-1)[:count])
 
 
 def _type_name(to: Any) -> str:

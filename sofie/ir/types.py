@@ -43,6 +43,8 @@ COMPUTED_AS_F32 = ("f16", "bf16")
 # Storage-only 4- and 2-bit integers: one element per byte, holding the value's low bits as
 # ml_dtypes does (-3 as int4 is the byte 0x0d); cast to compute on them.
 NARROW_INTS = ("i4", "u4", "i2", "u2")
+# the bits of the types narrower than a byte (one per byte in memory, the high bits 0)
+SUB_BYTE_BITS = {"i4": 4, "u4": 4, "f4e2m1": 4, "i2": 2, "u2": 2}
 SIGNED_INTS = ("i8", "i16", "i32", "i64")
 UNSIGNED_INTS = ("u8", "u16", "u32", "u64")
 INTS = SIGNED_INTS + UNSIGNED_INTS

@@ -18,10 +18,8 @@ import re
 import numpy as np
 
 from sofie.errors import SofieError
-from sofie.ir.types import FLOATS, TensorType, int_range, is_float, numpy_dtype
+from sofie.ir.types import FLOATS, SUB_BYTE_BITS, TensorType, int_range, is_float, numpy_dtype
 
-# element types of fewer than 8 bits: one per byte, the high bits 0 (ml_dtypes' layout)
-SUB_BYTE_BITS = {"i4": 4, "u4": 4, "f4e2m1": 4, "i2": 2, "u2": 2}
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
 
 
