@@ -282,6 +282,19 @@ def test_no_kernel_is_refused(op, t, message):
         sofie.compile(m)
 
 
+def test_einsum_moves_storage_types():
+    """An Einsum that only moves elements (a transpose, a diagonal) runs on any type."""
+    x = (np.arange(9, dtype=np.float32) - 4).reshape(3, 3).astype(ml_dtypes.bfloat16)
+    nodes = [helper.make_node("Einsum", ["x"], ["t"], equation="ij->ji"),
+             helper.make_node("Einsum", ["x"], ["d"], equation="ii->i")]
+    m = _model(nodes, [helper.make_tensor_value_info("x", TP.BFLOAT16, [3, 3])],
+               [helper.make_tensor_value_info("t", TP.BFLOAT16, [3, 3]),
+                helper.make_tensor_value_info("d", TP.BFLOAT16, [3])])
+    t, d = sofie.compile(m)(x)
+    _same(t, np.ascontiguousarray(x.T), "Einsum ij->ji")
+    _same(d, np.ascontiguousarray(np.diagonal(x)), "Einsum ii->i")
+
+
 def test_a_wrong_input_dtype_names_the_ml_dtypes_cast():
     m = _model([helper.make_node("Cast", ["x"], ["y"], to=TP.FLOAT)],
                [helper.make_tensor_value_info("x", TP.BFLOAT16, [2])],

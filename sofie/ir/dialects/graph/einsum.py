@@ -90,11 +90,13 @@ class Einsum(OpDef):
         dts = {t.dtype for t in types}
         if len(dts) != 1:
             raise SofieError(f"{op.describe()}: operand element types differ: {sorted(dts)}")
-        dt = next(iter(dts))
-        if dt not in NUMERIC:  # f16 / bf16 (storage only) and bool have no multiply-add kernel
-            raise SofieError(f"{op.describe()}: Einsum is not defined on element type {dt} "
-                             f"(supported: {', '.join(NUMERIC)})")
         e = parse(op, [t.shape for t in types])
+        dt = next(iter(dts))
+        # a product or a sum computes: f16 / bf16 (storage only) and bool have no kernel for
+        # it; one operand with nothing summed (a transpose, a diagonal) only moves elements
+        if dt not in NUMERIC and (len(types) > 1 or e.summed()):
+            raise SofieError(f"{op.describe()}: Einsum is not defined on element type {dt} "
+                             f"(supported: {', '.join(NUMERIC)}; any type for a transpose or diagonal)")
         return TensorType(dts.pop(), tuple(e.sizes[lab] for lab in e.output))
 
     def reference(self, op, *arrays: np.ndarray):
