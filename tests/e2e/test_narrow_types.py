@@ -268,7 +268,7 @@ def test_narrow_weights_and_data_movement():
 @pytest.mark.parametrize("op, t, message", [
     ("Add", TP.FLOAT8E4M3FN, r"node 'n' \(Add.*Add is not defined on element type f8e4m3fn"),
     ("Add", TP.INT4, r"node 'n' \(Add.*Add is not defined on element type i4"),
-    ("MatMul", TP.BFLOAT16, r"graph.matmul \(node 'n'\): no kernel for element type bf16"),
+    ("MatMul", TP.FLOAT8E4M3FN, r"graph.matmul \(node 'n'\): no kernel for element type f8e4m3fn"),
     ("Einsum", TP.BFLOAT16, r"node 'n' \(Einsum.*Einsum is not defined on element type bf16"),
 ])
 def test_no_kernel_is_refused(op, t, message):
@@ -280,6 +280,25 @@ def test_no_kernel_is_refused(op, t, message):
     m = _model([helper.make_node(op, ["a", "b"], ["y"], name="n", **attrs)], info, [y])
     with pytest.raises(SofieError, match=message):
         sofie.compile(m)
+
+
+@pytest.mark.parametrize("t, dt, ulp", [(TP.BFLOAT16, ml_dtypes.bfloat16, 2 ** -7), (TP.FLOAT16, np.float16, 2 ** -10)])
+def test_matmul_on_storage_floats_computes_in_float(t, dt, ulp):
+    """MatMul (batched, broadcasting B) on bf16 / f16: widened to float, one float GEMM, rounded
+    once, as onnx's reference (numpy's matmul on these types accumulates in float). The sums
+    may round differently by the order of their terms: one ulp at most, most elements equal."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((2, 5, 64)).astype(dt)
+    b = rng.standard_normal((64, 7)).astype(dt)
+    info = [helper.make_tensor_value_info("a", t, [2, 5, 64]), helper.make_tensor_value_info("b", t, [64, 7])]
+    y = helper.make_tensor_value_info("y", t, [2, 5, 7])
+    m = _model([helper.make_node("MatMul", ["a", "b"], ["y"])], info, [y])
+    (got,) = sofie.compile(m)(a, b)
+    (want,) = ReferenceEvaluator(m).run(None, {"a": a, "b": b})
+    assert got.dtype == want.dtype == dt
+    g, w = got.astype(np.float64), want.astype(np.float64)
+    np.testing.assert_allclose(g, w, rtol=ulp, atol=0)
+    assert (g == w).mean() > 0.9
 
 
 def test_einsum_moves_storage_types():
