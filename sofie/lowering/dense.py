@@ -14,10 +14,10 @@ from sofie.ir.dialects.low import PARALLEL, REDUCTION
 from sofie.ir.dialects.low import View as LowView
 from sofie.ir.dialects.scalar import Call, Const, Expr, Var, substitute
 from sofie.ir.registry import lookup
-from sofie.ir.types import COMPUTED_AS_F32, TensorType
+from sofie.ir.types import COMPUTED_AS_F32
 from sofie.lowering.context import LoweringContext, refuse, rule
 from sofie.lowering.epilogue import epilogue
-from sofie.lowering.loops import broadcast_map, elementwise
+from sofie.lowering.loops import broadcast_map, elementwise, through_f32
 
 # ONNX MatMul / Gemm integer types, computed by loops (the GEMM kernel has float and double)
 INTEGER_TYPES = ("i32", "i64", "u32", "u64")
@@ -62,27 +62,14 @@ def _gemm(ctx: LoweringContext, op: Operation) -> None:
 def _matmul(ctx: LoweringContext, op: Operation) -> None:
     """One GEMM when B has no batch (the batch folds into M), else a GEMM per batch element."""
     if op.result.type.dtype in COMPUTED_AS_F32:
-        _matmul_through_f32(ctx, op)
+        # f16 / bf16: one f32 GEMM, rounded once: float accumulation, as numpy's float16 and
+        # ml_dtypes' bfloat16 matmul (and onnxruntime's f16 MatMul) accumulate
+        through_f32(ctx, op, [op.A, op.B], lambda ab, y: _matmul_gemm(ctx, op, ab[0], ab[1], y))
         return
     if not _use_kernel(op):
         _integer_matmul(ctx, op)
         return
     _matmul_gemm(ctx, op, ctx.value(op.A), ctx.value(op.B), ctx.dest(op))
-
-
-def _matmul_through_f32(ctx: LoweringContext, op: Operation) -> None:
-    """f16 / bf16 (storage only): both operands widened to f32, one f32 GEMM, the result
-    rounded once to the storage type: float accumulation, as numpy's float16 and ml_dtypes'
-    bfloat16 matmul (and onnxruntime's f16 MatMul) accumulate."""
-    dtype, name = op.result.type.dtype, op.result.name or "matmul"
-    wide = []
-    for v, what in ((op.A, "a"), (op.B, "b")):
-        w = ctx.alloc(TensorType("f32", v.type.shape), f"{name}_{what}_f32")
-        elementwise(ctx, op, [ctx.value(v)], w, Call("cast_f32", (Var(0),)))
-        wide.append(w)
-    y = ctx.alloc(TensorType("f32", op.result.type.shape), f"{name}_f32")
-    _matmul_gemm(ctx, op, wide[0], wide[1], y)
-    elementwise(ctx, op, [y], ctx.dest(op), Call(f"cast_{dtype}", (Var(0),)))
 
 
 def _matmul_gemm(ctx: LoweringContext, op: Operation, a: Value, b: Value, y: Value) -> None:

@@ -301,6 +301,21 @@ def test_matmul_on_storage_floats_computes_in_float(t, dt, ulp):
     assert (g == w).mean() > 0.9
 
 
+@pytest.mark.parametrize("t, dt, ulp", [(TP.BFLOAT16, ml_dtypes.bfloat16, 2 ** -7), (TP.FLOAT16, np.float16, 2 ** -10)])
+def test_softmax_on_storage_floats_computes_in_float(t, dt, ulp):
+    """Softmax on bf16 / f16: the float kernel on the widened input, rounded once: within one
+    ulp of the float softmax of the same values rounded to the type."""
+    x = (np.random.default_rng(4).standard_normal((4, 33)) * 4).astype(dt)
+    m = _model([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], [helper.make_tensor_value_info("x", t, [4, 33])],
+               [helper.make_tensor_value_info("y", t, [4, 33])])
+    (got,) = sofie.compile(m)(x)
+    x64 = x.astype(np.float64)
+    e = np.exp(x64 - x64.max(axis=-1, keepdims=True))
+    want = (e / e.sum(axis=-1, keepdims=True)).astype(dt).astype(np.float64)
+    assert got.dtype == dt
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=ulp, atol=0)
+
+
 def test_einsum_moves_storage_types():
     """An Einsum that only moves elements (a transpose, a diagonal) runs on any type."""
     x = (np.arange(9, dtype=np.float32) - 4).reshape(3, 3).astype(ml_dtypes.bfloat16)
