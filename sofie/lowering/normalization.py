@@ -25,9 +25,8 @@ from sofie.ir.dialects.low import LayerNorm as LowLayerNorm
 from sofie.ir.dialects.low import Lrn as LowLrn
 from sofie.ir.dialects.low import Softmax as LowSoftmax
 from sofie.ir.dialects.scalar import Var, parse_body
-from sofie.ir.types import COMPUTED_AS_F32
 from sofie.lowering.context import LoweringContext, rule
-from sofie.lowering.loops import elementwise, through_f32
+from sofie.lowering.loops import elementwise
 from sofie.lowering.reduction import count, reduce_loop
 
 
@@ -39,11 +38,9 @@ def _bn(ctx: LoweringContext, op: Operation) -> None:
 
 @rule(Softmax, LogSoftmax)
 def _softmax(ctx: LoweringContext, op: Operation) -> None:
-    attrs = {"axis": op.axis % op.result.type.rank, "log": int(op.isa(LogSoftmax))}
-    if op.result.type.dtype in COMPUTED_AS_F32:  # f16 / bf16: the f32 kernel, rounded once
-        through_f32(ctx, op, [op.X], lambda x, y: ctx.create(LowSoftmax, [x[0], y], attrs, op))
-        return
-    ctx.create(LowSoftmax, [ctx.value(op.X), ctx.dest(op)], attrs, op)
+    rank = op.result.type.rank
+    ctx.create(LowSoftmax, [ctx.value(op.X), ctx.dest(op)], {"axis": op.axis % rank, "log": int(op.isa(LogSoftmax))},
+               op)
 
 
 @rule(Hardmax)

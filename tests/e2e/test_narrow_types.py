@@ -270,14 +270,18 @@ def test_narrow_weights_and_data_movement():
     ("Add", TP.INT4, r"node 'n' \(Add.*Add is not defined on element type i4"),
     ("MatMul", TP.FLOAT8E4M3FN, r"graph.matmul \(node 'n'\): no kernel for element type f8e4m3fn"),
     ("Einsum", TP.BFLOAT16, r"node 'n' \(Einsum.*Einsum is not defined on element type bf16"),
+    # onnx's reference rounds each step of a bf16 softmax to bf16: computed in float and rounded
+    # once, the result would differ from it by an ulp, so it stays refused
+    ("Softmax", TP.BFLOAT16, r"graph.softmax \(node 'n'\): no kernel for element type bf16"),
 ])
 def test_no_kernel_is_refused(op, t, message):
     """Math on a storage-only type without a float path is refused at compile time, naming the
     node, the op and the type."""
-    info = [helper.make_tensor_value_info(n, t, [2, 2]) for n in ("a", "b")]
+    inputs = ["a"] if op == "Softmax" else ["a", "b"]
+    info = [helper.make_tensor_value_info(n, t, [2, 2]) for n in inputs]
     attrs = {"equation": "ij,jk->ik"} if op == "Einsum" else {}
     y = helper.make_tensor_value_info("y", t, [2, 2])
-    m = _model([helper.make_node(op, ["a", "b"], ["y"], name="n", **attrs)], info, [y])
+    m = _model([helper.make_node(op, inputs, ["y"], name="n", **attrs)], info, [y])
     with pytest.raises(SofieError, match=message):
         sofie.compile(m)
 
@@ -299,21 +303,6 @@ def test_matmul_on_storage_floats_computes_in_float(t, dt, ulp):
     g, w = got.astype(np.float64), want.astype(np.float64)
     np.testing.assert_allclose(g, w, rtol=ulp, atol=0)
     assert (g == w).mean() > 0.9
-
-
-@pytest.mark.parametrize("t, dt, ulp", [(TP.BFLOAT16, ml_dtypes.bfloat16, 2 ** -7), (TP.FLOAT16, np.float16, 2 ** -10)])
-def test_softmax_on_storage_floats_computes_in_float(t, dt, ulp):
-    """Softmax on bf16 / f16: the float kernel on the widened input, rounded once: within one
-    ulp of the float softmax of the same values rounded to the type."""
-    x = (np.random.default_rng(4).standard_normal((4, 33)) * 4).astype(dt)
-    m = _model([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], [helper.make_tensor_value_info("x", t, [4, 33])],
-               [helper.make_tensor_value_info("y", t, [4, 33])])
-    (got,) = sofie.compile(m)(x)
-    x64 = x.astype(np.float64)
-    e = np.exp(x64 - x64.max(axis=-1, keepdims=True))
-    want = (e / e.sum(axis=-1, keepdims=True)).astype(dt).astype(np.float64)
-    assert got.dtype == dt
-    np.testing.assert_allclose(got.astype(np.float64), want, rtol=ulp, atol=0)
 
 
 def test_einsum_moves_storage_types():
