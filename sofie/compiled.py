@@ -12,7 +12,14 @@ import numpy as np
 
 from sofie.errors import SofieError
 from sofie.ir.run_time_dims import bound_sizes
-from sofie.ir.types import dim_factors, numpy_dtype
+from sofie.ir.types import NARROW_INTS, STORAGE_FLOATS, dim_factors, numpy_dtype
+
+
+def _dtype_spelling(dt: str) -> str:
+    """The Python spelling of an element type's numpy dtype: np.float32, ml_dtypes.bfloat16."""
+    if (dt in STORAGE_FLOATS and dt != "f16") or dt in NARROW_INTS:  # f16 is numpy's own
+        return f"ml_dtypes.{numpy_dtype(dt).name}"
+    return "np.bool_" if numpy_dtype(dt) == np.bool_ else f"np.{numpy_dtype(dt).name}"
 
 
 class CompiledModel:
@@ -93,9 +100,8 @@ class CompiledModel:
             a = np.asarray(a)
             if a.dtype != numpy_dtype(dt):
                 # numpy arrays default to float64/int64: the fix is almost always one cast
-                want = "bool_" if numpy_dtype(dt) == np.bool_ else numpy_dtype(dt).name
                 raise SofieError(f"{self.name}: input '{name}' must be {numpy_dtype(dt)}, got {a.dtype}; "
-                                 f"cast with x.astype(np.{want})")
+                                 f"cast with x.astype({_dtype_spelling(dt)})")
             if a.ndim != len(shape):
                 raise SofieError(f"{self.name}: input '{name}' must have rank {len(shape)} "
                                  f"(shape {shape}), got shape {list(a.shape)}")

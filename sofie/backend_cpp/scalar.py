@@ -12,8 +12,18 @@ import numpy as np
 
 from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
-from sofie.ir.dialects.scalar import CAST_PREFIX, SCALAR_OPS, Call, Const, Expr, Var, parse_body, result_type
-from sofie.ir.types import FLOATS, INTS, numpy_dtype
+from sofie.ir.dialects.scalar import (
+    CAST_PREFIX,
+    SCALAR_OPS,
+    Call,
+    Const,
+    Expr,
+    Var,
+    cast_target,
+    parse_body,
+    result_type,
+)
+from sofie.ir.types import FLOAT8, FLOATS, INTS, NARROW_INTS, STORAGE_FLOATS, numpy_dtype
 
 _INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "gt": ">", "ge": ">=", "lt": "<", "le": "<=",
           "eq": "==", "ne": "!=", "and": "&&", "or": "||", "band": "&", "bor": "|", "bxor": "^"}
@@ -54,22 +64,46 @@ def literal(value: float | int | bool, dtype: str) -> str:
     return f"{t}({int(value)}{'ull' if dtype in _UNSIGNED else ''})"  # 2^63 and up: no signed literal
 
 
-def cast(arg: str, src: str, dst: str) -> str:
+def cast(arg: str, src: str, dst: str, saturate: bool = True, round_mode: str = "up") -> str:
     """`arg` of element type `src` converted to `dst` as ONNX Cast does: float -> integer
     truncates toward zero, integer -> narrower integer wraps, anything -> bool is `!= 0`
-    (NaN is true), bool -> number is 0 / 1. f16 (stored as its bits) converts through float:
-    exactly to float, rounding to nearest even from float, double and integers."""
+    (NaN is true), bool -> number is 0 / 1. The storage-only types (stored as their bits)
+    convert through float, or int for the 4- and 2-bit integers: exactly from them, rounding to
+    nearest even into the floats (float8 saturating unless `saturate` is false; float8e8m0
+    as `round_mode` says); sofie_rt/narrow_types.hxx."""
     if src == dst:
         return arg
-    if src == "f16":
-        arg, src = f"sofie::rt::half_to_float({arg})", "f32"
-        if dst == "f32":
+    if src in STORAGE_FLOATS or src in NARROW_INTS:
+        arg, src = _decode(arg, src)
+        if src == dst:
             return arg
-    if dst == "f16":
-        return f"sofie::rt::float_to_half({arg if src in FLOATS else f'static_cast<double>({arg})'})"
+    if dst in STORAGE_FLOATS:
+        x = arg if src in FLOATS else f"static_cast<double>({arg})"
+        if dst == "f16":
+            return f"sofie::rt::float_to_half({x})"
+        if dst == "f8e8m0":
+            return f"sofie::rt::float_to_f8e8m0({x}, {_bool(saturate)}, sofie::rt::E8M0Round::{round_mode})"
+        if dst in FLOAT8:
+            return f"sofie::rt::float_to_{dst}({x}, {_bool(saturate)})"
+        return f"sofie::rt::float_to_{dst}({x})"
+    if dst in NARROW_INTS:
+        return f"sofie::rt::to_{dst}({arg})"
     if dst == "i1":
         return f"({arg} != {literal(0, src)})"
     return f"static_cast<{cpp_type(dst)}>({arg})"
+
+
+def _decode(arg: str, src: str) -> tuple[str, str]:
+    """A storage-only value read as f32 (floats) or i32 (the 4- and 2-bit integers)."""
+    if src == "f16":
+        return f"sofie::rt::half_to_float({arg})", "f32"
+    if src in NARROW_INTS:
+        return f"sofie::rt::{src}_to_int({arg})", "i32"
+    return f"sofie::rt::{src}_to_float({arg})", "f32"
+
+
+def _bool(b: bool) -> str:
+    return "true" if b else "false"
 
 
 class Speller:
@@ -90,7 +124,7 @@ class Speller:
         if e.op.startswith(CAST_PREFIX):
             (a,) = e.args
             src = self.type_of(a) or ("f64" if isinstance(a, Const) and isinstance(a.value, float) else "i64")
-            return cast(self.spell(a, src), src, e.op[len(CAST_PREFIX):])
+            return cast(self.spell(a, src), src, *cast_target(e.op))
         spec = SCALAR_OPS[e.op]
         t = self._operand_type(e, want)
         fused = _fused_call(e)
@@ -102,8 +136,8 @@ class Speller:
             if t in FLOATS:  # both arms computed, so g++ vectorizes a vmath call in one
                 return f"sofie::rt::select({cond}, {yes}, {no})"
             return f"({cond} ? {yes} : {no})"
-        if t == "f16":
-            raise SofieError(f"C++ backend: {e.op} on f16 has no kernel (f16 is storage only: cast it to f32)")
+        if t in STORAGE_FLOATS or t in NARROW_INTS:
+            raise SofieError(f"C++ backend: {e.op} on {t} has no kernel ({t} is storage only: cast it first)")
         args = [self.spell(a, t) for a in e.args]
         text = self._call(e.op, args, t)
         if spec.result == "same" and t in _PROMOTED:

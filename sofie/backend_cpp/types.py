@@ -9,6 +9,10 @@ CPP_TYPES: dict[str, str] = {
     "i64": "std::int64_t", "i32": "std::int32_t", "i16": "std::int16_t", "i8": "std::int8_t",
     "u64": "std::uint64_t", "u32": "std::uint32_t", "u16": "std::uint16_t", "u8": "std::uint8_t",
     "i1": "bool",
+    # ONNX's narrow types as their bits (sofie_rt/narrow_types.hxx converts them)
+    "bf16": "std::uint16_t", "f8e4m3fn": "std::uint8_t", "f8e4m3fnuz": "std::uint8_t",
+    "f8e5m2": "std::uint8_t", "f8e5m2fnuz": "std::uint8_t", "f8e8m0": "std::uint8_t", "f4e2m1": "std::uint8_t",
+    "i4": "std::uint8_t", "u4": "std::uint8_t", "i2": "std::uint8_t", "u2": "std::uint8_t",
 }
 
 

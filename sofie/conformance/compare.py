@@ -1,12 +1,18 @@
-"""The comparison rules: floats within rtol 1e-3 + atol 1e-5 (NaN where the reference has NaN,
+"""The comparison rules: floats (the narrow ones too) within rtol 1e-3 + atol 1e-5 (NaN where the reference has NaN,
 infinities equal), every other type exactly; dtype and shape must match."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from sofie.ir.types import STORAGE_FLOATS, numpy_dtype
+
 RTOL = 1e-3
 ATOL = 1e-5
+
+
+# bfloat16, float8, ...: ml_dtypes' numpy types are of kind 'V', but compare as floats
+_NARROW_FLOATS = {numpy_dtype(t) for t in STORAGE_FLOATS}
 
 
 def compare(name: str, got: np.ndarray, want: np.ndarray, rtol: float = RTOL, atol: float = ATOL) -> str | None:
@@ -15,7 +21,7 @@ def compare(name: str, got: np.ndarray, want: np.ndarray, rtol: float = RTOL, at
         return f"output '{name}': dtype {got.dtype}, expected {want.dtype}"
     if got.shape != want.shape:
         return f"output '{name}': shape {list(got.shape)}, expected {list(want.shape)}"
-    if got.dtype.kind == "f":
+    if got.dtype.kind == "f" or got.dtype in _NARROW_FLOATS:
         g, w = got.astype(np.float64), want.astype(np.float64)
         ok = np.isclose(g, w, rtol=rtol, atol=atol, equal_nan=True)
     else:

@@ -24,7 +24,7 @@ from sofie.frontends.onnx_functions import defines_function, function_body
 from sofie.frontends.onnx_quantization import ADAPTERS as QUANTIZATION_ADAPTERS
 from sofie.ir.core import Builder, Function, Module, Value
 from sofie.ir.registry import OpDef, lookup_onnx, onnx_domains, onnx_op_types
-from sofie.ir.types import Dim, TensorType, dtype_name
+from sofie.ir.types import SUB_BYTE_BITS, Dim, TensorType, dtype_name
 from sofie.ir.verifier import verify
 
 MIN_OPSET = 7
@@ -168,7 +168,7 @@ class _Importer:
     def _tensor(self, t: onnx.TensorProto) -> np.ndarray:
         try:
             dtype_name(helper.tensor_dtype_to_np_dtype(t.data_type))
-        except (KeyError, SofieError):  # float8, int4, strings: no sofie element type
+        except (KeyError, SofieError):  # float6, complex, strings: no sofie element type
             raise SofieError(f"{self.source}: tensor '{t.name}' has unsupported element type "
                              f"{onnx.TensorProto.DataType.Name(t.data_type)}") from None
         if t.data_location == onnx.TensorProto.EXTERNAL:
@@ -193,16 +193,20 @@ class _Importer:
             raise SofieError(f"{self.source}: external data file '{loc}' of tensor '{t.name}' is missing")
         dt = helper.tensor_dtype_to_np_dtype(t.data_type)
         count = int(np.prod(t.dims)) if t.dims else 1
-        offset, length = int(info.get("offset", 0)), int(info.get("length", count * dt.itemsize))
-        if length != count * dt.itemsize:
+        bits = SUB_BYTE_BITS.get(dtype_name(dt), 8 * dt.itemsize)  # 4- and 2-bit types are packed
+        size = -(-count * bits // 8)
+        offset, length = int(info.get("offset", 0)), int(info.get("length", size))
+        if length != size:
             raise SofieError(f"{self.source}: tensor '{t.name}' external length {length} != "
-                             f"{count} x {dt.itemsize} bytes")
+                             f"{count} x {bits} bits ({size} bytes)")
         with open(path, "rb") as f:
             f.seek(offset)
             raw = f.read(length)
         if len(raw) != length:
             raise SofieError(f"{self.source}: external data file '{loc}' is truncated (tensor '{t.name}' "
                              f"needs bytes {offset}..{offset + length})")
+        if bits < 8:
+            return unpack_bits(raw, bits, count).view(dt).reshape(tuple(t.dims))
         return np.frombuffer(raw, dtype=dt).reshape(tuple(t.dims)).copy()
 
     def _node(self, node: onnx.NodeProto, index: int) -> None:
@@ -493,8 +497,30 @@ def _cast(imp: _Importer, inputs, attrs, loc, where):
         dt = dtype_name(helper.tensor_dtype_to_np_dtype(int(to)))
     except (KeyError, SofieError, TypeError, ValueError):
         raise SofieError(f"{where}: Cast to {_type_name(to)} is not supported (sofie's element types: "
-                         f"float, double, float16 (storage), int8-64, uint8-64, bool)") from None
-    return imp.create("graph.cast", inputs, {"to": dt}, loc, where)
+                         f"float, double, int8-64, uint8-64, bool; storage only: float16, bfloat16, "
+                         f"float8 (e4m3fn, e4m3fnuz, e5m2, e5m2fnuz, e8m0), float4e2m1, int4, uint4, "
+                         f"int2, uint2)") from None
+    return imp.create("graph.cast", inputs, {"to": dt, **_cast_options(attrs)}, loc, where)
+
+
+def _cast_options(attrs: dict) -> dict:
+    """Cast's `saturate` and `round_mode` (float8 / float8e8m0 results), when given."""
+    out = {}
+    if "saturate" in attrs:
+        out["saturate"] = int(attrs["saturate"])
+    if "round_mode" in attrs:
+        mode = attrs["round_mode"]
+        out["round_mode"] = mode.decode() if isinstance(mode, bytes) else str(mode)
+    return out
+
+
+def unpack_bits(raw: bytes, bits: int, count: int) -> np.ndarray:
+    """ONNX's packing of 4- and 2-bit elements, undone: element i is in byte i * bits // 8,
+    the first one in the low bits; one byte per element out, holding its bits."""
+    per_byte = 8 // bits
+    shifts = np.arange(per_byte, dtype=np.uint8) * bits
+    out = (np.frombuffer(raw, np.uint8)[:, None] >> shifts) & np.uint8((1 << bits) - 1)
+    return np.ascontiguousarray(out.reshape(-1)[:count])
 
 
 def _bit_cast(imp: _Importer, inputs, attrs, loc, where):
@@ -517,7 +543,7 @@ def _cast_like(imp: _Importer, inputs, attrs, loc, where):
     """CastLike(x, like) is Cast(x, to=like's element type); `like` is read for its type only."""
     if len(inputs) != 2:
         raise SofieError(f"{where}: CastLike takes 2 inputs, got {len(inputs)}")
-    return imp.create("graph.cast", inputs[:1], {"to": inputs[1].type.dtype}, loc, where)
+    return imp.create("graph.cast", inputs[:1], {"to": inputs[1].type.dtype, **_cast_options(attrs)}, loc, where)
 
 
 def _dropout(imp: _Importer, inputs, attrs, loc, where):

@@ -29,7 +29,7 @@ from onnx import helper
 
 from sofie.errors import SofieError
 from sofie.ir.core import Value
-from sofie.ir.dialects.graph.quantize import QUANTIZED
+from sofie.ir.dialects.graph.quantize import FLOAT_QUANTIZED, QUANTIZED
 from sofie.ir.types import dtype_name
 
 if TYPE_CHECKING:
@@ -101,19 +101,20 @@ def quantize_linear(imp: _Importer, inputs, attrs, loc, where):
     to = zp.type.dtype if zp is not None else "u8"
     if zp is None and attrs.get("output_dtype"):
         to = _onnx_type(imp, attrs["output_dtype"], "output_dtype", where)
-    if to not in QUANTIZED:
+    if to not in QUANTIZED and to not in FLOAT_QUANTIZED:
         raise SofieError(f"{where}: the result has unsupported element type {to} "
-                         f"(supported: {', '.join(QUANTIZED)})")
+                         f"(supported: {', '.join((*QUANTIZED, *FLOAT_QUANTIZED))})")
     if attrs.get("precision"):
         precision = _onnx_type(imp, attrs["precision"], "precision", where)
         if precision not in ("f32", "f64"):
             raise SofieError(f"{where}: precision {precision} is not supported (float or double)")
         x, scale = _cast(imp, x, precision, loc, where), _cast(imp, scale, precision, loc, where)
     axis, block = int(attrs.get("axis", 1)), int(attrs.get("block_size", 0))
-    # `saturate` concerns float8 results only, which sofie refuses above
     operands = [x] + [_broadcastable(imp, v, x, axis, block, what, loc, where)
                       for v, what in ((scale, "scale"), (zp, "zero_point"))]
-    return imp.create("graph.quantize_linear", operands, {"to": to}, loc, where)
+    # `saturate` concerns float8 results only
+    return imp.create("graph.quantize_linear", operands, {"to": to, "saturate": int(attrs.get("saturate", 1))},
+                      loc, where)
 
 
 def dequantize_linear(imp: _Importer, inputs, attrs, loc, where):

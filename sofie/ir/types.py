@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import ml_dtypes
 import numpy as np
 
 from sofie.errors import SofieError
@@ -20,12 +21,30 @@ DTYPES: dict[str, np.dtype] = {
     "i64": np.dtype(np.int64), "i32": np.dtype(np.int32), "i16": np.dtype(np.int16), "i8": np.dtype(np.int8),
     "u8": np.dtype(np.uint8), "u16": np.dtype(np.uint16), "u32": np.dtype(np.uint32), "u64": np.dtype(np.uint64),
     "i1": np.dtype(np.bool_),
+    # ONNX's narrow types, as ml_dtypes spells them in numpy (one element per byte, the 4- and
+    # 2-bit ones too: ONNX packs those only in a TensorProto, which the importer unpacks)
+    "bf16": np.dtype(ml_dtypes.bfloat16),
+    "f8e4m3fn": np.dtype(ml_dtypes.float8_e4m3fn), "f8e4m3fnuz": np.dtype(ml_dtypes.float8_e4m3fnuz),
+    "f8e5m2": np.dtype(ml_dtypes.float8_e5m2), "f8e5m2fnuz": np.dtype(ml_dtypes.float8_e5m2fnuz),
+    "f8e8m0": np.dtype(ml_dtypes.float8_e8m0fnu), "f4e2m1": np.dtype(ml_dtypes.float4_e2m1fn),
+    "i4": np.dtype(ml_dtypes.int4), "u4": np.dtype(ml_dtypes.uint4),
+    "i2": np.dtype(ml_dtypes.int2), "u2": np.dtype(ml_dtypes.uint2),
 }
 _BY_NUMPY = {v: k for k, v in DTYPES.items()}
 
 # Element-type groups that ops and kernels declare what they support with. f16 is storage
 # only: it is read, written, moved and cast (through float), never computed on.
 FLOATS = ("f32", "f64")
+# Storage-only floats: read, written, moved and cast (through float); f16 and bf16 are also
+# computed on by elementwise ops, read as f32 and rounded back (`COMPUTED_AS_F32`).
+FLOAT8 = ("f8e4m3fn", "f8e4m3fnuz", "f8e5m2", "f8e5m2fnuz")
+STORAGE_FLOATS = ("f16", "bf16") + FLOAT8 + ("f8e8m0", "f4e2m1")
+COMPUTED_AS_F32 = ("f16", "bf16")
+# Storage-only 4- and 2-bit integers: one element per byte, holding the value's low bits as
+# ml_dtypes does (-3 as int4 is the byte 0x0d); cast to compute on them.
+NARROW_INTS = ("i4", "u4", "i2", "u2")
+# the bits of the types narrower than a byte (one per byte in memory, the high bits 0)
+SUB_BYTE_BITS = {"i4": 4, "u4": 4, "f4e2m1": 4, "i2": 2, "u2": 2}
 SIGNED_INTS = ("i8", "i16", "i32", "i64")
 UNSIGNED_INTS = ("u8", "u16", "u32", "u64")
 INTS = SIGNED_INTS + UNSIGNED_INTS
@@ -42,6 +61,17 @@ def dtype_name(dt: np.dtype | type) -> str:
 
 def numpy_dtype(name: str) -> np.dtype:
     return DTYPES[name]
+
+
+def is_float(name: str) -> bool:
+    """A floating-point element type, storage-only ones included."""
+    return name in FLOATS or name in STORAGE_FLOATS
+
+
+def int_range(name: str) -> tuple[int, int]:
+    """(lowest, highest) of an integer element type, the narrow ones included."""
+    info = ml_dtypes.iinfo(DTYPES[name]) if name in NARROW_INTS else np.iinfo(DTYPES[name])
+    return int(info.min), int(info.max)
 
 
 @dataclass(frozen=True)

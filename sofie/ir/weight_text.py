@@ -18,7 +18,7 @@ import re
 import numpy as np
 
 from sofie.errors import SofieError
-from sofie.ir.types import TensorType, numpy_dtype
+from sofie.ir.types import FLOATS, SUB_BYTE_BITS, TensorType, int_range, is_float, numpy_dtype
 
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]")
 
@@ -46,6 +46,11 @@ def decode_blob(text: str, ty: TensorType, what: str) -> np.ndarray:
     if ty.dtype == "i1" and raw.translate(None, b"\x00\x01"):  # a byte other than 0 and 1 is left
         k = next(i for i, b in enumerate(raw) if b > 1)
         raise SofieError(f"{what}: element {k} of an i1 resource is byte {raw[k]:#04x}, expected 0x00 or 0x01")
+    bits = SUB_BYTE_BITS.get(ty.dtype)
+    if bits is not None and raw.translate(None, bytes(range(1 << bits))):  # a byte with high bits set
+        k = next(i for i, b in enumerate(raw) if b >> bits)
+        raise SofieError(f"{what}: element {k} of an {ty.dtype} resource is byte {raw[k]:#04x}, "
+                         f"expected the low {bits} bits only")
     # bytearray: a writable copy the module owns; astype: native byte order for the backend
     data = np.frombuffer(bytearray(raw), dtype=_le_dtype(ty)).astype(numpy_dtype(ty.dtype), copy=False)
     return data.reshape(tuple(int(d) for d in ty.shape))
@@ -63,7 +68,7 @@ def inline_items(data: np.ndarray, ty: TensorType) -> list[str] | None:
     """The decimal spellings of `data`'s elements as `ty`, or None when they would not read
     back to the same bits (NaN payloads and signs; any rounding doubt): those go to a blob."""
     flat = np.ascontiguousarray(data, dtype=numpy_dtype(ty.dtype)).reshape(-1)
-    if flat.dtype.kind == "f":
+    if is_float(ty.dtype):
         # str() of a numpy float is its shortest spelling that reads back to the same value
         items = [_float_literal(str(x)) for x in flat]
         values: list[int | float] = [float(s) for s in items]
@@ -83,12 +88,16 @@ def dense_array(values: list[int | float], ty: TensorType, what: str) -> np.ndar
     dt = numpy_dtype(ty.dtype)
     if len(values) != ty.static_size():
         raise SofieError(f"{what}: has {len(values)} values, its type {ty} holds {ty.static_size()}")
-    if dt.kind == "f":
-        data = np.array(values, dtype=np.float64).astype(dt)
+    if is_float(ty.dtype):
+        # through float32 for the narrow floats: its shortest spelling reads back exactly, and
+        # ml_dtypes converts from float32 in one rounding
+        wide = np.float64 if ty.dtype in FLOATS else np.float32
+        with np.errstate(over="ignore"):
+            data = np.array(values, dtype=wide).astype(dt)
     else:
-        lo, hi = (0, 1) if dt.kind == "b" else (np.iinfo(dt).min, np.iinfo(dt).max)
+        lo, hi = (0, 1) if dt.kind == "b" else int_range(ty.dtype)
         for v in values:
             if not isinstance(v, int) or not lo <= v <= hi:
                 raise SofieError(f"{what}: value {v} is not {ty.dtype} (integers {lo} to {hi})")
-        data = np.array(values, dtype=np.int64 if dt.kind != "u" else np.uint64).astype(dt)
+        data = np.array(values, dtype=np.int64 if lo < 0 else np.uint64).astype(dt)
     return data.reshape(tuple(int(d) for d in ty.shape))

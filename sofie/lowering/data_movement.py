@@ -17,7 +17,7 @@ from sofie.ir.dialects.graph.shape import (
     run_time_operand,
 )
 from sofie.ir.dialects.low import PARALLEL
-from sofie.ir.dialects.scalar import CAST_PREFIX, Call, Var
+from sofie.ir.dialects.scalar import Call, Var, cast_op
 from sofie.lowering.context import LoweringContext, rule
 from sofie.lowering.loops import elementwise
 from sofie.lowering.run_time_dims import bind_dims
@@ -39,14 +39,15 @@ def _view(ctx: LoweringContext, op: Operation) -> None:
 @rule(Cast)
 def _cast(ctx: LoweringContext, op: Operation) -> None:
     """One loop whose body is `cast_<to>(x0)`: ONNX Cast semantics for every element type
-    (spelled by `sofie.backend_cpp.scalar.cast`; the numpy reference is `astype`). `saturate`
-    only concerns float8 types, which sofie does not have."""
+    (spelled by `sofie.backend_cpp.scalar.cast`; the numpy reference is
+    `sofie.ir.casting.cast_array`), `saturate` and `round_mode` spelled in the op's name."""
     if op.X.type.dtype == op.result.type.dtype:
         # a no-op Cast (exporters write them): a copy into its own buffer (not an alias: Cast
         # is no view, so its input may be reused after it)
         ctx.create("low.copy", [ctx.value(op.X), ctx.dest(op)], {}, op)
     elif not ctx.fold(op):
-        body = Call(CAST_PREFIX + op.result.type.dtype, (Var(0),))
+        to = cast_op(op.result.type.dtype, bool(op.attr("saturate")), op.attr("round_mode"))
+        body = Call(to, (Var(0),))
         elementwise(ctx, op, [ctx.value(op.X)], ctx.dest(op), body)
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import re
 
+import ml_dtypes
 import numpy as np
 import onnx
 import pytest
@@ -84,6 +85,17 @@ def test_integers_and_bools_exactly():
 def test_float16_compares_as_float():
     assert compare("y", np.array([1.0], np.float16), np.array([1.0004], np.float16)) is None
     assert compare("y", np.array([1.0], np.float16), np.array([1.1], np.float16)) is not None
+
+
+def test_narrow_floats_compare_as_floats():
+    """bfloat16 and float8 (ml_dtypes' kind 'V') compare as floats: NaN matches NaN (which ==
+    would not), values within the tolerance; the 4-bit integers exactly."""
+    bf16, f8 = ml_dtypes.bfloat16, ml_dtypes.float8_e4m3fn
+    assert compare("y", np.array([np.nan, 1.0], bf16), np.array([np.nan, 1.0], bf16)) is None
+    assert compare("y", np.array([np.nan], f8), np.array([np.nan], f8)) is None
+    assert compare("y", np.array([1.0], bf16), np.array([1.0078125], bf16)) is not None  # one ulp: 8e-3
+    assert compare("y", np.array([-3], ml_dtypes.int4), np.array([-3], ml_dtypes.int4)) is None
+    assert compare("y", np.array([-3], ml_dtypes.int4), np.array([-2], ml_dtypes.int4)) is not None
 
 
 # -- building and running ----------------------------------------------------------------------

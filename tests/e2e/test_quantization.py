@@ -404,16 +404,22 @@ def _one(op: str, inputs: list, opset: int = 21, **attrs) -> onnx.ModelProto:
 
 _X = (TensorProto.FLOAT, (2, 3, 4))
 ERRORS = {
-    "int4_zero_point": (_one("QuantizeLinear", [_X, _scalar(f32(0.1)), (TensorProto.INT4, ())]),
-                        r"unsupported element type INT4"),
-    "int4_zero_point_initializer": (_one("QuantizeLinear", [_X, _scalar(f32(0.1)), helper.make_tensor(
-        "z", TensorProto.INT4, [], [1])]), r"tensor 'in2' has unsupported element type INT4"),
-    "float8_output_dtype": (_one("QuantizeLinear", [_X, _scalar(f32(0.1))], output_dtype=TensorProto.FLOAT8E4M3FN),
-                            r"the_node.*output_dtype has unsupported element type FLOAT8E4M3FN"),
+    # float6 has no sofie element type (int4, int2, float8 and float4 do: tests/e2e/test_narrow_types.py)
+    "float6_zero_point": (_one("QuantizeLinear", [_X, _scalar(f32(0.1)), (TensorProto.FLOAT6E2M3, ())]),
+                          r"unsupported element type FLOAT6E2M3"),
+    "float6_zero_point_initializer": (_one("QuantizeLinear", [_X, _scalar(f32(0.1)), helper.make_tensor(
+        "z", TensorProto.FLOAT6E3M2, [], [1.0])]), r"tensor 'in2' has unsupported element type FLOAT6E3M2"),
+    "float6_output_dtype": (_one("QuantizeLinear", [_X, _scalar(f32(0.1))], output_dtype=TensorProto.FLOAT6E2M3),
+                            r"the_node.*output_dtype has unsupported element type FLOAT6E2M3"),
     "int32_output_dtype": (_one("QuantizeLinear", [_X, _scalar(f32(0.1))], output_dtype=TensorProto.INT32),
                            r"the_node.*unsupported element type i32"),
-    "float8_x": (_one("DequantizeLinear", [(TensorProto.FLOAT8E4M3FN, (2, 3)), _scalar(f32(0.1))]),
-                 r"unsupported element type FLOAT8E4M3FN"),
+    "float6_x": (_one("DequantizeLinear", [(TensorProto.FLOAT6E2M3, (2, 3)), _scalar(f32(0.1))]),
+                 r"unsupported element type FLOAT6E2M3"),
+    "int4_x_float8_zero_point": (_one("DequantizeLinear", [(TensorProto.INT4, (2, 3)), _scalar(f32(0.1)),
+                                                           (TensorProto.FLOAT8E4M3FN, ())]),
+                                 r"the_node.*zero point is f8e4m3fn, x i4"),
+    "bf16_result": (_one("QuantizeLinear", [_X, _scalar(f32(0.1))], output_dtype=TensorProto.BFLOAT16),
+                    r"the_node.*result has unsupported element type bf16"),
     "axis_scale_length": (_one("QuantizeLinear", [_X, f32(0.1, 0.2)], axis=1),
                           r"the_node.*scale has shape \[2\], expected one value or \[3\]"),
     "axis_out_of_range": (_one("QuantizeLinear", [_X, f32(0.1, 0.2, 0.3)], axis=3),

@@ -161,6 +161,27 @@ def test_external_data_loads_and_matches(tmp_path) -> None:
     check_round_trip(m)
 
 
+@pytest.mark.parametrize("dtype", ["int4", "uint2", "float4_e2m1fn", "float8_e5m2", "bfloat16"])
+def test_external_narrow_data_is_unpacked(tmp_path, dtype: str) -> None:
+    """4- and 2-bit initializers are packed in the external file (two or four per byte, an odd
+    count padded): they load one element per byte, as onnx's own reader gives them."""
+    import ml_dtypes
+    dt = np.dtype(getattr(ml_dtypes, dtype))
+    values = np.array([[1, -2, 0], [3, -1, 1], [0, 1, -2]], np.float32)  # 9 elements: an odd count
+    data = (values + 2 if dtype == "uint2" else values).astype(dt)
+    g = helper.make_graph([helper.make_node("Cast", ["w"], ["y"], to=TensorProto.FLOAT)], "g", [],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 3])],
+                          [onnx.numpy_helper.from_array(data, "w")])
+    path = str(tmp_path / "narrow.onnx")
+    onnx.save_model(helper.make_model(g, opset_imports=[helper.make_opsetid("", 21)]), path,
+                    save_as_external_data=True, location="w.bin", size_threshold=0)
+    assert onnx.load_model(path, load_external_data=False).graph.initializer[0].data_location == TensorProto.EXTERNAL
+    got = load_onnx(path).weights["w"].data
+    assert got.dtype == dt
+    assert got.tobytes() == data.tobytes()
+    np.testing.assert_array_equal(got, onnx.numpy_helper.to_array(onnx.load_model(path).graph.initializer[0]))
+
+
 def test_external_data_in_subfolder_loads(tmp_path) -> None:
     path = save_external(tmp_path / "m")
     os.makedirs(tmp_path / "m" / "data")

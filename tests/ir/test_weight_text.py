@@ -12,7 +12,7 @@ from sofie.errors import SofieError
 from sofie.ir.core import Module
 from sofie.ir.parser import parse
 from sofie.ir.printer import print_module
-from sofie.ir.types import DTYPES, numpy_dtype
+from sofie.ir.types import DTYPES, NARROW_INTS, STORAGE_FLOATS, int_range, numpy_dtype
 
 
 def float_edges(dt: np.dtype) -> np.ndarray:
@@ -26,8 +26,20 @@ def float_edges(dt: np.dtype) -> np.ndarray:
     return np.concatenate([values, nans])
 
 
+def every_pattern(name: str) -> np.ndarray:
+    """Each bit pattern of a narrow type (the 4- and 2-bit integers: each value's canonical byte)."""
+    dt = numpy_dtype(name)
+    if name in NARROW_INTS:
+        lo, hi = int_range(name)
+        return np.arange(lo, hi + 1).astype(dt)
+    bits = np.arange(1 << (8 * dt.itemsize), dtype=np.dtype(f"u{dt.itemsize}"))
+    return bits[:16] if name == "f4e2m1" else bits.view(dt)
+
+
 def edges(name: str) -> np.ndarray:
     dt = numpy_dtype(name)
+    if name in NARROW_INTS or (name in STORAGE_FLOATS and name != "f16"):
+        return every_pattern(name)
     if dt.kind == "f":
         return float_edges(dt)
     if dt.kind == "b":
@@ -42,6 +54,8 @@ def random_of(name: str, n: int) -> np.ndarray:
     raw = np.random.default_rng(7).integers(0, 256, n * dt.itemsize, dtype=np.uint8)
     if dt.kind == "b":
         raw = raw & 1
+    if name in NARROW_INTS or name == "f4e2m1":  # their bytes hold the low bits only
+        raw = raw & (3 if name in ("i2", "u2") else 15)
     return raw.view(dt)
 
 
@@ -152,4 +166,13 @@ def test_corrupt_weights_name_the_weight_and_the_mismatch(old: str, new: str, me
 def test_inline_values_outside_the_type_are_errors(dtype: str, value: str) -> None:
     text = f'module @m {{\n  weight "c" : tensor<1x{dtype}> = dense<[{value}]>\n}}\n'
     with pytest.raises(SofieError, match=f'weight "c": value {re.escape(value)} is not {dtype}'):
+        parse(text)
+
+
+@pytest.mark.parametrize("dtype, width", [("i4", 4), ("u2", 2), ("f4e2m1", 4)])
+def test_sub_byte_resources_hold_only_the_low_bits(dtype: str, width: int) -> None:
+    """A 4- or 2-bit element is one byte whose high bits are 0 (as ml_dtypes lays it out)."""
+    text = GOOD.replace("tensor<3xi1>", f"tensor<3x{dtype}>").replace('"AQAB"', '"AfAB"')  # 01 f0 01
+    with pytest.raises(SofieError, match=f'weight "b": element 1 of an {dtype} resource is byte 0xf0, '
+                                         f'expected the low {width} bits only'):
         parse(text)

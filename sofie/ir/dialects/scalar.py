@@ -18,7 +18,8 @@ import numpy as np
 from lark import Lark, Transformer, UnexpectedInput
 
 from sofie.errors import SofieError
-from sofie.ir.types import FLOATS, INTS, NUMERIC, numpy_dtype
+from sofie.ir.casting import ROUND_MODES, cast_array
+from sofie.ir.types import DTYPES, FLOAT8, FLOATS, INTS, NUMERIC
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,35 @@ _OPS += [
 ]
 SCALAR_OPS: dict[str, ScalarOp] = {op.name: op for op in _OPS}
 CAST_PREFIX = "cast_"  # cast_f32(x0), cast_i64(x0), ...
+# ONNX Cast's options, spelled after the type: cast_f8e4m3fn_nosat(x0) is saturate=0 (the
+# default saturates float8 results), cast_f8e8m0_nearest(x0) a round_mode other than up
+_NOSAT = "nosat"
+
+
+def cast_op(to: str, saturate: bool = True, round_mode: str = "up") -> str:
+    """The scalar op name of a cast to `to`; the options are spelled only where they matter."""
+    parts = [CAST_PREFIX + to]
+    if not saturate and (to in FLOAT8 or to == "f8e8m0"):
+        parts.append(_NOSAT)
+    if round_mode != "up" and to == "f8e8m0":
+        parts.append(round_mode)
+    return "_".join(parts)
+
+
+def cast_target(op: str) -> tuple[str, bool, str]:
+    """(element type, saturate, round_mode) of a cast op name such as cast_f8e5m2_nosat."""
+    to, *options = op[len(CAST_PREFIX):].split("_")
+    saturate, round_mode = True, "up"
+    for o in options:
+        if o == _NOSAT:
+            saturate = False
+        elif o in ROUND_MODES:
+            round_mode = o
+        else:
+            raise SofieError(f"scalar op '{op}': unknown cast option '{o}' (known: {_NOSAT}, {', '.join(ROUND_MODES)})")
+    if to not in DTYPES:
+        raise SofieError(f"scalar op '{op}': unknown element type '{to}'")
+    return to, saturate, round_mode
 
 
 # ---- the expression tree --------------------------------------------------------------------
@@ -211,6 +241,7 @@ def parse_body(text: str) -> Expr:
 def _check_ops(e: Expr, text: str) -> None:
     if isinstance(e, Call):
         if e.op.startswith(CAST_PREFIX):
+            cast_target(e.op)
             arity = 1
         elif e.op in SCALAR_OPS:
             arity = SCALAR_OPS[e.op].arity
@@ -256,7 +287,7 @@ def result_type(e: Expr, var_types: list[str], acc_type: str | None = None) -> s
         return None
     types = [result_type(a, var_types, acc_type) for a in e.args]
     if e.op.startswith(CAST_PREFIX):
-        return e.op[len(CAST_PREFIX):]
+        return cast_target(e.op)[0]
     spec = SCALAR_OPS[e.op]
     if spec.result == "first":
         if types[0] not in (None, "i1"):
@@ -304,7 +335,7 @@ def evaluate(e: Expr, values: list[np.ndarray], acc: np.ndarray | None = None) -
         return np.asarray(e.value)
     args = [evaluate(a, values, acc) for a in e.args]
     if e.op.startswith(CAST_PREFIX):
-        return np.asarray(args[0]).astype(numpy_dtype(e.op[len(CAST_PREFIX):]))
+        return cast_array(np.asarray(args[0]), *cast_target(e.op))
     spec = SCALAR_OPS[e.op]
     first = 1 if spec.result == "first" else 0  # select's condition keeps its own type
     typed = [a for a, sub in zip(args[first:], e.args[first:]) if not isinstance(sub, Const)]

@@ -23,6 +23,7 @@
 #include "functor.hxx"
 #include "indexing.hxx"
 #include "kernels.hxx"
+#include "narrow_types.hxx"
 #include "matmul.hxx"
 #include "pool.hxx"
 #include "reduce.hxx"

@@ -14,7 +14,7 @@ import numpy as np
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.registry import Attr, OpDef, register
-from sofie.ir.types import Dim, TensorType, fmt_shape
+from sofie.ir.types import NUMERIC, Dim, TensorType, fmt_shape
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,12 @@ class Einsum(OpDef):
         if len(dts) != 1:
             raise SofieError(f"{op.describe()}: operand element types differ: {sorted(dts)}")
         e = parse(op, [t.shape for t in types])
+        dt = next(iter(dts))
+        # a product or a sum computes: f16 / bf16 (storage only) and bool have no kernel for
+        # it; one operand with nothing summed (a transpose, a diagonal) only moves elements
+        if dt not in NUMERIC and (len(types) > 1 or e.summed()):
+            raise SofieError(f"{op.describe()}: Einsum is not defined on element type {dt} "
+                             f"(supported: {', '.join(NUMERIC)}; any type for a transpose or diagonal)")
         return TensorType(dts.pop(), tuple(e.sizes[lab] for lab in e.output))
 
     def reference(self, op, *arrays: np.ndarray):

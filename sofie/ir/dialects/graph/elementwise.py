@@ -6,8 +6,8 @@ any number of inputs (variadic), its float attributes, and the element types it 
 
 That body is the only definition: the numpy reference evaluates it, lowering turns it into a
 loop body, and a Conv / Gemm / MatMul that fuses the op as its activation carries the same body
-into its kernel's epilogue. f16 is storage only: on f16 operands the body reads them as f32
-and rounds a float result back to f16 (as onnxruntime computes most f16 ops).
+into its kernel's epilogue. f16 and bf16 are storage only: on their operands the body reads
+them as f32 and rounds a float result back (as onnxruntime computes most f16 ops).
 """
 
 from __future__ import annotations
@@ -22,7 +22,16 @@ from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.scalar import Call, Const, Expr, Var, evaluate, parse_body, result_type, substitute
 from sofie.ir.registry import COMMUTATIVE, INPLACE, PURE, SYMBOLIC, Attr, OpDef, register
-from sofie.ir.types import FLOATS, INTS, NUMERIC, SIGNED_INTS, TensorType, broadcast_shapes, numpy_dtype
+from sofie.ir.types import (
+    COMPUTED_AS_F32,
+    FLOATS,
+    INTS,
+    NUMERIC,
+    SIGNED_INTS,
+    TensorType,
+    broadcast_shapes,
+    numpy_dtype,
+)
 
 _INF = math.inf
 SIGNED = FLOATS + SIGNED_INTS
@@ -157,9 +166,9 @@ VARIADIC = [
 
 
 def check_type(op: Operation, spec: Unary | Binary | Variadic, dtype: str) -> None:
-    """Refuses an element type the op is not defined on (f16 passes where f32 does: it
-    computes in f32)."""
-    if dtype not in spec.types and not (dtype == "f16" and "f32" in spec.types):
+    """Refuses an element type the op is not defined on (f16 and bf16 pass where f32 does:
+    they compute in f32)."""
+    if dtype not in spec.types and not (dtype in COMPUTED_AS_F32 and "f32" in spec.types):
         raise SofieError(f"{op.describe()}: {spec.onnx} is not defined on element type {dtype} "
                          f"(supported: {', '.join(spec.types)})")
 
@@ -187,14 +196,15 @@ def _choice_attrs(body: str | Choice) -> dict[str, Attr]:
     return {body.attr: Attr(body.kind, body.bodies[0][0])} if isinstance(body, Choice) else {}
 
 
-def storage_f16(e: Expr, types: list[str]) -> Expr:
-    """`e` over operands of `types` where f16 ones are read as f32 and a float result is
-    rounded back to f16 (f16 is storage only: no scalar op computes on it)."""
-    if "f16" not in types:
+def through_f32(e: Expr, types: list[str]) -> Expr:
+    """`e` over operands of `types` where f16 / bf16 ones are read as f32 and a float result
+    is rounded back to that type (they are storage only: no scalar op computes on them)."""
+    narrow = [t for t in types if t in COMPUTED_AS_F32]
+    if not narrow:
         return e
-    e = substitute(e, {i: Call("cast_f32", (Var(i),)) for i, t in enumerate(types) if t == "f16"})
-    out = result_type(e, ["f32" if t == "f16" else t for t in types])
-    return Call("cast_f16", (e,)) if out == "f32" else e
+    e = substitute(e, {i: Call("cast_f32", (Var(i),)) for i, t in enumerate(types) if t in COMPUTED_AS_F32})
+    out = result_type(e, ["f32" if t in COMPUTED_AS_F32 else t for t in types])
+    return Call(f"cast_{narrow[0]}", (e,)) if out == "f32" else e
 
 
 class Elementwise(OpDef):
@@ -243,7 +253,7 @@ class UnaryOp(Elementwise):
         return {k: float(op.attr(k)) for k, _ in self.spec.params}
 
     def body(self, op: Operation) -> Expr:
-        return storage_f16(instantiate(chosen(op, self.spec.body), {"x": "x0"}, self.params(op)),
+        return through_f32(instantiate(chosen(op, self.spec.body), {"x": "x0"}, self.params(op)),
                            self._operand_types(op))
 
 
@@ -256,7 +266,7 @@ class BinaryOp(Elementwise):
     def check(self, op: Operation, types: list[TensorType]) -> None:
         if self.spec.mixed:
             check_type(op, self.spec, types[0].dtype)
-            if types[1].dtype not in NUMERIC + ("f16",):
+            if types[1].dtype not in NUMERIC + COMPUTED_AS_F32:
                 raise SofieError(f"{op.describe()}: {self.spec.onnx} is not defined on element type "
                                  f"{types[1].dtype} for its second operand")
         else:
@@ -267,14 +277,14 @@ class BinaryOp(Elementwise):
         types = self._operand_types(op)
         if len(set(types)) > 1:  # Pow(int base, float exponent) computes in double, like onnxruntime
             ta, tb = types
-            common = ta if ta != "f16" else "f32"
-            if ta in INTS and tb in FLOATS + ("f16",):
+            common = ta if ta not in COMPUTED_AS_F32 else "f32"
+            if ta in INTS and tb in FLOATS + COMPUTED_AS_F32:
                 common = "f64"
             read = {0: Var(0) if ta == common else Call(f"cast_{common}", (Var(0),)),
                     1: Var(1) if tb == common else Call(f"cast_{common}", (Var(1),))}
             e = substitute(e, read)
             return e if common == ta else Call(f"cast_{ta}", (e,))
-        return storage_f16(e, types)
+        return through_f32(e, types)
 
 
 class VariadicOp(Elementwise):
@@ -295,7 +305,7 @@ class VariadicOp(Elementwise):
         for i in range(1, n):
             text = re.sub(r"\bb\b", f"x{i}", re.sub(r"\ba\b", text, self.spec.step))
         text = re.sub(r"\bn\b", str(n), re.sub(r"\bs\b", text, self.spec.finish))
-        return storage_f16(parse_body(text), self._operand_types(op))
+        return through_f32(parse_body(text), self._operand_types(op))
 
 
 @dataclass(frozen=True)
@@ -367,7 +377,7 @@ def activation_of(op: Operation) -> tuple[str, list[float]] | None:
     """(name, params) of `op` as an epilogue, if it is a unary elementwise op that keeps its
     operand's element type."""
     d = op.opdef
-    if not isinstance(d, UnaryOp) or op.result.type.dtype != op.X.type.dtype or op.X.type.dtype == "f16":
+    if not isinstance(d, UnaryOp) or op.result.type.dtype != op.X.type.dtype or op.X.type.dtype in COMPUTED_AS_F32:
         return None
     name = d.spec.name
     if isinstance(d.spec.body, Choice):

@@ -13,7 +13,7 @@ from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.shape import _axis
 from sofie.ir.registry import INPLACE, PURE, Attr, OpDef, register
-from sofie.ir.types import FLOATS, TensorType, broadcast_shapes, fmt_shape
+from sofie.ir.types import COMPUTED_AS_F32, FLOATS, TensorType, broadcast_shapes, fmt_shape
 
 
 def float_input(op: Operation, *types: TensorType | None) -> str:
@@ -22,7 +22,7 @@ def float_input(op: Operation, *types: TensorType | None) -> str:
     if len(dts) != 1:
         raise SofieError(f"{op.describe()}: operand element types differ: {sorted(dts)}")
     dt = dts.pop()
-    if dt not in FLOATS and dt != "f16":
+    if dt not in FLOATS and dt not in COMPUTED_AS_F32:
         raise SofieError(f"{op.describe()}: not defined on element type {dt} (supported: {', '.join(FLOATS)})")
     return dt
 

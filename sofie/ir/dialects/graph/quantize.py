@@ -1,4 +1,5 @@
-"""Linear quantization: float <-> 8/16-bit integers through a scale and a zero point.
+"""Linear quantization: float <-> 2/4/8/16-bit integers or float8 / float4 through a scale and
+a zero point.
 
 Both ops broadcast their scale and zero point against x as numpy does; the ONNX importer
 reshapes a per-axis scale to [C, 1, ..] and gathers a blocked one to x's shape, so the op
@@ -7,6 +8,10 @@ fuses with its neighbours. The bodies follow onnx's reference evaluator:
 
   quantize:   y = clamp(round_half_even(x / scale) + zero_point, lo, hi)
   dequantize: y = (x - zero_point) * scale
+
+and, into float8 / float4e2m1, y = cast(x / scale) (float8 saturating unless `saturate` is 0,
+float4 adding its zero point first); out of them y = x * scale, the zero point unread (the
+reference ignores it: ONNX requires it to be 0 for these types).
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ from __future__ import annotations
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 from sofie.ir.dialects.graph.elementwise import Elementwise
-from sofie.ir.dialects.scalar import Expr, parse_body
+from sofie.ir.dialects.scalar import Expr, cast_op, parse_body
 from sofie.ir.registry import INPLACE, PURE, Attr, register
-from sofie.ir.types import TensorType
+from sofie.ir.types import FLOAT8, NARROW_INTS, TensorType, int_range
 
-# the integer types a quantized tensor may have, with their ranges (ONNX's; float8 and 2/4-bit
-# integers have no sofie element type)
-QUANTIZED = {"u8": (0, 255), "i8": (-128, 127), "u16": (0, 65535), "i16": (-32768, 32767)}
+# the integer types a quantized tensor may have, with their ranges (ONNX's)
+QUANTIZED = {"u8": (0, 255), "i8": (-128, 127), "u16": (0, 65535), "i16": (-32768, 32767),
+             **{t: int_range(t) for t in NARROW_INTS}}
+# the float types one may have: x / scale is cast to them (rounded to nearest even)
+FLOAT_QUANTIZED = FLOAT8 + ("f4e2m1",)
 SCALES = ("f32", "f64", "f16")
 
 
@@ -37,19 +44,20 @@ def _read(var: str, dtype: str, want: str) -> str:
 @register
 class QuantizeLinear(Elementwise):
     """y = saturate(round(x / scale) + zero_point) in the integer type `to`; ties round to even,
-    out-of-range values (and inf) saturate, NaN gives the lowest value (as onnx's reference)."""
+    out-of-range values (and inf) saturate, NaN gives the lowest value (as onnx's reference).
+    Into a float type `to`, y = cast(x / scale) (see the module doc)."""
 
     name = "graph.quantize_linear"
     operands = "x scale zero_point?"
-    attrs = {"to": Attr("str", "u8")}
+    attrs = {"to": Attr("str", "u8"), "saturate": Attr("int", 1)}  # saturate: float8 results only
     traits = frozenset({PURE, INPLACE})
     doc = "ONNX QuantizeLinear, numpy broadcasting of scale and zero point"
 
     def check(self, op: Operation, types: list[TensorType]) -> None:
         to = op.attr("to")
-        if to not in QUANTIZED:
+        if to not in QUANTIZED and to not in FLOAT_QUANTIZED:
             raise SofieError(f"{op.describe()}: unsupported element type {to} for a quantized tensor "
-                             f"(supported: {', '.join(QUANTIZED)})")
+                             f"(supported: {', '.join((*QUANTIZED, *FLOAT_QUANTIZED))})")
         x, scale = types[0].dtype, types[1].dtype
         for what, t in (("x", x), ("scale", scale)):
             if t not in SCALES:
@@ -64,6 +72,10 @@ class QuantizeLinear(Elementwise):
         q = f"div({_read('x0', types[0], c)}, {_read('x1', types[1], c)})"
         if types[0] == types[1] == "f16":  # numpy divides halves into a half
             q = f"cast_f32(cast_f16({q}))"
+        if to in FLOAT_QUANTIZED:
+            if to == "f4e2m1" and len(types) > 2:  # the reference adds float4's zero point, not float8's
+                q = f"add({q}, cast_{c}(x2))"
+            return parse_body(f"{cast_op(to, bool(op.attr('saturate')))}({q})")
         q = f"round({q})"
         if len(types) > 2:
             q = f"add({q}, cast_{c}(x2))"
@@ -85,9 +97,9 @@ class DequantizeLinear(Elementwise):
 
     def check(self, op: Operation, types: list[TensorType]) -> None:
         x, scale, to = types[0].dtype, types[1].dtype, op.attr("to")
-        if x not in (*QUANTIZED, "i32"):
+        if x not in (*QUANTIZED, "i32", *FLOAT_QUANTIZED):
             raise SofieError(f"{op.describe()}: unsupported element type {x} for a quantized tensor "
-                             f"(supported: {', '.join((*QUANTIZED, 'i32'))})")
+                             f"(supported: {', '.join((*QUANTIZED, 'i32', *FLOAT_QUANTIZED))})")
         for what, t in (("scale", scale), ("result", to)):
             if t not in SCALES:
                 raise SofieError(f"{op.describe()}: {what} is {t}, expected one of {', '.join(SCALES)}")
@@ -100,7 +112,7 @@ class DequantizeLinear(Elementwise):
         # x - zero_point is exact in float for 8/16-bit x; numpy takes int32 x to double
         d_type = "f64" if types[0] == "i32" else "f32"
         d = f"cast_{d_type}(x0)"
-        if len(types) > 2:
+        if len(types) > 2 and types[0] not in FLOAT_QUANTIZED:
             d = f"sub({d}, cast_{d_type}(x2))"
         c = _compute_type(d_type, types[1])
         y = f"mul({_read(d, d_type, c)}, {_read('x1', types[1], c)})"

@@ -26,7 +26,7 @@ from sofie.ir.dialects.scalar import Expr, evaluate
 from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, Attr, OpDef, register
 from sofie.ir.run_time_dims import run_time_dim
-from sofie.ir.types import FLOATS, INTS, NUMERIC, Dim, TensorType, fmt_shape
+from sofie.ir.types import COMPUTED_AS_F32, FLOATS, INTS, NUMERIC, Dim, TensorType, fmt_shape
 
 _INF = float("inf")
 
@@ -128,7 +128,7 @@ class ReduceOp(OpDef):
         return instantiate(s.pre, {"x": "x0"}, {}), combine, init, post
 
     def shape(self, op, x, axes):
-        if x.dtype not in self.spec.types and x.dtype != "f16":
+        if x.dtype not in self.spec.types and x.dtype not in COMPUTED_AS_F32:
             raise SofieError(f"{op.describe()}: {self.spec.onnx} is not defined on element type {x.dtype} "
                              f"(supported: {', '.join(self.spec.types)})")
         return x.with_shape(self.out_shape(op, x.shape))
@@ -214,7 +214,7 @@ class Cumulative(OpDef):
         return _axis(op, int(a[0]), rank)
 
     def shape(self, op, x, axis):
-        if x.dtype not in NUMERIC and x.dtype != "f16":
+        if x.dtype not in NUMERIC and x.dtype not in COMPUTED_AS_F32:
             raise SofieError(f"{op.describe()}: not defined on element type {x.dtype}")
         if self.axis(op, x.rank) is None and (axis.dtype not in ("i32", "i64") or axis.static_size() != 1):
             raise SofieError(f"{op.describe()}: the axis operand must hold one i32 or i64, got {axis}")

@@ -12,6 +12,7 @@ from collections import Counter
 import numpy as np
 
 from sofie.errors import SofieError
+from sofie.ir.casting import ROUND_MODES, cast_array
 from sofie.ir.core import Operation
 from sofie.ir.folding import known_value
 from sofie.ir.registry import PURE, SYMBOLIC, VIEW, Attr, OpDef, register
@@ -363,18 +364,23 @@ class Cast(OpDef):
     name = "graph.cast"
     onnx = "Cast"
     operands = "X"
-    attrs = {"to": Attr("str"), "saturate": Attr("int", 1)}
+    # saturate: float8 results only (ONNX's default 1: overflow is +-max, not inf / NaN);
+    # round_mode: float8e8m0 results only
+    attrs = {"to": Attr("str"), "saturate": Attr("int", 1), "round_mode": Attr("str", "up")}
     traits = frozenset({PURE, SYMBOLIC})
 
     def shape(self, op, x):
         if op.attr("to") not in DTYPES:
             raise SofieError(f"{op.describe()}: cast to unsupported type '{op.attr('to')}'")
+        if op.attr("round_mode") not in ROUND_MODES:
+            raise SofieError(f"{op.describe()}: round_mode '{op.attr('round_mode')}' is not one of "
+                             f"{', '.join(ROUND_MODES)}")
         return TensorType(op.attr("to"), x.shape)
 
     def reference(self, op, x):
         if x.dtype == object:
             return x
-        return x.astype(DTYPES[op.attr("to")])
+        return cast_array(x, op.attr("to"), bool(op.attr("saturate")), op.attr("round_mode"))
 
 
 @register
