@@ -2,13 +2,15 @@
 #   make demo   compile the bundled model to C++, build a program with it, compare to onnxruntime
 #   make test   lint + layer contract + the whole test suite
 #   make docs   the documentation site (mkdocs, material theme) into build/site
+#   make bench  sofie against onnxruntime and this machine's limits: build/bench/results.{md,json}
+#               (BENCH_ARGS="--quick" for a one-minute subset, or "--models a,b")
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 DOCS_STAMP := $(VENV)/.installed-docs
 export SOFIE_CACHE_DIR ?= $(CURDIR)/.cache/sofie
 
-.PHONY: demo test lint system-blas bench docs clean
+.PHONY: demo test lint system-blas bench bench-deps docs clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -40,6 +42,17 @@ system-blas:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libeigen3-dev libopenblas-dev >/dev/null; \
 	fi
+
+# google-benchmark times the generated code (bench/CMakeLists.txt); only `make bench` needs it.
+bench-deps:
+	@if [ ! -e /usr/include/benchmark/benchmark.h ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libbenchmark-dev >/dev/null; \
+	fi
+
+BENCH_ARGS ?=
+bench: $(STAMP) bench-deps
+	$(PY) bench/run.py --out build/bench $(BENCH_ARGS)
 
 test: $(STAMP) system-blas lint
 	$(VENV)/bin/pytest -q -n 2 --durations=15
