@@ -1,5 +1,5 @@
 """This machine's single-thread limits, measured by the small C++ probes in bench/probes/:
-the FMA peak (GFLOP/s) and the read bandwidth (GB/s) at a few working-set sizes, L2-resident,
+the FMA peak (GFLOP/s) and the read bandwidth (GB/s) at a few working-set sizes, L1-, L2- and
 L3-resident and DRAM. Both are the best of short repeated blocks, so that a shared, loaded
 machine still shows what one undisturbed core does."""
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROBES = os.path.join(HERE, "probes")
 
-# working sets the bandwidth probe reads: within L2, within L3, far beyond L3
-BANDWIDTH_SIZES = (256 << 10, 8 << 20, 256 << 20)
+# working sets the bandwidth probe reads: within L1, L2, L3, and far beyond L3 (DRAM)
+BANDWIDTH_SIZES = (16 << 10, 256 << 10, 8 << 20, 256 << 20)
 
 
 @dataclass

@@ -9,16 +9,23 @@
 #include <algorithm>
 #include <vector>
 
-typedef float vec __attribute__((vector_size(32)));
+#if defined(__AVX512F__)
+constexpr int kBytes = 64;
+#else
+constexpr int kBytes = 32;
+#endif
+typedef float vec __attribute__((vector_size(kBytes)));
 
+// eight accumulators: enough loads in flight that the add latency never limits the reads
 __attribute__((noinline)) static float sum(const vec* p, std::size_t n) {
-    vec s0{}, s1{}, s2{}, s3{};
-    for (std::size_t i = 0; i + 4 <= n; i += 4) {
+    vec s0{}, s1{}, s2{}, s3{}, s4{}, s5{}, s6{}, s7{};
+    for (std::size_t i = 0; i + 8 <= n; i += 8) {
         s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3];
+        s4 += p[i + 4]; s5 += p[i + 5]; s6 += p[i + 6]; s7 += p[i + 7];
     }
-    const vec s = (s0 + s1) + (s2 + s3);
+    const vec s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
     float r = 0.0f;
-    for (int l = 0; l < 8; ++l) r += s[l];
+    for (int l = 0; l < kBytes / 4; ++l) r += s[l];
     return r;
 }
 

@@ -13,20 +13,21 @@ typedef float vec __attribute__((vector_size(kBytes)));
 constexpr int kLanes = kBytes / 4;
 constexpr int kChains = 16;  // > latency (4) x FMA ports (2): never stalls on a dependency
 
-// One block: kChains independent chains of `iters` FMAs each.
+// One block: kChains independent chains of `iters` FMAs each, in named locals so that they
+// live in registers (an array would be kept on the stack and reloaded every step).
+#define SOFIE_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 __attribute__((noinline)) static void chains(vec* acc, vec a, vec b, long iters) {
-    vec r[kChains];
-    for (int c = 0; c < kChains; ++c) r[c] = acc[c];
+#define LOAD(c) vec r##c = acc[c];
+#define STEP(c) r##c = r##c * a + b;
+#define STORE(c) acc[c] = r##c;
+    SOFIE_CHAINS(LOAD)
     for (long i = 0; i < iters; ++i) {
-#pragma GCC unroll 16
-        for (int c = 0; c < kChains; ++c) r[c] = r[c] * a + b;
+        SOFIE_CHAINS(STEP)
         // keeps the compiler from folding the loop: the registers must hold real values
-        asm volatile("" : "+v"(r[0]), "+v"(r[1]), "+v"(r[2]), "+v"(r[3]), "+v"(r[4]), "+v"(r[5]),
-                     "+v"(r[6]), "+v"(r[7]));
-        asm volatile("" : "+v"(r[8]), "+v"(r[9]), "+v"(r[10]), "+v"(r[11]), "+v"(r[12]), "+v"(r[13]),
-                     "+v"(r[14]), "+v"(r[15]));
+        asm volatile("" : "+v"(r0), "+v"(r1), "+v"(r2), "+v"(r3), "+v"(r4), "+v"(r5), "+v"(r6), "+v"(r7));
+        asm volatile("" : "+v"(r8), "+v"(r9), "+v"(r10), "+v"(r11), "+v"(r12), "+v"(r13), "+v"(r14), "+v"(r15));
     }
-    for (int c = 0; c < kChains; ++c) acc[c] = r[c];
+    SOFIE_CHAINS(STORE)
 }
 
 int main() {
