@@ -10,7 +10,9 @@ import torch
 import torch.nn as nn
 
 
-def conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1, act: type | None = nn.ReLU6) -> nn.Sequential:
+def conv_bn(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1,
+            act: type | None = nn.ReLU6) -> nn.Sequential:
+    """Conv (no bias, 'same' padding) + BatchNorm + the activation, torchvision's Conv2dNormActivation."""
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, (k - 1) // 2, groups=groups, bias=False),
                                nn.BatchNorm2d(cout)]
     if act is not None:

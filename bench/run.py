@@ -118,7 +118,8 @@ def machine(out: str) -> probes.Machine:
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", help=f"comma-separated, of: {', '.join(MODELS)} (default: {', '.join(DEFAULT)})")
     p.add_argument("--quick", action="store_true", help=f"a one-minute subset ({', '.join(QUICK)}), shorter timings")
     p.add_argument("--blas", default="openblas")
