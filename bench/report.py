@@ -6,7 +6,7 @@ results.json holds
                 ort_floor_wall_us likewise from ort_wall_us)
   rows:         one per model and batch, with the fields of ROW_FIELDS; `ratio` is sofie / ORT
                 and `to_limit` sofie / the machine's limit (1.0 = at the limit), the two a
-                ratio plot draws per model.
+                ratio plot draws per model; `max_rel_err` checks sofie's output against ORT's.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bench.cost import Cost
 from bench.probes import Machine
 
 ROW_FIELDS = ("model", "group", "batch", "sofie_us", "ort_us", "ratio", "sofie_wall_us", "ort_wall_us", "flops",
-              "bytes", "limit_us", "limit_kind", "to_limit", "generate_s", "build_s")
+              "bytes", "limit_us", "limit_kind", "to_limit", "generate_s", "build_s", "max_rel_err")
 
 
 def limit(cost: Cost, machine: Machine) -> tuple[float, str]:
@@ -34,15 +34,17 @@ def limit(cost: Cost, machine: Machine) -> tuple[float, str]:
 
 
 def row(model: str, group: str, batch: int, sofie: tuple[float, float], ort: tuple[float, float],
-        floor: tuple[float, float], cost: Cost, machine: Machine, generate_s: float, build_s: float) -> dict[str, Any]:
+        floor: tuple[float, float], cost: Cost, machine: Machine, generate_s: float, build_s: float,
+        max_rel_err: float) -> dict[str, Any]:
     """One table row from (CPU, wall-clock) microseconds per call of sofie, ORT and ORT's floor;
-    ratios use CPU times, ORT's with the floor subtracted."""
+    ratios use CPU times, ORT's with the floor subtracted. `max_rel_err`: sofie's output against
+    ORT's on one input (largest difference over ORT's largest magnitude)."""
     sofie_us, ort_us = sofie[0], max(ort[0] - floor[0], 1e-3)
     limit_us, kind = limit(cost, machine)
     r = {"model": model, "group": group, "batch": batch, "sofie_us": sofie_us, "ort_us": ort_us,
          "ratio": sofie_us / ort_us, "sofie_wall_us": sofie[1], "ort_wall_us": max(ort[1] - floor[1], 1e-3),
          "flops": cost.flops, "bytes": cost.bytes, "limit_us": limit_us, "limit_kind": kind,
-         "to_limit": sofie_us / limit_us, "generate_s": generate_s, "build_s": build_s}
+         "to_limit": sofie_us / limit_us, "generate_s": generate_s, "build_s": build_s, "max_rel_err": max_rel_err}
     return {k: r[k] for k in ROW_FIELDS}
 
 
@@ -73,14 +75,17 @@ def markdown(results: dict[str, Any]) -> str:
              f"ORT per-call floor (Identity model, same path): {results['ort_floor_us']:.1f} us CPU, "
              f"{results['ort_floor_wall_us']:.1f} us wall, subtracted from ORT's times.",
              "Times are CPU time per call (median); results.json also has wall-clock times.",
+             "Output check: sofie's output against ORT's on one input, largest difference over ORT's largest "
+             "magnitude.",
              "",
              "| model | batch | sofie | ORT | sofie / ORT | GFLOP | MB streamed | limit | bound by | sofie / limit "
-             "| generate | C++ build |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+             "| generate | C++ build | output check |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in results["rows"]:
         lines.append(f"| {r['model']} | {r['batch']} | {_us(r['sofie_us'])} | {_us(r['ort_us'])} | {r['ratio']:.2f} "
                      f"| {r['flops'] / 1e9:.3g} | {r['bytes'] / 1e6:.3g} | {_us(r['limit_us'])} | {r['limit_kind']} "
-                     f"| {r['to_limit']:.2f} | {r['generate_s']:.1f} s | {r['build_s']:.1f} s |")
+                     f"| {r['to_limit']:.2f} | {r['generate_s']:.1f} s | {r['build_s']:.1f} s "
+                     f"| {r['max_rel_err']:.1e} |")
     return "\n".join(lines) + "\n"
 
 

@@ -64,15 +64,31 @@ def build_model(build: str, name: str) -> tuple[float, float]:
 
 
 def run_model(build: str, name: str, repetitions: int) -> dict[int, tuple[float, float]]:
-    """Microseconds per infer call at each batch, CPU and wall-clock: the median of the repetitions."""
+    """Microseconds per infer call at each batch, CPU and wall-clock: the median of the repetitions.
+    Each case also writes its output on the check input into build/check (see check_output)."""
+    os.makedirs(os.path.join(build, "check"), exist_ok=True)
     r = subprocess.run([os.path.join(build, f"bench_{name}"), "--benchmark_format=json",
                         f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"],
-                       check=True, env=_env(), capture_output=True, text=True)
+                       check=True, env=dict(_env(), SOFIE_BENCH_CHECK_DIR=os.path.join(build, "check")),
+                       capture_output=True, text=True)
     times: dict[int, tuple[float, float]] = {}
     for b in json.loads(r.stdout)["benchmarks"]:
         if b.get("aggregate_name", "median") == "median":
             times[int(b["run_name"].split("/")[0].rsplit("_b", 1)[1])] = (b["cpu_time"], b["real_time"])
     return times
+
+
+def check_output(build: str, name: str, batch: int, path: str) -> float:
+    """The largest difference between sofie's output (written by the benchmark) and ORT's, on
+    the input x[i] = sin(0.1 i), relative to the largest magnitude of ORT's output: a benchmark
+    of a wrong result would mean nothing."""
+    n = batch * math.prod(MODELS[name][1])
+    x = np.sin(0.1 * np.arange(n)).astype(np.float32).reshape(batch, *MODELS[name][1])
+    ref = ort_session(path).run(None, {"x": x})[0].astype(np.float32).ravel()
+    ours = np.fromfile(os.path.join(build, "check", f"{name}_b{batch}.bin"), np.float32)
+    if ours.shape != ref.shape:
+        return math.inf
+    return float(np.max(np.abs(ours - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
 
 
 def ort_session(path: str):
@@ -154,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
         for b in MODELS[n][2]:
             x = np.random.default_rng(0).standard_normal((b, *MODELS[n][1])).astype(np.float32)
             theirs = ort_time(path, x, min_seconds)
-            r = report.row(n, group_of(n), b, ours[b], theirs, floor, model_cost(path, {"x": x}), mach, gen_s, build_s)
+            r = report.row(n, group_of(n), b, ours[b], theirs, floor, model_cost(path, {"x": x}), mach, gen_s, build_s,
+                           check_output(build, n, b, path))
             rows.append(r)
             print(f"{n} batch {b}: sofie {r['sofie_us']:.1f} us, ORT {r['ort_us']:.1f} us (CPU time)", file=sys.stderr)
     results = {"blas": args.blas, "ort_version": ort.__version__, "ort_floor_us": floor[0],

@@ -24,7 +24,7 @@ def test_limit_is_the_larger_of_compute_and_streaming() -> None:
 
 def test_row_and_table() -> None:
     r = row("mlp", "seed", 32, (50.0, 60.0), (110.0, 130.0), (10.0, 20.0), Cost(2 * 10**6, 10**6, 9 * 10**5),
-            MACHINE, 1.25, 3.5)
+            MACHINE, 1.25, 3.5, 2e-6)
     assert tuple(r) == ROW_FIELDS
     assert r["ort_us"] == 100.0 and r["ratio"] == 0.5  # ORT's floor subtracted, CPU times
     assert r["ort_wall_us"] == 110.0 and r["sofie_wall_us"] == 60.0
@@ -33,7 +33,8 @@ def test_row_and_table() -> None:
                "machine": {**MACHINE.to_json(), "cpu": "x86_64", "cores": 2, "load_average": 3.0},
                "rows": [r]}
     text = markdown(results)
-    assert "| mlp | 32 | 50 us | 100 us | 0.50 | 0.002 | 1 | 20 us | FMA peak | 2.50 | 1.2 s | 3.5 s |" in text
+    assert ("| mlp | 32 | 50 us | 100 us | 0.50 | 0.002 | 1 | 20 us | FMA peak | 2.50 | 1.2 s | 3.5 s "
+            "| 2.0e-06 |") in text
     assert "FMA peak 100.0 GFLOP/s" in text and "16 KiB 400 GB/s" in text and "256 MiB 20 GB/s" in text
     assert "ORT per-call floor (Identity model, same path): 10.0 us CPU" in text
     header = next(line for line in text.splitlines() if line.startswith("| model"))
