@@ -2,8 +2,8 @@
 
 results.json holds
   machine:      fma_peak_gflops, bandwidth_gbs {working-set bytes: GB/s}, cpu, load_average
-  ort_floor_us: ONNX Runtime's per-call CPU time on an Identity model (subtracted from ort_us;
-                ort_floor_wall_us likewise from ort_wall_us)
+  ort_floor_us: the median over rows of ONNX Runtime's per-call CPU time on an Identity model,
+                which each row measures right before its model and subtracts from ort_us
   rows:         one per model and batch, with the fields of ROW_FIELDS; `ratio` is sofie / ORT
                 and `to_limit` sofie / the machine's limit (1.0 = at the limit), the two a
                 ratio plot draws per model; `max_rel_err` checks sofie's output against ORT's.
@@ -18,8 +18,9 @@ from typing import Any
 from bench.cost import Cost
 from bench.probes import Machine
 
-ROW_FIELDS = ("model", "group", "batch", "sofie_us", "ort_us", "ratio", "sofie_wall_us", "ort_wall_us", "flops",
-              "bytes", "limit_us", "limit_kind", "to_limit", "generate_s", "build_s", "max_rel_err")
+ROW_FIELDS = ("model", "group", "batch", "sofie_us", "ort_us", "ort_floor_us", "ratio", "sofie_wall_us",
+              "ort_wall_us", "flops", "bytes", "limit_us", "limit_kind", "to_limit", "generate_s", "build_s",
+              "max_rel_err")
 
 
 def limit(cost: Cost, machine: Machine) -> tuple[float, str]:
@@ -42,6 +43,7 @@ def row(model: str, group: str, batch: int, sofie: tuple[float, float], ort: tup
     sofie_us, ort_us = sofie[0], max(ort[0] - floor[0], 1e-3)
     limit_us, kind = limit(cost, machine)
     r = {"model": model, "group": group, "batch": batch, "sofie_us": sofie_us, "ort_us": ort_us,
+         "ort_floor_us": floor[0],
          "ratio": sofie_us / ort_us, "sofie_wall_us": sofie[1], "ort_wall_us": max(ort[1] - floor[1], 1e-3),
          "flops": cost.flops, "bytes": cost.bytes, "limit_us": limit_us, "limit_kind": kind,
          "to_limit": sofie_us / limit_us, "generate_s": generate_s, "build_s": build_s, "max_rel_err": max_rel_err}
@@ -72,17 +74,18 @@ def markdown(results: dict[str, Any]) -> str:
              f"{m['cpu']} (load average {m['load_average']:.1f} on {m['cores']} cores: a shared machine, "
              "compare ratios, not absolute times).",
              f"Machine limits (bench/probes): FMA peak {m['fma_peak_gflops']:.1f} GFLOP/s; read bandwidth {bw}.",
-             f"ORT per-call floor (Identity model, same path): {results['ort_floor_us']:.1f} us CPU, "
-             f"{results['ort_floor_wall_us']:.1f} us wall, subtracted from ORT's times.",
+             "ORT's per-call floor (an Identity model through the same path, timed before each model; "
+             f"median {results['ort_floor_us']:.1f} us) is subtracted from ORT's times.",
              "Times are CPU time per call (median); results.json also has wall-clock times.",
              "Output check: sofie's output against ORT's on one input, largest difference over ORT's largest "
              "magnitude.",
              "",
-             "| model | batch | sofie | ORT | sofie / ORT | GFLOP | MB streamed | limit | bound by | sofie / limit "
-             "| generate | C++ build | output check |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+             "| model | batch | sofie | ORT | ORT floor | sofie / ORT | GFLOP | MB streamed | limit | bound by "
+             "| sofie / limit | generate | C++ build | output check |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in results["rows"]:
-        lines.append(f"| {r['model']} | {r['batch']} | {_us(r['sofie_us'])} | {_us(r['ort_us'])} | {r['ratio']:.2f} "
+        lines.append(f"| {r['model']} | {r['batch']} | {_us(r['sofie_us'])} | {_us(r['ort_us'])} "
+                     f"| {_us(r['ort_floor_us'])} | {r['ratio']:.2f} "
                      f"| {r['flops'] / 1e9:.3g} | {r['bytes'] / 1e6:.3g} | {_us(r['limit_us'])} | {r['limit_kind']} "
                      f"| {r['to_limit']:.2f} | {r['generate_s']:.1f} s | {r['build_s']:.1f} s "
                      f"| {r['max_rel_err']:.1e} |")
