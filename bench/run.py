@@ -147,6 +147,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         p.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
     args.names = names
+    args.out = os.path.abspath(args.out)  # CMake reads the paths from another folder
     return args
 
 
