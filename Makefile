@@ -3,6 +3,8 @@
 #               (installs sofie and onnxruntime only, then says how to put the CLIs on PATH)
 #   make test   lint + layer contract + the whole test suite
 #   make docs   the documentation site (mkdocs, material theme) into build/site
+#   make bench  sofie against onnxruntime and this machine's limits: build/bench/results.{md,json}
+#               (BENCH_ARGS="--quick" for a one-minute subset, or "--models a,b")
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -10,7 +12,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 DOCS_STAMP := $(VENV)/.installed-docs
 export SOFIE_CACHE_DIR ?= $(CURDIR)/.cache/sofie
 
-.PHONY: demo test test-fast lint system-blas bench docs clean
+.PHONY: demo test test-fast lint system-blas bench bench-deps docs clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -54,6 +56,20 @@ system-blas:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libeigen3-dev libopenblas-dev graphviz >/dev/null; \
 	fi
 
+# google-benchmark times the generated code (bench/CMakeLists.txt); only `make bench` needs it.
+bench-deps:
+	@if [ ! -e /usr/include/benchmark/benchmark.h ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libbenchmark-dev >/dev/null; \
+	fi
+
+# sofie vs ONNX Runtime per model, one thread (google-benchmark from Debian's libbenchmark-dev):
+# build/bench/results.{md,json} and the ratio chart results.svg (matplotlib, in the test extra as
+# in the bench one); BENCH_ARGS="--quick" or "--models a,b" for a part
+BENCH_ARGS ?=
+bench: $(STAMP) bench-deps
+	$(PY) bench/run.py --out build/bench $(BENCH_ARGS)
+
 test: $(STAMP) system-blas lint
 	$(VENV)/bin/pytest -q -n 2 --durations=15
 
@@ -63,12 +79,6 @@ test: $(STAMP) system-blas lint
 # `.venv/bin/pytest tests/passes`, `-m "not slow"`, `-m e2e -k conv`.
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -n 2 -m "not slow" --ignore=tests/e2e --ignore=tests/conformance --ignore=tests/rdf --ignore=tests/runtime
-
-# sofie vs ONNX Runtime per model, one thread (needs Debian's libbenchmark-dev): the table,
-# build/bench/results-openblas.json and its ratio chart results-openblas.svg (matplotlib, in the
-# test extra as in the bench one)
-bench: $(STAMP)
-	$(PY) bench/run.py
 
 clean:
 	rm -rf build .cache $(VENV)

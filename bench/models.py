@@ -8,6 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from bench import archs
+
 
 def mlp(n: int, width: int) -> nn.Module:
     layers: list[nn.Module] = []
@@ -63,10 +65,31 @@ MODELS = {
     "linear_10x50": (lambda: mlp(10, 50), (50,), (1, 32)),
     "mlp_5x200": (lambda: mlp(5, 200), (200,), (1, 32)),
     "conv1": (lambda: nn.Sequential(nn.Conv2d(1, 2, 5), nn.ReLU()), (1, 100, 100), (1, 32)),
-    "conv14": (conv14, (1, 100, 100), (1,)),
+    "conv14": (conv14, (1, 100, 100), (1,)),  # batch 32 is 3 TFLOP a call: too long for make bench
     "resnet18": (ResNet18, (3, 224, 224), (1, 32)),
+    "mobilenet_v2": (archs.MobileNetV2, (3, 224, 224), (1,)),
+    "efficientnet_b0": (archs.EfficientNetB0, (3, 224, 224), (1,)),
+    "resnet50": (archs.ResNet50, (3, 224, 224), (1,)),
+    "transformer": (archs.transformer_encoder, (128, 256), (1,)),
+    "rnn": (lambda: archs.Recurrent(nn.RNN), (20, 10), (1,)),
+    "gru": (lambda: archs.Recurrent(nn.GRU), (20, 10), (1,)),
+    "lstm": (lambda: archs.Recurrent(nn.LSTM), (20, 10), (1,)),
+    "conv_transpose2d": (archs.conv_transpose2d, (1, 4, 4), (1,)),
     "silu": (nn.SiLU, (96, 112, 112), (1,)),  # x * sigmoid(x): one fused, vectorized loop
 }
+
+# the sets `make bench` reports (issue 15), in table order
+GROUPS = {
+    "seed": ["linear_10x50", "mlp_5x200", "conv1", "conv14", "resnet18"],
+    "architectures": ["mobilenet_v2", "efficientnet_b0", "resnet50", "transformer"],
+    "root_sofie": ["rnn", "gru", "lstm", "conv_transpose2d"],
+}
+DEFAULT = [m for names in GROUPS.values() for m in names]
+QUICK = ["linear_10x50", "mlp_5x200", "conv1", "rnn", "conv_transpose2d"]  # about a minute
+
+
+def group_of(name: str) -> str:
+    return next((g for g, names in GROUPS.items() if name in names), "other")
 
 
 def export_module(m: nn.Module, shape: tuple[int, ...], path: str) -> str:

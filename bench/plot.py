@@ -1,9 +1,9 @@
 """The benchmark's ratios as a bar chart: sofie / ONNX Runtime time per model and batch, beside
-the table (`results-BLAS.json` -> `results-BLAS.svg`). Below the line at 1 sofie is faster.
+the table (`results.json` -> `results.svg`). Below the line at 1 sofie is faster.
 
 matplotlib comes with the `bench` extra (pip install -e '.[bench]'); only the benchmark uses it.
 
-usage: python bench/plot.py build/bench/results-openblas.json   (plots a saved run again)
+usage: python bench/plot.py build/bench/results.json   (plots a saved run again)
 """
 
 from __future__ import annotations

@@ -1,10 +1,16 @@
-"""Benchmarks sofie's generated code (google-benchmark, through CMake) against ONNX Runtime,
-both single-threaded, in the same run; prints per-model times and the ratio sofie / ORT.
+"""`make bench`: sofie's generated code (google-benchmark, built through CMake, one executable
+per model) against ONNX Runtime, single-threaded, on the same ONNX files, in one run; with
+this machine's limits (bench/probes), each model's FLOPs and streamed bytes (bench/cost.py),
+and the time to generate and to build each model. Writes OUT/results.json and OUT/results.md
+(bench/report.py) and prints the table.
 
-usage: python bench/run.py [--models a,b] [--blas openblas|none|...] [--out DIR]
-ORT is timed from Python; its per-call floor (an Identity model through the same path) is
-subtracted, as in ../shared/ANCHORS.md. Writes DIR/results-BLAS.json and its chart
-DIR/results-BLAS.svg (bench/plot.py; matplotlib from the `bench` extra).
+usage: python bench/run.py [--models a,b | --quick] [--blas openblas|none|...] [--out DIR]
+
+ORT is timed from Python (one intra-op thread, every graph optimization); its per-call floor
+(an Identity model through the same path, timed right before each model) is subtracted, as
+in ../shared/ANCHORS.md. Both sides
+are timed by the CPU time of the process per call (the median), since the machines this runs on
+are shared and loaded: wall-clock times are kept in the JSON too.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import argparse
 import json
 import math
 import os
+import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -21,49 +29,93 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-from bench.models import MODELS, export  # noqa: E402
+from bench import probes, report  # noqa: E402
+from bench.cost import model_cost  # noqa: E402
+from bench.models import DEFAULT, MODELS, QUICK, export, group_of  # noqa: E402
 from bench.plot import plot_ratios  # noqa: E402
-from sofie.progress import Progress, track  # noqa: E402
+from sofie.progress import track  # noqa: E402
 
 
-def event_size(shape: tuple[int, ...]) -> int:
-    return math.prod(shape)
+def _env() -> dict[str, str]:
+    return dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+                OPENBLAS_NUM_THREADS="1")
 
 
-def build_and_run(names: list[str], onnx_dir: str, out: str, blas: str) -> dict[str, float]:
+def configure(names: list[str], onnx_dir: str, build: str, blas: str) -> None:
     import onnxruntime as ort
     specs = []
     for n in names:
         s = ort.InferenceSession(os.path.join(onnx_dir, n + ".onnx"), providers=["CPUExecutionProvider"])
         out_size = math.prod(d for d in s.get_outputs()[0].shape if isinstance(d, int))
-        specs.append(f"{n}:{event_size(MODELS[n][1])}:{out_size}:{','.join(map(str, MODELS[n][2]))}")
-    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
-               OPENBLAS_NUM_THREADS="1")
-    build = os.path.join(out, f"build-{blas}")
+        specs.append(f"{n}:{math.prod(MODELS[n][1])}:{out_size}:{','.join(map(str, MODELS[n][2]))}")
     subprocess.run(["cmake", "-S", HERE, "-B", build, f"-DSOFIE_BENCH_MODELS={';'.join(specs)}",
                     f"-DSOFIE_BENCH_ONNX_DIR={onnx_dir}", f"-DSOFIE_BENCH_BLAS={blas}"],
-                   check=True, env=env, capture_output=True)
-    subprocess.run(["cmake", "--build", build, "-j2"], check=True, env=env, capture_output=True)
-    r = subprocess.run([os.path.join(build, "bench_models"), "--benchmark_format=json"],
-                       check=True, env=env, capture_output=True, text=True)
-    return {b["name"].removeprefix("bench_").split("/")[0]: b["real_time"] for b in json.loads(r.stdout)["benchmarks"]}
+                   check=True, env=_env(), capture_output=True)
 
 
-def ort_time(path: str, x: np.ndarray, min_seconds: float = 0.5) -> float:
-    """Median microseconds per call, single thread."""
+def _timed_build(build: str, target: str) -> float:
+    t0 = time.perf_counter()
+    r = subprocess.run(["cmake", "--build", build, "--target", target], env=_env(), capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(f"bench: building {target} failed:\n{r.stdout[-4000:]}{r.stderr[-4000:]}")
+    return time.perf_counter() - t0
+
+
+def build_model(build: str, name: str) -> tuple[float, float]:
+    """Seconds to generate the model's C++ (sofie-compile) and to build its benchmark."""
+    return _timed_build(build, f"model_{name}_generate"), _timed_build(build, f"bench_{name}")
+
+
+def run_model(build: str, name: str, repetitions: int) -> dict[int, tuple[float, float]]:
+    """Microseconds per infer call at each batch, CPU and wall-clock: the median of the repetitions.
+    Each case also writes its output on the check input into build/check (see check_output)."""
+    os.makedirs(os.path.join(build, "check"), exist_ok=True)
+    r = subprocess.run([os.path.join(build, f"bench_{name}"), "--benchmark_format=json",
+                        f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"],
+                       check=True, env=dict(_env(), SOFIE_BENCH_CHECK_DIR=os.path.join(build, "check")),
+                       capture_output=True, text=True)
+    times: dict[int, tuple[float, float]] = {}
+    for b in json.loads(r.stdout)["benchmarks"]:
+        if b.get("aggregate_name", "median") == "median":
+            times[int(b["run_name"].split("/")[0].rsplit("_b", 1)[1])] = (b["cpu_time"], b["real_time"])
+    return times
+
+
+def check_output(build: str, name: str, batch: int, path: str) -> float:
+    """The largest difference between sofie's output (written by the benchmark) and ORT's, on
+    the input x[i] = sin(0.1 i), relative to the largest magnitude of ORT's output: a benchmark
+    of a wrong result would mean nothing."""
+    n = batch * math.prod(MODELS[name][1])
+    x = np.sin(0.1 * np.arange(n)).astype(np.float32).reshape(batch, *MODELS[name][1])
+    ref = ort_session(path).run(None, {"x": x})[0].astype(np.float32).ravel()
+    ours = np.fromfile(os.path.join(build, "check", f"{name}_b{batch}.bin"), np.float32)
+    if ours.shape != ref.shape:
+        return math.inf
+    return float(np.max(np.abs(ours - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
+
+
+def ort_session(path: str):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
-    s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+def ort_time(path: str, x: np.ndarray, min_seconds: float = 0.5) -> tuple[float, float]:
+    """Median microseconds per call, single thread: the process's CPU time and wall-clock time."""
+    s = ort_session(path)
     feed = {s.get_inputs()[0].name: x}
     s.run(None, feed)
-    times, start = [], time.perf_counter()
-    while time.perf_counter() - start < min_seconds or len(times) < 5:
-        t0 = time.perf_counter()
+    cpu, wall, start = [], [], time.perf_counter()
+    while time.perf_counter() - start < min_seconds or len(cpu) < 5:
+        c0, t0 = time.process_time(), time.perf_counter()
         s.run(None, feed)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e6
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - t0)
+    return float(np.median(cpu)) * 1e6, float(np.median(wall)) * 1e6
 
 
 def identity_model(folder: str) -> str:
@@ -77,38 +129,66 @@ def identity_model(folder: str) -> str:
     return path
 
 
-def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("--models", default=",".join(MODELS))
+def machine(out: str) -> probes.Machine:
+    """The probes, run twice: a shared machine may slow either run, and the limit is the best seen."""
+    a, b = probes.measure(out), probes.measure(out)
+    return probes.Machine(max(a.fma_peak_gflops, b.fma_peak_gflops),
+                          {k: max(a.bandwidth_gbs[k], b.bandwidth_gbs[k]) for k in a.bandwidth_gbs})
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", help=f"comma-separated, of: {', '.join(MODELS)} (default: {', '.join(DEFAULT)})")
+    p.add_argument("--quick", action="store_true", help=f"a one-minute subset ({', '.join(QUICK)}), shorter timings")
     p.add_argument("--blas", default="openblas")
     p.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "build", "bench"))
-    args = p.parse_args()
-    names = args.models.split(",")
+    args = p.parse_args(argv)
+    names = args.models.split(",") if args.models else (QUICK if args.quick else DEFAULT)
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        p.error(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
+    args.names = names
+    args.out = os.path.abspath(args.out)  # CMake reads the paths from another folder
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    import onnxruntime as ort
+    args = _parse(argv)
     onnx_dir = os.path.join(args.out, "models")
+    build = os.path.join(args.out, f"build-{args.blas}")
     os.makedirs(onnx_dir, exist_ok=True)
-    for n in track(names, len(names), "export"):
+    for n in track(args.names, len(args.names), "export"):
         export(n, onnx_dir)
-    with Progress(1, "sofie: compile, build and run the benchmarks") as p:  # one CMake run
-        ours = build_and_run(names, onnx_dir, args.out, args.blas)
-        p.advance()
-    floor = ort_time(identity_model(onnx_dir), np.zeros((1, 1), np.float32))
+    mach = machine(os.path.join(args.out, "probes"))
+    shutil.rmtree(build, ignore_errors=True)  # every model is generated and built anew, and timed
+    configure(args.names, onnx_dir, build, args.blas)
+    min_seconds, repetitions = (0.2, 1) if args.quick else (0.5, 3)
+    identity = identity_model(onnx_dir)
     rows = []
-    cases = [(n, b) for n in names for b in MODELS[n][2]]
-    for n, b in track(cases, len(cases), "ONNX Runtime"):
-        x = np.random.default_rng(0).standard_normal((b, *MODELS[n][1])).astype(np.float32)
-        theirs = max(ort_time(os.path.join(onnx_dir, n + ".onnx"), x) - floor, 1e-3)
-        mine = ours[f"{n}_b{b}"]
-        rows.append({"model": n, "batch": b, "sofie_us": mine, "ort_us": theirs, "ratio": mine / theirs})
-    print(f"\nsofie ({args.blas}) vs ONNX Runtime, one thread; ORT floor {floor:.1f} us subtracted")
-    print(f"{'model':<14}{'batch':>6}{'sofie us':>12}{'ORT us':>12}{'sofie/ORT':>11}")
-    for r in rows:
-        print(f"{r['model']:<14}{r['batch']:>6}{r['sofie_us']:>12.1f}{r['ort_us']:>12.1f}{r['ratio']:>11.2f}")
-    table = os.path.join(args.out, f"results-{args.blas}.json")
-    with open(table, "w") as f:
-        json.dump({"ort_floor_us": floor, "rows": rows}, f, indent=1)
-    chart = plot_ratios(rows, os.path.splitext(table)[0] + ".svg",
-                        title=f"sofie ({args.blas}) / ONNX Runtime, one thread")
-    print(f"wrote {table} and {chart}")
+    for n in track(args.names, len(args.names), "generate, build and time"):
+        gen_s, build_s = build_model(build, n)
+        ours = run_model(build, n, repetitions)
+        path = os.path.join(onnx_dir, n + ".onnx")
+        for b in MODELS[n][2]:
+            x = np.random.default_rng(0).standard_normal((b, *MODELS[n][1])).astype(np.float32)
+            # the floor right before the model: the load on a shared machine drifts over a run
+            floor = ort_time(identity, np.zeros((1, 1), np.float32), min_seconds)
+            theirs = ort_time(path, x, min_seconds)
+            r = report.row(n, group_of(n), b, ours[b], theirs, floor, model_cost(path, {"x": x}), mach, gen_s, build_s,
+                           check_output(build, n, b, path))
+            rows.append(r)
+            print(f"{n} batch {b}: sofie {r['sofie_us']:.1f} us, ORT {r['ort_us']:.1f} us (CPU time)", file=sys.stderr)
+    results = {"blas": args.blas, "ort_version": ort.__version__,
+               "ort_floor_us": float(np.median([r["ort_floor_us"] for r in rows])),
+               "machine": {**mach.to_json(), "cpu": platform.processor() or platform.machine(),
+                           "cores": os.cpu_count(), "load_average": os.getloadavg()[0]},
+               "rows": rows}
+    js, md = report.write(args.out, results)
+    chart = plot_ratios(rows, os.path.splitext(js)[0] + ".svg", title=f"sofie ({args.blas}) / ONNX Runtime, one thread")
+    print(report.markdown(results))
+    print(f"wrote {md}, {js} and {chart}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -43,10 +43,11 @@ class BuildResult:
 
 def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None = None,
           passes: list[str] | None = None, example_inputs: Any = None, dynamic_shapes: Any = None,
-          dims: dict[str, int] | None = None, source: str | None = None) -> BuildResult:
+          dims: dict[str, int] | None = None, source: str | None = None, profile: bool = False) -> BuildResult:
     """Compiles a model into `out_dir` (NAME.hxx, NAME.dat, sofie_rt/). `dims` gives default
     maxima of dim symbols other than the batch ({"P": 128}); the Session may override them.
-    `model` may be an imported Module too; `source` then names where it came from."""
+    `model` may be an imported Module too; `source` then names where it came from. `profile`
+    makes run() time each op block (Session::profile_seconds())."""
     blas = blas or default_blas()
     blas_flags(blas)  # fail early on a BLAS that is not available
     graph = model if isinstance(model, Module) else load_model(model, name=name, example_inputs=example_inputs,
@@ -70,7 +71,7 @@ def build(model: Any, out_dir: str, *, name: str | None = None, blas: str | None
         low_passes = [p for p in low_passes if p not in ("fuse-loops", *PLAN_PASSES)]
         plan = "as planned in the input"
     low, low_stats = run_pipeline(graph, low_passes)
-    out = emit(low, out_dir, blas=blas, source=source or _describe(model), dims=dims)
+    out = emit(low, out_dir, blas=blas, source=source or _describe(model), dims=dims, profile=profile)
     stats = _stats(counts, intermediates, low, out.weights_bytes, graph_stats + low_stats)
     symbols = model_symbols(low.main, dims)
     stats["symbols"] = {"batch": symbols.batch, "dims": dict(zip(symbols.dims, symbols.max_dims)),

@@ -42,7 +42,7 @@ def fingerprint(name: str, blobs: list[bytes]) -> int:
 
 
 def emit(low: Module, out_dir: str, *, blas: str = "openblas", source: str = "",
-         dims: dict[str, int] | None = None) -> Emitted:
+         dims: dict[str, int] | None = None, profile: bool = False) -> Emitted:
     if blas not in BLAS_MACROS:
         raise SofieError(f"unknown BLAS '{blas}' (choose one of {', '.join(BLAS_MACROS)})")
     os.makedirs(out_dir, exist_ok=True)
@@ -52,7 +52,8 @@ def emit(low: Module, out_dir: str, *, blas: str = "openblas", source: str = "",
     written = weightfile.write_weights(dat, blobs, fp)
     if written != offsets:
         raise AssertionError(f"weights layout mismatch: lowering {offsets[:4]}.. vs file {written[:4]}..")
-    text = emit_header(low, fingerprint=fp, n_tensors=len(blobs), blas=blas, source=source, dims=dims)
+    text = emit_header(low, fingerprint=fp, n_tensors=len(blobs), blas=blas, source=source, dims=dims,
+                       profile=profile)
     hxx = os.path.join(out_dir, f"{low.name}.hxx")
     with open(hxx, "w") as f:
         f.write(text)

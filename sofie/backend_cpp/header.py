@@ -31,14 +31,19 @@ BLAS_MACROS = {"openblas": "SOFIE_BLAS_OPENBLAS", "cblas": "SOFIE_BLAS_CBLAS",
 
 
 def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, source: str = "",
-                dims: dict[str, int] | None = None) -> str:
-    """NAME.hxx for a planned low module; `dims` are default maxima of non-batch dim symbols."""
+                dims: dict[str, int] | None = None, profile: bool = False) -> str:
+    """NAME.hxx for a planned low module; `dims` are default maxima of non-batch dim symbols.
+    With `profile`, run() times every op block into the Session (sofie-compile --profile);
+    without it, the header carries no trace of profiling."""
     f = low.main
     name = low.name
     symbols = model_symbols(f, dims)
     names = _SessionNames(symbols, list(table(f)))
+    if profile:
+        names.reserve(PROFILE_T0)
     sig = _Signature(f, names, symbols)
-    body = _body(f, names)
+    body = _body(f, names, profile)
+    blocks = [op for op in f.ops if _is_op_block(op)]
     weights_bytes = weightfile.layout([w.data.nbytes for w in _file_weights(low)])[1]
     ns = f"TMVA_SOFIE_{name}"
     macro = BLAS_MACROS[blas]
@@ -61,6 +66,7 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         "",
         "#include <algorithm>",
         "#include <array>",
+        *(["#include <chrono>"] if profile else []),
         "#include <cmath>",
         "#include <cstddef>",
         "#include <cstdint>",
@@ -119,9 +125,11 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         *sig.chunk_loop(),
         "  }",
         "",
+        *(_profile_members(blocks) if profile else []),
         " private:",
         f"  void run({sig.params(with_batch=False, chunk=True)});",
         *sig.run_time_dims_member(),
+        *(["  std::array<double, kProfileOps> profile_seconds_{};"] if profile else []),
         "};",
         "",
         f"inline void Session::run({sig.params(with_batch=False, chunk=True)}) {{",
@@ -310,8 +318,35 @@ class _Signature:
                 ""]
 
 
-def _body(f: Function, names: Names) -> list[str]:
+PROFILE_T0 = "sofie_profile_t0"
+
+
+def _is_op_block(op) -> bool:
+    """Ops printed as a block of their own in run() (not pointer definitions)."""
+    return not (op.isa(LowWeight) or op.isa(LowBuffer) or op.isa(LowOutput) or op.isa(LowView))
+
+
+def _cpp_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _profile_members(blocks: list) -> list[str]:
+    """--profile: each op block's name (the ONNX node) and kind, and the seconds run() spent in
+    it, summed over every call since the last reset_profile()."""
+    names = ", ".join(_cpp_string(op.loc or op.name) for op in blocks)
+    kinds = ", ".join(_cpp_string(op.name) for op in blocks)
+    return ["  // sofie-compile --profile: seconds spent in each op block of run(), summed over calls",
+            f"  static constexpr std::size_t kProfileOps = {len(blocks)};",
+            f"  static constexpr std::array<const char*, kProfileOps> kProfileNames{{{{{names}}}}};",
+            f"  static constexpr std::array<const char*, kProfileOps> kProfileKinds{{{{{kinds}}}}};",
+            "  const std::array<double, kProfileOps>& profile_seconds() const { return profile_seconds_; }",
+            "  void reset_profile() { profile_seconds_.fill(0.0); }",
+            ""]
+
+
+def _body(f: Function, names: Names, profile: bool = False) -> list[str]:
     lines: list[str] = []
+    block = 0
     for op in f.ops:
         if op.isa(LowBindDims):  # at the top level: the dims it declares are read by later blocks
             lines.append(f"  // {op.loc or op.name} ({op.name}): the run-time dims of its result")
@@ -338,7 +373,13 @@ def _body(f: Function, names: Names) -> list[str]:
             if emit is None:
                 raise SofieError(f"C++ backend: no printer for {op.name}")
             lines.append(f"  {{  // {op.loc or op.name} ({op.name}, {_sizes(op)})")
+            if profile:
+                lines.append(f"    const auto {PROFILE_T0} = std::chrono::steady_clock::now();")
             lines.extend("    " + s for s in emit(op, names))
+            if profile:
+                lines.append(f"    profile_seconds_[{block}] += std::chrono::duration<double>("
+                             f"std::chrono::steady_clock::now() - {PROFILE_T0}).count();")
+            block += 1
             lines.append("  }")
     return lines
 

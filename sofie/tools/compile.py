@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dim", action="append", default=[], metavar="S=MAX",
                    help="default maximum of dim symbol S other than the batch (repeatable; default 64); "
                         "the memory plan holds for every value up to it")
+    p.add_argument("--profile", action="store_true",
+                   help="time each op block: Session::profile_seconds() holds the seconds per op, "
+                        "named in kProfileNames (python -m sofie.tools.profile prints the table)")
     p.add_argument("--custom-ops", action="append", default=[], metavar="FILE",
                    help="a Python file declaring sofie.CustomOp objects (repeatable)")
     return p
@@ -75,7 +78,7 @@ def _main(argv: list[str]) -> int:
         model = load_model(args.model, name=args.name)
         print(f"saved {save_root(model, args.save_root)}", file=sys.stderr)
     r = build(model, args.output, name=args.name, blas=args.blas, passes=passes, dims=parse_dims(args.dim),
-              source=os.path.basename(args.model))
+              source=os.path.basename(args.model), profile=args.profile)
     if args.stats:
         path = os.path.join(args.output, f"{r.low.name}.stats.json")
         with open(path, "w") as f:

@@ -1,0 +1,67 @@
+"""This machine's single-thread limits, measured by the small C++ probes in bench/probes/:
+the FMA peak (GFLOP/s) and the read bandwidth (GB/s) at a few working-set sizes, L1-, L2- and
+L3-resident and DRAM. Both are the best of short repeated blocks, so that a shared, loaded
+machine still shows what one undisturbed core does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROBES = os.path.join(HERE, "probes")
+
+# working sets the bandwidth probe reads: within L1, L2, L3, and far beyond L3 (DRAM)
+BANDWIDTH_SIZES = (16 << 10, 256 << 10, 8 << 20, 256 << 20)
+
+
+@dataclass
+class Machine:
+    fma_peak_gflops: float
+    bandwidth_gbs: dict[int, float]  # working-set bytes -> GB/s
+
+    def bandwidth_at(self, working_set: int) -> tuple[int, float]:
+        """The probe size that holds `working_set` (the smallest not below it, else the largest)
+        and its bandwidth: bytes a model streams come from the level its working set fits."""
+        sizes = sorted(self.bandwidth_gbs)
+        size = next((s for s in sizes if s >= working_set), sizes[-1])
+        return size, self.bandwidth_gbs[size]
+
+    def to_json(self) -> dict:
+        return {"fma_peak_gflops": self.fma_peak_gflops,
+                "bandwidth_gbs": {str(k): v for k, v in sorted(self.bandwidth_gbs.items())}}
+
+
+def _build(name: str, out: str) -> str:
+    exe = os.path.join(out, name)
+    src = os.path.join(PROBES, name + ".cpp")
+    if not os.path.isfile(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        os.makedirs(out, exist_ok=True)
+        subprocess.run(["g++", "-std=c++17", "-O2", "-march=native", src, "-o", exe], check=True)
+    return exe
+
+
+def _run_json(cmd: list[str]) -> dict:
+    return json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+
+
+def fma_peak(out: str) -> float:
+    """GFLOP/s of one core doing nothing but independent FMAs (2 FLOPs each)."""
+    return float(_run_json([_build("fma_peak", out)])["gflops"])
+
+
+def bandwidth(out: str, sizes: tuple[int, ...] = BANDWIDTH_SIZES) -> dict[int, float]:
+    """GB/s of one core reading a buffer of each size again and again."""
+    r = _run_json([_build("bandwidth", out), *map(str, sizes)])
+    return {int(k): float(v) for k, v in r.items() if k != "sink"}
+
+
+def measure(out: str) -> Machine:
+    return Machine(fma_peak(out), bandwidth(out))
+
+
+if __name__ == "__main__":
+    import sys
+    print(json.dumps(measure(sys.argv[1] if len(sys.argv) > 1 else "build/bench/probes").to_json(), indent=1))
