@@ -16,7 +16,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 
-from sofie.backend_cpp.toolchain import BLAS_CHOICES, DEFAULT_BLAS, blas_flags, run_compiler
+from sofie.backend_cpp.toolchain import BLAS_CHOICES, blas_flags, default_blas, run_compiler
 from sofie.backend_cpp.types import cpp_type
 from sofie.driver import build
 from sofie.errors import SofieError
@@ -93,11 +93,12 @@ def _size(d, sizes: dict[str, int]) -> int:
     return coef * math.prod(sizes[s] for s in syms)
 
 
-def profile(model: str, batch: int = 1, iters: int = 100, blas: str = DEFAULT_BLAS, out_dir: str | None = None,
+def profile(model: str, batch: int = 1, iters: int = 100, blas: str | None = None, out_dir: str | None = None,
             name: str | None = None) -> Profile:
     """Builds `model` with per-op timers into `out_dir` (a temporary folder by default) and runs it."""
     if batch < 1 or iters < 1:
         raise SofieError(f"--batch and --iters must be at least 1 (got batch {batch}, iters {iters})")
+    blas = blas or default_blas()
     with tempfile.TemporaryDirectory(prefix="sofie-profile-") as tmp:
         out = out_dir or tmp
         r = build(model, out, name=name, blas=blas, profile=True, source=os.path.basename(model))
@@ -124,7 +125,7 @@ def _main(argv: list[str]) -> int:
     p.add_argument("model", help="model file (as sofie-compile takes it)")
     p.add_argument("--batch", type=int, default=1, help="events per call (default 1)")
     p.add_argument("--iters", type=int, default=100, help="calls to time (default 100)")
-    p.add_argument("--blas", choices=BLAS_CHOICES, default=DEFAULT_BLAS)
+    p.add_argument("--blas", choices=BLAS_CHOICES, help="default: openblas when installed, else none")
     p.add_argument("--name", help="model name (default: the file stem)")
     p.add_argument("-o", "--output", help="keep the profiling build in this folder (default: a temporary one)")
     args = p.parse_args(argv)
