@@ -322,8 +322,10 @@ PROFILE_T0 = "sofie_profile_t0"
 
 
 def _is_op_block(op) -> bool:
-    """Ops printed as a block of their own in run() (not pointer definitions)."""
-    return not (op.isa(LowWeight) or op.isa(LowBuffer) or op.isa(LowOutput) or op.isa(LowView))
+    """Ops printed as a block of their own in run() (not pointer definitions, nor the run-time
+    dims declared at its top level)."""
+    return not (op.isa(LowWeight) or op.isa(LowBuffer) or op.isa(LowOutput) or op.isa(LowView)
+                or op.isa(LowBindDims))
 
 
 def _cpp_string(text: str) -> str:

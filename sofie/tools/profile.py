@@ -103,6 +103,10 @@ def profile(model: str, batch: int = 1, iters: int = 100, blas: str | None = Non
         out = out_dir or tmp
         r = build(model, out, name=name, blas=blas, profile=True, source=os.path.basename(model))
         symbols = r.stats["symbols"]
+        if r.low.main.attrs.get("run_time_dims"):
+            raise SofieError(f"{model}: its shapes depend on input values (run-time dims), which the profile's "
+                             f"generated inputs cannot supply; profile it from your own program "
+                             f"(sofie-compile --profile, Session::profile_seconds())")
         if symbols["batch"] is None and batch != 1:
             raise SofieError(f"{model}: the model has a fixed batch (no batch dim), so --batch must be 1, not {batch}")
         name = r.low.name

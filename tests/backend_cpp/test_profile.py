@@ -98,3 +98,23 @@ def test_cli(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as e:
         profile_cli.main([str(tmp_path / "missing.onnx")])
     assert e.value.code == 2
+
+
+def test_run_time_dims_are_declared_outside_the_timed_blocks(tmp_path) -> None:
+    """A model with run-time dims: their declarations stay at run()'s top level, so the timed
+    blocks are the ops alone (names aligned with the timers); the profile tool, which makes up
+    its inputs, refuses such a model instead of feeding it invalid axes."""
+    g = helper.make_graph([helper.make_node("ReduceSum", ["x", "axes"], ["y"], name="rs"),
+                           helper.make_node("Relu", ["y"], ["z"], name="relu")], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4]),
+                           helper.make_tensor_value_info("axes", TensorProto.INT64, [1])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)])
+    path = tmp_path / "rt.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), path)
+    r = build(str(path), str(tmp_path / "out"), name="rt", blas="none", profile=True)
+    text = open(r.header).read()
+    ops = int(re.search(r"kProfileOps = (\d+);", text).group(1))
+    assert ops == len(re.findall(r"profile_seconds_\[\d+\] \+=", text)) == 2
+    assert re.search(r'kProfileNames\{\{"rs", "relu"\}\}', text), text
+    with pytest.raises(Exception, match="run-time dims"):
+        profile(str(path), iters=1)
