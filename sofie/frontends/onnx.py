@@ -491,16 +491,21 @@ def _reshape(imp: _Importer, inputs, attrs, loc, where):
     return imp.create("graph.reshape", [inputs[0], shape], {}, loc, where)
 
 
-def _cast(imp: _Importer, inputs, attrs, loc, where):
+def _target_type(attrs: dict, where: str, op: str) -> str:
+    """The IR element type of a Cast's (BitCast's) `to` attribute."""
     to = attrs.get("to")
     try:
-        dt = dtype_name(helper.tensor_dtype_to_np_dtype(int(to)))
+        return dtype_name(helper.tensor_dtype_to_np_dtype(int(to)))
     except (KeyError, SofieError, TypeError, ValueError):
-        raise SofieError(f"{where}: Cast to {_type_name(to)} is not supported (sofie's element types: "
+        raise SofieError(f"{where}: {op} to {_type_name(to)} is not supported (sofie's element types: "
                          f"float, double, int8-64, uint8-64, bool; storage only: float16, bfloat16, "
                          f"float8 (e4m3fn, e4m3fnuz, e5m2, e5m2fnuz, e8m0), float4e2m1, int4, uint4, "
                          f"int2, uint2)") from None
-    return imp.create("graph.cast", inputs, {"to": dt, **_cast_options(attrs)}, loc, where)
+
+
+def _cast(imp: _Importer, inputs, attrs, loc, where):
+    return imp.create("graph.cast", inputs, {"to": _target_type(attrs, where, "Cast"), **_cast_options(attrs)},
+                      loc, where)
 
 
 def _cast_options(attrs: dict) -> dict:
@@ -524,12 +529,7 @@ def unpack_bits(raw: bytes, bits: int, count: int) -> np.ndarray:
 
 
 def _bit_cast(imp: _Importer, inputs, attrs, loc, where):
-    to = attrs.get("to")
-    try:
-        dt = dtype_name(helper.tensor_dtype_to_np_dtype(int(to)))
-    except (KeyError, SofieError, TypeError, ValueError):
-        raise SofieError(f"{where}: BitCast to {_type_name(to)} is not supported") from None
-    return imp.create("graph.bit_cast", inputs, {"to": dt}, loc, where)
+    return imp.create("graph.bit_cast", inputs, {"to": _target_type(attrs, where, "BitCast")}, loc, where)
 
 
 def _type_name(to: Any) -> str:
