@@ -323,9 +323,8 @@ def _sparse_constant() -> onnx.ModelProto:
 
 REFUSED = {
     "cast_to_string": (_node_model("Cast", [("f32", (2,))], to=TP.STRING), r"Cast to STRING is not supported"),
-    "cast_to_float8": (_node_model("Cast", [("f32", (2,))], to=TP.FLOAT8E4M3FN),
-                       r"Cast to FLOAT8E4M3FN is not supported"),
-    "cast_to_int4": (_node_model("Cast", [("f32", (2,))], opset=21, to=TP.INT4), r"Cast to INT4 is not supported"),
+    "cast_to_float6": (_node_model("Cast", [("f32", (2,))], opset=26, to=TP.FLOAT6E2M3),
+                       r"Cast to FLOAT6E2M3 is not supported"),
     "constant_sparse": (_sparse_constant(), r"sparse Constant \(sparse_value\) is not supported"),
     "gelu_bad_approximate": (_node_model("Gelu", [("f32", (2,))], approximate="erf"),
                              r"Gelu.*approximate='erf' is not supported \(expected one of 'none', 'tanh'\)"),
