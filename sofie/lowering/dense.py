@@ -14,10 +14,9 @@ from sofie.ir.dialects.low import PARALLEL, REDUCTION
 from sofie.ir.dialects.low import View as LowView
 from sofie.ir.dialects.scalar import Call, Const, Expr, Var, substitute
 from sofie.ir.registry import lookup
-from sofie.ir.types import COMPUTED_AS_F32
 from sofie.lowering.context import LoweringContext, refuse, rule
 from sofie.lowering.epilogue import epilogue
-from sofie.lowering.loops import broadcast_map, elementwise, through_f32
+from sofie.lowering.loops import broadcast_map, elementwise
 
 # ONNX MatMul / Gemm integer types, computed by loops (the GEMM kernel has float and double)
 INTEGER_TYPES = ("i32", "i64", "u32", "u64")
@@ -61,11 +60,6 @@ def _gemm(ctx: LoweringContext, op: Operation) -> None:
 @rule(MatMul)
 def _matmul(ctx: LoweringContext, op: Operation) -> None:
     """One GEMM when B has no batch (the batch folds into M), else a GEMM per batch element."""
-    if op.result.type.dtype in COMPUTED_AS_F32:
-        # f16 / bf16: one f32 GEMM, rounded once: float accumulation, as numpy's float16 and
-        # ml_dtypes' bfloat16 matmul (and onnxruntime's f16 MatMul) accumulate
-        through_f32(ctx, op, [op.A, op.B], lambda ab, y: _matmul_gemm(ctx, op, ab[0], ab[1], y))
-        return
     if not _use_kernel(op):
         _integer_matmul(ctx, op)
         return

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sofie.ir.core import Operation, Value
 from sofie.ir.dialects.low import PARALLEL
 from sofie.ir.dialects.low import Generic as LowGeneric
-from sofie.ir.dialects.scalar import Call, Expr, Var, substitute
-from sofie.ir.types import Dim, TensorType
+from sofie.ir.dialects.scalar import Expr, Var, substitute
+from sofie.ir.types import Dim
 from sofie.lowering.context import LoweringContext
 
 
@@ -32,19 +30,3 @@ def elementwise(ctx: LoweringContext, op: Operation | None, inputs: list[Value],
     maps = [broadcast_map(v.type.shape, shape) for v in operands] + [list(range(len(shape)))]
     ctx.create(LowGeneric, [*operands, out],
                {"maps": maps, "iterators": [PARALLEL] * len(shape), "body": str(substitute(body, renumber))}, op)
-
-
-def through_f32(ctx: LoweringContext, op: Operation, operands: list[Value],
-                emit: Callable[[list[Value], Value], None]) -> None:
-    """`op` on f16 / bf16 (storage only) computed by its f32 kernel: each operand widened into
-    an f32 buffer, `emit(wide operands, f32 result)` lowers the op on them, and the result is
-    rounded once into the op's destination."""
-    name = op.results[0].name or "op"
-    wide = []
-    for k, v in enumerate(operands):
-        w = ctx.alloc(TensorType("f32", v.type.shape), f"{name}_in{k}_f32")
-        elementwise(ctx, op, [ctx.value(v)], w, Call("cast_f32", (Var(0),)))
-        wide.append(w)
-    y = ctx.alloc(TensorType("f32", op.results[0].type.shape), f"{name}_f32")
-    emit(wide, y)
-    elementwise(ctx, op, [y], ctx.dest(op), Call(f"cast_{op.results[0].type.dtype}", (Var(0),)))
