@@ -89,7 +89,8 @@ class Kernel(OpDef):
     traits = frozenset()
     results = 0
     dtypes: tuple[str, ...] | None = None
-    index_operands: tuple[str, ...] = ()  # integer operands read at run time (an axis), i32 or i64
+    # integer operands read at run time (an axis, sequence lengths): name -> the types allowed
+    index_operands: dict[str, tuple[str, ...]] = {}
 
     def infer(self, op: Operation) -> list[TensorType]:
         return []
@@ -98,16 +99,18 @@ class Kernel(OpDef):
         written = op.written_operands()
         if self.dtypes is None or not written:
             return
+        indices = set()
+        for name, types in self.index_operands.items():
+            v = op.operand(name)
+            if v is not None and v.type.dtype not in types:
+                raise SofieError(f"{op.describe()}: {name} is {v.type.dtype}, expected {' or '.join(types)}")
+            indices.add(id(v))
         dt = written[0].type.dtype
         if dt not in self.dtypes:
             raise SofieError(f"{op.describe()}: no kernel for element type {dt} "
                              f"(supported: {', '.join(self.dtypes)})")
-        indices = {id(op.operand(name)) for name in self.index_operands}
         for v in op.operands:
-            if v is not None and id(v) in indices:
-                if v.type.dtype not in ("i32", "i64"):
-                    raise SofieError(f"{op.describe()}: operand %{v.name} is {v.type.dtype}, expected i32 or i64")
-            elif v is not None and v.type.dtype != dt:
+            if v is not None and id(v) not in indices and v.type.dtype != dt:
                 raise SofieError(f"{op.describe()}: operand %{v.name} is {v.type.dtype}, the kernel runs on {dt}")
 
     def may_run_in_place(self, op: Operation) -> bool:
@@ -127,11 +130,12 @@ class Kernel(OpDef):
 
 
 def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "", inplace: bool = False,
-            dtypes: tuple[str, ...] | None = FLOATS, index_operands: tuple[str, ...] = ()) -> type[OpDef]:
+            dtypes: tuple[str, ...] | None = FLOATS,
+            index_operands: dict[str, tuple[str, ...]] | None = None) -> type[OpDef]:
     traits = frozenset({INPLACE}) if inplace else frozenset()
     return register(type(name.split(".")[1].title().replace("_", ""), (Kernel,),
                          {"name": name, "operands": operands, "attrs": attrs or {}, "doc": doc, "traits": traits,
-                          "dtypes": dtypes, "index_operands": index_operands}))
+                          "dtypes": dtypes, "index_operands": index_operands or {}}))
 
 
 Gemm = _kernel("low.gemm", "A B C? Y:out", {"transA": Attr("int", 0), "transB": Attr("int", 0),
@@ -179,7 +183,7 @@ Cumulative = _kernel("low.cumulative", "X axis_at? Y:out", {"axis": Attr("int", 
                                                          "exclusive": Attr("int", 0), "reverse": Attr("int", 0)},
                      "running sum (product) along `axis`, or along the axis the one-element `axis_at` "
                      "operand holds at run time (checked against the rank)", dtypes=NUMERIC,
-                     index_operands=("axis_at",))
+                     index_operands={"axis_at": ("i32", "i64")})
 TopK = _kernel("low.top_k", "X order values:out indices:out", {"axis": Attr("int"), "largest": Attr("int", 1)},
                "the k = values' axis length largest (smallest) along axis, ordered, ties by index; "
                "order: i64 scratch for the axis' indices", dtypes=None)
@@ -298,19 +302,7 @@ class RecurrentKernel(Kernel):
     output's type, but sequence_lens, which is i32."""
 
     dtypes = FLOATS
-
-    def verify(self, op: Operation) -> None:
-        idx = self.operand_index("sequence_lens")
-        lens = op.operands[idx] if idx < len(op.operands) else None
-        if lens is not None and lens.type.dtype != "i32":
-            raise SofieError(f"{op.describe()}: sequence_lens is {lens.type.dtype}, expected i32")
-        dt = op.written_operands()[0].type.dtype
-        if dt not in self.dtypes:
-            raise SofieError(f"{op.describe()}: no kernel for element type {dt} "
-                             f"(supported: {', '.join(self.dtypes)})")
-        for v in op.operands:
-            if v is not None and v is not lens and v.type.dtype != dt:
-                raise SofieError(f"{op.describe()}: operand %{v.name} is {v.type.dtype}, the kernel runs on {dt}")
+    index_operands = {"sequence_lens": ("i32",)}
 
     def couples_events(self, op: Operation, batch: str) -> bool:
         """Layout 0 runs the recurrence along X's axis 0: when that is the batch symbol, the
