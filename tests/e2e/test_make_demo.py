@@ -13,7 +13,10 @@ HEAVY = ("torch", "onnxscript", "keras", "h5py", "uproot", "root", "dask", "pyte
 
 def dry_run(target: str, tmp_path) -> list[str]:
     """The commands `make <target>` runs, for a venv that does not exist yet."""
-    r = subprocess.run(["make", "-n", target, f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True)
+    # Under `make test` the environment carries MAKELEVEL, and a nested make would add
+    # "Entering/Leaving directory" lines; --no-print-directory keeps the output the commands only.
+    cmd = ["make", "--no-print-directory", "-n", target, f"VENV={tmp_path / 'venv'}"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     return r.stdout.splitlines()
 
