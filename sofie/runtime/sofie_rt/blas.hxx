@@ -17,6 +17,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "thread_pool.hxx"
+
 #if (defined(SOFIE_BLAS_OPENBLAS) + defined(SOFIE_BLAS_CBLAS) + defined(SOFIE_BLAS_EIGEN) + \
      defined(SOFIE_BLAS_NONE)) > 1
 #error "define at most one of SOFIE_BLAS_OPENBLAS, SOFIE_BLAS_CBLAS, SOFIE_BLAS_EIGEN, SOFIE_BLAS_NONE"
@@ -422,6 +424,13 @@ inline void gemm(bool transA, bool transB, std::size_t M, std::size_t N, std::si
     // built-in kernel beats the BLAS libraries' GEMM setup there by 3-4x.
     if (M == 1 && (!transA || lda == 1)) {
         detail::gemm::gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    // With intra-op threads (thread_pool.hxx), one block of C per thread, each this same call.
+    if (detail::split_gemm(M, N, K, [&](std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1) {
+            gemm<T>(transA, transB, i1 - i0, j1 - j0, K, alpha, A + (transA ? i0 : i0 * lda), lda,
+                    B + (transB ? j0 * ldb : j0), ldb, beta, C + i0 * ldc + j0, ldc);
+        })) {
         return;
     }
 #if defined(SOFIE_BLAS_OPENBLAS) || defined(SOFIE_BLAS_CBLAS)

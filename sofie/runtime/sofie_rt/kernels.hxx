@@ -244,6 +244,52 @@ inline void conv2d_depthwise(const T* x, const T* w, T* y, std::size_t C, std::s
     }
 }
 
+namespace detail {
+
+// conv2d's im2col path on the intra-op pool: thread t computes the output rows
+// [t*OH/T, (t+1)*OH/T) of every image and group, in bands of `band` rows (band = the
+// single-thread band / T, so the T im2col slices fit the scratch the plan gave one thread).
+// Then the epilogue, split over output channels. The arithmetic of each output element is
+// that of the single-thread conv (a band's GEMM computes each column the same way).
+template <class T, class F>
+inline void conv2d_im2col_split(ThreadPool& pool, const T* x, const T* w, const same<T>* bias, T* y,
+                                same<T>* scratch, std::size_t N, std::size_t C, std::size_t H,
+                                std::size_t W, std::size_t M, std::size_t group, std::size_t kH,
+                                std::size_t kW, std::size_t pad_top, std::size_t pad_left,
+                                std::size_t stride_h, std::size_t stride_w, std::size_t dil_h,
+                                std::size_t dil_w, std::size_t OH, std::size_t OW, F f,
+                                const same<T>* residual, std::size_t band) {
+    const std::size_t Cg = C / group, Mg = M / group, K = Cg * kH * kW, P = OH * OW;
+    const std::size_t threads = pool.size();
+    pool.run(threads, [&](std::size_t t) {
+        T* col = scratch + t * band * OW * K;
+        const std::size_t lo = t * OH / threads, hi = (t + 1) * OH / threads;
+        for (std::size_t n = 0; n < N; ++n) {
+            for (std::size_t g = 0; g < group; ++g) {
+                const T* xg = x + (n * C + g * Cg) * H * W;
+                T* yg = y + (n * M + g * Mg) * P;
+                for (std::size_t oh0 = lo; oh0 < hi; oh0 += band) {
+                    const std::size_t oh1 = std::min(hi, oh0 + band), cols = (oh1 - oh0) * OW;
+                    im2col(xg, col, Cg, H, W, kH, kW, pad_top, pad_left, stride_h, stride_w, dil_h,
+                           dil_w, oh0, oh1, OW);
+                    rt::gemm<T>(false, false, Mg, cols, K, T(1), w + g * Mg * K, K, col, cols, T(0),
+                            yg + oh0 * OW, P);
+                }
+            }
+        }
+    });
+    pool.run(threads, [&](std::size_t t) {
+        const std::size_t m0 = t * M / threads, m1 = (t + 1) * M / threads;
+        for (std::size_t n = 0; n < N && m0 < m1; ++n) {
+            const std::size_t at = (n * M + m0) * P;
+            epilogue(y + at, bias ? bias + m0 : nullptr, residual ? residual + at : nullptr, m1 - m0, P,
+                     true, f);
+        }
+    });
+}
+
+}  // namespace detail
+
 // y[N, M, OH, OW] = act(conv(x[N, C, H, W], w) + bias + residual).
 // Per image and group: im2col into scratch, then W_g[M/g, C/g*kH*kW] x col; with
 // tile_rows > 0, `tile_rows` output rows at a time, so scratch needs only
@@ -262,6 +308,16 @@ inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
     const bool pointwise = detail::conv_is_pointwise(kH, kW, pad_top, pad_left, pad_bottom,
                                                      pad_right, stride_h, stride_w);
     const std::size_t rows = tile_rows == 0 ? OH : std::min(tile_rows, OH);  // 0: whole image
+    // With intra-op threads (thread_pool.hxx): bands of rows / T rows, one slice of the
+    // scratch per thread; a band of under one row per thread leaves the split to the GEMMs.
+    ThreadPool* pool = intra_op_pool();
+    if (pool != nullptr && !pointwise && !(Cg == 1 && group > 1) && rows >= pool->size() &&
+        N * M * K * P >= detail::kMinSplitMacs) {
+        detail::conv2d_im2col_split(*pool, x, w, bias, y, scratch, N, C, H, W, M, group, kH, kW,
+                                    pad_top, pad_left, stride_h, stride_w, dil_h, dil_w, OH, OW, f,
+                                    residual, rows / pool->size());
+        return;
+    }
     for (std::size_t n = 0; n < N; ++n) {
         if (Cg == 1 && group > 1) {  // depthwise: a GEMM per group would have one row
             conv2d_depthwise(x + n * C * H * W, w, y + n * M * P, C, H, W, M, kH, kW, pad_top,

@@ -28,7 +28,14 @@
 #include <string>
 #include <utility>
 
+#include "blas.hxx"
+#include "thread_pool.hxx"
 #include "weights.hxx"
+
+#if defined(SOFIE_BLAS_CBLAS) && (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32)
+// Present when the system CBLAS is OpenBLAS (a weak reference: null with any other CBLAS).
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+#endif
 
 namespace sofie {
 inline namespace v0_1_0 {
@@ -86,6 +93,22 @@ std::size_t arena_size(const std::size_t (&rows)[R][T], const std::array<std::si
     return n;
 }
 
+// OpenBLAS's own threads off, once per process: parallelism is the Sessions' (one per thread)
+// and their intra-op pools'. Left on, every GEMM of every Session would wake OpenBLAS's
+// threads, which on a machine whose cores are all busy made a resnet18 Session 60x slower
+// (bench: `make bench` measures the scaling of Sessions over threads).
+inline void single_threaded_blas() {
+    static const bool done = [] {
+#if defined(SOFIE_BLAS_OPENBLAS)
+        scipy_openblas_set_num_threads(1);
+#elif defined(SOFIE_BLAS_CBLAS) && (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32)
+        if (openblas_set_num_threads != nullptr) openblas_set_num_threads(1);
+#endif
+        return true;
+    }();
+    (void)done;
+}
+
 // One Session per thread; any number of Sessions may share one Weights object, since it is
 // never written after loading. Movable (the arena moves with it), not copyable.
 template <class Model>
@@ -97,25 +120,34 @@ public:
     // The model's constants (sofie::Functor reads the default weights path from them).
     using model_type = Model;
 
+    // intra_op_threads > 1: the Session also owns a pool of that many threads (itself and
+    // intra_op_threads - 1 workers, started here) that its large GEMMs and convs split over
+    // (thread_pool.hxx); the results are those of one thread. 1 (the default): no pool.
     explicit SessionBase(const std::string& weights = Model::kDefaultWeightsPath,
                          std::size_t max_batch = Model::kDefaultMaxBatch,
-                         const Dims& max_dims = Model::kDefaultMaxDims)
-        : SessionBase(load_weights(weights, Model::kWeights), max_batch, max_dims) {}
+                         const Dims& max_dims = Model::kDefaultMaxDims,
+                         std::size_t intra_op_threads = 1)
+        : SessionBase(load_weights(weights, Model::kWeights), max_batch, max_dims, intra_op_threads) {}
 
     explicit SessionBase(std::shared_ptr<const Weights> weights,
                          std::size_t max_batch = Model::kDefaultMaxBatch,
-                         const Dims& max_dims = Model::kDefaultMaxDims)
+                         const Dims& max_dims = Model::kDefaultMaxDims,
+                         std::size_t intra_op_threads = 1)
         : weights_(std::move(weights)),
           max_batch_(clamp_batch(max_batch)),
           max_dims_(clamp_dims(max_dims)),
-          arena_(Model::arena_bytes(max_batch_, max_dims_)) {
+          arena_(Model::arena_bytes(max_batch_, max_dims_)),
+          pool_(intra_op_threads > 1 ? std::make_unique<ThreadPool>(intra_op_threads) : nullptr) {
         if (!weights_) throw std::invalid_argument("sofie: Session needs weights");
+        single_threaded_blas();
     }
 
     // Events one run holds: the arena is sized for this many.
     std::size_t max_batch() const { return max_batch_; }
     const Dims& max_dims() const { return max_dims_; }
     const std::shared_ptr<const Weights>& weights() const { return weights_; }
+    // Threads one infer runs on: 1, or the intra_op_threads the Session was constructed with.
+    std::size_t intra_op_threads() const { return pool_ ? pool_->size() : 1; }
 
 protected:
     // A dim's value for this call, refused above the maximum the arena was sized for.
@@ -133,6 +165,7 @@ protected:
     // A template so the generated lambda inlines: no std::function, no allocation.
     template <class Run>
     void for_each_chunk(std::size_t batch, Run&& run) {
+        IntraOpScope scope(pool_.get());  // the kernels of this run may split over the pool
         if constexpr (Model::kBatching == Batching::Fixed) {
             if (batch != 1) {
                 throw std::invalid_argument("sofie: this model has a fixed shape; batch must be 1");
@@ -173,6 +206,7 @@ private:
     std::size_t max_batch_;
     Dims max_dims_;
     AlignedBuffer arena_;
+    std::unique_ptr<ThreadPool> pool_;  // null with one intra-op thread
 };
 
 }  // namespace rt

@@ -33,6 +33,7 @@
 #include "scalar.hxx"
 #include "spatial.hxx"
 #include "session.hxx"
+#include "thread_pool.hxx"
 #include "vmath.hxx"
 #include "weights.hxx"
 #include "winograd.hxx"
