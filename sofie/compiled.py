@@ -25,7 +25,7 @@ def _dtype_spelling(dt: str) -> str:
 class CompiledModel:
     """A compiled model, callable on numpy arrays: `outputs = model(x)`."""
 
-    def __init__(self, folder: str, info: dict[str, Any], max_batch: int) -> None:
+    def __init__(self, folder: str, info: dict[str, Any], max_batch: int, intra_op_threads: int = 1) -> None:
         self.folder = folder
         self.info = info
         self.name = info["name"]
@@ -40,7 +40,7 @@ class CompiledModel:
         # dims computed in infer from the data -> their bounds (dims of the interface)
         self._run_time = dict(info.get("run_time_dims", {}))
         try:
-            self._session = mod.Session(self.weights, max_batch, list(self._dims.values()))
+            self._session = mod.Session(self.weights, max_batch, list(self._dims.values()), intra_op_threads)
         except Exception as e:  # a std::runtime_error from the weights check
             raise SofieError(f"{self.weights}: {e}") from None
         self._local = threading.local()

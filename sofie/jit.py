@@ -123,13 +123,18 @@ _LOCK = threading.Lock()
 
 def compile(model: Any, *, name: str | None = None, blas: str | None = None,
             passes: list[str] | None = None, example_inputs: Any = None, dynamic_shapes: Any = None,
-            max_batch: int | None = None, dims: dict[str, int] | None = None) -> CompiledModel:
+            max_batch: int | None = None, dims: dict[str, int] | None = None,
+            intra_op_threads: int = 1) -> CompiledModel:
     """Compiles `model` to C++, builds a Python extension around it (cached) and loads it.
 
     `max_batch`: events per run of the generated code (default: the model's, up to 64);
     larger batches run in chunks. `dims`: maxima of the other dim symbols ({"P": 128}, default
-    64 each); larger values are refused. A torch.nn.Module is exported with `example_inputs`
+    64 each); larger values are refused. `intra_op_threads` > 1: each Session of the result (one per
+    calling thread) owns a pool of that many threads its large GEMMs and convs split over, with
+    the results of one thread (a run-time option: it does not change the cached build). A torch.nn.Module is exported with `example_inputs`
     and a dynamic batch, or the `dynamic_shapes` given (as `torch.export.export` takes them)."""
+    if isinstance(intra_op_threads, bool) or not isinstance(intra_op_threads, int) or intra_op_threads < 1:
+        raise SofieError(f"sofie.compile: intra_op_threads must be an int >= 1, got {intra_op_threads!r}")
     blas = blas or default_blas()
     key = hashlib.sha256(b"|".join([
         _model_bytes(model, example_inputs, dynamic_shapes),
@@ -144,7 +149,7 @@ def compile(model: Any, *, name: str | None = None, blas: str | None = None,
                              example_inputs=example_inputs, dynamic_shapes=dynamic_shapes, dims=dims)
         with open(manifest) as f:
             info = json.load(f)
-    return CompiledModel(folder, info, max_batch or info["max_batch"])
+    return CompiledModel(folder, info, max_batch or info["max_batch"], intra_op_threads)
 
 
 def _build_extension(model: Any, folder: str, key: str, **options: Any) -> None:

@@ -62,13 +62,14 @@ void check(const py::array& a, char kind, py::ssize_t itemsize, std::size_t coun
 PYBIND11_MODULE({module_name}, m) {{
   // module_local: the same model built with another BLAS may be loaded in this process too
   py::class_<{ns}::Session>(m, "Session", py::module_local())
-      .def(py::init<const std::string&, std::size_t, std::array<std::size_t, {k}>>(), py::arg("weights"),
-           py::arg("max_batch"), py::arg("max_dims"))
+      .def(py::init<const std::string&, std::size_t, std::array<std::size_t, {k}>, std::size_t>(),
+           py::arg("weights"), py::arg("max_batch"), py::arg("max_dims"), py::arg("intra_op_threads") = 1)
       .def("max_batch", &{ns}::Session::max_batch)
       .def("max_dims", &{ns}::Session::max_dims)
+      .def("intra_op_threads", &{ns}::Session::intra_op_threads)
       // a Session for another thread, sharing this one's read-only weights
       .def("sharing", []({ns}::Session& s, std::size_t max_batch) {{
-        return {ns}::Session(s.weights(), max_batch, s.max_dims());
+        return {ns}::Session(s.weights(), max_batch, s.max_dims(), s.intra_op_threads());
       }})
       // Python checks dtypes and shapes with friendlier messages; the pointers then go to the
       // kernels with the GIL released so Sessions on several threads run in parallel. Returns

@@ -45,14 +45,19 @@ inline std::string find_weights(const std::string& path, const std::string& head
 }
 
 // One Session per slot; the first loads the weights (from `path` exactly), the others share them.
+// intra_op_threads > 1 gives each slot's Session its own pool of that many threads.
 template <class Session>
 class SlotSessions {
 public:
-    SlotSessions(unsigned nslots, const std::string& path) {
+    SlotSessions(unsigned nslots, const std::string& path, std::size_t intra_op_threads = 1) {
+        using Model = typename Session::model_type;
         const unsigned n = nslots == 0 ? 1u : nslots;
         sessions_.reserve(n);
-        sessions_.emplace_back(path);
-        for (unsigned i = 1; i < n; ++i) sessions_.emplace_back(sessions_.front().weights());
+        sessions_.emplace_back(path, Model::kDefaultMaxBatch, Model::kDefaultMaxDims, intra_op_threads);
+        for (unsigned i = 1; i < n; ++i) {
+            sessions_.emplace_back(sessions_.front().weights(), Model::kDefaultMaxBatch, Model::kDefaultMaxDims,
+                                   intra_op_threads);
+        }
     }
 
     Session& operator[](unsigned slot) {
@@ -80,10 +85,12 @@ template <class Session, class T, std::size_t... I>
 class FunctorBase<Session, T, std::index_sequence<I...>> {
 public:
     // `weights`: the file as given, else the file of that name beside the model's header;
-    // empty: the model's default ("NAME.dat").
-    FunctorBase(unsigned nslots, const std::string& weights)
+    // empty: the model's default ("NAME.dat"). intra_op_threads: see SessionBase (1: none;
+    // RDataFrame's slots usually take every core already).
+    FunctorBase(unsigned nslots, const std::string& weights, std::size_t intra_op_threads)
         : sessions_(std::make_shared<SlotSessions<Session>>(
-              nslots, find_weights(weights.empty() ? Model::kDefaultWeightsPath : weights, Model::kHeaderFile))) {}
+              nslots, find_weights(weights.empty() ? Model::kDefaultWeightsPath : weights, Model::kHeaderFile),
+              intra_op_threads)) {}
 
     // The model's output for one event (SofieFunctor's return type: it allocates).
     std::vector<T> operator()(unsigned slot, Repeat<I, T>... x) const {
@@ -107,8 +114,8 @@ class Functor : public rt::FunctorBase<Session, T, std::make_index_sequence<N>> 
     static_assert(N > 0, "sofie::Functor needs at least one input value");
 
 public:
-    explicit Functor(unsigned nslots = 1, const std::string& weights = "")
-        : rt::FunctorBase<Session, T, std::make_index_sequence<N>>(nslots, weights) {}
+    explicit Functor(unsigned nslots = 1, const std::string& weights = "", std::size_t intra_op_threads = 1)
+        : rt::FunctorBase<Session, T, std::make_index_sequence<N>>(nslots, weights, intra_op_threads) {}
 };
 
 }  // namespace v0_1_0
