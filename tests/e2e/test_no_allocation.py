@@ -13,6 +13,7 @@ from tests.e2e.cpp import build_program, sh
 
 MAIN = r'''
 #include "net.hxx"
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -35,7 +36,7 @@ static const char* const kNames[kKinds] = {
     "malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc",
     "new", "new[]", "new(nothrow)", "new[](nothrow)", "new(align)", "new[](align)",
     "new(align,nothrow)", "new[](align,nothrow)"};
-static bool counting = false;
+static std::atomic<bool> counting{false};  // read by the intra-op pool's threads too
 static long counts[kKinds];
 static void count(Kind k) { if (counting) ++counts[k]; }
 static long total() { long t = 0; for (long c : counts) t += c; return t; }
@@ -136,6 +137,13 @@ int main(int, char** argv) {
   for (std::size_t batch : {1, 3, 4, 10}) s.infer(batch, x.data(), y.data());  // 10 runs in chunks
   counting = false;
   print_counts("infer");
+  // with intra-op threads: the pool's threads were started by the constructor, not by infer
+  TMVA_SOFIE_net::Session threaded(argv[1], 4, {}, 2);
+  threaded.infer(4, x.data(), y.data());
+  counting = true;
+  for (std::size_t batch : {1, 3, 4, 10}) threaded.infer(batch, x.data(), y.data());
+  counting = false;
+  print_counts("threaded");
   counting = true;
   auto v = s.infer(x.data());  // the SOFIE convenience form returns a vector: must be counted
   counting = false;
@@ -155,6 +163,8 @@ def test_infer_does_not_allocate(model_dir: str, tmp_path, blas: str) -> None:
         f"the counter does not see every allocation function once: {probe}")
     assert int(lines["convenience"][0]) > 0, "the allocation counter does not see allocations in infer"
     assert int(lines["infer"][0]) == 0, f"allocations inside infer: {' '.join(lines['infer'][1:])}"
+    assert int(lines["threaded"][0]) == 0, (
+        f"allocations inside infer with intra-op threads: {' '.join(lines['threaded'][1:])}")
 
 
 KINDS = ["malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc",
