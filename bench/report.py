@@ -7,6 +7,11 @@ results.json holds
   rows:         one per model and batch, with the fields of ROW_FIELDS; `ratio` is sofie / ORT
                 and `to_limit` sofie / the machine's limit (1.0 = at the limit), the two a
                 ratio plot draws per model; `max_rel_err` checks sofie's output against ORT's.
+  threads:      scaling over threads (wall-clock), one row per model, batch and kind with the
+                fields of THREAD_FIELDS: kind "sessions" (throughput of 2 threads, each with its
+                own Session, over 1 thread's) or "intra_op" (speed of one Session with
+                intra_op_threads=2 over one with 1); `ratio` is 2 threads / 1 (2.0 = linear),
+                `load_average` the host's in the minute before.
 """
 
 from __future__ import annotations
@@ -21,6 +26,34 @@ from bench.probes import Machine
 ROW_FIELDS = ("model", "group", "batch", "sofie_us", "ort_us", "ort_floor_us", "ratio", "sofie_wall_us",
               "ort_wall_us", "flops", "bytes", "limit_us", "limit_kind", "to_limit", "generate_s", "build_s",
               "max_rel_err")
+
+
+THREAD_FIELDS = ("model", "batch", "kind", "one_us", "two_us", "ratio", "load_average")
+
+
+def thread_rows(model: str, medians: list[dict[str, Any]], load_average: float) -> list[dict[str, Any]]:
+    """Rows of THREAD_FIELDS from google-benchmark's median entries of a model's threads_ cases
+    (run_name "threads_M_bB/real_time/threads:T", items_per_second the threads' summed rate) and
+    intra_ cases ("intra_M_bB/T/real_time", real_time per call): one_us and two_us are
+    microseconds per call of one Session, at 1 and 2 threads."""
+    per: dict[tuple[str, int], dict[int, float]] = {}
+    for b in medians:
+        head, *rest = b["run_name"].split("/")
+        kind = "sessions" if head.startswith("threads_") else "intra_op"
+        batch = int(head.rsplit("_b", 1)[1])
+        if kind == "sessions":
+            t = int(next(p for p in rest if p.startswith("threads:")).split(":")[1])
+            us = t * 1e6 / b["items_per_second"]  # each thread's time per call
+        else:
+            t, us = int(rest[0]), b["real_time"]
+        per.setdefault((kind, batch), {})[t] = us
+    rows = []
+    for (kind, batch), us in per.items():
+        if 1 in us and 2 in us:
+            # sessions: two calls per two_us against one per one_us; intra: one call each
+            ratio = (2 if kind == "sessions" else 1) * us[1] / us[2]
+            rows.append(dict(zip(THREAD_FIELDS, (model, batch, kind, us[1], us[2], ratio, load_average))))
+    return rows
 
 
 def limit(cost: Cost, machine: Machine) -> tuple[float, str]:
@@ -89,7 +122,23 @@ def markdown(results: dict[str, Any]) -> str:
                      f"| {r['flops'] / 1e9:.3g} | {r['bytes'] / 1e6:.3g} | {_us(r['limit_us'])} | {r['limit_kind']} "
                      f"| {r['to_limit']:.2f} | {r['generate_s']:.1f} s | {r['build_s']:.1f} s "
                      f"| {r['max_rel_err']:.1e} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + threads_table(results.get("threads", []))) + "\n"
+
+
+def threads_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The scaling over threads (THREAD_FIELDS), after the main table; nothing without rows."""
+    if not rows:
+        return []
+    lines = ["", "Threads (wall-clock time per call of one Session; the host's cores are shared, so see the load):",
+             "sessions: 2 threads, each with its own Session (weights shared), against 1; ratio = throughput "
+             "of 2 / of 1 (2.00 = linear). intra_op: one Session with intra_op_threads=2 against 1; "
+             "ratio = speedup.", "",
+             "| model | batch | kind | 1 thread | 2 threads | ratio | load average |",
+             "|---|---:|---|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['batch']} | {r['kind']} | {_us(r['one_us'])} | {_us(r['two_us'])} "
+                     f"| {r['ratio']:.2f} | {r['load_average']:.1f} |")
+    return lines
 
 
 def write(out: str, results: dict[str, Any]) -> tuple[str, str]:

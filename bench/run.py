@@ -41,13 +41,25 @@ def _env() -> dict[str, str]:
                 OPENBLAS_NUM_THREADS="1")
 
 
+# Scaling over threads, timed for these models and batches (wall-clock time): SESSIONS, the
+# throughput of 2 threads each running its own Session (weights shared) over that of 1 thread;
+# INTRA, one Session with intra_op_threads=2 against one with 1.
+SESSIONS = {"linear_10x50": (1, 32), "mlp_5x200": (1, 32), "conv1": (1, 32), "resnet18": (1,)}
+INTRA = {"resnet18": (1,), "conv14": (1,)}
+
+
+def _batches(table: dict[str, tuple[int, ...]], name: str) -> str:
+    return ",".join(map(str, table.get(name, ()))) or "-"
+
+
 def configure(names: list[str], onnx_dir: str, build: str, blas: str) -> None:
     import onnxruntime as ort
     specs = []
     for n in names:
         s = ort.InferenceSession(os.path.join(onnx_dir, n + ".onnx"), providers=["CPUExecutionProvider"])
         out_size = math.prod(d for d in s.get_outputs()[0].shape if isinstance(d, int))
-        specs.append(f"{n}:{math.prod(MODELS[n][1])}:{out_size}:{','.join(map(str, MODELS[n][2]))}")
+        specs.append(f"{n}:{math.prod(MODELS[n][1])}:{out_size}:{','.join(map(str, MODELS[n][2]))}"
+                     f":{_batches(SESSIONS, n)}:{_batches(INTRA, n)}")
     subprocess.run(["cmake", "-S", HERE, "-B", build, f"-DSOFIE_BENCH_MODELS={';'.join(specs)}",
                     f"-DSOFIE_BENCH_ONNX_DIR={onnx_dir}", f"-DSOFIE_BENCH_BLAS={blas}"],
                    check=True, env=_env(), capture_output=True)
@@ -70,7 +82,7 @@ def run_model(build: str, name: str, repetitions: int) -> dict[int, tuple[float,
     """Microseconds per infer call at each batch, CPU and wall-clock: the median of the repetitions.
     Each case also writes its output on the check input into build/check (see check_output)."""
     os.makedirs(os.path.join(build, "check"), exist_ok=True)
-    r = subprocess.run([os.path.join(build, f"bench_{name}"), "--benchmark_format=json",
+    r = subprocess.run([os.path.join(build, f"bench_{name}"), "--benchmark_format=json", "--benchmark_filter=^bench_",
                         f"--benchmark_repetitions={repetitions}", "--benchmark_report_aggregates_only=true"],
                        check=True, env=dict(_env(), SOFIE_BENCH_CHECK_DIR=os.path.join(build, "check")),
                        capture_output=True, text=True)
@@ -79,6 +91,20 @@ def run_model(build: str, name: str, repetitions: int) -> dict[int, tuple[float,
         if b.get("aggregate_name", "median") == "median":
             times[int(b["run_name"].split("/")[0].rsplit("_b", 1)[1])] = (b["cpu_time"], b["real_time"])
     return times
+
+
+def run_threads(build: str, name: str, repetitions: int) -> list[dict]:
+    """The model's threads_ and intra_ cases (SESSIONS, INTRA): report.thread_rows of the
+    medians, with the load average of the minute before (other processes take cores too)."""
+    if name not in SESSIONS and name not in INTRA:
+        return []
+    load = os.getloadavg()[0]
+    r = subprocess.run([os.path.join(build, f"bench_{name}"), "--benchmark_format=json",
+                        "--benchmark_filter=^(threads|intra)_", f"--benchmark_repetitions={repetitions}",
+                        "--benchmark_report_aggregates_only=true"],
+                       check=True, env=_env(), capture_output=True, text=True)
+    medians = [b for b in json.loads(r.stdout)["benchmarks"] if b.get("aggregate_name", "median") == "median"]
+    return report.thread_rows(name, medians, load)
 
 
 def check_output(build: str, name: str, batch: int, path: str) -> float:
@@ -166,10 +192,11 @@ def main(argv: list[str] | None = None) -> None:
     configure(args.names, onnx_dir, build, args.blas)
     min_seconds, repetitions = (0.2, 1) if args.quick else (0.5, 3)
     identity = identity_model(onnx_dir)
-    rows = []
+    rows, threads = [], []
     for n in track(args.names, len(args.names), "generate, build and time"):
         gen_s, build_s = build_model(build, n)
         ours = run_model(build, n, repetitions)
+        threads += run_threads(build, n, repetitions)
         path = os.path.join(onnx_dir, n + ".onnx")
         for b in MODELS[n][2]:
             x = np.random.default_rng(0).standard_normal((b, *MODELS[n][1])).astype(np.float32)
@@ -184,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
                "ort_floor_us": float(np.median([r["ort_floor_us"] for r in rows])),
                "machine": {**mach.to_json(), "cpu": platform.processor() or platform.machine(),
                            "cores": os.cpu_count(), "load_average": os.getloadavg()[0]},
-               "rows": rows}
+               "rows": rows, "threads": threads}
     js, md = report.write(args.out, results)
     chart = plot_ratios(rows, os.path.splitext(js)[0] + ".svg", title=f"sofie ({args.blas}) / ONNX Runtime, one thread")
     print(report.markdown(results))

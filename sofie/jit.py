@@ -129,10 +129,11 @@ def compile(model: Any, *, name: str | None = None, blas: str | None = None,
 
     `max_batch`: events per run of the generated code (default: the model's, up to 64);
     larger batches run in chunks. `dims`: maxima of the other dim symbols ({"P": 128}, default
-    64 each); larger values are refused. `intra_op_threads` > 1: each Session of the result (one per
-    calling thread) owns a pool of that many threads its large GEMMs and convs split over, with
-    the results of one thread (a run-time option: it does not change the cached build). A torch.nn.Module is exported with `example_inputs`
-    and a dynamic batch, or the `dynamic_shapes` given (as `torch.export.export` takes them)."""
+    64 each); larger values are refused. `intra_op_threads` > 1: each Session of the result (one
+    per calling thread) owns a pool of that many threads its large GEMMs and convs split over,
+    with the results of one thread (a run-time option: the cached build is the same). A
+    torch.nn.Module is exported with `example_inputs` and a dynamic batch, or the
+    `dynamic_shapes` given (as `torch.export.export` takes them)."""
     if isinstance(intra_op_threads, bool) or not isinstance(intra_op_threads, int) or intra_op_threads < 1:
         raise SofieError(f"sofie.compile: intra_op_threads must be an int >= 1, got {intra_op_threads!r}")
     blas = blas or default_blas()

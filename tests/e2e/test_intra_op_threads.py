@@ -5,8 +5,6 @@ order), on a model with one layer per kind of split (tests/e2e/split_net.py)."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
