@@ -246,11 +246,12 @@ inline void conv2d_depthwise(const T* x, const T* w, T* y, std::size_t C, std::s
 
 namespace detail {
 
-// conv2d's im2col path on the intra-op pool: thread t computes the output rows
-// [t*OH/T, (t+1)*OH/T) of every image and group, in bands of `band` rows (band = the
-// single-thread band / T, so the T im2col slices fit the scratch the plan gave one thread).
-// Then the epilogue, split over output channels. The arithmetic of each output element is
-// that of the single-thread conv (a band's GEMM computes each column the same way).
+// conv2d's im2col path on the intra-op pool, in bands of `band` output rows (the
+// single-thread band / T, so that the T threads' im2col slices fit the scratch the plan gave
+// one thread): the bands of every image and group are the units of work, claimed by the
+// threads in runs of consecutive bands. Then the epilogue, split over output channels. The
+// arithmetic of each output element is that of the single-thread conv (a band's GEMM
+// computes each of its columns the same way).
 template <class T, class F>
 inline void conv2d_im2col_split(ThreadPool& pool, const T* x, const T* w, const same<T>* bias, T* y,
                                 same<T>* scratch, std::size_t N, std::size_t C, std::size_t H,
@@ -260,25 +261,22 @@ inline void conv2d_im2col_split(ThreadPool& pool, const T* x, const T* w, const 
                                 std::size_t dil_w, std::size_t OH, std::size_t OW, F f,
                                 const same<T>* residual, std::size_t band) {
     const std::size_t Cg = C / group, Mg = M / group, K = Cg * kH * kW, P = OH * OW;
-    const std::size_t threads = pool.size();
-    pool.run(threads, [&](std::size_t t) {
-        T* col = scratch + t * band * OW * K;
-        const std::size_t lo = t * OH / threads, hi = (t + 1) * OH / threads;
-        for (std::size_t n = 0; n < N; ++n) {
-            for (std::size_t g = 0; g < group; ++g) {
-                const T* xg = x + (n * C + g * Cg) * H * W;
-                T* yg = y + (n * M + g * Mg) * P;
-                for (std::size_t oh0 = lo; oh0 < hi; oh0 += band) {
-                    const std::size_t oh1 = std::min(hi, oh0 + band), cols = (oh1 - oh0) * OW;
-                    im2col(xg, col, Cg, H, W, kH, kW, pad_top, pad_left, stride_h, stride_w, dil_h,
-                           dil_w, oh0, oh1, OW);
-                    rt::gemm<T>(false, false, Mg, cols, K, T(1), w + g * Mg * K, K, col, cols, T(0),
-                            yg + oh0 * OW, P);
-                }
-            }
+    const std::size_t bands = (OH + band - 1) / band, units = N * group * bands;
+    // a few parts per thread: one left to a descheduled worker is a small share of the work
+    const std::size_t parts = std::min(units, 4 * pool.size());
+    pool.run(parts, [&](std::size_t part, std::size_t thread) {
+        T* col = scratch + thread * band * OW * K;
+        for (std::size_t u = part * units / parts, end = (part + 1) * units / parts; u < end; ++u) {
+            const std::size_t ng = u / bands, g = ng % group, n = ng / group;
+            const std::size_t oh0 = u % bands * band, oh1 = std::min(OH, oh0 + band), cols = (oh1 - oh0) * OW;
+            const T* xg = x + (n * C + g * Cg) * H * W;
+            im2col(xg, col, Cg, H, W, kH, kW, pad_top, pad_left, stride_h, stride_w, dil_h, dil_w, oh0, oh1, OW);
+            rt::gemm<T>(false, false, Mg, cols, K, T(1), w + g * Mg * K, K, col, cols, T(0),
+                        y + (n * M + g * Mg) * P + oh0 * OW, P);
         }
     });
-    pool.run(threads, [&](std::size_t t) {
+    const std::size_t threads = pool.size();
+    pool.run(threads, [&](std::size_t t, std::size_t) {
         const std::size_t m0 = t * M / threads, m1 = (t + 1) * M / threads;
         for (std::size_t n = 0; n < N && m0 < m1; ++n) {
             const std::size_t at = (n * M + m0) * P;

@@ -58,16 +58,17 @@ private:
     ThreadPool* saved_;
 };
 
-// `threads` threads in all: the caller of run() and threads - 1 workers. A job is `parts`
-// calls part(i); each thread claims the next unclaimed part until none is left, so a worker
-// that the OS has not scheduled yet (a loaded machine) costs nothing: the caller takes its
-// parts. The claim word holds the job's generation, its part count and the next part, so a
+// `threads` threads in all: the caller of run() (thread 0) and threads - 1 workers (1, 2,
+// ...). A job is `parts` calls part(i, thread); each thread claims the next unclaimed part
+// until none is left, so a worker that the OS has not scheduled yet (a loaded machine) costs
+// nothing: the caller takes its parts. `thread` lets a part use its thread's slice of a
+// scratch buffer. The claim word holds the job's generation, its part count and the next part, so a
 // worker waking late for a finished job can claim nothing of it or of a later one.
 class ThreadPool {
 public:
     explicit ThreadPool(std::size_t threads) : threads_(std::max<std::size_t>(threads, 1)) {
         workers_.reserve(threads_ - 1);
-        for (std::size_t w = 1; w < threads_; ++w) workers_.emplace_back([this] { work(); });
+        for (std::size_t w = 1; w < threads_; ++w) workers_.emplace_back([this, w] { work(w); });
     }
 
     ~ThreadPool() {
@@ -84,16 +85,16 @@ public:
 
     std::size_t size() const { return threads_; }
 
-    // Calls part(i) for i in [0, parts) (parts < 65536), spread over the threads; returns
-    // when all are done. One caller at a time (the Session's own thread).
+    // Calls part(i, thread) for i in [0, parts) (parts < 65536), spread over the threads;
+    // returns when all are done. One caller at a time (the Session's own thread).
     template <class Part>
     void run(std::size_t parts, const Part& part) {
         IntraOpScope no_nesting(nullptr);
         if (threads_ == 1 || parts <= 1) {
-            for (std::size_t i = 0; i < parts; ++i) part(i);
+            for (std::size_t i = 0; i < parts; ++i) part(i, std::size_t{0});
             return;
         }
-        fn_ = [](const void* ctx, std::size_t i) { (*static_cast<const Part*>(ctx))(i); };
+        fn_ = [](const void* ctx, std::size_t i, std::size_t t) { (*static_cast<const Part*>(ctx))(i, t); };
         ctx_ = &part;
         done_.store(0, std::memory_order_relaxed);
         const std::uint64_t generation = (claim_.load(std::memory_order_relaxed) >> 32) + 1;
@@ -103,7 +104,7 @@ public:
             claim_.store(generation << 32 | std::uint64_t(parts) << 16, std::memory_order_release);
         }
         wake_.notify_all();
-        run_parts(generation);
+        run_parts(generation, 0);
         for (unsigned spin = 0; done_.load(std::memory_order_acquire) != parts; ++spin) {
             if (spin < kSpins) {
                 SOFIE_RT_PAUSE();
@@ -114,26 +115,28 @@ public:
     }
 
 private:
-    // Spins before sleeping: kernel calls of one run follow each other within microseconds.
-    static constexpr unsigned kSpins = 1u << 14;
+    // Spins (some tens of microseconds) before sleeping or yielding: the kernel calls of one
+    // run follow each other within microseconds, but a machine whose cores are all taken
+    // needs the core back.
+    static constexpr unsigned kSpins = 1u << 12;
 
     // Claims and runs parts of job `generation` until none is left.
-    void run_parts(std::uint64_t generation) {
+    void run_parts(std::uint64_t generation, std::size_t thread) {
         std::uint64_t c = claim_.load(std::memory_order_acquire);
         for (;;) {
             const std::uint64_t parts = (c >> 16) & 0xFFFF, next = c & 0xFFFF;
             if ((c >> 32) != generation || next >= parts) return;
             if (claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
-                fn_(ctx_, std::size_t(next));
+                fn_(ctx_, std::size_t(next), thread);
                 done_.fetch_add(1, std::memory_order_release);
                 c = claim_.load(std::memory_order_acquire);
             }
         }
     }
 
-    void work() {
+    void work(std::size_t thread) {
         std::uint64_t seen = 0;
-        while (wait_for_job(seen)) run_parts(seen);
+        while (wait_for_job(seen)) run_parts(seen, thread);
     }
 
     // Waits for a generation other than `seen` (true, `seen` updated) or stop (false);
@@ -155,7 +158,7 @@ private:
 
     const std::size_t threads_;
     // the job: written by run() before the claim word is published, read after a claim
-    void (*fn_)(const void*, std::size_t) = nullptr;
+    void (*fn_)(const void*, std::size_t, std::size_t) = nullptr;
     const void* ctx_ = nullptr;
     // each on its own cache line: every thread writes claim_ and done_ while the caller polls
     alignas(64) std::atomic<std::uint64_t> claim_{0};  // generation << 32 | parts << 16 | next
@@ -181,11 +184,12 @@ inline void split_range(std::size_t n, std::size_t parts, std::size_t part, std:
     hi = part + 1 == parts ? n : std::min(n, units * (part + 1) / parts * unit);
 }
 
-// Splits C[M, N] = op(A) op(B) over the current intra-op pool into one block per thread:
-// column blocks (multiples of 16 columns) when N is wide, else row blocks (multiples of 8
-// rows, never a single row: the BLAS shim takes a one-row product down another path).
-// block(i0, i1, j0, j1) computes rows [i0, i1) and columns [j0, j1). False when there is no
-// pool or the product is too small or narrow to split; the caller then runs it whole.
+// Splits C[M, N] = op(A) op(B) over the current intra-op pool: column blocks (multiples of
+// 16 columns, at least 64) when N is wide, else row blocks (multiples of 8 rows, at least 16:
+// never a single row, which the BLAS shim takes down another path); two blocks per thread
+// when there are enough, so a descheduled worker holds back little. block(i0, i1, j0, j1)
+// computes rows [i0, i1) and columns [j0, j1). False when there is no pool or the product
+// is too small or narrow to split; the caller then runs it whole.
 template <class Block>
 bool split_gemm(std::size_t M, std::size_t N, std::size_t K, const Block& block) {
     ThreadPool* pool = intra_op_pool();
@@ -193,17 +197,19 @@ bool split_gemm(std::size_t M, std::size_t N, std::size_t K, const Block& block)
     const std::size_t T = pool->size();
     if (M * N * K < kMinSplitMacs) return false;
     if (N >= T * 64) {
-        pool->run(T, [&](std::size_t t) {
+        const std::size_t parts = N >= 2 * T * 64 ? 2 * T : T;
+        pool->run(parts, [&](std::size_t p, std::size_t) {
             std::size_t j0, j1;
-            split_range(N, T, t, 16, j0, j1);
+            split_range(N, parts, p, 16, j0, j1);
             if (j0 < j1) block(std::size_t{0}, M, j0, j1);
         });
         return true;
     }
     if (M >= T * 16) {
-        pool->run(T, [&](std::size_t t) {
+        const std::size_t parts = M >= 2 * T * 16 ? 2 * T : T;
+        pool->run(parts, [&](std::size_t p, std::size_t) {
             std::size_t i0, i1;
-            split_range(M, T, t, 8, i0, i1);
+            split_range(M, parts, p, 8, i0, i1);
             if (i0 < i1) block(i0, i1, std::size_t{0}, N);
         });
         return true;
