@@ -199,7 +199,7 @@ class _SessionNames(Names):
 
     SESSION_IDENTIFIERS = ("arena", "events", "batch", "done", "y", "Model", "Session", "SessionBase",
                            "Weights", "weight", "weights", "arena_data", "max_batch", "for_each_chunk",
-                           "run", "infer", "max_dims", "check_dim")
+                           "run", "infer", "max_dims", "check_dim", "intra_op_threads")
 
     def __init__(self, symbols: Symbols, run_time: list[str]) -> None:
         super().__init__(symbols.batch, symbols.dims)
