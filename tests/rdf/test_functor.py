@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
   // one weights object for every slot
   if (f.session(0).weights() != f.session(2).weights()) return 3;
   if (f.session(0).weights().use_count() != 3) return 4;  // held by the three Sessions only
+  if (f.session(1).intra_op_threads() != 1) return 6;  // no intra-op pool unless asked for
+  const F threaded(2, argv[1], 2);
+  if (threaded.session(0).intra_op_threads() != 2 || threaded.session(1).intra_op_threads() != 2) return 7;
   std::FILE* out = std::fopen("y.txt", "w");
   for (unsigned e = 0; e < 6; ++e) {
     const float a = 0.5f * e, b = 1.0f - e, c = 0.25f * e * e, d = -2.0f + e;
