@@ -11,7 +11,11 @@ results.json holds
                 fields of THREAD_FIELDS: kind "sessions" (throughput of 2 threads, each with its
                 own Session, over 1 thread's) or "intra_op" (speed of one Session with
                 intra_op_threads=2 over one with 1); `ratio` is 2 threads / 1 (2.0 = linear),
-                `load_average` the host's in the minute before.
+                `load_average` the host's in the minute before. For sessions, `cpu_ratio` is
+                2 x the CPU time per call at 1 thread over that at 2: the ratio 2 threads would
+                reach with a free core each (what a loaded host still measures: contention
+                between Sessions, such as a lock spun on, shared cache lines or bandwidth,
+                shows as more CPU time per call); null for intra_op.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ ROW_FIELDS = ("model", "group", "batch", "sofie_us", "ort_us", "ort_floor_us", "
               "max_rel_err")
 
 
-THREAD_FIELDS = ("model", "batch", "kind", "one_us", "two_us", "ratio", "load_average")
+THREAD_FIELDS = ("model", "batch", "kind", "one_us", "two_us", "ratio", "cpu_ratio", "load_average")
 
 
 def thread_rows(model: str, medians: list[dict[str, Any]], load_average: float) -> list[dict[str, Any]]:
@@ -37,6 +41,7 @@ def thread_rows(model: str, medians: list[dict[str, Any]], load_average: float) 
     intra_ cases ("intra_M_bB/T/real_time", real_time per call): one_us and two_us are
     microseconds per call of one Session, at 1 and 2 threads."""
     per: dict[tuple[str, int], dict[int, float]] = {}
+    cpu: dict[tuple[str, int], dict[int, float]] = {}  # CPU time per call (summed over threads)
     for b in medians:
         head, *rest = b["run_name"].split("/")
         kind = "sessions" if head.startswith("threads_") else "intra_op"
@@ -44,6 +49,7 @@ def thread_rows(model: str, medians: list[dict[str, Any]], load_average: float) 
         if kind == "sessions":
             t = int(next(p for p in rest if p.startswith("threads:")).split(":")[1])
             us = t * 1e6 / b["items_per_second"]  # each thread's time per call
+            cpu.setdefault((kind, batch), {})[t] = b["cpu_time"]
         else:
             t, us = int(rest[0]), b["real_time"]
         per.setdefault((kind, batch), {})[t] = us
@@ -52,7 +58,9 @@ def thread_rows(model: str, medians: list[dict[str, Any]], load_average: float) 
         if 1 in us and 2 in us:
             # sessions: two calls per two_us against one per one_us; intra: one call each
             ratio = (2 if kind == "sessions" else 1) * us[1] / us[2]
-            rows.append(dict(zip(THREAD_FIELDS, (model, batch, kind, us[1], us[2], ratio, load_average))))
+            c = cpu.get((kind, batch), {})
+            cpu_ratio = 2 * c[1] / c[2] if 1 in c and 2 in c else None
+            rows.append(dict(zip(THREAD_FIELDS, (model, batch, kind, us[1], us[2], ratio, cpu_ratio, load_average))))
     return rows
 
 
@@ -132,12 +140,14 @@ def threads_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["", "Threads (wall-clock time per call of one Session; the host's cores are shared, so see the load):",
              "sessions: 2 threads, each with its own Session (weights shared), against 1; ratio = throughput "
              "of 2 / of 1 (2.00 = linear). intra_op: one Session with intra_op_threads=2 against 1; "
-             "ratio = speedup.", "",
-             "| model | batch | kind | 1 thread | 2 threads | ratio | load average |",
-             "|---|---:|---|---:|---:|---:|---:|"]
+             "ratio = speedup. CPU-time ratio (sessions): 2 x CPU time per call at 1 thread / at 2, the "
+             "ratio with a free core per thread.", "",
+             "| model | batch | kind | 1 thread | 2 threads | ratio | CPU-time ratio | load average |",
+             "|---|---:|---|---:|---:|---:|---:|---:|"]
     for r in rows:
+        cpu_ratio = "-" if r["cpu_ratio"] is None else f"{r['cpu_ratio']:.2f}"
         lines.append(f"| {r['model']} | {r['batch']} | {r['kind']} | {_us(r['one_us'])} | {_us(r['two_us'])} "
-                     f"| {r['ratio']:.2f} | {r['load_average']:.1f} |")
+                     f"| {r['ratio']:.2f} | {cpu_ratio} | {r['load_average']:.1f} |")
     return lines
 
 

@@ -43,17 +43,20 @@ def test_row_and_table() -> None:
 
 def test_thread_rows_from_google_benchmark_medians() -> None:
     medians = [  # 1 thread: 1000 calls/s; 2 threads together: 1800 calls/s
-        {"run_name": "threads_m_b1/real_time/threads:1", "items_per_second": 1000.0, "real_time": 1000.0},
-        {"run_name": "threads_m_b1/real_time/threads:2", "items_per_second": 1800.0, "real_time": 1111.0},
-        {"run_name": "intra_m_b1/1/real_time", "real_time": 900.0},
-        {"run_name": "intra_m_b1/2/real_time", "real_time": 600.0}]
+        {"run_name": "threads_m_b1/min_time:1.000/real_time/threads:1", "items_per_second": 1000.0,
+         "real_time": 1000.0, "cpu_time": 500.0},
+        {"run_name": "threads_m_b1/min_time:1.000/real_time/threads:2", "items_per_second": 1800.0,
+         "real_time": 555.0, "cpu_time": 525.0},  # CPU time per call: 5% more at 2 threads
+        {"run_name": "intra_m_b1/1/min_time:1.000/real_time", "real_time": 900.0, "cpu_time": 900.0},
+        {"run_name": "intra_m_b1/2/min_time:1.000/real_time", "real_time": 600.0, "cpu_time": 580.0}]
     rows = thread_rows("m", medians, 0.4)
     assert [tuple(r) for r in rows] == [THREAD_FIELDS] * 2
     sessions, intra = rows
     assert (sessions["kind"], sessions["one_us"], round(sessions["two_us"], 3)) == ("sessions", 1000.0, 1111.111)
     assert round(sessions["ratio"], 6) == 1.8  # throughput of 2 over 1
-    assert (intra["kind"], intra["ratio"]) == ("intra_op", 1.5)  # speedup of one call
+    assert round(sessions["cpu_ratio"], 3) == 1.905  # 2 x 500 / 525
+    assert (intra["kind"], intra["ratio"], intra["cpu_ratio"]) == ("intra_op", 1.5, None)  # speedup of one call
     text = "\n".join(threads_table(rows))
-    assert "| m | 1 | sessions | 1 ms | 1.11 ms | 1.80 | 0.4 |" in text
-    assert "| m | 1 | intra_op | 900 us | 600 us | 1.50 | 0.4 |" in text
+    assert "| m | 1 | sessions | 1 ms | 1.11 ms | 1.80 | 1.90 | 0.4 |" in text
+    assert "| m | 1 | intra_op | 900 us | 600 us | 1.50 | - | 0.4 |" in text
     assert threads_table([]) == []
