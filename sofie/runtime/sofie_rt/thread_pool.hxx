@@ -187,9 +187,9 @@ inline void split_range(std::size_t n, std::size_t parts, std::size_t part, std:
 
 // Splits C[M, N] = op(A) op(B) over the current intra-op pool: column blocks (multiples of
 // 16 columns, at least 64) when N is wide, else row blocks (multiples of 8 rows, at least 16:
-// never a single row, which the BLAS shim takes down another path); two blocks per thread
-// when there are enough, so a descheduled worker holds back little. block(i0, i1, j0, j1)
-// computes rows [i0, i1) and columns [j0, j1). False when there is no pool or the product
+// never a single row, which the BLAS shim takes down another path); one block per thread,
+// since each block packs the other operand again (two per thread cost conv14 15% more CPU
+// time than one). block(i0, i1, j0, j1) computes rows [i0, i1) and columns [j0, j1). False when there is no pool or the product
 // is too small or narrow to split; the caller then runs it whole.
 template <class Block>
 bool split_gemm(std::size_t M, std::size_t N, std::size_t K, const Block& block) {
@@ -198,19 +198,17 @@ bool split_gemm(std::size_t M, std::size_t N, std::size_t K, const Block& block)
     const std::size_t T = pool->size();
     if (M * N * K < kMinSplitMacs) return false;
     if (N >= T * 64) {
-        const std::size_t parts = N >= 2 * T * 64 ? 2 * T : T;
-        pool->run(parts, [&](std::size_t p, std::size_t) {
+        pool->run(T, [&](std::size_t p, std::size_t) {
             std::size_t j0, j1;
-            split_range(N, parts, p, 16, j0, j1);
+            split_range(N, T, p, 16, j0, j1);
             if (j0 < j1) block(std::size_t{0}, M, j0, j1);
         });
         return true;
     }
     if (M >= T * 16) {
-        const std::size_t parts = M >= 2 * T * 16 ? 2 * T : T;
-        pool->run(parts, [&](std::size_t p, std::size_t) {
+        pool->run(T, [&](std::size_t p, std::size_t) {
             std::size_t i0, i1;
-            split_range(M, parts, p, 8, i0, i1);
+            split_range(M, T, p, 8, i0, i1);
             if (i0 < i1) block(i0, i1, std::size_t{0}, N);
         });
         return true;
