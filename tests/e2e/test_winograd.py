@@ -52,7 +52,7 @@ def test_small_model(tmp_path) -> None:
     text = open(m.header).read()
     # conv1, conv2, conv3 (with its fused residual) and conv4: C and M >= 32, stride 1
     assert 3 < WINOGRAD_MIN_CHANNELS <= 32
-    assert text.count("sofie::rt::conv2d_winograd(") == 4
+    assert text.count("sofie::rt::conv2d_winograd<2, 3>(") == 4
     assert text.count("sofie::rt::conv2d(") == 2  # conv0 has 3 input channels; conv5 has stride 2
     for n in (1, 3):
         x = np.random.default_rng(n).standard_normal((n, 3, 17, 15)).astype(np.float32)
@@ -66,7 +66,7 @@ def resnet18(tmp_path_factory) -> str:
 
 def test_resnet18_matches_onnxruntime(resnet18: str) -> None:
     m = sofie.compile(resnet18)
-    assert open(m.header).read().count("sofie::rt::conv2d_winograd(") > 0
+    assert open(m.header).read().count("sofie::rt::conv2d_winograd<4, 3>(") > 0
     for n in (1, 2):
         x = np.random.default_rng(n).standard_normal((n, 3, 224, 224)).astype(np.float32)
         y = m(x)[0]
