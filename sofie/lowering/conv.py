@@ -1,17 +1,16 @@
 """Convolution and pooling: the kernel each Conv gets, and the scratch that kernel needs.
 
 A 2-D 3x3 or 5x5 stride-1 conv with enough channels goes to Winograd F(m x m, r x r) with
-weights transformed here, at compile time (sofie.lowering.winograd); every other 1-D or 2-D conv to im2col + GEMM in bands of
-output rows (a 1-D conv is a 2-D one of height 1; a depthwise one runs a direct loop), a 3-D
-conv to im2col + GEMM in bands of output planes. ConvTranspose is GEMM + col2im.
+weights transformed here, at compile time (sofie.lowering.winograd); every other 1-D or 2-D
+conv to im2col + GEMM in bands of output rows (a 1-D conv is a 2-D one of height 1; a
+depthwise one runs a direct loop), a 3-D conv to im2col + GEMM in bands of output planes.
+ConvTranspose is GEMM + col2im.
 """
 
 from __future__ import annotations
 
 import math
 from typing import NamedTuple
-
-import numpy as np
 
 from sofie.ir.core import Operation, is_constant
 from sofie.ir.dialects.graph.nn import (
