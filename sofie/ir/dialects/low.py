@@ -149,7 +149,7 @@ Conv2d = _kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPIL
         "a direct loop when each group has one input channel (depthwise); Z is a residual added "
         "before act. A 1-D conv (rank-3 operands) runs as a 2-D one of height 1")
 Conv2dWinograd = _kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
-                                                            "output_tile": Attr("int", 2),
+                                                            "output_tile": Attr("int"),
                                                             "tile_block": Attr("int")},
         "Winograd F(m x m, r x r) conv (r x r, stride 1, group 1), m = output_tile, n = m + r - 1; "
         "U = G w G^T is [n*n, M, C]; `tile_block` m x m output tiles of the batch at a time through "
