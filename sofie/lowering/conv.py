@@ -38,7 +38,7 @@ WINOGRAD_SCRATCH_BYTES = 4 << 20  # 1 to 8 MB: within noise for conv14's and Res
 # convs (C = M) against im2col + GEMM, OpenBLAS and the built-in GEMM alike, time / im2col's:
 #   C=64 56x56: F(2,3) 0.55, F(4,3) 0.45;  C=128 28x28: 0.56, 0.45 (49 tiles of 4x4);
 #   C=256 14x14: 0.6, 0.65 (16 tiles of 4x4);  C=512 7x7: 0.9 (16 tiles of 2x2), 1.7-1.9.
-# conv14's 5x5, C=128 100x100: F(2,5) 0.45-0.6.
+# conv14's 5x5, C=128 100x100 (625 tiles of 4x4): F(2,5) 0.44-0.48, F(4,5) 0.22-0.24.
 WINOGRAD_MIN_TILES = {4: 48, 2: 16}
 
 

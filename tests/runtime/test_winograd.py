@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
     if (variant == 23) return run_case<2, 3>(argv[1], N, C, H, W, M, pt, pl, OH, OW, T, has_bias, has_res, relu);
     if (variant == 43) return run_case<4, 3>(argv[1], N, C, H, W, M, pt, pl, OH, OW, T, has_bias, has_res, relu);
     if (variant == 25) return run_case<2, 5>(argv[1], N, C, H, W, M, pt, pl, OH, OW, T, has_bias, has_res, relu);
+    if (variant == 45) return run_case<4, 5>(argv[1], N, C, H, W, M, pt, pl, OH, OW, T, has_bias, has_res, relu);
     return 2;
 }
 

@@ -80,6 +80,27 @@ struct WinoTransform<4, 3> {
         {0.0f, 1.0f, -1.0f, 8.0f, -8.0f, 1.0f},
     };
 };
+// F(4x4, 5x5), points 0, 1, -1, 2, -2, 1/2, -1/2, inf
+template <>
+struct WinoTransform<4, 5> {
+    static constexpr std::size_t m = 4, r = 5, n = 8;
+    static constexpr float BT[8][8] = {
+        {1.0f, 0.0f, -5.25f, 0.0f, 5.25f, 0.0f, -1.0f, 0.0f},
+        {0.0f, 1.0f, 1.0f, -4.25f, -4.25f, 1.0f, 1.0f, 0.0f},
+        {0.0f, 1.0f, -1.0f, -4.25f, 4.25f, 1.0f, -1.0f, 0.0f},
+        {0.0f, 0.5f, 0.25f, -2.5f, -1.25f, 2.0f, 1.0f, 0.0f},
+        {0.0f, 0.5f, -0.25f, -2.5f, 1.25f, 2.0f, -1.0f, 0.0f},
+        {0.0f, 2.0f, 4.0f, -2.5f, -5.0f, 0.5f, 1.0f, 0.0f},
+        {0.0f, 2.0f, -4.0f, -2.5f, 5.0f, 0.5f, -1.0f, 0.0f},
+        {0.0f, 1.0f, 0.0f, -5.25f, 0.0f, 5.25f, 0.0f, -1.0f},
+    };
+    static constexpr float AT[4][8] = {
+        {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f},
+        {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 0.5f, -0.5f, 0.0f},
+        {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, 0.25f, 0.25f, 0.0f},
+        {0.0f, 1.0f, -1.0f, 8.0f, -8.0f, 0.125f, -0.125f, 1.0f},
+    };
+};
 // END generated
 
 // Floats between consecutive V[k] (rows = C) or Mo[k] (rows = M) matrices: rounded up to 4 KB
