@@ -197,11 +197,21 @@ inline void wino_advance(WinoTilePos& p, std::size_t len) {
     }
 }
 
+// The loops over the tiles of a run go in whole vectors of kWinoLanes (no scalar remainders; a
+// run's tile count is rarely a multiple of 16): the lanes past the run compute on stale local
+// data, and what they store past the run in V lands where a later run or channel overwrites it,
+// or in the padding of wino_matrix_stride (>= 16 floats).
+inline constexpr std::size_t kWinoLanes = 16;
+
+constexpr std::size_t wino_round_lanes(std::size_t len) {
+    return (len + kWinoLanes - 1) / kWinoLanes * kWinoLanes;
+}
+
 // Input columns q = Mt*jj + s of a run are kept by phase s: ph[s][jj]. Then the column q + k of
 // tile jj's column k is ph[k % Mt][jj + k / Mt], so the transform over the columns of each tile
 // reads contiguous, unit-stride vectors like the one over the rows.
 template <std::size_t Mt, std::size_t R>
-inline constexpr std::size_t kWinoPhaseLen = kWinoRun + (R + Mt - 2) / Mt;
+inline constexpr std::size_t kWinoPhaseLen = wino_round_lanes(kWinoRun + (R + Mt - 2) / Mt);
 
 // ph[s][jj] = row[Mt*jj + s] for columns lo <= q < hi of the run, 0 outside [lo, hi) up to ncol.
 template <std::size_t Mt, std::size_t R>
@@ -254,7 +264,7 @@ inline void wino_input_transform(const float* x, float* SOFIE_RESTRICT V, std::s
             }
             // B^T d over the rows, each input column read once for the n outputs
             for (std::size_t s = 0; s < Mt; ++s) {
-                for (std::size_t jj = 0; jj < pl; ++jj) {
+                for (std::size_t jj = 0; jj < wino_round_lanes(pl); ++jj) {
                     auto col = [&](std::size_t k) { return d[k][s][jj]; };
                     wino_for<n>([&](auto i) { e[i][s][jj] = wino_dot<WinoRowB<T, decltype(i)::value>>(col); });
                 }
@@ -264,9 +274,11 @@ inline void wino_input_transform(const float* x, float* SOFIE_RESTRICT V, std::s
                 const auto& ei = e[i];
                 wino_for<n>([&](auto l) {
                     float* SOFIE_RESTRICT out = vc + (i * n + l) * kstride + j;
-                    for (std::size_t jj = 0; jj < len; ++jj) {
-                        auto tile = [&](std::size_t k) { return ei[k % Mt][jj + k / Mt]; };
-                        out[jj] = wino_dot<WinoRowB<T, decltype(l)::value>>(tile);
+                    for (std::size_t jb = 0; jb < len; jb += kWinoLanes) {
+                        for (std::size_t jj = jb; jj < jb + kWinoLanes; ++jj) {
+                            auto tile = [&](std::size_t k) { return ei[k % Mt][jj + k / Mt]; };
+                            out[jj] = wino_dot<WinoRowB<T, decltype(l)::value>>(tile);
+                        }
                     }
                 });
             }
@@ -293,11 +305,12 @@ inline void wino_output_transform(const float* Mo, float* y, const float* bias,
         const float b = bias ? bias[m] : 0.0f;
         WinoTilePos p = wino_tile_pos(t0, TH, TW);
         for (std::size_t j = 0; j < nt;) {
-            const std::size_t len = wino_run_length(p, nt - j);
-            // A^T over the rows of each tile (k = n*row + col)
+            const std::size_t len = wino_run_length(p, nt - j), lanes = wino_round_lanes(len);
+            // A^T over the rows of each tile (k = n*row + col); the lanes past the run read the
+            // next row of Mo or its padding, and end in outputs nobody stores
             for (std::size_t s = 0; s < n; ++s) {
                 const float* ms = mm + s * kstride + j;
-                for (std::size_t jj = 0; jj < len; ++jj) {
+                for (std::size_t jj = 0; jj < lanes; ++jj) {
                     auto col = [&](std::size_t k) { return ms[k * n * kstride + jj]; };
                     wino_for<Mt>([&](auto i) {
                         rows[i][s][jj] = wino_dot<WinoRowA<T, decltype(i)::value>>(col);
@@ -306,7 +319,7 @@ inline void wino_output_transform(const float* Mo, float* y, const float* bias,
             }
             // then over the columns, + bias; then the columns interleaved into output rows
             for (std::size_t i = 0; i < Mt; ++i) {
-                for (std::size_t jj = 0; jj < len; ++jj) {
+                for (std::size_t jj = 0; jj < lanes; ++jj) {
                     auto row = [&](std::size_t k) { return rows[i][k][jj]; };
                     wino_for<Mt>([&](auto l) {
                         ph[i][l][jj] = wino_dot<WinoRowA<T, decltype(l)::value>>(row) + b;
