@@ -151,6 +151,24 @@ def threads_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def readme_table(results: dict[str, Any], chart: str) -> str:
+    """The README's benchmark section: the machine, the ratios and the chart (a path relative
+    to the README)."""
+    m = results["machine"]
+    lines = [f"`make bench` on {m['cpu']}, {m['cores']} cores (load average {m['load_average']:.1f}), "
+             f"FMA peak {m['fma_peak_gflops']:.0f} GFLOP/s, sofie with BLAS `{results['blas']}` against "
+             f"ONNX Runtime {results['ort_version']}, one thread each, in the same run "
+             "(`python bench/run.py --readme` reruns it and rewrites this section). "
+             "Lower is better; the limit is the model's FLOPs at the FMA peak or its streamed bytes at the "
+             "measured bandwidth, whichever is longer.", "",
+             "| model | batch | sofie | ORT | sofie / ORT | sofie / limit | bound by |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    for r in results["rows"]:
+        lines.append(f"| {r['model']} | {r['batch']} | {_us(r['sofie_us'])} | {_us(r['ort_us'])} "
+                     f"| **{r['ratio']:.2f}** | {r['to_limit']:.2f} | {r['limit_kind']} |")
+    return "\n".join(lines + ["", f"![sofie / ONNX Runtime per model]({chart})"]) + "\n"
+
+
 def write(out: str, results: dict[str, Any]) -> tuple[str, str]:
     """out/results.json and out/results.md."""
     os.makedirs(out, exist_ok=True)

@@ -4,7 +4,7 @@ this machine's limits (bench/probes), each model's FLOPs and streamed bytes (ben
 and the time to generate and to build each model. Writes OUT/results.json and OUT/results.md
 (bench/report.py) and prints the table.
 
-usage: python bench/run.py [--models a,b | --quick] [--blas openblas|none|...] [--out DIR]
+usage: python bench/run.py [--models a,b | --quick] [--blas openblas|none|...] [--out DIR] [--readme]
 
 ORT is timed from Python (one intra-op thread, every graph optimization); its per-call floor
 (an Identity model through the same path, timed right before each model) is subtracted, as
@@ -34,6 +34,9 @@ from bench.cost import model_cost  # noqa: E402
 from bench.models import DEFAULT, MODELS, QUICK, export, group_of  # noqa: E402
 from bench.plot import plot_ratios  # noqa: E402
 from sofie.progress import track  # noqa: E402
+from sofie.readme import replace_section  # noqa: E402
+
+README_CHART = "docs/images/bench.svg"
 
 
 def _env() -> dict[str, str]:
@@ -155,6 +158,20 @@ def identity_model(folder: str) -> str:
     return path
 
 
+def cpu_name() -> str:
+    """The CPU model and its widest vector ISA (the kernels differ between AVX2 and AVX-512)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return platform.processor() or platform.machine()
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                 platform.machine())
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE"
+    return f"{model} ({isa})"
+
+
 def machine(out: str) -> probes.Machine:
     """The probes, run twice: a shared machine may slow either run, and the limit is the best seen."""
     a, b = probes.measure(out), probes.measure(out)
@@ -168,6 +185,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--models", help=f"comma-separated, of: {', '.join(MODELS)} (default: {', '.join(DEFAULT)})")
     p.add_argument("--quick", action="store_true", help=f"a one-minute subset ({', '.join(QUICK)}), shorter timings")
     p.add_argument("--blas", default="openblas")
+    p.add_argument("--readme", action="store_true",
+                   help=f"rewrite README.md's benchmark section and {README_CHART} from this run")
     p.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "build", "bench"))
     args = p.parse_args(argv)
     names = args.models.split(",") if args.models else (QUICK if args.quick else DEFAULT)
@@ -209,13 +228,23 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{n} batch {b}: sofie {r['sofie_us']:.1f} us, ORT {r['ort_us']:.1f} us (CPU time)", file=sys.stderr)
     results = {"blas": args.blas, "ort_version": ort.__version__,
                "ort_floor_us": float(np.median([r["ort_floor_us"] for r in rows])),
-               "machine": {**mach.to_json(), "cpu": platform.processor() or platform.machine(),
+               "machine": {**mach.to_json(), "cpu": cpu_name(),
                            "cores": os.cpu_count(), "load_average": os.getloadavg()[0]},
                "rows": rows, "threads": threads}
     js, md = report.write(args.out, results)
     chart = plot_ratios(rows, os.path.splitext(js)[0] + ".svg", title=f"sofie ({args.blas}) / ONNX Runtime, one thread")
     print(report.markdown(results))
     print(f"wrote {md}, {js} and {chart}", file=sys.stderr)
+    if args.readme:
+        publish(results, chart)
+
+
+def publish(results: dict, chart: str) -> None:
+    """The run's table and chart into the README (the chart committed under docs/images)."""
+    repo = os.path.dirname(HERE)
+    shutil.copyfile(chart, os.path.join(repo, README_CHART))
+    replace_section(os.path.join(repo, "README.md"), "bench", report.readme_table(results, README_CHART), "Benchmarks")
+    print(f"rewrote the benchmark section of README.md and {README_CHART}", file=sys.stderr)
 
 
 if __name__ == "__main__":

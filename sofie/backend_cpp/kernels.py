@@ -7,6 +7,7 @@ call to them, so nothing here checks types. Scalars are spelled in the kernel's 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -103,7 +104,9 @@ def _conv_winograd(op: Operation, n: Names) -> list[str]:
     x, u, bias, z, scratch, y = op.operands
     _, C, H, W = x.type.shape
     _, _, OH, OW = y.type.shape
-    return _call("conv2d_winograd", [n[x], n[u], n[bias], n[y], n[scratch]],
+    m = op.attr("output_tile")
+    r = math.isqrt(u.type.shape[0]) - m + 1  # U is [n*n, M, C], n = m + r - 1
+    return _call(f"conv2d_winograd<{m}, {r}>", [n[x], n[u], n[bias], n[y], n[scratch]],
                  ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M", [u.type.shape[1]]),
                  ("pads t, l", op.attr("pads")[:2]), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op)]),
                  ("residual", [n[z]]), ("tiles per block", [op.attr("tile_block")]))

@@ -8,10 +8,12 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass
 
+from sofie.readme import markers, replace_section
+
 PASSED, WRONG, RUN_ERROR, BUILD_ERROR, CRASH, REFUSED = (
     "passed", "wrong result", "run error", "build error", "crash", "refused")
 FAILED = (WRONG, RUN_ERROR, BUILD_ERROR, CRASH)  # everything but passed and refused
-README_BEGIN, README_END = "<!-- conformance:begin -->", "<!-- conformance:end -->"
+README_BEGIN, README_END = markers("conformance")
 
 
 @dataclass
@@ -89,25 +91,15 @@ def write_reports(results: list[Result], timings: dict[str, float], folder: str)
 def readme_section(results: list[Result], total_tests: int) -> str:
     p, _, _ = totals(results)
     given = p - sum(r.status == PASSED and r.bound for r in results)
-    lines = [README_BEGIN,
-             f"**{p} of {total_tests}** ONNX node tests pass, **{given}** of them as given ({summary_line(results)}; "
+    lines = [f"**{p} of {total_tests}** ONNX node tests pass, **{given}** of them as given ({summary_line(results)}; "
              f"`python -m sofie.conformance --readme` reruns them and rewrites this section). A test that feeds "
              f"a shape operand (axes, target shape, pads, scales) as a graph input is run again with that input "
              f"bound as a constant, as exported models carry it (sofie/conformance/binding.py).", "",
              "<details><summary>By op</summary>", ""]
     lines += _op_table(results)
-    return "\n".join(lines + ["", "</details>", README_END])
+    return "\n".join(lines + ["", "</details>"])
 
 
 def update_readme(path: str, section: str) -> None:
-    """Replaces the marked section of the README (appended with a heading when absent)."""
-    with open(path) as f:
-        text = f.read()
-    if README_BEGIN in text and README_END in text:
-        head, rest = text.split(README_BEGIN, 1)
-        tail = rest.split(README_END, 1)[1]
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n## ONNX conformance\n\n" + section + "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    """Replaces the conformance section of the README (appended with a heading when absent)."""
+    replace_section(path, "conformance", section, "ONNX conformance")

@@ -1,16 +1,16 @@
 """Convolution and pooling: the kernel each Conv gets, and the scratch that kernel needs.
 
-A 2-D 3x3 stride-1 conv with enough channels goes to Winograd F(2x2, 3x3) with weights
-transformed here, at compile time; every other 1-D or 2-D conv to im2col + GEMM in bands of
-output rows (a 1-D conv is a 2-D one of height 1; a depthwise one runs a direct loop), a 3-D
-conv to im2col + GEMM in bands of output planes. ConvTranspose is GEMM + col2im.
+A 2-D 3x3 or 5x5 stride-1 conv with enough channels goes to Winograd F(m x m, r x r) with
+weights transformed here, at compile time (sofie.lowering.winograd); every other 1-D or 2-D
+conv to im2col + GEMM in bands of output rows (a 1-D conv is a 2-D one of height 1; a
+depthwise one runs a direct loop), a 3-D conv to im2col + GEMM in bands of output planes.
+ConvTranspose is GEMM + col2im.
 """
 
 from __future__ import annotations
 
 import math
-
-import numpy as np
+from typing import NamedTuple
 
 from sofie.ir.core import Operation, is_constant
 from sofie.ir.dialects.graph.nn import (
@@ -26,24 +26,32 @@ from sofie.ir.dialects.graph.nn import (
 from sofie.ir.registry import lookup
 from sofie.lowering.context import LoweringContext, refuse, rule
 from sofie.lowering.epilogue import epilogue
+from sofie.lowering.winograd import POINTS, winograd_weights
 
-# Winograd F(2x2, 3x3). Measured on AVX2 + OpenBLAS at -O3 -march=native (what sofie.compile
-# and the benchmarks use), one 56x56 image: C = M = 8 breaks even with im2col + GEMM, 16 takes
-# 0.8x its time, 64 0.55x. The scratch budget gives the 16 GEMMs at least 64 columns up to
-# 512 + 512 channels.
+# Winograd (sofie.lowering.winograd): the scratch budget gives the n*n GEMMs at least 64 columns
+# up to 512 + 512 channels with 4x4 input tiles. Below WINOGRAD_MIN_CHANNELS input or output
+# channels im2col + GEMM is as fast (measured with F(2x2, 3x3): C = M = 8 breaks even, 16 takes
+# 0.8x its time).
 WINOGRAD_MIN_CHANNELS = 16
-WINOGRAD_SCRATCH_BYTES = 4 << 20
-WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+WINOGRAD_SCRATCH_BYTES = 4 << 20  # 1 to 8 MB: within noise for conv14's and ResNet's shapes
+# Fewest tiles (GEMM columns) of the batch for F(m x m, .): measured at batch 1 on ResNet's 3x3
+# convs (C = M) against im2col + GEMM, OpenBLAS and the built-in GEMM alike, time / im2col's:
+#   C=64 56x56: F(2,3) 0.55, F(4,3) 0.45;  C=128 28x28: 0.56, 0.45 (49 tiles of 4x4);
+#   C=256 14x14: 0.6, 0.65 (16 tiles of 4x4);  C=512 7x7: 0.9 (16 tiles of 2x2), 1.7-1.9.
+# conv14's 5x5, C=128 100x100 (625 tiles of 4x4): F(2,5) 0.44-0.48, F(4,5) 0.22-0.24.
+# In ResNet-18 at batch 1 (profile, OpenBLAS) the 7x7 layers' F(2,3) runs at im2col's rate per
+# FLOP: both are held by the GEMM's packing of 512 x 512 weights for 16 or 49 columns.
+WINOGRAD_MIN_TILES = {4: 48, 2: 16}
+
+
+class WinogradPlan(NamedTuple):
+    """F(m x m, r x r) on blocks of `tiles` output tiles."""
+    m: int
+    r: int
+    tiles: int
 
 # im2col bands: at least 64 GEMM columns, more while the band fits this scratch (cache-resident)
 IM2COL_BAND_FLOATS = 64 * 1024
-
-
-def winograd_weights(w: np.ndarray) -> np.ndarray:
-    """[M, C, 3, 3] conv weights -> U [16, M, C] float32 (computed in float64), index 4*row + col
-    of G g G^T: the A operands of the 16 GEMMs of sofie::rt::conv2d_winograd."""
-    u = np.einsum("ik,mckl,jl->ijmc", WINOGRAD_G, np.asarray(w, np.float64), WINOGRAD_G)
-    return np.ascontiguousarray(u.reshape(16, *w.shape[:2]), dtype=np.float32)
 
 
 def geometry_2d(op: Operation) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
@@ -74,33 +82,51 @@ def tile_planes(op: Operation) -> int:
     return max(1, min(od, -(-64 // plane)), min(od, IM2COL_BAND_FLOATS // (k * plane)))
 
 
-def winograd_tiles(op: Operation) -> int:
-    """Tiles per block for Winograd, 0 for im2col + GEMM. Used for 3x3, stride-1, dilation-1,
-    group-1 float32 convs with constant weights and at least WINOGRAD_MIN_CHANNELS input and
-    output channels; the block (tiles of the whole batch) keeps the V [16][C][T] +
-    M [16][M][T] scratch within WINOGRAD_SCRATCH_BYTES."""
+def winograd_output_tile(r: int, batch: int, oh: int, ow: int) -> int:
+    """The m of F(m x m, r x r) for an r x r conv on `batch` oh x ow outputs (a symbolic batch
+    counts as 1); 0 for im2col + GEMM. The n*n GEMMs run on as many columns as the batch has
+    tiles: below WINOGRAD_MIN_TILES[m] columns their weight packing and the transforms cost
+    more than the multiplications saved (see the thresholds)."""
+    for m in (4, 2):
+        if (m, r) in POINTS and batch * -(-oh // m) * -(-ow // m) >= WINOGRAD_MIN_TILES[m]:
+            return m
+    return 0
+
+
+def winograd_plan(op: Operation) -> WinogradPlan | None:
+    """Winograd for square 3x3 or 5x5, stride-1, dilation-1, group-1 float32 convs with constant
+    weights and at least WINOGRAD_MIN_CHANNELS input and output channels, the F(m x m, r x r)
+    `winograd_output_tile` picks; None for im2col + GEMM. The block (tiles of the whole batch)
+    keeps the V [n*n][C][T] + M [n*n][M][T] scratch within WINOGRAD_SCRATCH_BYTES."""
     x, w = op.X, op.W
     if x.type.rank != 4:
-        return 0
+        return None
     _, strides, dil, (oh, ow) = op.opdef.geometry(op)
-    c, m = w.type.shape[1], w.type.shape[0]
-    if (w.type.shape[2:] != (3, 3) or strides != [1, 1] or dil != [1, 1] or op.group != 1
+    m_out, c = w.type.shape[:2]
+    r = w.type.shape[2]
+    if (w.type.shape[2:] not in ((3, 3), (5, 5)) or strides != [1, 1] or dil != [1, 1] or op.group != 1
             or w.type.dtype != "f32" or not is_constant(w) or op.exact
-            or c < WINOGRAD_MIN_CHANNELS or m < WINOGRAD_MIN_CHANNELS):
-        return 0
-    block = max(32, WINOGRAD_SCRATCH_BYTES // (16 * (c + m) * 4) // 16 * 16)
+            or c < WINOGRAD_MIN_CHANNELS or m_out < WINOGRAD_MIN_CHANNELS):
+        return None
+    batch = x.type.shape[0] if isinstance(x.type.shape[0], int) else 1
+    m = winograd_output_tile(r, batch, oh, ow)
+    if not m:
+        return None
+    n = m + r - 1
+    block = max(32, WINOGRAD_SCRATCH_BYTES // (n * n * (c + m_out) * 4) // 16 * 16)
     if isinstance(x.type.shape[0], int):  # a static batch: no block larger than all its tiles
-        block = min(block, x.type.shape[0] * ((oh + 1) // 2) * ((ow + 1) // 2))
-    return max(block, 0)
+        block = min(block, x.type.shape[0] * -(-oh // m) * -(-ow // m))
+    return WinogradPlan(m, r, block)
 
 
-def winograd_scratch_bytes(op: Operation, tiles: int) -> int:
-    """sofie::rt::conv2d_winograd_scratch_floats: V[k] and M[k] strides padded to 4 KB + 64 B."""
+def winograd_scratch_bytes(op: Operation, plan: WinogradPlan) -> int:
+    """sofie::rt::conv2d_winograd_scratch_floats<m, r>: V[k] and M[k] strides padded to 4 KB + 64 B."""
     w = op.W.type
+    n = plan.m + plan.r - 1
 
     def stride(rows: int) -> int:
-        return -(-rows * tiles // 1024) * 1024 + 16
-    return 16 * (stride(w.shape[1]) + stride(w.shape[0])) * w.itemsize
+        return -(-rows * plan.tiles // 1024) * 1024 + 16
+    return n * n * (stride(w.shape[1]) + stride(w.shape[0])) * w.itemsize
 
 
 def im2col_scratch_bytes(op: Operation) -> int:
@@ -122,13 +148,14 @@ def conv3d_scratch_bytes(op: Operation) -> int:
 @rule(Conv)
 def _conv(ctx: LoweringContext, op: Operation) -> None:
     pads, strides, dilations, _ = op.opdef.geometry(op)
-    tiles = winograd_tiles(op)
-    if tiles:
-        u = ctx.constant(winograd_weights(ctx.weight_data(op.W)), f"{op.W.owner.ref}.winograd")
-        scratch = ctx.scratch(op, winograd_scratch_bytes(op, tiles))
+    plan = winograd_plan(op)
+    if plan:
+        u = ctx.constant(winograd_weights(ctx.weight_data(op.W), plan.m),
+                         f"{op.W.owner.ref}.winograd{plan.m}x{plan.r}")
+        scratch = ctx.scratch(op, winograd_scratch_bytes(op, plan))
         ctx.create("low.conv2d_winograd", [ctx.value(op.X), u, ctx.value(op.B), ctx.value(op.Z), scratch,
                                            ctx.dest(op)],
-                   {"pads": pads, "tile_block": tiles, **epilogue(op)}, op)
+                   {"pads": pads, "output_tile": plan.m, "tile_block": plan.tiles, **epilogue(op)}, op)
         return
     if op.X.type.rank == 5:
         scratch = ctx.scratch(op, conv3d_scratch_bytes(op), op.X.type.dtype)

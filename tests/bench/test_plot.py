@@ -34,3 +34,13 @@ def test_replot_a_saved_table(tmp_path, capsys) -> None:
     assert main([str(table)]) == 0
     assert (tmp_path / "results-openblas.svg").exists()
     assert capsys.readouterr().out.strip() == str(tmp_path / "results-openblas.svg")
+
+
+def test_second_panel_gives_the_distance_to_the_limit(tmp_path) -> None:
+    rows = [dict(r, to_limit=t) for r, t in zip(ROWS, (1.1, 3.25, 0.95))]
+    svg = open(plot_ratios(rows, str(tmp_path / "r.svg"))).read()
+    comments = re.findall(r"<!-- (.*?) -->", svg)
+    for text in ("3.25", "1.10", "0.95", "sofie time / machine limit"):
+        assert text in comments, text
+    fills = re.findall(r'<g id="patch_\d+">\s*<path d="[^"]*"\s*clip-path="[^"]*"\s*style="fill: (#[0-9a-f]{6})', svg)
+    assert len(fills) == 6  # three bars in each panel

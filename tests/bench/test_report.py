@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bench.cost import Cost
 from bench.probes import Machine
-from bench.report import ROW_FIELDS, THREAD_FIELDS, limit, markdown, row, thread_rows, threads_table
+from bench.report import ROW_FIELDS, THREAD_FIELDS, limit, markdown, readme_table, row, thread_rows, threads_table
+from sofie.readme import replace_section
 
 MACHINE = Machine(100.0, {16 << 10: 400.0, 256 << 10: 200.0, 8 << 20: 100.0, 256 << 20: 20.0})
 
@@ -39,6 +40,10 @@ def test_row_and_table() -> None:
     assert "median 10.0 us) is subtracted" in text
     header = next(line for line in text.splitlines() if line.startswith("| model"))
     assert header.count("|") == text.splitlines()[-1].count("|")  # every row as wide as the header
+    readme = readme_table(results, "docs/images/bench.svg")
+    assert "| mlp | 32 | 50 us | 100 us | **0.50** | 2.50 | FMA peak |" in readme
+    assert "BLAS `openblas`" in readme and "FMA peak 100 GFLOP/s" in readme
+    assert readme.rstrip().endswith("(docs/images/bench.svg)")
 
 
 def test_thread_rows_from_google_benchmark_medians() -> None:
@@ -60,3 +65,15 @@ def test_thread_rows_from_google_benchmark_medians() -> None:
     assert "| m | 1 | sessions | 1 ms | 1.11 ms | 1.80 | 1.90 | 0.4 |" in text
     assert "| m | 1 | intra_op | 900 us | 600 us | 1.50 | - | 0.4 |" in text
     assert threads_table([]) == []
+
+
+def test_readme_section_replaced_in_place(tmp_path) -> None:
+    path = tmp_path / "README.md"
+    path.write_text("# x\n\nintro\n")
+    replace_section(str(path), "bench", "first", "Benchmarks")  # no markers yet: appended
+    assert path.read_text() == "# x\n\nintro\n\n## Benchmarks\n\n<!-- bench:begin -->\nfirst\n<!-- bench:end -->\n"
+    path.write_text(path.read_text() + "\n## After\n")
+    replace_section(str(path), "bench", "second", "Benchmarks")
+    text = path.read_text()
+    assert "first" not in text and text.count("<!-- bench:begin -->") == 1
+    assert text.endswith("<!-- bench:begin -->\nsecond\n<!-- bench:end -->\n\n## After\n")

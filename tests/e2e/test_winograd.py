@@ -52,7 +52,7 @@ def test_small_model(tmp_path) -> None:
     text = open(m.header).read()
     # conv1, conv2, conv3 (with its fused residual) and conv4: C and M >= 32, stride 1
     assert 3 < WINOGRAD_MIN_CHANNELS <= 32
-    assert text.count("sofie::rt::conv2d_winograd(") == 4
+    assert text.count("sofie::rt::conv2d_winograd<2, 3>(") == 4
     assert text.count("sofie::rt::conv2d(") == 2  # conv0 has 3 input channels; conv5 has stride 2
     for n in (1, 3):
         x = np.random.default_rng(n).standard_normal((n, 3, 17, 15)).astype(np.float32)
@@ -66,10 +66,68 @@ def resnet18(tmp_path_factory) -> str:
 
 def test_resnet18_matches_onnxruntime(resnet18: str) -> None:
     m = sofie.compile(resnet18)
-    assert open(m.header).read().count("sofie::rt::conv2d_winograd(") > 0
+    assert open(m.header).read().count("sofie::rt::conv2d_winograd<4, 3>(") > 0
     for n in (1, 2):
         x = np.random.default_rng(n).standard_normal((n, 3, 224, 224)).astype(np.float32)
         y = m(x)[0]
         ref = ort_run(resnet18, x)[0]
         np.testing.assert_allclose(y, ref, rtol=1e-3, atol=1e-4)
         assert np.array_equal(np.argmax(y, 1), np.argmax(ref, 1))
+
+
+# (r, h, w, m): odd sizes, so the last tile row and column are partial; F(4x4, .) from 48 tiles
+# of 4x4 at batch 1 (29 x 27: 8 x 7 tiles), F(2x2, .) below it (9 x 11: 5 x 6 tiles of 2x2)
+VARIANTS = [(3, 29, 27, 4), (3, 9, 11, 2), (5, 29, 27, 4), (5, 9, 11, 2)]
+
+
+def variants_model(path: str) -> str:
+    """Per entry of VARIANTS, on its own input x_r_h_w, three r x r convs of that F(m x m, r x r)
+    with channel counts that are multiples of nothing: conv(17->19) + bias, relu; conv(19->19, no
+    bias) + the relu's output as a residual, relu; conv(19->21, pads top/left only: the output one
+    row and column short) + bias, leaky relu. One output per entry."""
+    rng = np.random.default_rng(0)
+    inits, nodes, inputs, outputs = [], [], [], []
+
+    def conv(x, y, c, m, r, pads, bias=True):
+        wt = (rng.standard_normal((m, c, r, r)) / np.sqrt(r * r * c)).astype(np.float32)
+        inits.append(numpy_helper.from_array(wt, y + "_w"))
+        ins = [x, y + "_w"]
+        if bias:
+            inits.append(numpy_helper.from_array(rng.standard_normal(m).astype(np.float32), y + "_b"))
+            ins.append(y + "_b")
+        nodes.append(helper.make_node("Conv", ins, [y], kernel_shape=[r, r], pads=pads, name=y))
+
+    for r, h, w, _ in VARIANTS:
+        v, p = f"{r}_{h}_{w}", r // 2
+        inputs.append(helper.make_tensor_value_info(f"x_{v}", TensorProto.FLOAT, ["N", 17, h, w]))
+        conv(f"x_{v}", f"c0_{v}", 17, 19, r, [p] * 4)
+        nodes.append(helper.make_node("Relu", [f"c0_{v}"], [f"r0_{v}"]))
+        conv(f"r0_{v}", f"c1_{v}", 19, 19, r, [p] * 4, bias=False)
+        nodes.append(helper.make_node("Add", [f"c1_{v}", f"r0_{v}"], [f"a1_{v}"]))
+        nodes.append(helper.make_node("Relu", [f"a1_{v}"], [f"r1_{v}"]))
+        conv(f"r1_{v}", f"c2_{v}", 19, 21, r, [p, p, p - 1, p - 1])
+        nodes.append(helper.make_node("LeakyRelu", [f"c2_{v}"], [f"y_{v}"], alpha=0.1))
+        outputs.append(helper.make_tensor_value_info(f"y_{v}", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "wino_variants", inputs, outputs, inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_each_variant_matches_onnxruntime(tmp_path) -> None:
+    path = variants_model(str(tmp_path / "variants.onnx"))
+    compiled = sofie.compile(path)
+    text = open(compiled.header).read()
+    for r, h, w, m in VARIANTS:
+        v = f"{r}_{h}_{w}"
+        calls = [line for line in text.splitlines() if f"sofie::rt::conv2d_winograd<{m}, {r}>(" in line]
+        assert len(calls) == 3 * sum(1 for e in VARIANTS if e[::3] == (r, m)), f"F({m}x{m}, {r}x{r}) calls: {calls}"
+        assert f"c0_{v}" in text
+    for n in (1, 3):
+        rng = np.random.default_rng(n)
+        xs = [rng.standard_normal((n, 17, h, w)).astype(np.float32) for _, h, w, _ in VARIANTS]
+        got, ref = compiled(*xs), ort_run(path, *xs)
+        for (r, _, _, m), y, want in zip(VARIANTS, got, ref):
+            assert y.shape == want.shape
+            # 6x6 and 8x8 tiles (coefficients up to 8 in F(4x4, 5x5)'s transforms) cost float32
+            # a few ulps over im2col; the errors measured are 10x below this
+            np.testing.assert_allclose(y, want, rtol=1e-4, atol=2e-5, err_msg=f"F({m}x{m}, {r}x{r}) batch {n}")

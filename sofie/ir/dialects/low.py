@@ -149,9 +149,11 @@ Conv2d = _kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPIL
         "a direct loop when each group has one input channel (depthwise); Z is a residual added "
         "before act. A 1-D conv (rank-3 operands) runs as a 2-D one of height 1")
 Conv2dWinograd = _kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
+                                                            "output_tile": Attr("int"),
                                                             "tile_block": Attr("int")},
-        "Winograd F(2x2, 3x3) conv (3x3, stride 1, group 1); U = G w G^T is [16, M, C]; "
-        "`tile_block` 2x2 output tiles of the batch at a time through 16 GEMMs; Z is a residual added before act",
+        "Winograd F(m x m, r x r) conv (r x r, stride 1, group 1), m = output_tile, n = m + r - 1; "
+        "U = G w G^T is [n*n, M, C]; `tile_block` m x m output tiles of the batch at a time through "
+        "n*n GEMMs; Z is a residual added before act",
         dtypes=("f32",))
 BatchNormalization = _kernel("low.batch_normalization", "X scale B mean var Y:out", {"epsilon": Attr("float", 1e-5)},
                              inplace=True)
