@@ -212,4 +212,6 @@ def spell_lambda(body: str, dtype: str) -> str:
     if not body:
         return "sofie::rt::Identity{}"
     t = cpp_type(dtype)
-    return f"[]({t} x0) {{ return static_cast<{t}>({spell_body(body, ['x0'], [dtype], dtype)}); }}"
+    # SOFIE_EPILOGUE_INLINE (sofie_rt/kernels.hxx): always inlined into the kernel's loop
+    return (f"[]({t} x0) SOFIE_EPILOGUE_INLINE {{ return static_cast<{t}>("
+            f"{spell_body(body, ['x0'], [dtype], dtype)}); }}")

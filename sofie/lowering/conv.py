@@ -103,17 +103,22 @@ def winograd_scratch_bytes(op: Operation, tiles: int) -> int:
     return 16 * (stride(w.shape[1]) + stride(w.shape[0])) * w.itemsize
 
 
-def depthwise_scratch_bytes(op: Operation) -> int:
+def depthwise_scratch_elements(kh: int, kw: int, sh: int, sw: int, oh: int, ow: int) -> int:
     """sofie::rt::conv2d_depthwise_scratch_floats: min(stride, kernel) phase planes per axis of
     (OH + (kH - 1) / sH) rows of pitch OW + (kW - 1) / sW, and the flat output of OH such rows,
-    each with 64 + kW elements of slack. Dilated convs run a loop that needs none."""
-    _, (sh, sw), dil, (oh, ow), (kh, kw) = geometry_2d(op)
-    if dil != [1, 1]:
-        return 0
+    each with 64 + kW elements of slack."""
     slack = 64 + kw
     pitch = ow + (kw - 1) // sw
     planes = min(sh, kh) * min(sw, kw) * ((oh + (kh - 1) // sh) * pitch + slack)
-    return (planes + oh * pitch + slack) * op.W.type.itemsize
+    return planes + oh * pitch + slack
+
+
+def depthwise_scratch_bytes(op: Operation) -> int:
+    """The direct depthwise kernel's scratch; dilated convs run a loop that needs none."""
+    _, (sh, sw), dil, (oh, ow), (kh, kw) = geometry_2d(op)
+    if dil != [1, 1]:
+        return 0
+    return depthwise_scratch_elements(kh, kw, sh, sw, oh, ow) * op.W.type.itemsize
 
 
 def im2col_scratch_bytes(op: Operation) -> int:
