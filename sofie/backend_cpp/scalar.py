@@ -188,12 +188,18 @@ class Speller:
 
 
 def _fused_call(e: Call) -> tuple[str, Expr] | None:
-    """x * sigmoid(x) is SiLU: vmath has it as one routine (one exp, one division)."""
+    """x * sigmoid(x) is SiLU: vmath has it as one routine (one exp, one division); so is
+    Swish's x * sigmoid(1 * x)."""
     if e.op == "mul" and len(e.args) == 2:
         for a, b in (e.args, e.args[::-1]):
-            if isinstance(b, Call) and b.op == "sigmoid" and b.args[0] == a:
+            if isinstance(b, Call) and b.op == "sigmoid" and (b.args[0] == a or _is_one_times(b.args[0], a)):
                 return "silu", a
     return None
+
+
+def _is_one_times(e: Expr, x: Expr) -> bool:
+    return isinstance(e, Call) and e.op == "mul" and any(
+        isinstance(c, Const) and c.value == 1 and v == x for c, v in (e.args, e.args[::-1]))
 
 
 def spell_body(body: str, names: list[str], types: list[str], out_type: str,
@@ -206,4 +212,6 @@ def spell_lambda(body: str, dtype: str) -> str:
     if not body:
         return "sofie::rt::Identity{}"
     t = cpp_type(dtype)
-    return f"[]({t} x0) {{ return static_cast<{t}>({spell_body(body, ['x0'], [dtype], dtype)}); }}"
+    # SOFIE_EPILOGUE_INLINE (sofie_rt/kernels.hxx): always inlined into the kernel's loop
+    return (f"[]({t} x0) SOFIE_EPILOGUE_INLINE {{ return static_cast<{t}>("
+            f"{spell_body(body, ['x0'], [dtype], dtype)}); }}")

@@ -3,7 +3,7 @@
 A 2-D 3x3 or 5x5 stride-1 conv with enough channels goes to Winograd F(m x m, r x r) with
 weights transformed here, at compile time (sofie.lowering.winograd); every other 1-D or 2-D
 conv to im2col + GEMM in bands of output rows (a 1-D conv is a 2-D one of height 1; a
-depthwise one runs a direct loop), a 3-D conv to im2col + GEMM in bands of output planes.
+depthwise one runs a direct kernel), a 3-D conv to im2col + GEMM in bands of output planes.
 ConvTranspose is GEMM + col2im.
 """
 
@@ -129,13 +129,31 @@ def winograd_scratch_bytes(op: Operation, plan: WinogradPlan) -> int:
     return n * n * (stride(w.shape[1]) + stride(w.shape[0])) * w.itemsize
 
 
+def depthwise_scratch_elements(kh: int, kw: int, sh: int, sw: int, oh: int, ow: int) -> int:
+    """sofie::rt::conv2d_depthwise_scratch_floats: min(stride, kernel) phase planes per axis of
+    (OH + (kH - 1) / sH) rows of pitch OW + (kW - 1) / sW, and the flat output of OH such rows,
+    each with 64 + kW elements of slack."""
+    slack = 64 + kw
+    pitch = ow + (kw - 1) // sw
+    planes = min(sh, kh) * min(sw, kw) * ((oh + (kh - 1) // sh) * pitch + slack)
+    return planes + oh * pitch + slack
+
+
+def depthwise_scratch_bytes(op: Operation) -> int:
+    """The direct depthwise kernel's scratch; dilated convs run a loop that needs none."""
+    _, (sh, sw), dil, (oh, ow), (kh, kw) = geometry_2d(op)
+    if dil != [1, 1]:
+        return 0
+    return depthwise_scratch_elements(kh, kw, sh, sw, oh, ow) * op.W.type.itemsize
+
+
 def im2col_scratch_bytes(op: Operation) -> int:
     w = op.W.type
     pads, strides, _, (_, ow), (kh, kw) = geometry_2d(op)
+    if w.shape[1] == 1 and op.group > 1:
+        return depthwise_scratch_bytes(op)  # a direct kernel (sofie::rt::conv2d_depthwise)
     if (kh, kw) == (1, 1) and not any(pads) and strides == [1, 1]:
         return 0  # 1x1 conv: the input already is the im2col matrix
-    if w.shape[1] == 1 and op.group > 1:
-        return 0  # depthwise: a direct loop (sofie::rt::conv2d_depthwise)
     return (w.shape[1] * kh * kw) * tile_rows(op) * ow * w.itemsize
 
 

@@ -1,5 +1,6 @@
 """Epilogue fusion: a residual Add into the Conv that feeds it (operand Z), and a unary
-activation into the Conv / Gemm / MatMul that feeds it. The kernels apply both while the
+activation into the Conv / Gemm / MatMul that feeds it, SiLU spelled x * Sigmoid(x) (as
+torch exports it) among them. The kernels apply both while the
 output tile is still in registers, saving a full pass over the tensor each.
 
 Order matters for Conv -> Add -> Relu: act(conv + z) is the Conv epilogue, so the Add must
@@ -8,10 +9,10 @@ fuse first; the driver revisits the Relu once its operand became the fused Conv.
 from __future__ import annotations
 
 from sofie.ir.core import Module, Operation, Value
-from sofie.ir.dialects.graph.elementwise import Add, activation_of
+from sofie.ir.dialects.graph.elementwise import Add, Mul, Sigmoid, activation_of
 from sofie.ir.dialects.graph.nn import Conv, Gemm, MatMul
 from sofie.passes.pass_manager import Pass, register_pass
-from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns, producer, sole_use
+from sofie.passes.rewrite import Pattern, Rewriter, apply_patterns, is_output, producer, sole_use
 
 EPILOGUE_OPS = (Conv, Gemm, MatMul)
 
@@ -62,10 +63,32 @@ class FuseActivation(Pattern):
         rw.replace(op, new.results)
 
 
+class FuseSiLU(Pattern):
+    """Mul(y, Sigmoid(y)) with y = Conv | Gemm | MatMul used by these two ops only = the same op
+    with activation epilogue swish (alpha 1): SiLU, which the C++ backend spells vmath::silu."""
+
+    root = Mul
+
+    def match(self, mul: Operation, module: Module) -> Operation | None:
+        for y, s in ((mul.A, mul.B), (mul.B, mul.A)):
+            sig = producer(s, Sigmoid)
+            if sig is None or sig.X is not y or not sole_use(s) or len(y.uses) != 2 or is_output(y):
+                continue
+            prod = producer(y, EPILOGUE_OPS)
+            if prod is not None and not prod.activation and activation_of(sig) is not None:
+                return prod
+        return None
+
+    def rewrite(self, mul: Operation, prod: Operation, rw: Rewriter) -> None:
+        attrs = {**prod.attrs, "activation": "swish", "activation_params": [1.0]}
+        new = rw.create(prod.name, list(prod.operands), attrs, loc=prod.loc)
+        rw.replace(mul, new.results)  # the Sigmoid and the old op go dead: cleanup erases them
+
+
 @register_pass
 class Fuse(Pass):
     name = "fuse"
     summary = "fuse residual Adds and activations into Conv / Gemm / MatMul epilogues"
 
     def run(self, module: Module) -> None:
-        apply_patterns(module, [FuseResidualAdd(), FuseActivation()])
+        apply_patterns(module, [FuseResidualAdd(), FuseSiLU(), FuseActivation()])

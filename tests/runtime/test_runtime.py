@@ -19,6 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from sofie.lowering.conv import depthwise_scratch_elements  # noqa: E402
 from sofie.runtime.checksum import checksum  # noqa: E402
 from sofie.runtime.weightfile import write_weights  # noqa: E402
 
@@ -88,7 +89,7 @@ class Suite:
         self.lines: list[str] = []
         self.expect: list[tuple[str, np.ndarray | None, float, float, type]] = []
         self.results: dict[str, str] = {}
-        self.pointwise: dict[str, bool] = {}  # conv case id -> expects no scratch (pointwise or depthwise)
+        self.pointwise: dict[str, bool] = {}  # conv case id -> expects no scratch (pointwise, not depthwise)
 
     def add(self, kind: str, inputs: dict[str, np.ndarray | bytes], expected=None,
             rtol=1e-5, atol=1e-5, dtype=np.float32, **params) -> str:
@@ -243,8 +244,11 @@ CONV_CASES = [
     # N, C, H, W, M, group, kH, kW, pads(t,l,b,r), strides, dils, act
     (1, 3, 7, 13, 5, 1, 3, 3, (1, 1, 1, 1), (1, 1), (1, 1), "Relu"),
     (2, 4, 9, 8, 6, 2, 3, 2, (0, 1, 2, 0), (2, 1), (1, 2), "LeakyRelu"),
-    (1, 6, 10, 10, 6, 6, 3, 3, (1, 1, 1, 1), (1, 1), (1, 1), "Relu"),  # depthwise: direct, no scratch
+    (1, 6, 10, 10, 6, 6, 3, 3, (1, 1, 1, 1), (1, 1), (1, 1), "Relu"),  # depthwise: direct kernel
     (2, 3, 9, 8, 6, 3, 3, 2, (1, 0, 2, 1), (2, 3), (2, 1), "None"),  # depthwise x2, strided, dilated
+    (2, 5, 7, 7, 10, 5, 5, 5, (2, 1, 2, 3), (2, 2), (1, 1), "Clip"),  # depthwise x2, 5x5 s2, asym
+    (1, 4, 13, 11, 4, 4, 3, 3, (0, 2, 1, 0), (3, 1), (1, 1), "Sigmoid"),  # depthwise, stride 3x1
+    (1, 3, 6, 5, 3, 3, 1, 1, (0, 0, 0, 0), (1, 1), (1, 1), "None"),  # depthwise 1x1: scratch too
     (2, 8, 5, 7, 16, 1, 1, 1, (0, 0, 0, 0), (1, 1), (1, 1), "None"),  # pointwise: no scratch
     (1, 4, 6, 6, 8, 2, 1, 1, (0, 0, 0, 0), (1, 1), (1, 1), "Sigmoid"),  # grouped pointwise
     (1, 3, 9, 9, 4, 1, 1, 1, (1, 0, 0, 1), (2, 2), (1, 1), "Clip"),  # 1x1 strided/padded
@@ -277,13 +281,18 @@ def add_conv_cases(suite: Suite, rng) -> None:
                         pb=pads[2], pr=pads[3], sh=strides[0], sw=strides[1], dh=dils[0],
                         dw=dils[1], OH=OH, OW=OW, act=act, alpha=alpha, beta=beta,
                         has_bias=int(has_bias), has_res=int(has_res))
-        suite.pointwise[cid] = (kH, kW, strides, pads) == (1, 1, (1, 1), (0, 0, 0, 0)) or C == group > 1
+        depthwise = C == group > 1  # the direct kernel's phase planes: scratch even at 1x1
+        suite.pointwise[cid] = (kH, kW, strides, pads) == (1, 1, (1, 1), (0, 0, 0, 0)) and not depthwise
 
 
 def check_conv_scratch(suite: Suite) -> None:
     for cid, pointwise in suite.pointwise.items():
         scratch = int(suite.results[cid].split("scratch=")[1])
         assert (scratch == 0) == pointwise, (suite.lines[int(cid[1:])], scratch)
+        p = dict(kv.split("=") for kv in suite.lines[int(cid[1:])].split()[2:])
+        if p["C"] == p["group"] != "1":  # the lowering sizes the same scratch as the kernel asks
+            kh, kw, sh, sw, oh, ow = (int(p[k]) for k in ("kH", "kW", "sh", "sw", "OH", "OW"))
+            assert depthwise_scratch_elements(kh, kw, sh, sw, oh, ow) == scratch, suite.lines[int(cid[1:])]
 
 
 # --------------------------------------------------------------------------

@@ -146,7 +146,8 @@ Conv2d = _kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPIL
                                                    "strides": Attr("ints"), "dilations": Attr("ints"),
                                                    "tile_rows": Attr("int", 0)},
         "im2col of `tile_rows` output rows at a time into scratch + GEMM, per image and group; "
-        "a direct loop when each group has one input channel (depthwise); Z is a residual added "
+        "a direct kernel over stride-phase planes in scratch when each group has one input channel "
+        "(depthwise; a row loop without scratch when dilated); Z is a residual added "
         "before act. A 1-D conv (rank-3 operands) runs as a 2-D one of height 1")
 Conv2dWinograd = _kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
                                                             "output_tile": Attr("int"),

@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "blas.hxx"
+#include "depthwise.hxx"
 
 namespace sofie {
 inline namespace v0_1_0 {
@@ -23,6 +24,18 @@ namespace rt {
 // lambda spelled from the activation's one definition, a scalar body in the
 // IR), so every epilogue loop is specialized at compile time.
 // ---------------------------------------------------------------------------
+// The generated epilogue lambdas carry SOFIE_EPILOGUE_INLINE: in a large model g++ stops
+// inlining plain inline functions once the translation unit has grown enough, and a
+// lambda left as a call inside a kernel's epilogue loop keeps that loop scalar (a SiLU
+// epilogue ran 20x slower than the same loop written out).
+#ifndef SOFIE_EPILOGUE_INLINE
+#if defined(__GNUC__)
+#define SOFIE_EPILOGUE_INLINE __attribute__((always_inline))
+#else
+#define SOFIE_EPILOGUE_INLINE
+#endif
+#endif
+
 struct Identity {
     template <class T>
     T operator()(T x) const { return x; }
@@ -99,16 +112,6 @@ inline bool conv_is_pointwise(std::size_t kH, std::size_t kW, std::size_t pad_to
            pad_right == 0 && stride_h == 1 && stride_w == 1;
 }
 
-// First output index o in [0, n_out) with o*stride + offset >= 0, and the end
-// of the run with o*stride + offset < limit: the span needing no bounds check.
-inline void valid_span(std::ptrdiff_t offset, std::ptrdiff_t stride, std::ptrdiff_t limit,
-                       std::ptrdiff_t n_out, std::ptrdiff_t& lo, std::ptrdiff_t& hi) {
-    lo = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-    hi = limit - offset <= 0 ? 0 : (limit - offset + stride - 1) / stride;
-    lo = std::min(lo, n_out);
-    hi = std::max(std::min(hi, n_out), lo);
-}
-
 // col[(c*kH + kh)*kW + kw, (oh - oh0)*OW + ow] = x[c, ih, iw] for output rows
 // oh0 <= oh < oh1, zero where padded.
 template <class T>
@@ -150,98 +153,31 @@ inline void im2col(const T* x, T* SOFIE_RESTRICT col, std::size_t C, std::size_t
 }  // namespace detail
 
 // Scratch floats conv2d needs: an upper bound that does not depend on pads
-// and strides (pointwise convs need none but may be given this much).
+// and strides (pointwise convs need none but may be given this much). A depthwise
+// conv's phase planes (depthwise.hxx) hold at most kH (OH + 1) x kW (OW + 1) elements
+// for any stride, its flat output OH x (OW + kW), each with the slack.
 inline std::size_t conv2d_scratch_floats(std::size_t C, std::size_t group, std::size_t kH,
                                          std::size_t kW, std::size_t OH, std::size_t OW) {
+    if (C == group && group > 1)
+        return kH * kW * ((OH + 1) * (OW + 1) + detail::dw_slack(kW)) + OH * (OW + kW) +
+               detail::dw_slack(kW);
     return C / group * kH * kW * OH * OW;
 }
 
 // Exact scratch size: 0 for 1x1 stride-1 unpadded convs, which run the GEMM
-// directly on x, and for depthwise convs (one input channel per group, group > 1),
-// which run conv2d_depthwise.
+// directly on x; conv2d_depthwise_scratch_floats for depthwise convs (one input
+// channel per group, group > 1: more than dilated ones need, which need none).
 inline std::size_t conv2d_scratch_floats(std::size_t C, std::size_t group, std::size_t kH,
                                          std::size_t kW, std::size_t OH, std::size_t OW,
                                          std::size_t pad_top, std::size_t pad_left,
                                          std::size_t pad_bottom, std::size_t pad_right,
                                          std::size_t stride_h, std::size_t stride_w) {
+    if (C == group && group > 1)
+        return conv2d_depthwise_scratch_floats(kH, kW, stride_h, stride_w, OH, OW);
     if (detail::conv_is_pointwise(kH, kW, pad_top, pad_left, pad_bottom, pad_right, stride_h,
-                                  stride_w) || (C == group && group > 1))
+                                  stride_w))
         return 0;
     return conv2d_scratch_floats(C, group, kH, kW, OH, OW);
-}
-
-namespace detail {
-
-// yr[lo:hi] += sum over the row's kW taps of w[kw] * x at the tap: with KW == kW known at
-// compile time, the columns where every tap is inside the row go in one pass (y loaded and
-// stored once per kernel row, not once per tap); the edge columns take the taps one by one.
-template <int KW, class T>
-inline void depthwise_row(T* SOFIE_RESTRICT yr, const T* xr, const T* wr, std::size_t kW,
-                          std::ptrdiff_t pad_left, std::size_t W, std::size_t OW, std::size_t stride,
-                          std::size_t dil) {
-    using I = std::ptrdiff_t;
-    I in_lo = 0, in_hi = I(OW);  // columns where every tap is inside the row
-    for (std::size_t kw = 0; kw < kW; ++kw) {
-        I lo, hi;
-        valid_span(I(kw * dil) - pad_left, I(stride), I(W), I(OW), lo, hi);
-        in_lo = std::max(in_lo, lo);
-        in_hi = std::min(in_hi, hi);
-    }
-    const bool fused = KW > 0 && in_lo < in_hi;
-    for (std::size_t kw = 0; kw < kW; ++kw) {
-        I lo, hi;
-        valid_span(I(kw * dil) - pad_left, I(stride), I(W), I(OW), lo, hi);
-        const T wv = wr[kw];
-        const I off = I(kw * dil) - pad_left;
-        const I cut_lo = fused ? std::min(hi, in_lo) : hi, cut_hi = fused ? std::max(lo, in_hi) : hi;
-        for (I ow = lo; ow < cut_lo; ++ow) yr[ow] += wv * xr[ow * I(stride) + off];
-        for (I ow = cut_hi; ow < hi; ++ow) yr[ow] += wv * xr[ow * I(stride) + off];
-    }
-    if constexpr (KW > 0) {
-        if (!fused) return;
-        const T* src = xr + (in_lo * I(stride) - pad_left);  // tap 0 of column in_lo: inside
-        T* y0 = yr + in_lo;
-        for (std::size_t i = 0, n = std::size_t(in_hi - in_lo); i < n; ++i) {
-            T acc = y0[i];
-            for (int kw = 0; kw < KW; ++kw) acc += wr[kw] * src[i * stride + std::size_t(kw) * dil];
-            y0[i] = acc;
-        }
-    }
-}
-
-}  // namespace detail
-
-// Depthwise conv (one input channel per group; M/group outputs each): per output
-// channel, a direct sum of kH*kW shifted rows of the input, vectorizable along ow.
-// The caller (conv2d) applies the epilogue.
-template <class T>
-inline void conv2d_depthwise(const T* x, const T* w, T* y, std::size_t C, std::size_t H,
-                             std::size_t W, std::size_t M, std::size_t kH, std::size_t kW,
-                             std::size_t pad_top, std::size_t pad_left, std::size_t stride_h,
-                             std::size_t stride_w, std::size_t dil_h, std::size_t dil_w,
-                             std::size_t OH, std::size_t OW) {
-    using I = std::ptrdiff_t;
-    const std::size_t per_channel = M / C;
-    for (std::size_t m = 0; m < M; ++m) {
-        const T* xc = x + (m / per_channel) * H * W;
-        const T* wm = w + m * kH * kW;
-        T* ym = y + m * OH * OW;
-        std::fill(ym, ym + OH * OW, T(0));
-        for (std::size_t oh = 0; oh < OH; ++oh) {
-            for (std::size_t kh = 0; kh < kH; ++kh) {
-                const I ih = I(oh * stride_h + kh * dil_h) - I(pad_top);
-                if (ih < 0 || ih >= I(H)) continue;
-                const T* xr = xc + ih * I(W);
-                if (kW == 3) {
-                    detail::depthwise_row<3>(ym + oh * OW, xr, wm + kh * kW, kW, I(pad_left), W, OW,
-                                             stride_w, dil_w);
-                } else {
-                    detail::depthwise_row<0>(ym + oh * OW, xr, wm + kh * kW, kW, I(pad_left), W, OW,
-                                             stride_w, dil_w);
-                }
-            }
-        }
-    }
 }
 
 namespace detail {
@@ -318,10 +254,15 @@ inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
     }
     for (std::size_t n = 0; n < N; ++n) {
         if (Cg == 1 && group > 1) {  // depthwise: a GEMM per group would have one row
-            conv2d_depthwise(x + n * C * H * W, w, y + n * M * P, C, H, W, M, kH, kW, pad_top,
-                             pad_left, stride_h, stride_w, dil_h, dil_w, OH, OW);
-            detail::epilogue(y + n * M * P, bias, residual ? residual + n * M * P : nullptr, M, P,
-                             true, f);
+            const T* res = residual ? residual + n * M * P : nullptr;
+            if (dil_h == 1 && dil_w == 1) {
+                conv2d_depthwise(x + n * C * H * W, w, bias, res, y + n * M * P, scratch, C, H, W,
+                                 M, kH, kW, pad_top, pad_left, stride_h, stride_w, OH, OW, f);
+            } else {
+                depthwise_dilated(x + n * C * H * W, w, bias, res, y + n * M * P, C, H, W, M, kH,
+                                  kW, pad_top, pad_left, stride_h, stride_w, dil_h, dil_w, OH,
+                                  OW, f);
+            }
             continue;
         }
         for (std::size_t g = 0; g < group; ++g) {

@@ -354,6 +354,8 @@ def _declare() -> dict[str, type[OpDef]]:
 
 DECLARED = _declare()
 Add = DECLARED["Add"]  # the declarations passes match on by class
+Mul = DECLARED["Mul"]
+Sigmoid = DECLARED["Sigmoid"]
 Max, Min = DECLARED["Max"], DECLARED["Min"]
 
 

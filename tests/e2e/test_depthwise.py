@@ -1,0 +1,113 @@
+"""Depthwise Conv (sofie::rt::conv2d_depthwise, sofie_rt/depthwise.hxx) against onnxruntime.
+
+The direct kernel packs each channel into stride-phase planes and computes whole vectors
+across row ends, so the cases reach every part of it: 3x3 and 5x5 at stride 1 and 2 on
+images smaller than one vector (7x7), odd (13x11) and several blocks of vectors wide
+(30x37); asymmetric pads and pads wider than the kernel needs; strides 3 and (1, 2);
+kernel shapes with a generic tap count (2x4, 7x7) and more taps than the tap table holds
+(9x9); channel multipliers M/group of 2 and 3; 1-D; dilation (a separate row loop); and each
+activation the fuse pass folds into the store, the residual Add among them. The house pattern
+of test_conv_pool.py: one model, compiled with no passes (activation as its own op) and with
+the default pipeline (fused), run at two batch sizes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sofie
+from tests.e2e.test_ops import ATOL, BATCHES, RTOL, Suite
+
+CONFIGS = [("O0", "none"), ("default", "openblas")]
+
+
+def depthwise_suite() -> Suite:
+    s = Suite("depthwise", 19)
+    rng = np.random.default_rng(15)
+
+    def w(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    def dw(c: int, k: tuple[int, int], mult: int = 1) -> list:
+        return [w(c * mult, 1, *k), w(c * mult)]
+
+    for h, wd in [(7, 7), (13, 11), (30, 37)]:
+        for k in (3, 5):
+            for st in (1, 2):
+                p = (k - 1) // 2
+                s.op(f"dw{k}x{k}_s{st}_{h}x{wd}", "Conv", [("N", 5, h, wd), *dw(5, (k, k))], group=5,
+                     strides=[st, st], pads=[p] * 4)
+    x = ("N", 4, 13, 11)
+    s.op("dw3x3_s2_asym_pads", "Conv", [x, *dw(4, (3, 3))], group=4, strides=[2, 2], pads=[0, 2, 1, 0])
+    s.op("dw5x5_s1_asym_pads", "Conv", [x, *dw(4, (5, 5))], group=4, pads=[2, 0, 0, 3])
+    s.op("dw3x3_wide_pads", "Conv", [x, *dw(4, (3, 3))], group=4, pads=[3, 4, 3, 2])
+    s.op("dw3x3_no_pads_s2", "Conv", [x, w(4, 1, 3, 3)], group=4, strides=[2, 2])
+    s.op("dw3x3_s3", "Conv", [x, *dw(4, (3, 3))], group=4, strides=[3, 3], pads=[1, 1, 1, 1])
+    s.op("dw3x3_s1x2", "Conv", [x, *dw(4, (3, 3))], group=4, strides=[1, 2], pads=[1, 1, 1, 1])
+    s.op("dw2x4_generic_taps", "Conv", [x, *dw(4, (2, 4))], group=4, pads=[1, 2, 0, 1])
+    s.op("dw7x7", "Conv", [x, *dw(4, (7, 7))], group=4, pads=[3, 3, 3, 3])
+    s.op("dw9x9_many_taps", "Conv", [("N", 3, 15, 12), *dw(3, (9, 9))], group=3, strides=[2, 1],
+         pads=[4, 4, 4, 4])
+    s.op("dw1x1_padded", "Conv", [x, *dw(4, (1, 1))], group=4, pads=[1, 0, 0, 1])
+    s.op("dw3x3_s2_mult2", "Conv", [x, *dw(4, (3, 3), 2)], group=4, strides=[2, 2], pads=[1, 1, 1, 1])
+    s.op("dw5x5_s1_mult3", "Conv", [("N", 2, 9, 10), *dw(2, (5, 5), 3)], group=2, pads=[2, 2, 2, 2])
+    s.op("dw1d_k5_s2", "Conv", [("N", 3, 29), w(3, 1, 5), w(3)], group=3, strides=[2], pads=[2, 1])
+    s.op("dw3x3_dilated", "Conv", [x, *dw(4, (3, 3))], group=4, dilations=[2, 2], pads=[2, 2, 2, 2])
+    s.op("dw_big_image_s2", "Conv", [("N", 3, 57, 61), *dw(3, (3, 3))], group=3, strides=[2, 2],
+         pads=[0, 0, 1, 1])
+
+    # activations fused into the store by the default pipeline
+    xa = ("N", 6, 14, 14)
+
+    def conv(s: Suite, k: int, st: int) -> str:
+        p = (k - 1) // 2
+        return s.node("Conv", [s.inp(xa), s.init(w(6, 1, k, k)), s.init(w(6))], group=6, strides=[st, st],
+                      pads=[p] * 4)
+    s.case("dw_relu", lambda s: s.node("Relu", [conv(s, 3, 1)]))
+    s.case("dw_relu6", lambda s: s.node("Clip", [conv(s, 3, 2), s.init(np.array(0, np.float32)),
+                                                 s.init(np.array(6, np.float32))]))
+    s.case("dw_hardswish", lambda s: s.node("HardSwish", [conv(s, 5, 1)]))
+    s.case("dw_sigmoid", lambda s: s.node("Sigmoid", [conv(s, 5, 2)]))
+
+    def silu(s: Suite, k: int, st: int) -> str:
+        y = conv(s, k, st)
+        return s.node("Mul", [y, s.node("Sigmoid", [y])])
+    s.case("dw_silu_5x5_s2", lambda s: silu(s, 5, 2))
+    s.case("dw_silu_3x3_s1", lambda s: silu(s, 3, 1))
+
+    def residual(s: Suite) -> str:
+        return s.node("Relu", [s.node("Add", [conv(s, 3, 1), s.inp(("N", 6, 14, 14))])])
+    s.case("dw_residual_relu", residual)
+    return s
+
+
+SUITE = depthwise_suite()
+_RESULTS: dict[tuple, dict] = {}
+
+
+def _compare(passes: str, blas: str) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """{case: {batch: (sofie, onnxruntime)}} for one configuration, compiled once."""
+    import onnxruntime as ort
+    if (passes, blas) not in _RESULTS:
+        proto = SUITE.model()
+        m = sofie.compile(proto, name="depthwise", blas=blas, passes=[] if passes == "O0" else None)
+        sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        res: dict[str, dict[int, tuple]] = {c: {} for c in SUITE.cases}
+        for batch in BATCHES:
+            feeds = SUITE.feeds(batch, seed=batch)
+            got = m(*[feeds[n] for n, _, _ in m.inputs])
+            for o, g, r in zip(proto.graph.output, got, sess.run(None, feeds), strict=True):
+                res[o.name][batch] = (g, r)
+        _RESULTS[(passes, blas)] = res
+    return _RESULTS[(passes, blas)]
+
+
+@pytest.mark.parametrize("passes,blas", CONFIGS)
+@pytest.mark.parametrize("case", SUITE.cases)
+def test_depthwise_matches_onnxruntime(case: str, passes: str, blas: str) -> None:
+    per_batch = _compare(passes, blas)[case]
+    assert sorted(per_batch) == sorted(BATCHES)
+    for batch, (got, ref) in per_batch.items():
+        assert got.shape == ref.shape, f"{case}: shape {got.shape} != onnxruntime {ref.shape}"
+        np.testing.assert_allclose(got, ref, rtol=RTOL, atol=ATOL, err_msg=f"{case} batch {batch}")
