@@ -23,10 +23,7 @@ namespace rt {
 // lambda spelled from the activation's one definition, a scalar body in the
 // IR), so every epilogue loop is specialized at compile time.
 // ---------------------------------------------------------------------------
-struct Identity {
-    template <class T>
-    T operator()(T x) const { return x; }
-};
+// (Identity, the functor of no activation, is declared with the GEMM kernels: gemm_kernels.hxx.)
 
 namespace detail {
 
