@@ -110,30 +110,39 @@ struct Fused {
     F f;
 };
 
-// One KC x NC block of packed B (panel stride b_ps) against all rows of op(A).
+// How the kernels find op(A): row i, column k at base + (i / MR) * ps + (i % MR) * rs + k * ks.
+// As stored: ps = MR lda, rs = lda, ks = 1; transposed: ps = MR, rs = 1, ks = lda; packed
+// ahead of time (pack_a: MR-row panels over all of K, k-major): ps = K MR, rs = 1, ks = MR.
+template <class T>
+struct AView {
+    const T* base;
+    std::size_t ps, rs, ks;
+};
+
+// One KC x NC block of packed B (panel stride b_ps) against all rows of op(A), whose
+// columns k0.. a points at.
 template <class T, class F>
-inline void run_block(std::size_t M, std::size_t nc, std::size_t kc, const T* a, std::size_t a_rs,
-                      std::size_t a_ks, const T* b, std::size_t b_ps, T* C, std::size_t ldc,
-                      std::size_t j0, Epilogue<T, F> e, const Fused<T, F>& fused) {
+inline void run_block(std::size_t M, std::size_t nc, std::size_t kc, const AView<T>& a, const T* b,
+                      std::size_t b_ps, T* C, std::size_t ldc, std::size_t j0, Epilogue<T, F> e,
+                      const Fused<T, F>& fused) {
     constexpr std::size_t NR = kernel_nr<T>();
     for (std::size_t i = 0; i < M; i += MR) {
         const std::size_t mr = std::min(MR, M - i);
+        const T* ai = a.base + (i / MR) * a.ps;
         for (std::size_t j = 0; j < nc; j += NR) {
             if (fused.bias) e.bias = fused.bias + (fused.bias_per_row ? i : j0 + j);
             if (fused.residual) e.residual = fused.residual + i * ldc + j0 + j;
-            tile(kc, mr, std::min(NR, nc - j), a + i * a_rs, a_rs, a_ks, b, b_ps, j,
-                 C + i * ldc + j0 + j, ldc, e);
+            tile(kc, mr, std::min(NR, nc - j), ai, a.rs, a.ks, b, b_ps, j, C + i * ldc + j0 + j, ldc, e);
         }
     }
 }
 
 // C = epilogue(alpha * op(A) * op(B) + beta * C), B packed here per KC x NC block, or
-// (packed != nullptr) packed once for all of K and N by pack_b_all.
+// (packed != nullptr) packed once for all of K and N by pack_b.
 template <class T, class F>
-inline void blocked(bool transA, bool transB, std::size_t M, std::size_t N, std::size_t K, T alpha,
-                    const T* A, std::size_t lda, const T* B, std::size_t ldb, const T* packed,
-                    T beta, T* C, std::size_t ldc, const Fused<T, F>& fused) {
-    const std::size_t a_rs = transA ? 1 : lda, a_ks = transA ? lda : 1;
+inline void blocked(const AView<T>& a, bool transB, std::size_t M, std::size_t N, std::size_t K, T alpha,
+                    const T* B, std::size_t ldb, const T* packed, T beta, T* C, std::size_t ldc,
+                    const Fused<T, F>& fused) {
     Epilogue<T, F> e{alpha, beta, true, false, fused.bias, fused.bias_per_row, fused.residual, fused.f};
     // K blocks of equal size (576 = 3 x 192, not 256 + 256 + 64): no short block whose C
     // tile loads and stores cost as much as a long one's
@@ -145,14 +154,28 @@ inline void blocked(bool transA, bool transB, std::size_t M, std::size_t N, std:
             const std::size_t kc = std::min(kb, K - k0);
             e.first = k0 == 0;
             e.last = k0 + kc == K;
-            const T* a = A + k0 * a_ks;
+            const AView<T> ak{a.base + k0 * a.ks, a.ps, a.rs, a.ks};
             if (packed) {
-                run_block(M, nc, kc, a, a_rs, a_ks, packed + j0 * K + k0 * PW<T>, K * PW<T>, C, ldc,
-                          j0, e, fused);
+                run_block(M, nc, kc, ak, packed + j0 * K + k0 * PW<T>, K * PW<T>, C, ldc, j0, e, fused);
             } else {
                 alignas(64) T buffer[KC<T> * NC];
                 pack_b(transB, B, ldb, k0, kc, j0, nc, buffer);
-                run_block(M, nc, kc, a, a_rs, a_ks, buffer, kc * PW<T>, C, ldc, j0, e, fused);
+                run_block(M, nc, kc, ak, buffer, kc * PW<T>, C, ldc, j0, e, fused);
+            }
+        }
+    }
+}
+
+// op(A)[M, K] (A stored [K, M] when trans) into MR-row panels over all of K, k-major, zero
+// padded to a multiple of MR rows: row i, column k at out[(i / MR) * K * MR + k * MR + i % MR].
+template <class T>
+inline void pack_a(bool trans, std::size_t M, std::size_t K, const T* A, std::size_t lda, T* SOFIE_RESTRICT out) {
+    for (std::size_t i0 = 0; i0 < M; i0 += MR) {
+        T* SOFIE_RESTRICT panel = out + i0 * K;
+        for (std::size_t k = 0; k < K; ++k) {
+            for (std::size_t r = 0; r < MR; ++r) {
+                const std::size_t i = i0 + r;
+                panel[k * MR + r] = i < M ? (trans ? A[k * lda + i] : A[i * lda + k]) : T(0);
             }
         }
     }
@@ -293,7 +316,8 @@ inline void gemm(bool transA, bool transB, std::size_t M, std::size_t N, std::si
         epilogue_rows(C, 1, N, ldc, fused);
         return;
     }
-    blocked(transA, transB, M, N, K, alpha, A, lda, B, ldb, packed, beta, C, ldc, fused);
+    const AView<T> a = transA ? AView<T>{A, MR, 1, lda} : AView<T>{A, MR * lda, lda, 1};
+    blocked(a, transB, M, N, K, alpha, B, ldb, packed, beta, C, ldc, fused);
 }
 
 }  // namespace detail::gemm
@@ -445,6 +469,38 @@ inline constexpr std::size_t packed_b_size(std::size_t K, std::size_t N) {
 template <class T>
 inline void pack_b(bool transB, std::size_t K, std::size_t N, const T* B, std::size_t ldb, T* out) {
     detail::gemm::pack_b(transB, B, ldb, 0, K, 0, N, out);
+}
+
+// A packed ahead of time for gemm_packed_a (a conv's constant weights): MR = 6-row panels over
+// all of K, k-major, zero padded to a multiple of 6 rows, the same for every ISA.
+template <class T>
+inline constexpr std::size_t packed_a_size(std::size_t M, std::size_t K) {
+    return (M + detail::gemm::MR - 1) / detail::gemm::MR * detail::gemm::MR * K;
+}
+
+// out[packed_a_size(M, K)] = op(A)[M, K] packed (A stored [K, M] when transA).
+template <class T>
+inline void pack_a(bool transA, std::size_t M, std::size_t K, const T* A, std::size_t lda, T* out) {
+    detail::gemm::pack_a(transA, M, K, A, lda, out);
+}
+
+// gemm_fused with op(A) given packed by pack_a: one contiguous stream per 6 rows, where A as
+// stored is 6 rows lda apart, each read kc at a time (too short for the prefetchers).
+// Always the built-in kernel, whatever the BLAS backend.
+template <class T, class F = Identity>
+inline void gemm_packed_a(std::size_t M, std::size_t N, std::size_t K, T alpha, const T* packed,
+                          const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc, const T* bias,
+                          bool bias_per_row, const T* residual, F f = {}) {
+    if (M == 0 || N == 0) return;
+    const detail::gemm::Fused<T, F> fused{bias, bias_per_row, residual, f};
+    if (K == 0 || alpha == T(0)) {
+        detail::scale_matrix(M, N, beta, C, ldc);
+        detail::gemm::epilogue_rows(C, M, N, ldc, fused);
+        return;
+    }
+    constexpr std::size_t MR = detail::gemm::MR;
+    detail::gemm::blocked(detail::gemm::AView<T>{packed, K * MR, 1, MR}, false, M, N, K, alpha, B, ldb,
+                          static_cast<const T*>(nullptr), beta, C, ldc, fused);
 }
 
 // gemm_fused with op(B) given packed by pack_b. Always the built-in kernel, whatever the

@@ -267,11 +267,16 @@ inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
                              true, f);
             continue;
         }
+        // bias, residual and f go into the GEMM's tile stores (gemm_fused): no pass over y
+        const T* res_n = residual ? residual + n * M * P : nullptr;
         for (std::size_t g = 0; g < group; ++g) {
             const T* xg = x + (n * C + g * Cg) * H * W;
             T* yg = y + (n * M + g * Mg) * P;
+            const T* bias_g = bias ? bias + g * Mg : nullptr;
+            const T* res_g = res_n ? res_n + g * Mg * P : nullptr;
             if (pointwise) {
-                gemm<T>(false, false, Mg, P, K, T(1), w + g * Mg * K, K, xg, P, T(0), yg, P);
+                gemm_fused<T>(false, false, Mg, P, K, T(1), w + g * Mg * K, K, xg, P, T(0), yg, P, bias_g,
+                              true, res_g, f);
                 continue;
             }
             // im2col a band of output rows at a time: the scratch stays cache-sized and
@@ -280,12 +285,10 @@ inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
                 const std::size_t oh1 = std::min(OH, oh0 + rows), cols = (oh1 - oh0) * OW;
                 detail::im2col(xg, scratch, Cg, H, W, kH, kW, pad_top, pad_left, stride_h,
                                stride_w, dil_h, dil_w, oh0, oh1, OW);
-                gemm<T>(false, false, Mg, cols, K, T(1), w + g * Mg * K, K, scratch, cols, T(0),
-                      yg + oh0 * OW, P);
+                gemm_fused<T>(false, false, Mg, cols, K, T(1), w + g * Mg * K, K, scratch, cols, T(0),
+                              yg + oh0 * OW, P, bias_g, true, res_g ? res_g + oh0 * OW : nullptr, f);
             }
         }
-        detail::epilogue(y + n * M * P, bias, residual ? residual + n * M * P : nullptr, M, P,
-                         true, f);
     }
 }
 
