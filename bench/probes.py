@@ -1,6 +1,7 @@
 """This machine's single-thread limits, measured by the small C++ probes in bench/probes/:
 the FMA peak (GFLOP/s), the read bandwidth (GB/s) at a few working-set sizes, L1-, L2- and
-L3-resident and DRAM, and what sofie's built-in sgemm reaches on conv- and MLP-sized shapes. Both are the best of short repeated blocks, so that a shared, loaded
+L3-resident and DRAM, and what sofie's built-in sgemm reaches on conv- and MLP-sized shapes.
+All are the best of short repeated blocks, so that a shared, loaded
 machine still shows what one undisturbed core does."""
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 
+
 def epilogue(op: Operation) -> str:
     """The fused activation as a functor for the kernel (the identity when there is none)."""
     return spell_lambda(op.epilogue, op.written_operands()[0].type.dtype)
