@@ -6,8 +6,9 @@ Shapes cover M, N and K of 1, every row tail (M mod 6) and every column tail of 
 tile (N mod 64 for AVX-512, so also mod 16 and mod 8), several K blocks (K > 256) and N blocks
 (N > 192), both transposes, padded leading dimensions, alpha/beta including beta = 0 over a C
 full of NaN (C must not be read), and the epilogue: bias per row or per column, a residual,
-ReLU or tanh. B packed ahead of time (pack_b + gemm_packed_b) runs the same cases, and the
-packed bytes must equal sofie.lowering.gemm_pack.packed_b, the compile-time packer.
+ReLU or tanh. B or A packed ahead of time (pack_b + gemm_packed_b, pack_a + gemm_packed_a)
+run the same cases, and the packed bytes must equal sofie.lowering.gemm_pack's packed_b and
+packed_a, the compile-time packers.
 Tolerance: atol 4e-5 sqrt(K) (float32 sums of K terms of magnitude <= 1), rtol 1e-5.
 """
 
@@ -23,7 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from sofie.lowering.gemm_pack import packed_b  # noqa: E402
+from sofie.lowering.gemm_pack import packed_a, packed_b  # noqa: E402
 
 RUNTIME_INCLUDE = REPO / "sofie" / "runtime"
 CPP = Path(__file__).resolve().parent / "cpp"
@@ -81,7 +82,9 @@ def make_cases(directory: Path, rng: np.random.Generator) -> dict[str, tuple]:
         # transposes, beta, epilogue and packing meets several shapes
         ta, tb = i % 2, (i // 2) % 2
         alpha, beta = [(1.0, 0.0), (0.5, 1.0), (-1.25, 0.75), (1.0, 0.0)][(i // 4) % 4]
-        bias_kind, residual, kind, packed = i % 3, (i // 3) % 2, (i // 5) % 3, (i // 7) % 2
+        bias_kind, residual, kind, packed = i % 3, (i // 3) % 2, (i // 5) % 3, (i // 7) % 3
+        if packed == 2:
+            tb = 0  # gemm_packed_a takes B as stored
         lda, ldb, ldc = (m if ta else k) + 3, (k if tb else n) + 1, n + 2
         a = rng.uniform(-1, 1, (k if ta else m, lda)).astype(np.float32)
         b = rng.uniform(-1, 1, (n if tb else k, ldb)).astype(np.float32)
@@ -107,7 +110,9 @@ def make_cases(directory: Path, rng: np.random.Generator) -> dict[str, tuple]:
             (directory / f"{cid}_{name}.bin").write_bytes(np.ascontiguousarray(arr).tobytes())
         lines.append(f"{cid} {ta} {tb} {m} {n} {k} {alpha} {beta} {lda} {ldb} {ldc} {bias_kind} "
                      f"{residual} {kind} {packed}")
-        ref_pack = packed_b(b[:, :k] if tb else b[:, :n], bool(tb)) if packed else None
+        ref_pack = {0: None, 1: lambda: packed_b(b[:, :k] if tb else b[:, :n], bool(tb)),
+                    2: lambda: packed_a(a[:, :m] if ta else a[:, :k], bool(ta))}[packed]
+        ref_pack = ref_pack() if ref_pack else None
         expect[cid] = (want, k, ref_pack, lines[-1])
     (directory / "cases.txt").write_text("\n".join(lines) + "\n")
     return expect
@@ -130,5 +135,5 @@ def test_gemm_kernel(build, driver, tmp_path):
         if ref_pack is not None:
             packed = np.fromfile(tmp_path / f"{cid}_packed.bin", np.float32)
             if not np.array_equal(packed, ref_pack.ravel()):
-                failures.append(f"{line}: pack_b differs from sofie.lowering.gemm_pack.packed_b")
+                failures.append(f"{line}: the packed operand differs from sofie.lowering.gemm_pack's")
     assert not failures, "\n".join(failures[:20])

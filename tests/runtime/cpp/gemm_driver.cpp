@@ -1,8 +1,9 @@
 // Test driver for the built-in GEMM (sofie_rt/blas.hxx with SOFIE_BLAS_NONE): runs the cases
 // of <dir>/cases.txt, one per line "<id> tA tB M N K alpha beta lda ldb ldc bias residual act
 // packed", reading <dir>/<id>_{A,B,C,bias,res}.bin (float32) and writing C to <dir>/<id>_out.bin.
-// bias: 0 none, 1 per row, 2 per column; act: 0 none, 1 relu, 2 tanh; packed: B through
-// pack_b + gemm_packed_b (then <id>_packed.bin holds the packed B too). The first line printed
+// bias: 0 none, 1 per row, 2 per column; act: 0 none, 1 relu, 2 tanh; packed: 1 B through
+// pack_b + gemm_packed_b, 2 A through pack_a + gemm_packed_a (then <id>_packed.bin holds the
+// packed operand too). The first line printed
 // is the kernel this build chose; test_gemm_kernels.py holds the numpy references.
 #include <cmath>
 #include <cstdio>
@@ -42,14 +43,21 @@ struct Tanh {
 template <class F>
 void run(const std::string& base, bool tA, bool tB, std::size_t M, std::size_t N, std::size_t K,
          float alpha, float beta, std::size_t lda, std::size_t ldb, std::size_t ldc, int bias_kind,
-         bool residual, bool packed, F f) {
+         bool residual, int packed, F f) {
     const std::vector<float> A = read(base + "_A.bin"), B = read(base + "_B.bin");
     std::vector<float> C = read(base + "_C.bin");
     const std::vector<float> bias = bias_kind ? read(base + "_bias.bin") : std::vector<float>{};
     const std::vector<float> res = residual ? read(base + "_res.bin") : std::vector<float>{};
     const float* b = bias_kind ? bias.data() : nullptr;
     const float* r = residual ? res.data() : nullptr;
-    if (packed) {
+    if (packed == 2) {
+        std::vector<float> p(rt::packed_a_size<float>(M, K), -7.0f);
+        rt::pack_a(tA, M, K, A.data(), lda, p.data());
+        write(base + "_packed.bin", p);
+        rt::gemm_packed_a(M, N, K, alpha, p.data(), B.data(), ldb, beta, C.data(), ldc, b, bias_kind == 1, r,
+                          f);
+        // op(B) must not be transposed for gemm_packed_a: the test only asks with tB = 0
+    } else if (packed == 1) {
         std::vector<float> p(rt::packed_b_size<float>(K, N), -7.0f);
         rt::pack_b(tB, K, N, B.data(), ldb, p.data());
         write(base + "_packed.bin", p);
