@@ -110,9 +110,11 @@ def make_cases(directory: Path, rng: np.random.Generator) -> dict[str, tuple]:
             (directory / f"{cid}_{name}.bin").write_bytes(np.ascontiguousarray(arr).tobytes())
         lines.append(f"{cid} {ta} {tb} {m} {n} {k} {alpha} {beta} {lda} {ldb} {ldc} {bias_kind} "
                      f"{residual} {kind} {packed}")
-        ref_pack = {0: None, 1: lambda: packed_b(b[:, :k] if tb else b[:, :n], bool(tb)),
-                    2: lambda: packed_a(a[:, :m] if ta else a[:, :k], bool(ta))}[packed]
-        ref_pack = ref_pack() if ref_pack else None
+        ref_pack = None
+        if packed == 1:
+            ref_pack = packed_b(b[:, :k] if tb else b[:, :n], bool(tb))
+        elif packed == 2:
+            ref_pack = packed_a(a[:, :m] if ta else a[:, :k], bool(ta))
         expect[cid] = (want, k, ref_pack, lines[-1])
     (directory / "cases.txt").write_text("\n".join(lines) + "\n")
     return expect
