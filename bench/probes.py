@@ -1,6 +1,7 @@
 """This machine's single-thread limits, measured by the small C++ probes in bench/probes/:
-the FMA peak (GFLOP/s) and the read bandwidth (GB/s) at a few working-set sizes, L1-, L2- and
-L3-resident and DRAM. Both are the best of short repeated blocks, so that a shared, loaded
+the FMA peak (GFLOP/s), the read bandwidth (GB/s) at a few working-set sizes, L1-, L2- and
+L3-resident and DRAM, and what sofie's built-in sgemm reaches on conv- and MLP-sized shapes.
+All are the best of short repeated blocks, so that a shared, loaded
 machine still shows what one undisturbed core does."""
 
 from __future__ import annotations
@@ -8,10 +9,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROBES = os.path.join(HERE, "probes")
+RUNTIME = os.path.join(os.path.dirname(HERE), "sofie", "runtime")
 
 # working sets the bandwidth probe reads: within L1, L2, L3, and far beyond L3 (DRAM)
 BANDWIDTH_SIZES = (16 << 10, 256 << 10, 8 << 20, 256 << 20)
@@ -21,6 +23,8 @@ BANDWIDTH_SIZES = (16 << 10, 256 << 10, 8 << 20, 256 << 20)
 class Machine:
     fma_peak_gflops: float
     bandwidth_gbs: dict[int, float]  # working-set bytes -> GB/s
+    gemm_gflops: dict[str, float] = field(default_factory=dict)  # "M,N,K" -> built-in sgemm GFLOP/s
+    gemm_kernel: str = ""  # the micro-kernel -march=native chose
 
     def bandwidth_at(self, working_set: int) -> tuple[int, float]:
         """The probe size that holds `working_set` (the smallest not below it, else the largest)
@@ -31,15 +35,17 @@ class Machine:
 
     def to_json(self) -> dict:
         return {"fma_peak_gflops": self.fma_peak_gflops,
-                "bandwidth_gbs": {str(k): v for k, v in sorted(self.bandwidth_gbs.items())}}
+                "bandwidth_gbs": {str(k): v for k, v in sorted(self.bandwidth_gbs.items())},
+                "gemm_gflops": dict(self.gemm_gflops), "gemm_kernel": self.gemm_kernel}
 
 
-def _build(name: str, out: str) -> str:
+def _build(name: str, out: str, flags: tuple[str, ...] = ()) -> str:
     exe = os.path.join(out, name)
     src = os.path.join(PROBES, name + ".cpp")
-    if not os.path.isfile(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+    # gemm_peak includes the runtime headers: rebuilt every time, as they may have changed
+    if flags or not os.path.isfile(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
         os.makedirs(out, exist_ok=True)
-        subprocess.run(["g++", "-std=c++17", "-O2", "-march=native", src, "-o", exe], check=True)
+        subprocess.run(["g++", "-std=c++17", "-O2", "-march=native", *flags, src, "-o", exe], check=True)
     return exe
 
 
@@ -58,8 +64,15 @@ def bandwidth(out: str, sizes: tuple[int, ...] = BANDWIDTH_SIZES) -> dict[int, f
     return {int(k): float(v) for k, v in r.items() if k != "sink"}
 
 
+def gemm_peak(out: str, shapes: tuple[str, ...] = ()) -> tuple[dict[str, float], str]:
+    """GFLOP/s of sofie's built-in sgemm ("M,N,K" -> GFLOP/s; the probe's shapes by default) and
+    the name of the micro-kernel it ran."""
+    r = _run_json([_build("gemm_peak", out, ("-DSOFIE_BLAS_NONE", f"-I{RUNTIME}")), *shapes])
+    return {k: float(v) for k, v in r.items() if k != "kernel"}, str(r["kernel"])
+
+
 def measure(out: str) -> Machine:
-    return Machine(fma_peak(out), bandwidth(out))
+    return Machine(fma_peak(out), bandwidth(out), *gemm_peak(out))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The `make bench` report: results.json (what a plot reads) and results.md (the table).
 
 results.json holds
-  machine:      fma_peak_gflops, bandwidth_gbs {working-set bytes: GB/s}, cpu, load_average
+  machine:      fma_peak_gflops, bandwidth_gbs {working-set bytes: GB/s}, gemm_gflops {"M,N,K":
+                the built-in sgemm's GFLOP/s}, gemm_kernel, cpu, load_average
   ort_floor_us: the median over rows of ONNX Runtime's per-call CPU time on an Identity model,
                 which each row measures right before its model and subtracts from ort_us
   rows:         one per model and batch, with the fields of ROW_FIELDS; `ratio` is sofie / ORT
@@ -107,6 +108,15 @@ def _us(t: float) -> str:
     return f"{t:.3g} us"
 
 
+def _gemm_line(m: dict[str, Any]) -> list[str]:
+    """The built-in sgemm's GFLOP/s per (M, N, K) next to the FMA peak (none in older results)."""
+    if not m.get("gemm_gflops"):
+        return []
+    peak = m["fma_peak_gflops"]
+    shapes = ", ".join(f"{k.replace(',', 'x')} {v:.0f} ({v / peak:.0%})" for k, v in m["gemm_gflops"].items())
+    return [f"Built-in sgemm ({m['gemm_kernel']} kernel), GFLOP/s and share of the FMA peak, MxNxK: {shapes}."]
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The table with a preamble stating the machine's measured limits and ORT's floor."""
     m = results["machine"]
@@ -115,6 +125,7 @@ def markdown(results: dict[str, Any]) -> str:
              f"{m['cpu']} (load average {m['load_average']:.1f} on {m['cores']} cores: a shared machine, "
              "compare ratios, not absolute times).",
              f"Machine limits (bench/probes): FMA peak {m['fma_peak_gflops']:.1f} GFLOP/s; read bandwidth {bw}.",
+             *_gemm_line(m),
              "ORT's per-call floor (an Identity model through the same path, timed before each model; "
              f"median {results['ort_floor_us']:.1f} us) is subtracted from ORT's times.",
              "Times are CPU time per call (median); results.json also has wall-clock times.",

@@ -176,7 +176,8 @@ def machine(out: str) -> probes.Machine:
     """The probes, run twice: a shared machine may slow either run, and the limit is the best seen."""
     a, b = probes.measure(out), probes.measure(out)
     return probes.Machine(max(a.fma_peak_gflops, b.fma_peak_gflops),
-                          {k: max(a.bandwidth_gbs[k], b.bandwidth_gbs[k]) for k in a.bandwidth_gbs})
+                          {k: max(a.bandwidth_gbs[k], b.bandwidth_gbs[k]) for k in a.bandwidth_gbs},
+                          {k: max(a.gemm_gflops[k], b.gemm_gflops[k]) for k in a.gemm_gflops}, a.gemm_kernel)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

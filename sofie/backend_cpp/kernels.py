@@ -17,9 +17,6 @@ from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 
-# the GEMM of each element type in the BLAS shim (blas.hxx)
-GEMM_CALLS = {"f32": "sofie::rt::sgemm", "f64": "sofie::rt::dgemm"}
-
 
 def epilogue(op: Operation) -> str:
     """The fused activation as a functor for the kernel (the identity when there is none)."""
@@ -47,28 +44,39 @@ def _dim_count(op: Operation, n: Names) -> list[str]:
 
 @emits("low.gemm")
 def _gemm(op: Operation, n: Names) -> list[str]:
+    """gemm_fused (bias per column and activation in the kernel's tile stores), or with a B
+    packed at compile time, gemm_packed_b."""
     a, bm, c, y = op.operands
     dt = y.type.dtype
     ta, tb = bool(op.attr("transA")), bool(op.attr("transB"))
-    # a 1-D B (MatMul [..., K] @ [K]) is the column [K, 1]; a 1-D A is the row [1, K]
-    b_shape = bm.type.shape if bm.type.rank == 2 else (bm.type.shape[0], 1)
-    N = b_shape[0] if tb else b_shape[1]
-    K = b_shape[1] if tb else b_shape[0]
+    packed_n = op.attr("packed_n")
+    if packed_n:
+        N, K = packed_n, bm.type.shape[1]
+    else:
+        # a 1-D B (MatMul [..., K] @ [K]) is the column [K, 1]; a 1-D A is the row [1, K]
+        b_shape = bm.type.shape if bm.type.rank == 2 else (bm.type.shape[0], 1)
+        N = b_shape[0] if tb else b_shape[1]
+        K = b_shape[1] if tb else b_shape[0]
     # M from A, not Y: Y drops the row dim of a 1-D A and the column dim of a 1-D B
     M = n.dim(a.type.shape[1]) if ta else n.size(a.type.shape[:-1]) if a.type.rank > 1 else "1"
     lda = n.dim(a.type.shape[-1])  # the batch when A is transposed: A is [K, batch]
     alpha, beta = op.attr("alpha"), op.attr("beta")
+    if op.attr("bias") == "row" and beta != 1.0:
+        raise SofieError(f"{op.describe()}: a row bias with beta={beta} is not supported")
     lines = []
     if op.attr("bias") == "full":
         lines.append(f"sofie::rt::copy({n[c]}, {n[y]}, {n.size(y.type.shape)});")
-    gemm_beta = beta if op.attr("bias") == "full" else 0.0
-    lines.append(f"{GEMM_CALLS[dt]}({str(ta).lower()}, {str(tb).lower()}, {M}, {N}, {K}, {literal(alpha, dt)}, "
-                 f"{n[a]}, {lda}, {n[bm]}, {b_shape[1]}, {literal(gemm_beta, dt)}, {n[y]}, {N});")
+    gemm_beta = literal(beta if op.attr("bias") == "full" else 0.0, dt)
     bias = n[c] if op.attr("bias") == "row" else "nullptr"
-    if op.attr("bias") == "row" and beta != 1.0:
-        raise SofieError(f"{op.describe()}: a row bias with beta={beta} is not supported")
-    if bias != "nullptr" or op.epilogue:
-        lines.append(f"sofie::rt::bias_act({n[y]}, {bias}, {M}, {N}, false, {epilogue(op)});")
+    t = cpp_type(dt)
+    fused = f"{bias}, false, nullptr, {epilogue(op)});"
+    if packed_n:
+        lines += [f"sofie::rt::gemm_packed_b<{t}>({str(ta).lower()}, {M}, {N}, {K}, {literal(alpha, dt)}, "
+                  f"{n[a]}, {lda}, {n[bm]}, {gemm_beta}, {n[y]}, {N},", f"    {fused}"]
+    else:
+        lines += [f"sofie::rt::gemm_fused<{t}>({str(ta).lower()}, {str(tb).lower()}, {M}, {N}, {K}, "
+                  f"{literal(alpha, dt)}, {n[a]}, {lda}, {n[bm]}, {b_shape[1]}, {gemm_beta}, {n[y]}, {N},",
+                  f"    {fused}"]
     return lines
 
 

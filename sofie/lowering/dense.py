@@ -1,12 +1,13 @@
 """Dense layers: Gemm and MatMul become one BLAS-shim GEMM with a bias/activation epilogue
-(float, double), a batched MatMul a GEMM per batch element; on integers, a `low.generic`
+(float, double), a batched MatMul a GEMM per batch element; a constant float32 B (a Linear
+layer's weight) is packed here, once, for the built-in kernel (gemm_pack.py); on integers, a `low.generic`
 reduction over (Y's axes, K). Det: a kernel (LU with partial pivoting in double); DFT: a
 kernel (a direct sum over a twiddle table, in double)."""
 
 from __future__ import annotations
 
 from sofie.errors import SofieError
-from sofie.ir.core import Operation, Value
+from sofie.ir.core import Operation, Value, is_constant
 from sofie.ir.dialects.graph.elementwise import activation_body
 from sofie.ir.dialects.graph.nn import Det, Gemm, MatMul
 from sofie.ir.dialects.graph.signal import DFT
@@ -16,6 +17,7 @@ from sofie.ir.dialects.scalar import Call, Const, Expr, Var, substitute
 from sofie.ir.registry import lookup
 from sofie.lowering.context import LoweringContext, refuse, rule
 from sofie.lowering.epilogue import epilogue
+from sofie.lowering.gemm_pack import packed_b
 from sofie.lowering.loops import broadcast_map, elementwise
 
 # ONNX MatMul / Gemm integer types, computed by loops (the GEMM kernel has float and double)
@@ -52,9 +54,23 @@ def _gemm(ctx: LoweringContext, op: Operation) -> None:
             # Y first, then the GEMM accumulates onto Y with beta (`full` with C == Y copies nothing)
             elementwise(ctx, op, [c_low], y, Var(0))
             bias, c_low = "full", y
-    ctx.create("low.gemm", [ctx.value(op.A), ctx.value(op.B), c_low, y],
+    b, packed_n = _packed(ctx, op.B, bool(op.transB))
+    ctx.create("low.gemm", [ctx.value(op.A), b, c_low, y],
                {"transA": op.transA, "transB": op.transB, "alpha": op.alpha,
-                "beta": op.beta, "bias": bias, **epilogue(op)}, op)
+                "beta": op.beta, "bias": bias, "packed_n": packed_n, **epilogue(op)}, op)
+
+
+def _packed(ctx: LoweringContext, b: Value, trans: bool) -> tuple[Value, int]:
+    """(B packed for the built-in GEMM kernel, N) when B is a 2-D float32 constant with its
+    data, else (B, 0). Packing once here saves the kernel a copy of B per call (a transpose
+    for a Linear layer's [N, K] weight), which at batch 32 costs about as much as the product.
+    The packed layout does not depend on the ISA, so the .dat serves any -march; the packed
+    GEMM always runs the built-in kernel, whatever the BLAS backend."""
+    w = ctx.graph.weight_of(b)
+    if b.type.dtype != "f32" or b.type.rank != 2 or not is_constant(b) or w is None or w.data is None:
+        return ctx.value(b), 0
+    n = b.type.shape[0] if trans else b.type.shape[1]
+    return ctx.constant(packed_b(w.data, trans), f"{w.name}.packed"), n
 
 
 @rule(MatMul)
@@ -63,6 +79,12 @@ def _matmul(ctx: LoweringContext, op: Operation) -> None:
     if not _use_kernel(op):
         _integer_matmul(ctx, op)
         return
+    if op.B.type.rank == 2:
+        packed, packed_n = _packed(ctx, op.B, False)
+        if packed_n:
+            ctx.create("low.gemm", [ctx.value(op.A), packed, None, ctx.dest(op)],
+                       {"packed_n": packed_n, **epilogue(op)}, op)
+            return
     _matmul_gemm(ctx, op, ctx.value(op.A), ctx.value(op.B), ctx.dest(op))
 
 

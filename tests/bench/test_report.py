@@ -77,3 +77,15 @@ def test_readme_section_replaced_in_place(tmp_path) -> None:
     text = path.read_text()
     assert "first" not in text and text.count("<!-- bench:begin -->") == 1
     assert text.endswith("<!-- bench:begin -->\nsecond\n<!-- bench:end -->\n\n## After\n")
+
+
+def test_gemm_line_next_to_the_peak() -> None:
+    """The built-in sgemm's GFLOP/s per shape, with their share of the FMA peak, under the peak."""
+    m = Machine(200.0, {16 << 10: 400.0}, {"128,10000,3200": 190.0, "32,50,50": 100.0}, "avx512 6x64")
+    results = {"blas": "none", "ort_version": "1.0", "ort_floor_us": 1.0,
+               "machine": {**m.to_json(), "cpu": "x86_64", "cores": 2, "load_average": 1.0}, "rows": []}
+    text = markdown(results)
+    assert ("Built-in sgemm (avx512 6x64 kernel), GFLOP/s and share of the FMA peak, MxNxK: "
+            "128x10000x3200 190 (95%), 32x50x50 100 (50%).") in text
+    assert "Built-in sgemm" not in markdown({**results, "machine": {**MACHINE.to_json(), "cpu": "x", "cores": 2,
+                                                                     "load_average": 1.0}})

@@ -112,4 +112,4 @@ def test_two_sofie_versions_in_one_program(model_dir: str, tmp_path: Path) -> No
             np.testing.assert_allclose(y_version, ref, rtol=1e-4, atol=1e-5)
         symbols = sh("nm", "-C", exe).stdout
         for version in (__version__, later):
-            assert re.search(rf"sofie::{runtime_namespace(version)}::rt::sgemm\(", symbols), version
+            assert re.search(rf"sofie::{runtime_namespace(version)}::rt::gemm_(fused|packed_b)<", symbols), version

@@ -280,7 +280,8 @@ def add_conv_cases(suite: Suite, rng) -> None:
                         H=H, W=W, M=M, group=group, kH=kH, kW=kW, pt=pads[0], pl=pads[1],
                         pb=pads[2], pr=pads[3], sh=strides[0], sw=strides[1], dh=dils[0],
                         dw=dils[1], OH=OH, OW=OW, act=act, alpha=alpha, beta=beta,
-                        has_bias=int(has_bias), has_res=int(has_res))
+                        has_bias=int(has_bias), has_res=int(has_res),
+                        tile_rows=2 if has_res else 0)  # bands of 2 output rows: bias, residual per band
         depthwise = C == group > 1  # the direct kernel's phase planes: scratch even at 1x1
         suite.pointwise[cid] = (kH, kW, strides, pads) == (1, 1, (1, 1), (0, 0, 0, 0)) and not depthwise
 

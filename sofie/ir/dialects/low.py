@@ -140,8 +140,10 @@ def _kernel(name: str, operands: str, attrs: dict | None = None, doc: str = "", 
 
 Gemm = _kernel("low.gemm", "A B C? Y:out", {"transA": Attr("int", 0), "transB": Attr("int", 0),
                                      "alpha": Attr("float", 1.0), "beta": Attr("float", 1.0),
-                                     "bias": Attr("str", "none"), **EPILOGUE},
-        "Y = act(alpha op(A) op(B) + beta C) through the BLAS shim; bias: none | row | full")
+                                     "bias": Attr("str", "none"), "packed_n": Attr("int", 0), **EPILOGUE},
+        "Y = act(alpha op(A) op(B) + beta C) through the BLAS shim; bias: none | row | full. "
+        "packed_n > 0: B is a constant packed at compile time (sofie/lowering/gemm_pack.py, "
+        "[ceil(N/P), K, P]) for the built-in kernel, N = packed_n")
 Conv2d = _kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPILOGUE, "pads": Attr("ints"),
                                                    "strides": Attr("ints"), "dilations": Attr("ints"),
                                                    "tile_rows": Attr("int", 0)},

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "gemm_kernels.hxx"
 #include "thread_pool.hxx"
 
 #if (defined(SOFIE_BLAS_OPENBLAS) + defined(SOFIE_BLAS_CBLAS) + defined(SOFIE_BLAS_EIGEN) + \
@@ -28,14 +29,6 @@
 #include <cblas.h>
 #elif defined(SOFIE_BLAS_EIGEN)
 #include <Eigen/Core>
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define SOFIE_RESTRICT __restrict__
-#elif defined(_MSC_VER)
-#define SOFIE_RESTRICT __restrict
-#else
-#define SOFIE_RESTRICT
 #endif
 
 namespace sofie {
@@ -60,165 +53,156 @@ inline void scale_matrix(std::size_t M, std::size_t N, T beta, T* C, std::size_t
 }  // namespace detail
 
 // ---------------------------------------------------------------------------
-// Built-in kernels (GotoBLAS-style blocking, no heap, no intrinsics), one
-// template for float and double.
+// Built-in GEMM (GotoBLAS/BLIS-style blocking, no heap): micro-kernels per ISA in
+// gemm_kernels.hxx, one driver for float and double.
 // ---------------------------------------------------------------------------
 namespace detail::gemm {
 
-#if defined(__GNUC__) || defined(__clang__)
-#define SOFIE_GEMM_VECTOR_EXT 1
-// GCC/Clang vector extensions pin the accumulator tile in registers at plain
-// -O2, which the auto-vectorizer alone does not (it leaves the tile in memory).
-// Width follows the target flags, so -march=native gets AVX for free.
-#if defined(__AVX__)
-inline constexpr std::size_t kVectorBytes = 32;
-#else
-inline constexpr std::size_t kVectorBytes = 16;
-#endif
+// Blocking. B is packed KC x NC at a time (panels of PW columns) into a stack buffer of
+// KC * NC * sizeof(T) = 192 KiB: it stays L2-resident (within half of a 512 KiB L2, a fifth
+// of a 1 MiB one, leaving room for the A rows and C tiles streaming past) while every
+// 6-row slice of A runs over it. KC = 256 floats keeps the 6 x KC slice of A a tile reads
+// (6 KiB) in L1 across the tiles of its row and makes the C tile's extra load/store per K
+// block negligible (1 per 256 FMAs). NC = 192 is a multiple of the AVX-512 tile (64) and of
+// the panel width. A is not packed (see gemm_kernels.hxx), so the whole stack use is the
+// B buffer, bounded for worker-thread stacks; a B packed ahead of time needs none.
 template <class T>
-struct Vec;
-template <>
-struct Vec<float> {
-    using type = float __attribute__((vector_size(kVectorBytes)));
-};
-template <>
-struct Vec<double> {
-    using type = double __attribute__((vector_size(kVectorBytes)));
-};
-template <class T>
-using vec = typename Vec<T>::type;
-template <class T>
-inline constexpr std::size_t VW = kVectorBytes / sizeof(T);
+inline constexpr std::size_t KC = 1024 / sizeof(T);
+inline constexpr std::size_t NC = 192;
+static_assert(NC % 64 == 0, "NC: whole AVX-512 tiles and packed panels");
 
-// memcpy compiles to one unaligned vector move and sidesteps aliasing rules.
-template <class T>
-inline vec<T> vload(const T* p) {
-    vec<T> v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-template <class T>
-inline void vstore(T* p, vec<T> v) { std::memcpy(p, &v, sizeof v); }
-template <class T>
-inline T vsum(vec<T> v) {
-    T lanes[VW<T>];
-    std::memcpy(lanes, &v, sizeof v);
-    T s = T(0);
-    for (T x : lanes) s += x;
-    return s;
-}
-#else
-template <class T>
-inline constexpr std::size_t VW = 16 / sizeof(T);
-#endif
-
-// MR x NR accumulators are 12 vector registers of the 16 the ISA has, leaving
-// room for the B row and the A broadcast.
-inline constexpr std::size_t MR = 6;
-template <class T>
-inline constexpr std::size_t NR = 2 * VW<T>;
-// Packed panels live on the stack: KC*NC + MC*KC elements <= 120 KiB (KC is
-// halved for double), small enough for worker-thread stacks while an A panel
-// (MR*KC) stays in L1 and the B block (KC*NC) in L2.
-template <class T>
-inline constexpr std::size_t KC = 512 / sizeof(T);
-inline constexpr std::size_t NC = 128;
-inline constexpr std::size_t MC = 16 * MR;
-
-// op(A)[i0:i0+mc, k0:k0+kc] into MR-row panels, k-major, zero padded to MR.
-template <class T>
-inline void pack_a(bool trans, const T* A, std::size_t lda, std::size_t i0, std::size_t mc,
-                   std::size_t k0, std::size_t kc, T* SOFIE_RESTRICT out) {
-    for (std::size_t ip = 0; ip < mc; ip += MR) {
-        const std::size_t mr = std::min(MR, mc - ip);
-        T* SOFIE_RESTRICT panel = out + ip * kc;
-        if (!trans) {
-            for (std::size_t r = 0; r < MR; ++r) {
-                if (r < mr) {
-                    const T* a = A + (i0 + ip + r) * lda + k0;
-                    for (std::size_t k = 0; k < kc; ++k) panel[k * MR + r] = a[k];
-                } else {
-                    for (std::size_t k = 0; k < kc; ++k) panel[k * MR + r] = T(0);
-                }
-            }
-        } else {
-            for (std::size_t k = 0; k < kc; ++k) {
-                const T* a = A + (k0 + k) * lda + i0 + ip;
-                for (std::size_t r = 0; r < MR; ++r) panel[k * MR + r] = r < mr ? a[r] : T(0);
-            }
-        }
-    }
-}
-
-// op(B)[k0:k0+kc, j0:j0+nc] into NR-column panels, k-major, zero padded to NR.
+// op(B)[k0:k0+kc, j0:j0+nc] into panels of PW<T> columns, k-major, zero padded to PW<T>:
+// column j of panel p at k is out[p * kc * PW + k * PW + j].
 template <class T>
 inline void pack_b(bool trans, const T* B, std::size_t ldb, std::size_t k0, std::size_t kc,
                    std::size_t j0, std::size_t nc, T* SOFIE_RESTRICT out) {
-    for (std::size_t jp = 0; jp < nc; jp += NR<T>) {
-        const std::size_t nr = std::min(NR<T>, nc - jp);
+    constexpr std::size_t P = PW<T>;
+    for (std::size_t jp = 0; jp < nc; jp += P) {
+        const std::size_t np = std::min(P, nc - jp);
         T* SOFIE_RESTRICT panel = out + jp * kc;
         if (!trans) {
             for (std::size_t k = 0; k < kc; ++k) {
                 const T* b = B + (k0 + k) * ldb + j0 + jp;
-                T* dst = panel + k * NR<T>;
-                for (std::size_t j = 0; j < NR<T>; ++j) dst[j] = j < nr ? b[j] : T(0);
+                T* dst = panel + k * P;
+                if (np == P) {
+                    std::memcpy(dst, b, P * sizeof(T));
+                } else {
+                    for (std::size_t j = 0; j < P; ++j) dst[j] = j < np ? b[j] : T(0);
+                }
             }
         } else {
-            for (std::size_t j = 0; j < NR<T>; ++j) {
-                if (j < nr) {
-                    const T* b = B + (j0 + jp + j) * ldb + k0;
-                    for (std::size_t k = 0; k < kc; ++k) panel[k * NR<T> + j] = b[k];
-                } else {
-                    for (std::size_t k = 0; k < kc; ++k) panel[k * NR<T> + j] = T(0);
-                }
+            // B stored [N, K]: P rows read side by side, one packed row of P written per k.
+            const T* rows[P];
+            for (std::size_t j = 0; j < P; ++j) rows[j] = B + (j0 + jp + (j < np ? j : 0)) * ldb + k0;
+            for (std::size_t k = 0; k < kc; ++k) {
+                T* dst = panel + k * P;
+                for (std::size_t j = 0; j < P; ++j) dst[j] = j < np ? rows[j][k] : T(0);
             }
         }
     }
 }
 
-// C[0:mr, 0:nr] (+)= alpha * Apanel * Bpanel. Always computes the full padded
-// MR x NR tile so the loops have constant trip counts and vectorize; only the
-// valid part is stored. `first` marks the first K block, the one that applies
-// beta.
+// What a call fuses into the stores of its last K block (see Epilogue).
+template <class T, class F>
+struct Fused {
+    const T* bias;       // per row of C (bias_per_row) or per column; nullptr for none
+    bool bias_per_row;
+    const T* residual;   // same layout as C (row stride ldc); nullptr for none
+    F f;
+};
+
+// The bias of the block of C at row i0, column j0 (for a call split into blocks).
 template <class T>
-inline void micro_kernel(std::size_t kc, const T* SOFIE_RESTRICT a,
-                         const T* SOFIE_RESTRICT b, T* C, std::size_t ldc,
-                         std::size_t mr, std::size_t nr, T alpha, T beta, bool first) {
-    T acc[MR][NR<T>];
-#if defined(SOFIE_GEMM_VECTOR_EXT)
-    constexpr std::size_t NV = NR<T> / VW<T>;
-    vec<T> vacc[MR][NV] = {};
-    for (std::size_t k = 0; k < kc; ++k) {
-        vec<T> bk[NV];
-#pragma GCC unroll 4
-        for (std::size_t v = 0; v < NV; ++v) bk[v] = vload(b + k * NR<T> + v * VW<T>);
-#pragma GCC unroll 8
-        for (std::size_t r = 0; r < MR; ++r) {
-            const T ar = a[k * MR + r];
-#pragma GCC unroll 4
-            for (std::size_t v = 0; v < NV; ++v) vacc[r][v] += ar * bk[v];
+inline const T* block_bias(const T* bias, bool per_row, std::size_t i0, std::size_t j0) {
+    return bias ? bias + (per_row ? i0 : j0) : nullptr;
+}
+
+// How the kernels find op(A): row i, column k at base + (i / MR) * ps + (i % MR) * rs + k * ks.
+// As stored: ps = MR lda, rs = lda, ks = 1; transposed: ps = MR, rs = 1, ks = lda; packed
+// ahead of time (pack_a: MR-row panels over all of K, k-major): ps = K MR, rs = 1, ks = MR.
+template <class T>
+struct AView {
+    const T* base;
+    std::size_t ps, rs, ks;
+};
+
+// One KC x NC block of packed B (panel stride b_ps) against all rows of op(A), whose
+// columns k0.. a points at.
+template <class T, class F>
+inline void run_block(std::size_t M, std::size_t nc, std::size_t kc, const AView<T>& a, const T* b,
+                      std::size_t b_ps, T* C, std::size_t ldc, std::size_t j0, Epilogue<T, F> e,
+                      const Fused<T, F>& fused) {
+    constexpr std::size_t NR = kernel_nr<T>();
+    for (std::size_t i = 0; i < M; i += MR) {
+        const std::size_t mr = std::min(MR, M - i);
+        const T* ai = a.base + (i / MR) * a.ps;
+        for (std::size_t j = 0; j < nc; j += NR) {
+            if (fused.bias) e.bias = fused.bias + (fused.bias_per_row ? i : j0 + j);
+            if (fused.residual) e.residual = fused.residual + i * ldc + j0 + j;
+            tile(kc, mr, std::min(NR, nc - j), ai, a.rs, a.ks, b, b_ps, j, C + i * ldc + j0 + j, ldc, e);
         }
     }
-    std::memcpy(acc, vacc, sizeof acc);
-#else
-    for (std::size_t r = 0; r < MR; ++r)
-        for (std::size_t j = 0; j < NR<T>; ++j) acc[r][j] = T(0);
-    for (std::size_t k = 0; k < kc; ++k) {
-        const T* SOFIE_RESTRICT bk = b + k * NR<T>;
-        for (std::size_t r = 0; r < MR; ++r) {
-            const T ar = a[k * MR + r];
-            for (std::size_t j = 0; j < NR<T>; ++j) acc[r][j] += ar * bk[j];
+}
+
+// C = epilogue(alpha * op(A) * op(B) + beta * C), B packed here per KC x NC block, or
+// (packed != nullptr) packed once for all of K and N by pack_b.
+template <class T, class F>
+inline void blocked(const AView<T>& a, bool transB, std::size_t M, std::size_t N, std::size_t K, T alpha,
+                    const T* B, std::size_t ldb, const T* packed, T beta, T* C, std::size_t ldc,
+                    const Fused<T, F>& fused) {
+    Epilogue<T, F> e{alpha, beta, true, false, fused.bias, fused.bias_per_row, fused.residual, fused.f};
+    // K blocks of equal size (576 = 3 x 192, not 256 + 256 + 64): no short block whose C
+    // tile loads and stores cost as much as a long one's
+    const std::size_t k_blocks = (K + KC<T> - 1) / KC<T>;
+    const std::size_t kb = (K + k_blocks - 1) / k_blocks;
+    for (std::size_t j0 = 0; j0 < N; j0 += NC) {
+        const std::size_t nc = std::min(NC, N - j0);
+        for (std::size_t k0 = 0; k0 < K; k0 += kb) {
+            const std::size_t kc = std::min(kb, K - k0);
+            e.first = k0 == 0;
+            e.last = k0 + kc == K;
+            const AView<T> ak{a.base + k0 * a.ks, a.ps, a.rs, a.ks};
+            if (packed) {
+                run_block(M, nc, kc, ak, packed + j0 * K + k0 * PW<T>, K * PW<T>, C, ldc, j0, e, fused);
+            } else {
+                alignas(64) T buffer[KC<T> * NC];
+                pack_b(transB, B, ldb, k0, kc, j0, nc, buffer);
+                run_block(M, nc, kc, ak, buffer, kc * PW<T>, C, ldc, j0, e, fused);
+            }
         }
     }
-#endif
-    for (std::size_t r = 0; r < mr; ++r) {
-        T* SOFIE_RESTRICT c = C + r * ldc;
-        if (!first) {
-            for (std::size_t j = 0; j < nr; ++j) c[j] += alpha * acc[r][j];
-        } else if (beta == T(0)) {
-            for (std::size_t j = 0; j < nr; ++j) c[j] = alpha * acc[r][j];
-        } else {
-            for (std::size_t j = 0; j < nr; ++j) c[j] = alpha * acc[r][j] + beta * c[j];
+}
+
+// op(A)[M, K] (A stored [K, M] when trans) into MR-row panels over all of K, k-major, zero
+// padded to a multiple of MR rows: row i, column k at out[(i / MR) * K * MR + k * MR + i % MR].
+template <class T>
+inline void pack_a(bool trans, std::size_t M, std::size_t K, const T* A, std::size_t lda, T* SOFIE_RESTRICT out) {
+    for (std::size_t i0 = 0; i0 < M; i0 += MR) {
+        T* SOFIE_RESTRICT panel = out + i0 * K;
+        for (std::size_t k = 0; k < K; ++k) {
+            for (std::size_t r = 0; r < MR; ++r) {
+                const std::size_t i = i0 + r;
+                panel[k * MR + r] = i < M ? (trans ? A[k * lda + i] : A[i * lda + k]) : T(0);
+            }
+        }
+    }
+}
+
+// C[0:M, 0:N] = f(C + bias + residual) in a pass of its own: the GEMV paths and the BLAS
+// libraries, which have no epilogue.
+template <class T, class F>
+inline void epilogue_rows(T* C, std::size_t M, std::size_t N, std::size_t ldc, const Fused<T, F>& fused) {
+    if constexpr (std::is_same_v<F, Identity>) {
+        if (fused.bias == nullptr && fused.residual == nullptr) return;
+    }
+    for (std::size_t i = 0; i < M; ++i) {
+        T* SOFIE_RESTRICT y = C + i * ldc;
+        const T* res = fused.residual ? fused.residual + i * ldc : nullptr;
+        for (std::size_t j = 0; j < N; ++j) {
+            T v = y[j];
+            if (fused.bias) v += fused.bias_per_row ? fused.bias[i] : fused.bias[j];
+            if (res) v += res[j];
+            y[j] = fused.f(v);
         }
     }
 }
@@ -325,40 +309,22 @@ inline void gemv_cols(std::size_t N, std::size_t K, T alpha, const T* x, const T
     }
 }
 
-template <class T>
+template <class T, class F>
 inline void gemm(bool transA, bool transB, std::size_t M, std::size_t N, std::size_t K,
-                 T alpha, const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C,
-                 std::size_t ldc) {
+                 T alpha, const T* A, std::size_t lda, const T* B, std::size_t ldb, const T* packed,
+                 T beta, T* C, std::size_t ldc, const Fused<T, F>& fused) {
     // Batch-1 dense layers: packing would cost as much as the product itself.
-    if (M == 1 && (!transA || lda == 1)) {
+    if (M == 1 && (!transA || lda == 1) && packed == nullptr) {
         if (transB) {
             gemv_rows(N, K, alpha, A, B, ldb, beta, C);
         } else {
             gemv_cols(N, K, alpha, A, B, ldb, beta, C);
         }
+        epilogue_rows(C, 1, N, ldc, fused);
         return;
     }
-
-    alignas(64) T packed_b[KC<T> * NC];
-    alignas(64) T packed_a[MC * KC<T>];
-    for (std::size_t j0 = 0; j0 < N; j0 += NC) {
-        const std::size_t nc = std::min(NC, N - j0);
-        for (std::size_t k0 = 0; k0 < K; k0 += KC<T>) {
-            const std::size_t kc = std::min(KC<T>, K - k0);
-            pack_b(transB, B, ldb, k0, kc, j0, nc, packed_b);
-            for (std::size_t i0 = 0; i0 < M; i0 += MC) {
-                const std::size_t mc = std::min(MC, M - i0);
-                pack_a(transA, A, lda, i0, mc, k0, kc, packed_a);
-                for (std::size_t jp = 0; jp < nc; jp += NR<T>) {
-                    for (std::size_t ip = 0; ip < mc; ip += MR) {
-                        micro_kernel(kc, packed_a + ip * kc, packed_b + jp * kc,
-                                     C + (i0 + ip) * ldc + j0 + jp, ldc, std::min(MR, mc - ip),
-                                     std::min(NR<T>, nc - jp), alpha, beta, k0 == 0);
-                    }
-                }
-            }
-        }
-    }
+    const AView<T> a = transA ? AView<T>{A, MR, 1, lda} : AView<T>{A, MR * lda, lda, 1};
+    blocked(a, transB, M, N, K, alpha, B, ldb, packed, beta, C, ldc, fused);
 }
 
 }  // namespace detail::gemm
@@ -376,6 +342,17 @@ inline const char* blas_name() {
     return "eigen";
 #else
     return "builtin";
+#endif
+}
+
+// The built-in GEMM's micro-kernel in this build (chosen by the -march macros).
+inline const char* gemm_kernel_name() {
+#if defined(__AVX512F__)
+    return "avx512 6x64";
+#elif defined(__AVX2__) && defined(__FMA__)
+    return "avx2 6x16";
+#else
+    return "generic";
 #endif
 }
 
@@ -403,41 +380,19 @@ inline void cblas_gemm(bool transA, bool transB, int M, int N, int K, double alp
 #undef SOFIE_CBLAS
 #endif
 
-}  // namespace detail
-
-// Row-major C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, where
-// op(X) = X^T if transX. lda/ldb/ldc are the row strides of A, B, C as stored.
-// T is float or double: sgemm and dgemm below.
-template <class T>
-inline void gemm(bool transA, bool transB, std::size_t M, std::size_t N, std::size_t K, T alpha,
-                 const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C,
-                 std::size_t ldc) {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                  "sofie::rt::gemm: float or double");
-    if (M == 0 || N == 0) return;
-    // Handled here so no backend sees K == 0 (CBLAS rejects lda < 1 then).
-    if (K == 0 || alpha == T(0)) {
-        detail::scale_matrix(M, N, beta, C, ldc);
-        return;
-    }
-    // One row (a dense layer at batch 1) is a GEMV that streams the weights once; the
-    // built-in kernel beats the BLAS libraries' GEMM setup there by 3-4x.
-    if (M == 1 && (!transA || lda == 1)) {
-        detail::gemm::gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    // With intra-op threads (thread_pool.hxx), one block of C per thread, each this same call.
-    if (detail::split_gemm(M, N, K, [&](std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1) {
-            gemm<T>(transA, transB, i1 - i0, j1 - j0, K, alpha, A + (transA ? i0 : i0 * lda), lda,
-                    B + (transB ? j0 * ldb : j0), ldb, beta, C + i0 * ldc + j0, ldc);
-        })) {
-        return;
-    }
 #if defined(SOFIE_BLAS_OPENBLAS) || defined(SOFIE_BLAS_CBLAS)
-    detail::cblas_gemm(transA, transB, static_cast<int>(M), static_cast<int>(N),
-                       static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
-                       static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+template <class T>
+inline void library_gemm(bool transA, bool transB, std::size_t M, std::size_t N, std::size_t K,
+                         T alpha, const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta,
+                         T* C, std::size_t ldc) {
+    cblas_gemm(transA, transB, static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha,
+               A, static_cast<int>(lda), B, static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+}
 #elif defined(SOFIE_BLAS_EIGEN)
+template <class T>
+inline void library_gemm(bool transA, bool transB, std::size_t M, std::size_t N, std::size_t K,
+                         T alpha, const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta,
+                         T* C, std::size_t ldc) {
     using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
     using Stride = Eigen::OuterStride<>;
     using ConstMap = Eigen::Map<const Matrix, Eigen::Unaligned, Stride>;
@@ -458,9 +413,138 @@ inline void gemm(bool transA, bool transB, std::size_t M, std::size_t N, std::si
     if (!transA && transB) run(a, b.transpose());
     if (transA && !transB) run(a.transpose(), b);
     if (transA && transB) run(a.transpose(), b.transpose());
-#else
-    detail::gemm::gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 #endif
+
+}  // namespace detail
+
+// Row-major C[M,N] = f(alpha * op(A)[M,K] * op(B)[K,N] + beta * C + bias + residual), where
+// op(X) = X^T if transX; lda/ldb/ldc are the row strides of A, B, C as stored. bias (nullptr
+// for none) is indexed by row of C with bias_per_row (conv channels), else by column (Gemm);
+// residual (nullptr for none) has C's layout. The built-in GEMM applies all of it as each
+// register tile is stored; with a BLAS library it is one more pass over C.
+// T is float or double.
+template <class T, class F = Identity>
+inline void gemm_fused(bool transA, bool transB, std::size_t M, std::size_t N, std::size_t K,
+                       T alpha, const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta,
+                       T* C, std::size_t ldc, const T* bias, bool bias_per_row, const T* residual,
+                       F f = {}) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                  "sofie::rt::gemm: float or double");
+    if (M == 0 || N == 0) return;
+    const detail::gemm::Fused<T, F> fused{bias, bias_per_row, residual, f};
+    // Handled here so no backend sees K == 0 (CBLAS rejects lda < 1 then).
+    if (K == 0 || alpha == T(0)) {
+        detail::scale_matrix(M, N, beta, C, ldc);
+        detail::gemm::epilogue_rows(C, M, N, ldc, fused);
+        return;
+    }
+    const bool gemv = M == 1 && (!transA || lda == 1);
+    // With intra-op threads (thread_pool.hxx), one block of C per thread, each this same call.
+    if (!gemv && detail::split_gemm(M, N, K, [&](std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1) {
+            gemm_fused<T, F>(transA, transB, i1 - i0, j1 - j0, K, alpha, A + (transA ? i0 : i0 * lda), lda,
+                             B + (transB ? j0 * ldb : j0), ldb, beta, C + i0 * ldc + j0, ldc,
+                             detail::gemm::block_bias(bias, bias_per_row, i0, j0), bias_per_row,
+                             residual ? residual + i0 * ldc + j0 : nullptr, f);
+        })) {
+        return;
+    }
+#if defined(SOFIE_BLAS_OPENBLAS) || defined(SOFIE_BLAS_CBLAS) || defined(SOFIE_BLAS_EIGEN)
+    // One row (a dense layer at batch 1) is a GEMV that streams the weights once; the
+    // built-in kernel beats the BLAS libraries' GEMM setup there by 3-4x.
+    if (!gemv) {
+        detail::library_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        detail::gemm::epilogue_rows(C, M, N, ldc, fused);
+        return;
+    }
+#endif
+    detail::gemm::gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, static_cast<const T*>(nullptr),
+                       beta, C, ldc, fused);
+}
+
+// Row-major C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C (gemm_fused without
+// an epilogue). With beta == 0, C is only written, never read.
+template <class T>
+inline void gemm(bool transA, bool transB, std::size_t M, std::size_t N, std::size_t K, T alpha,
+                 const T* A, std::size_t lda, const T* B, std::size_t ldb, T beta, T* C,
+                 std::size_t ldc) {
+    gemm_fused<T>(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nullptr, false,
+                  nullptr);
+}
+
+// B packed ahead of time (a constant weight, packed once): the layout the built-in kernels
+// read, panels of 64 bytes of columns (16 floats, 8 doubles) over all of K, zero padded past
+// N, independent of the ISA (the AVX-512 kernel reads 4 panels at a time, AVX2 one), so the
+// compiler can pack at compile time (sofie/lowering/gemm_pack.py spells the same layout).
+template <class T>
+inline constexpr std::size_t packed_b_size(std::size_t K, std::size_t N) {
+    constexpr std::size_t P = detail::gemm::PW<T>;
+    return (N + P - 1) / P * P * K;
+}
+
+// out[packed_b_size(K, N)] = op(B)[K, N] packed (B stored [N, K] when transB).
+template <class T>
+inline void pack_b(bool transB, std::size_t K, std::size_t N, const T* B, std::size_t ldb, T* out) {
+    detail::gemm::pack_b(transB, B, ldb, 0, K, 0, N, out);
+}
+
+// A packed ahead of time for gemm_packed_a (a conv's constant weights): MR = 6-row panels over
+// all of K, k-major, zero padded to a multiple of 6 rows, the same for every ISA.
+template <class T>
+inline constexpr std::size_t packed_a_size(std::size_t M, std::size_t K) {
+    return (M + detail::gemm::MR - 1) / detail::gemm::MR * detail::gemm::MR * K;
+}
+
+// out[packed_a_size(M, K)] = op(A)[M, K] packed (A stored [K, M] when transA).
+template <class T>
+inline void pack_a(bool transA, std::size_t M, std::size_t K, const T* A, std::size_t lda, T* out) {
+    detail::gemm::pack_a(transA, M, K, A, lda, out);
+}
+
+// gemm_fused with op(A) given packed by pack_a: one contiguous stream per 6 rows, where A as
+// stored is 6 rows lda apart, each read kc at a time (too short for the prefetchers).
+// Always the built-in kernel, whatever the BLAS backend.
+template <class T, class F = Identity>
+inline void gemm_packed_a(std::size_t M, std::size_t N, std::size_t K, T alpha, const T* packed,
+                          const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc, const T* bias,
+                          bool bias_per_row, const T* residual, F f = {}) {
+    if (M == 0 || N == 0) return;
+    const detail::gemm::Fused<T, F> fused{bias, bias_per_row, residual, f};
+    if (K == 0 || alpha == T(0)) {
+        detail::scale_matrix(M, N, beta, C, ldc);
+        detail::gemm::epilogue_rows(C, M, N, ldc, fused);
+        return;
+    }
+    constexpr std::size_t MR = detail::gemm::MR;
+    detail::gemm::blocked(detail::gemm::AView<T>{packed, K * MR, 1, MR}, false, M, N, K, alpha, B, ldb,
+                          static_cast<const T*>(nullptr), beta, C, ldc, fused);
+}
+
+// gemm_fused with op(B) given packed by pack_b. Always the built-in kernel, whatever the
+// BLAS backend: no library reads this layout.
+template <class T, class F = Identity>
+inline void gemm_packed_b(bool transA, std::size_t M, std::size_t N, std::size_t K, T alpha,
+                          const T* A, std::size_t lda, const T* packed, T beta, T* C,
+                          std::size_t ldc, const T* bias, bool bias_per_row, const T* residual,
+                          F f = {}) {
+    if (M == 0 || N == 0) return;
+    const detail::gemm::Fused<T, F> fused{bias, bias_per_row, residual, f};
+    if (K == 0 || alpha == T(0)) {
+        detail::scale_matrix(M, N, beta, C, ldc);
+        detail::gemm::epilogue_rows(C, M, N, ldc, fused);
+        return;
+    }
+    // Intra-op threads: column blocks start on a panel (split_gemm aligns them to 16 columns).
+    if (detail::split_gemm(M, N, K, [&](std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1) {
+            gemm_packed_b<T, F>(transA, i1 - i0, j1 - j0, K, alpha, A + (transA ? i0 : i0 * lda), lda,
+                                packed + j0 * K, beta, C + i0 * ldc + j0, ldc,
+                                detail::gemm::block_bias(bias, bias_per_row, i0, j0), bias_per_row,
+                                residual ? residual + i0 * ldc + j0 : nullptr, f);
+        })) {
+        return;
+    }
+    detail::gemm::gemm(transA, false, M, N, K, alpha, A, lda, static_cast<const T*>(nullptr), 0,
+                       packed, beta, C, ldc, fused);
 }
 
 inline void sgemm(bool transA, bool transB, std::size_t M, std::size_t N, std::size_t K,

@@ -36,10 +36,7 @@ namespace rt {
 #endif
 #endif
 
-struct Identity {
-    template <class T>
-    T operator()(T x) const { return x; }
-};
+// (Identity, the functor of no activation, is declared with the GEMM kernels: gemm_kernels.hxx.)
 
 namespace detail {
 
@@ -185,7 +182,7 @@ namespace detail {
 // conv2d's im2col path on the intra-op pool, in bands of `band` output rows (the
 // single-thread band / T, so that the T threads' im2col slices fit the scratch the plan gave
 // one thread): the bands of every image and group are the units of work, claimed by the
-// threads in runs of consecutive bands. Then the epilogue, split over output channels. The
+// threads in runs of consecutive bands, each band's GEMM with the epilogue fused. The
 // arithmetic of each output element is that of the single-thread conv (a band's GEMM
 // computes each of its columns the same way).
 template <class T, class F>
@@ -207,17 +204,9 @@ inline void conv2d_im2col_split(ThreadPool& pool, const T* x, const T* w, const 
             const std::size_t oh0 = u % bands * band, oh1 = std::min(OH, oh0 + band), cols = (oh1 - oh0) * OW;
             const T* xg = x + (n * C + g * Cg) * H * W;
             im2col(xg, col, Cg, H, W, kH, kW, pad_top, pad_left, stride_h, stride_w, dil_h, dil_w, oh0, oh1, OW);
-            rt::gemm<T>(false, false, Mg, cols, K, T(1), w + g * Mg * K, K, col, cols, T(0),
-                        y + (n * M + g * Mg) * P + oh0 * OW, P);
-        }
-    });
-    const std::size_t threads = pool.size();
-    pool.run(threads, [&](std::size_t t, std::size_t) {
-        const std::size_t m0 = t * M / threads, m1 = (t + 1) * M / threads;
-        for (std::size_t n = 0; n < N && m0 < m1; ++n) {
-            const std::size_t at = (n * M + m0) * P;
-            epilogue(y + at, bias ? bias + m0 : nullptr, residual ? residual + at : nullptr, m1 - m0, P,
-                     true, f);
+            const std::size_t at = (n * M + g * Mg) * P + oh0 * OW;
+            gemm_fused<T>(false, false, Mg, cols, K, T(1), w + g * Mg * K, K, col, cols, T(0), y + at, P,
+                          bias ? bias + g * Mg : nullptr, true, residual ? residual + at : nullptr, f);
         }
     });
 }
@@ -265,11 +254,16 @@ inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
             }
             continue;
         }
+        // bias, residual and f go into the GEMM's tile stores (gemm_fused): no pass over y
+        const T* res_n = residual ? residual + n * M * P : nullptr;
         for (std::size_t g = 0; g < group; ++g) {
             const T* xg = x + (n * C + g * Cg) * H * W;
             T* yg = y + (n * M + g * Mg) * P;
+            const T* bias_g = bias ? bias + g * Mg : nullptr;
+            const T* res_g = res_n ? res_n + g * Mg * P : nullptr;
             if (pointwise) {
-                gemm<T>(false, false, Mg, P, K, T(1), w + g * Mg * K, K, xg, P, T(0), yg, P);
+                gemm_fused<T>(false, false, Mg, P, K, T(1), w + g * Mg * K, K, xg, P, T(0), yg, P, bias_g,
+                              true, res_g, f);
                 continue;
             }
             // im2col a band of output rows at a time: the scratch stays cache-sized and
@@ -278,12 +272,10 @@ inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
                 const std::size_t oh1 = std::min(OH, oh0 + rows), cols = (oh1 - oh0) * OW;
                 detail::im2col(xg, scratch, Cg, H, W, kH, kW, pad_top, pad_left, stride_h,
                                stride_w, dil_h, dil_w, oh0, oh1, OW);
-                gemm<T>(false, false, Mg, cols, K, T(1), w + g * Mg * K, K, scratch, cols, T(0),
-                      yg + oh0 * OW, P);
+                gemm_fused<T>(false, false, Mg, cols, K, T(1), w + g * Mg * K, K, scratch, cols, T(0),
+                              yg + oh0 * OW, P, bias_g, true, res_g ? res_g + oh0 * OW : nullptr, f);
             }
         }
-        detail::epilogue(y + n * M * P, bias, residual ? residual + n * M * P : nullptr, M, P,
-                         true, f);
     }
 }
 

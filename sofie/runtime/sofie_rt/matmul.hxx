@@ -33,9 +33,9 @@ inline void batched_gemm(const T* A, const T* B, T* Y, std::size_t rank, const s
             a_off += k * a_stride[i];
             b_off += k * b_stride[i];
         }
-        gemm<T>(false, false, M, N, K, T(1), A + a_off, K, B + b_off, N, T(0), Y + b * M * N, N);
+        gemm_fused<T>(false, false, M, N, K, T(1), A + a_off, K, B + b_off, N, T(0), Y + b * M * N, N,
+                      nullptr, false, nullptr, f);
     }
-    bias_act(Y, nullptr, total * M, N, false, f);
 }
 
 // DFT: x is [outer, n_in, inner, c] (c = 1: real, 2: complex), y [outer, n_out, inner, 2];

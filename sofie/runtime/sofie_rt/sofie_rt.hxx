@@ -21,6 +21,7 @@
 #include "custom.hxx"
 #include "elementwise.hxx"
 #include "functor.hxx"
+#include "gemm_kernels.hxx"
 #include "indexing.hxx"
 #include "kernels.hxx"
 #include "narrow_types.hxx"

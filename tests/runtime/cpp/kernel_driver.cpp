@@ -130,7 +130,7 @@ std::string run(const std::string& kind, const Case& c) {
                        exact ? scratch.data() : nullptr, c.u("N"), C, c.u("H"), c.u("W"), c.u("M"),
                        g, kH, kW, c.u("pt"), c.u("pl"), c.u("pb"), c.u("pr"), c.u("sh"),
                        c.u("sw"), c.u("dh"), c.u("dw"), OH, OW, f,
-                       res.empty() ? nullptr : res.data());
+                       res.empty() ? nullptr : res.data(), c.kv.count("tile_rows") ? c.u("tile_rows") : 0);
         });
         c.write(y);
         return "OK scratch=" + std::to_string(exact);

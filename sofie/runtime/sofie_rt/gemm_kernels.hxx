@@ -1,0 +1,395 @@
+// Micro-kernels of the built-in GEMM (blas.hxx): C[R, nr] (op)= alpha * A[R, kc] * Bpanel[kc, nr]
+// for one register tile, with the epilogue (beta, bias, residual, activation) applied as the
+// tile is stored. One kernel per ISA, chosen at build time from the -march macros:
+//
+//   __AVX512F__            6 x 64 floats: 24 zmm accumulators (4 per row), 4 B loads and
+//                          6 A broadcasts per k (the BLIS Zen 4 "6x64m" shape: fewer loads
+//                          per FMA than 12x32 or 14x32, and the same 6-row A tile as AVX2)
+//   __AVX2__ && __FMA__    6 x 16 floats: 12 ymm accumulators, 2 B loads + 6 broadcasts per k
+//   otherwise (and double) 6 x 2 vectors of GCC/Clang vector extensions, or plain loops
+//
+// Operand layouts (ISA independent, so a B packed at compile time fits every build):
+//   A is read in place, a[r * a_rs + k * a_ks]: (lda, 1) as stored, (1, lda) transposed. Only
+//     broadcasts read A, so packing it would buy nothing but a copy; the 6 x kc slice in use
+//     stays in L1 across the tiles of a row of panels.
+//   B is packed in panels of PW = 64 bytes (16 floats, 8 doubles) of columns, k-major: column j
+//     of panel p at k is b[p * b_ps + k * PW + j], zero padded past N. The AVX-512 kernel reads
+//     4 panels at a time, AVX2 one, the generic kernel half or all of one.
+#ifndef SOFIE_RT_GEMM_KERNELS_HXX_V0_1_0
+#define SOFIE_RT_GEMM_KERNELS_HXX_V0_1_0
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <type_traits>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SOFIE_RESTRICT __restrict__
+#elif defined(_MSC_VER)
+#define SOFIE_RESTRICT __restrict
+#else
+#define SOFIE_RESTRICT
+#endif
+
+namespace sofie {
+inline namespace v0_1_0 {
+namespace rt {
+
+// The activation functor when there is none (kernels.hxx and generated code use it too).
+struct Identity {
+    template <class T>
+    T operator()(T x) const { return x; }
+};
+
+namespace detail::gemm {
+
+// Panel width of packed B: one cache line.
+template <class T>
+inline constexpr std::size_t PW = 64 / sizeof(T);
+// Rows of a register tile, the same for every ISA.
+inline constexpr std::size_t MR = 6;
+
+// What the store of a tile does besides writing alpha * acc:
+//   first: the first K block (adds beta * C, never reading C when beta == 0), else adds C
+//   last:  the last K block, which adds bias (per row or per column) and residual (same
+//          layout as C) and applies f
+template <class T, class F>
+struct Epilogue {
+    T alpha, beta;
+    bool first, last;
+    const T* bias;      // at the tile: indexed by tile row (bias_per_row) or tile column
+    bool bias_per_row;
+    const T* residual;  // at the tile, row stride ldc; nullptr for none
+    F f;
+};
+
+// Generic scalar store of one finished row of a tile.
+template <class T, class F>
+inline void store_row(T* c, const T* acc, std::size_t nr, std::size_t r, const Epilogue<T, F>& e) {
+    for (std::size_t j = 0; j < nr; ++j) {
+        T v = e.alpha * acc[j];
+        if (!e.first) {
+            v += c[j];
+        } else if (e.beta != T(0)) {
+            v += e.beta * c[j];
+        }
+        c[j] = v;
+    }
+    if (!e.last) return;
+    if (e.bias) {
+        if (e.bias_per_row) {
+            for (std::size_t j = 0; j < nr; ++j) c[j] += e.bias[r];
+        } else {
+            for (std::size_t j = 0; j < nr; ++j) c[j] += e.bias[j];
+        }
+    }
+    if (e.residual) {
+        const T* res = e.residual;
+        for (std::size_t j = 0; j < nr; ++j) c[j] += res[j];
+    }
+    if constexpr (!std::is_same_v<F, Identity>) {
+        for (std::size_t j = 0; j < nr; ++j) c[j] = e.f(c[j]);
+    }
+}
+
+// Applies f to a stored row (bias and residual already added).
+template <class T, class F>
+inline void activate_row(T* c, std::size_t nr, const F& f) {
+    if constexpr (!std::is_same_v<F, Identity>) {
+        for (std::size_t j = 0; j < nr; ++j) c[j] = f(c[j]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Generic kernel: MR x NRG, NRG = 2 vectors (vector extensions) or 8 scalars.
+// ---------------------------------------------------------------------------
+#if defined(__GNUC__) || defined(__clang__)
+#define SOFIE_GEMM_VECTOR_EXT 1
+// Vector extensions pin the accumulator tile in registers at plain -O2, which the
+// auto-vectorizer alone does not. Width follows the target flags.
+#if defined(__AVX__)
+inline constexpr std::size_t kVectorBytes = 32;
+#else
+inline constexpr std::size_t kVectorBytes = 16;
+#endif
+template <class T>
+struct Vec;
+template <>
+struct Vec<float> {
+    using type = float __attribute__((vector_size(kVectorBytes)));
+};
+template <>
+struct Vec<double> {
+    using type = double __attribute__((vector_size(kVectorBytes)));
+};
+template <class T>
+using vec = typename Vec<T>::type;
+template <class T>
+inline constexpr std::size_t VW = kVectorBytes / sizeof(T);
+
+// memcpy compiles to one unaligned vector move and sidesteps aliasing rules.
+template <class T>
+inline vec<T> vload(const T* p) {
+    vec<T> v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+template <class T>
+inline void vstore(T* p, vec<T> v) { std::memcpy(p, &v, sizeof v); }
+template <class T>
+inline T vsum(vec<T> v) {
+    T lanes[VW<T>];
+    std::memcpy(lanes, &v, sizeof v);
+    T s = T(0);
+    for (T x : lanes) s += x;
+    return s;
+}
+template <class T>
+inline constexpr std::size_t NR_GENERIC = 2 * VW<T>;
+#else
+template <class T>
+inline constexpr std::size_t VW = 16 / sizeof(T);
+template <class T>
+inline constexpr std::size_t NR_GENERIC = 8 / (sizeof(T) / 4);
+#endif
+static_assert(PW<float> % NR_GENERIC<float> == 0 && PW<double> % NR_GENERIC<double> == 0,
+              "a generic tile lies inside one packed panel");
+
+// b points at the tile's first column inside its panel; rows of the panel are PW apart.
+template <class T, class F>
+inline void kernel_generic(std::size_t kc, std::size_t mr, std::size_t nr, const T* a, std::size_t a_rs,
+                           std::size_t a_ks, const T* SOFIE_RESTRICT b, T* C, std::size_t ldc,
+                           const Epilogue<T, F>& e) {
+    constexpr std::size_t NR = NR_GENERIC<T>;
+    T acc[MR][NR];
+#if defined(SOFIE_GEMM_VECTOR_EXT)
+    constexpr std::size_t NV = NR / VW<T>;
+    vec<T> vacc[MR][NV] = {};
+    // Rows past mr read row 0 again (always valid); their sums are never stored.
+    const T* ar[MR];
+    for (std::size_t r = 0; r < MR; ++r) ar[r] = a + (r < mr ? r : 0) * a_rs;
+    for (std::size_t k = 0; k < kc; ++k) {
+        vec<T> bk[NV];
+#pragma GCC unroll 4
+        for (std::size_t v = 0; v < NV; ++v) bk[v] = vload(b + k * PW<T> + v * VW<T>);
+#pragma GCC unroll 8
+        for (std::size_t r = 0; r < MR; ++r) {
+            const T x = ar[r][k * a_ks];
+#pragma GCC unroll 4
+            for (std::size_t v = 0; v < NV; ++v) vacc[r][v] += x * bk[v];
+        }
+    }
+    std::memcpy(acc, vacc, sizeof acc);
+#else
+    for (std::size_t r = 0; r < MR; ++r)
+        for (std::size_t j = 0; j < NR; ++j) acc[r][j] = T(0);
+    for (std::size_t k = 0; k < kc; ++k) {
+        const T* SOFIE_RESTRICT bk = b + k * PW<T>;
+        for (std::size_t r = 0; r < mr; ++r) {
+            const T x = a[r * a_rs + k * a_ks];
+            for (std::size_t j = 0; j < NR; ++j) acc[r][j] += x * bk[j];
+        }
+    }
+#endif
+    for (std::size_t r = 0; r < mr; ++r) {
+        Epilogue<T, F> er = e;
+        if (e.residual) er.residual = e.residual + r * ldc;
+        store_row(C + r * ldc, acc[r], nr, r, er);
+    }
+}
+
+#if defined(__AVX512F__)
+// ---------------------------------------------------------------------------
+// AVX-512: R (1..6) rows x NV (1..4) zmm, the last one masked to nr.
+// ---------------------------------------------------------------------------
+inline constexpr std::size_t NR_FLOAT = 64;
+
+template <int R, int NV, class F>
+inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
+                          std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_ps, float* C,
+                          std::size_t ldc, const Epilogue<float, F>& e) {
+    __m512 acc[R][NV];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    const float* ar[R];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+        ar[r] = a + std::size_t(r) * a_rs;
+        // The C tile is loaded or written after kc steps: fetched now, its misses overlap them.
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 16 * v), _MM_HINT_T0);
+    }
+#pragma GCC unroll 2
+    for (std::size_t k = 0; k < kc; ++k) {
+        __m512 bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + std::size_t(v) * b_ps + k * 16);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) {
+            const __m512 x = _mm512_set1_ps(ar[r][k * a_ks]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
+        }
+    }
+    const std::size_t tail = nr - 16 * (NV - 1);  // 1..16 columns in the last vector
+    const __mmask16 last_mask = static_cast<__mmask16>((1u << tail) - 1u);
+    const __m512 alpha = _mm512_set1_ps(e.alpha), beta = _mm512_set1_ps(e.beta);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+        float* c = C + std::size_t(r) * ldc;
+        const float* res = e.residual ? e.residual + std::size_t(r) * ldc : nullptr;
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+            const __mmask16 m = v == NV - 1 ? last_mask : __mmask16(0xFFFF);
+            float* cv = c + 16 * v;
+            __m512 y = _mm512_mul_ps(alpha, acc[r][v]);
+            if (!e.first) {
+                y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, cv));
+            } else if (e.beta != 0.0f) {
+                y = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m, cv), y);
+            }
+            if (e.last) {
+                if (e.bias) {
+                    y = _mm512_add_ps(y, e.bias_per_row ? _mm512_set1_ps(e.bias[r])
+                                                        : _mm512_maskz_loadu_ps(m, e.bias + 16 * v));
+                }
+                if (res) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, res + 16 * v));
+            }
+            _mm512_mask_storeu_ps(cv, m, y);
+        }
+        if (e.last) activate_row(c, nr, e.f);
+    }
+}
+
+template <int R, class F>
+inline void dispatch_nv(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
+                        const float* b, std::size_t b_ps, float* C, std::size_t ldc,
+                        const Epilogue<float, F>& e) {
+    switch ((nr + 15) / 16) {
+        case 1: kernel_avx512<R, 1>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
+        case 2: kernel_avx512<R, 2>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
+        case 3: kernel_avx512<R, 3>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
+        default: kernel_avx512<R, 4>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
+    }
+}
+
+#elif defined(__AVX2__) && defined(__FMA__)
+// ---------------------------------------------------------------------------
+// AVX2 + FMA: R (1..6) rows x NV (1..2) ymm, the last one masked to nr.
+// ---------------------------------------------------------------------------
+inline constexpr std::size_t NR_FLOAT = 16;
+
+inline __m256i avx2_mask(std::size_t n) {  // lanes < n set
+    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lanes);
+}
+
+template <int R, int NV, class F>
+inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
+                        std::size_t a_ks, const float* SOFIE_RESTRICT b, float* C, std::size_t ldc,
+                        const Epilogue<float, F>& e) {
+    __m256 acc[R][NV];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+    const float* ar[R];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) ar[r] = a + std::size_t(r) * a_rs;
+#pragma GCC unroll 4
+    for (std::size_t k = 0; k < kc; ++k) {
+        __m256 bv[NV];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + k * 16 + 8 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) {
+            const __m256 x = _mm256_broadcast_ss(ar[r] + k * a_ks);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(x, bv[v], acc[r][v]);
+        }
+    }
+    const __m256i last_mask = avx2_mask(nr - 8 * (NV - 1));
+    const __m256i all = _mm256_set1_epi32(-1);
+    const __m256 alpha = _mm256_set1_ps(e.alpha), beta = _mm256_set1_ps(e.beta);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+        float* c = C + std::size_t(r) * ldc;
+        const float* res = e.residual ? e.residual + std::size_t(r) * ldc : nullptr;
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) {
+            const __m256i m = v == NV - 1 ? last_mask : all;
+            float* cv = c + 8 * v;
+            __m256 y = _mm256_mul_ps(alpha, acc[r][v]);
+            if (!e.first) {
+                y = _mm256_add_ps(y, _mm256_maskload_ps(cv, m));
+            } else if (e.beta != 0.0f) {
+                y = _mm256_fmadd_ps(beta, _mm256_maskload_ps(cv, m), y);
+            }
+            if (e.last) {
+                if (e.bias) {
+                    y = _mm256_add_ps(y, e.bias_per_row ? _mm256_set1_ps(e.bias[r])
+                                                        : _mm256_maskload_ps(e.bias + 8 * v, m));
+                }
+                if (res) y = _mm256_add_ps(y, _mm256_maskload_ps(res + 8 * v, m));
+            }
+            _mm256_maskstore_ps(cv, m, y);
+        }
+        if (e.last) activate_row(c, nr, e.f);
+    }
+}
+
+template <int R, class F>
+inline void dispatch_nv(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
+                        const float* b, std::size_t, float* C, std::size_t ldc, const Epilogue<float, F>& e) {
+    if (nr > 8) {
+        kernel_avx2<R, 2>(kc, nr, a, a_rs, a_ks, b, C, ldc, e);
+    } else {
+        kernel_avx2<R, 1>(kc, nr, a, a_rs, a_ks, b, C, ldc, e);
+    }
+}
+#endif
+
+// Columns one kernel call covers, per element type.
+template <class T>
+inline constexpr std::size_t kernel_nr() {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+    if constexpr (std::is_same_v<T, float>) return NR_FLOAT;
+#endif
+    return NR_GENERIC<T>;
+}
+
+// One tile: rows [0, mr) of A from a, columns [0, nr) of packed B starting at column j of
+// the block (b: the block's first panel, b_ps: panel stride), C at the tile.
+template <class T, class F>
+inline void tile(std::size_t kc, std::size_t mr, std::size_t nr, const T* a, std::size_t a_rs,
+                 std::size_t a_ks, const T* b, std::size_t b_ps, std::size_t j, T* C, std::size_t ldc,
+                 const Epilogue<T, F>& e) {
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+    if constexpr (std::is_same_v<T, float>) {
+        const float* bt = b + (j / PW<float>) * b_ps;
+        switch (mr) {
+            case 1: dispatch_nv<1>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+            case 2: dispatch_nv<2>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+            case 3: dispatch_nv<3>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+            case 4: dispatch_nv<4>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+            case 5: dispatch_nv<5>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+            default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+        }
+        return;
+    }
+#endif
+    kernel_generic(kc, mr, nr, a, a_rs, a_ks, b + (j / PW<T>) * b_ps + j % PW<T>, C, ldc, e);
+}
+
+}  // namespace detail::gemm
+}  // namespace rt
+}  // namespace v0_1_0
+}  // namespace sofie
+
+#endif  // SOFIE_RT_GEMM_KERNELS_HXX_V0_1_0
