@@ -19,6 +19,7 @@
 #include "blas.hxx"
 #include "conv_nd.hxx"
 #include "custom.hxx"
+#include "depthwise.hxx"
 #include "elementwise.hxx"
 #include "functor.hxx"
 #include "gemm_kernels.hxx"
