@@ -185,7 +185,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", help=f"comma-separated, of: {', '.join(MODELS)} (default: {', '.join(DEFAULT)})")
     p.add_argument("--quick", action="store_true", help=f"a one-minute subset ({', '.join(QUICK)}), shorter timings")
-    p.add_argument("--blas", default="openblas")
+    p.add_argument("--blas", default="none", help="BLAS of the generated code (default: none, sofie's own kernels)")
     p.add_argument("--readme", action="store_true",
                    help=f"rewrite README.md's benchmark section and {README_CHART} from this run")
     p.add_argument("--out", default=os.path.join(os.path.dirname(HERE), "build", "bench"))
