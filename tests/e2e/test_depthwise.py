@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import sofie
 from tests.e2e.test_ops import ATOL, BATCHES, RTOL, Suite
 
 CONFIGS = [("O0", "none"), ("default", "openblas")]
@@ -88,18 +87,8 @@ _RESULTS: dict[tuple, dict] = {}
 
 def _compare(passes: str, blas: str) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
     """{case: {batch: (sofie, onnxruntime)}} for one configuration, compiled once."""
-    import onnxruntime as ort
     if (passes, blas) not in _RESULTS:
-        proto = SUITE.model()
-        m = sofie.compile(proto, name="depthwise", blas=blas, passes=[] if passes == "O0" else None)
-        sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-        res: dict[str, dict[int, tuple]] = {c: {} for c in SUITE.cases}
-        for batch in BATCHES:
-            feeds = SUITE.feeds(batch, seed=batch)
-            got = m(*[feeds[n] for n, _, _ in m.inputs])
-            for o, g, r in zip(proto.graph.output, got, sess.run(None, feeds), strict=True):
-                res[o.name][batch] = (g, r)
-        _RESULTS[(passes, blas)] = res
+        _RESULTS[(passes, blas)] = SUITE.run_both(passes, blas)
     return _RESULTS[(passes, blas)]
 
 

@@ -112,6 +112,36 @@ class Suite:
             out[name] = x
         return out
 
+    def run_both(self, passes: str, blas: str) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
+        """{case: {batch: (sofie, onnxruntime)}}: the suite built once for this configuration
+        ("O0" or default passes) and run at every batch next to onnxruntime, with every case at
+        every batch (a missing output fails here, not silently in a zip)."""
+        import onnxruntime as ort
+        proto = self.model()
+        # pytest-xdist workers may want the same build at once: one builds, the other then
+        # finds it in sofie's cache
+        os.makedirs(cache_dir(), exist_ok=True)
+        with open(os.path.join(cache_dir(), f"test_ops.{self.name}.{passes}.{blas}.lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            m = sofie.compile(proto, name=self.name, blas=blas, passes=[] if passes == "O0" else None)
+        sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        order = [i[0] for i in m.inputs]
+        out_names = [o.name for o in proto.graph.output]
+        res: dict[str, dict[int, tuple]] = {c: {} for c in self.cases}
+        for batch in BATCHES:
+            feeds = self.feeds(batch, seed=batch)
+            got = m(*[feeds[n] for n in order])
+            ref = sess.run(None, feeds)
+            assert len(got) == len(ref) == len(out_names), (
+                f"{self.name} batch {batch}: sofie returned {len(got)} outputs, onnxruntime "
+                f"{len(ref)}, the model has {len(out_names)}")
+            for name, g, r in zip(out_names, got, ref, strict=True):
+                res[name][batch] = (g, r)
+        compared = {(c, b) for c, per_batch in res.items() for b in per_batch}
+        missing = {(c, b) for c in self.cases for b in BATCHES} - compared
+        assert not missing, f"{self.name}: never compared {sorted(missing)[:5]} ({len(missing)} in all)"
+        return res
+
 
 def f32(*xs) -> np.ndarray:
     return np.array(xs, np.float32)
@@ -448,34 +478,7 @@ def _run(suite_name: str, passes: str, blas: str) -> dict[str, dict[int, tuple[n
 
 
 def _compare(suite_name: str, passes: str, blas: str) -> dict[str, dict[int, tuple[np.ndarray, np.ndarray]]]:
-    """Builds and runs one configuration at every batch, next to onnxruntime."""
-    import onnxruntime as ort
-    s = get_suite(suite_name)
-    proto = s.model()
-    # pytest-xdist workers may want the same build at once: one builds, the other then
-    # finds it in sofie's cache
-    os.makedirs(cache_dir(), exist_ok=True)
-    with open(os.path.join(cache_dir(), f"test_ops.{suite_name}.{passes}.{blas}.lock"),
-              "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        m = sofie.compile(proto, name=suite_name, blas=blas, passes=[] if passes == "O0" else None)
-    sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    order = [i[0] for i in m.inputs]
-    out_names = [o.name for o in proto.graph.output]
-    res: dict[str, dict[int, tuple]] = {c: {} for c in s.cases}
-    for batch in BATCHES:
-        feeds = s.feeds(batch, seed=batch)
-        got = m(*[feeds[n] for n in order])
-        ref = sess.run(None, feeds)
-        assert len(got) == len(ref) == len(out_names), (
-            f"{suite_name} batch {batch}: sofie returned {len(got)} outputs, onnxruntime "
-            f"{len(ref)}, the model has {len(out_names)}")
-        for name, g, r in zip(out_names, got, ref, strict=True):
-            res[name][batch] = (g, r)
-    compared = {(c, b) for c, per_batch in res.items() for b in per_batch}
-    missing = {(c, b) for c in s.cases for b in BATCHES} - compared
-    assert not missing, f"{suite_name}: never compared {sorted(missing)[:5]} ({len(missing)} in all)"
-    return res
+    return get_suite(suite_name).run_both(passes, blas)
 
 
 def _params():
