@@ -416,6 +416,23 @@ inline void library_gemm(bool transA, bool transB, std::size_t M, std::size_t N,
 }
 #endif
 
+namespace gemm {
+
+// An empty or zero product (M, N or K of 0, or alpha 0) is handled here, so that no kernel and
+// no library sees it (CBLAS rejects lda < 1 at K == 0): C is scaled by beta and given the
+// epilogue. True when the call is done.
+template <class T, class F>
+inline bool trivial_product(std::size_t M, std::size_t N, std::size_t K, T alpha, T beta, T* C,
+                            std::size_t ldc, const Fused<T, F>& fused) {
+    if (M == 0 || N == 0) return true;
+    if (K != 0 && alpha != T(0)) return false;
+    scale_matrix(M, N, beta, C, ldc);
+    epilogue_rows(C, M, N, ldc, fused);
+    return true;
+}
+
+}  // namespace gemm
+
 }  // namespace detail
 
 // Row-major C[M,N] = f(alpha * op(A)[M,K] * op(B)[K,N] + beta * C + bias + residual), where
@@ -431,14 +448,8 @@ inline void gemm_fused(bool transA, bool transB, std::size_t M, std::size_t N, s
                        F f = {}) {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                   "sofie::rt::gemm: float or double");
-    if (M == 0 || N == 0) return;
     const detail::gemm::Fused<T, F> fused{bias, bias_per_row, residual, f};
-    // Handled here so no backend sees K == 0 (CBLAS rejects lda < 1 then).
-    if (K == 0 || alpha == T(0)) {
-        detail::scale_matrix(M, N, beta, C, ldc);
-        detail::gemm::epilogue_rows(C, M, N, ldc, fused);
-        return;
-    }
+    if (detail::gemm::trivial_product(M, N, K, alpha, beta, C, ldc, fused)) return;
     const bool gemv = M == 1 && (!transA || lda == 1);
     // With intra-op threads (thread_pool.hxx), one block of C per thread, each this same call.
     if (!gemv && detail::split_gemm(M, N, K, [&](std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1) {
@@ -508,13 +519,8 @@ template <class T, class F = Identity>
 inline void gemm_packed_a(std::size_t M, std::size_t N, std::size_t K, T alpha, const T* packed,
                           const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc, const T* bias,
                           bool bias_per_row, const T* residual, F f = {}) {
-    if (M == 0 || N == 0) return;
     const detail::gemm::Fused<T, F> fused{bias, bias_per_row, residual, f};
-    if (K == 0 || alpha == T(0)) {
-        detail::scale_matrix(M, N, beta, C, ldc);
-        detail::gemm::epilogue_rows(C, M, N, ldc, fused);
-        return;
-    }
+    if (detail::gemm::trivial_product(M, N, K, alpha, beta, C, ldc, fused)) return;
     constexpr std::size_t MR = detail::gemm::MR;
     detail::gemm::blocked(detail::gemm::AView<T>{packed, K * MR, 1, MR}, false, M, N, K, alpha, B, ldb,
                           static_cast<const T*>(nullptr), beta, C, ldc, fused);
@@ -527,13 +533,8 @@ inline void gemm_packed_b(bool transA, std::size_t M, std::size_t N, std::size_t
                           const T* A, std::size_t lda, const T* packed, T beta, T* C,
                           std::size_t ldc, const T* bias, bool bias_per_row, const T* residual,
                           F f = {}) {
-    if (M == 0 || N == 0) return;
     const detail::gemm::Fused<T, F> fused{bias, bias_per_row, residual, f};
-    if (K == 0 || alpha == T(0)) {
-        detail::scale_matrix(M, N, beta, C, ldc);
-        detail::gemm::epilogue_rows(C, M, N, ldc, fused);
-        return;
-    }
+    if (detail::gemm::trivial_product(M, N, K, alpha, beta, C, ldc, fused)) return;
     // Intra-op threads: column blocks start on a panel (split_gemm aligns them to 16 columns).
     if (detail::split_gemm(M, N, K, [&](std::size_t i0, std::size_t i1, std::size_t j0, std::size_t j1) {
             gemm_packed_b<T, F>(transA, i1 - i0, j1 - j0, K, alpha, A + (transA ? i0 : i0 * lda), lda,
