@@ -180,6 +180,7 @@ class Case:
             low, _ = run_pipeline(self.graph, DEFAULT_PIPELINE)
         emit(low, folder, blas="none")
         f = low.main
+        self.winograd = any(op.name == "low.conv2d_winograd" for op in f.walk())
         self.dims = len(model_symbols(f).dims)  # every dim symbol runs at BATCH, under its maximum
         self.args = [(numpy_dtype(a.type.dtype), self._shape(a.type)) for a in f.args]
         self.outs = [(numpy_dtype(v.type.dtype), self._shape(v.type)) for v in f.outputs]
@@ -301,15 +302,21 @@ def build_program(cases: list[Case], folder: str) -> str:
     return cached
 
 
-@pytest.mark.slow
-def _tolerance(dtype: np.dtype) -> dict:
+def _tolerance(dtype: np.dtype, want: np.ndarray, winograd: bool) -> dict:
     """f16 results compute in f32 and round once (widen-f16) while onnx's reference rounds each
-    step to f16: they may differ by 2 f16 ulps (2^-9 relative, 2^-10 at 1); f32 as RTOL/ATOL."""
+    step to f16: they may differ by 2 f16 ulps (2^-9 relative, 2^-10 at 1); f32 as RTOL/ATOL.
+    A Winograd conv's transforms round on the tile's sums, so its error scales with the output's
+    magnitude, not each element's: measured 4e-6 (F(4x4,3x3)) and 6e-6 (F(4x4,5x5)) of max|y|
+    against a float64 conv, where the direct one is at 4e-7; its atol is 2e-5 of max|y|."""
     if dtype == np.float16:
         return {"rtol": 2.0 ** -9, "atol": 2.0 ** -10}
+    if winograd:
+        scale = float(np.max(np.abs(want), where=np.isfinite(want), initial=0.0))
+        return {"rtol": RTOL, "atol": max(ATOL, 2e-5 * scale)}
     return {"rtol": RTOL, "atol": ATOL}
 
 
+@pytest.mark.slow
 def test_compiled_mutations_build_run_and_match(tmp_path) -> None:
     cases = compiled_cases()
     assert len(cases) >= 40, f"only {len(cases)} distinct compiled mutations"
@@ -343,7 +350,7 @@ def test_compiled_mutations_build_run_and_match(tmp_path) -> None:
             want = np.asarray(want)
             if g.shape != want.shape:
                 mismatches.append(f"{c.name} output {k}: shape {g.shape}, reference {want.shape}")
-            elif not np.allclose(g, want, equal_nan=True, **_tolerance(g.dtype)):
+            elif not np.allclose(g, want, equal_nan=True, **_tolerance(g.dtype, want, c.winograd)):
                 with np.errstate(all="ignore"):
                     both = ~np.isnan(g) & ~np.isnan(want)
                     err = np.max(np.abs(g[both].astype(np.float64) - want[both]), initial=0.0)
