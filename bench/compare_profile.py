@@ -106,7 +106,9 @@ class Graph:
             base = base.split("_token_")[0]
             if base in self.producer:
                 return self.producer[base].name
-        return None
+        # `<node>/QuickGeluFusion/`: a node ORT rewrote under its own name plus a path
+        owners = [n for n in self.nodes if name.startswith(n + "/")]
+        return max(owners, key=len) if owners else None
 
     def anchor(self, name: str) -> str:
         """The Conv / Gemm a fused follower belongs to (walking back over BatchNorm, Clip,
@@ -132,7 +134,9 @@ class Graph:
         if node.op_type == "Sigmoid" and node.input[0] in self.producer:
             y = node.input[0]
             silu = any(u.op_type == "Mul" and y in u.input and node.output[0] in u.input for u in self.users[y])
-            return self.producer[y] if silu else None
+            # the activation of a Conv / Gemm it alone reads (sofie's epilogue)
+            act = len(self.users[y]) == 1 and self.producer[y].op_type in ("Conv", "Gemm")
+            return self.producer[y] if silu or act else None
         return None
 
 
@@ -158,7 +162,9 @@ def rows(res: dict) -> list[tuple[str, str, float, float, str]]:
         a[2].add(low.replace("low.", ""))
     for name, sec in res["ort"].items():
         acc[key(name)][1] += sec
-    return [(n, g.kinds.get(n, "?"), s, o, ",".join(sorted(lows)) or "-") for n, (s, o, lows) in acc.items()]
+    # a block of no source node (ORT's ReorderInput_token_5): its kind is its name's stem
+    return [(n, g.kinds.get(n, n.split("_token_")[0]), s, o, ",".join(sorted(lows)) or "-")
+            for n, (s, o, lows) in acc.items()]
 
 
 def _ratio(a: float, b: float) -> str:
