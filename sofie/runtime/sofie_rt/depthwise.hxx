@@ -157,10 +157,11 @@ inline void dw_taps(T* SOFIE_RESTRICT out, const T* const* tap_ptr, const T* w, 
 }
 
 // Rows at least this wide are stored by dw_store's row loop (f fused into the copy), narrower
-// ones by f over the flat rows and then a memcpy per row. Measured per channel with a Relu6
-// epilogue: 112 and 56 wide rows take half the time in the row loop (one pass over the
-// output, not three), 14 and 7 wide ones 0.8-0.9x in the flat form (whole vectors).
-inline constexpr std::size_t kDwRowStoreMinWidth = 28;
+// ones by f over the flat rows and then a memcpy per row. Measured on MobileNet's 3x3 shapes
+// with a Relu6 epilogue, the whole conv: 112 and 56 wide rows 0.84-0.91x the time of the old
+// flat store + scalar row copy in the row loop (one pass over the output, not three), 28 wide
+// ones 1.03-1.05x (so they stay flat), 14 and 7 wide 0.87-0.95x with the memcpy.
+inline constexpr std::size_t kDwRowStoreMinWidth = 32;
 
 // y[oh, ow] = f(out[oh * Wq + ow] + b + residual[oh, ow]).
 template <class T, class F>
