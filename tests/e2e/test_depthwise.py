@@ -6,7 +6,8 @@ images smaller than one vector (7x7), odd (13x11) and several blocks of vectors 
 (30x37); asymmetric pads and pads wider than the kernel needs; strides 3 and (1, 2);
 kernel shapes with a generic tap count (2x4, 7x7) and more taps than the tap table holds
 (9x9); channel multipliers M/group of 2 and 3; 1-D; dilation (a separate row loop); and each
-activation the fuse pass folds into the store, the residual Add among them. The house pattern
+activation the fuse pass folds into the store, the residual Add among them, on rows narrower
+than a vector's worth (the flat store) and of 32+ columns (the row store). The house pattern
 of test_conv_pool.py: one model, compiled with no passes (activation as its own op) and with
 the default pipeline (fused), run at two batch sizes.
 """
@@ -78,6 +79,12 @@ def depthwise_suite() -> Suite:
     def residual(s: Suite) -> str:
         return s.node("Relu", [s.node("Add", [conv(s, 3, 1), s.inp(("N", 6, 14, 14))])])
     s.case("dw_residual_relu", residual)
+
+    def wide_relu6(s: Suite) -> str:  # rows of 32+ columns: the epilogue in the row copy
+        y = s.node("Conv", [s.inp(("N", 3, 30, 33)), s.init(w(3, 1, 3, 3)), s.init(w(3))], group=3,
+                   pads=[1, 1, 1, 1])
+        return s.node("Clip", [y, s.init(np.array(0, np.float32)), s.init(np.array(6, np.float32))])
+    s.case("dw_relu6_wide_rows", wide_relu6)
     return s
 
 
