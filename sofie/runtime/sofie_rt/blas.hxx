@@ -65,7 +65,13 @@ namespace detail::gemm {
 // (6 KiB) in L1 across the tiles of its row and makes the C tile's extra load/store per K
 // block negligible (1 per 256 FMAs). NC = 192 is a multiple of the AVX-512 tile (64) and of
 // the panel width. A is not packed (see gemm_kernels.hxx), so the whole stack use is the
-// B buffer, bounded for worker-thread stacks; a B packed ahead of time needs none.
+// B buffer, bounded for worker-thread stacks; a B packed ahead of time or read in place
+// (reads_b_in_place_pays) needs none.
+// Measured on the AVX-512 host (Zen 5 class, 48 KiB L1D, 1 MiB L2; bench/probes/gemm_peak.cpp):
+// KC = 96 or 128 (a 6 x 64 tile's B micro-panel L1-resident) with NC = 192..768 was 5-20%
+// slower than KC = 256 on every probe shape, NC = 384 no better than 192; a software prefetch
+// of B 8 or 16 k-steps ahead in the kernel, and A packed ahead of time (gemm_packed_a), no
+// faster than A read in place.
 #ifndef SOFIE_GEMM_KC_BYTES
 #define SOFIE_GEMM_KC_BYTES 1024
 #endif

@@ -15,6 +15,8 @@
 //   B is packed in panels of PW = 64 bytes (16 floats, 8 doubles) of columns, k-major: column j
 //     of panel p at k is b[p * b_ps + k * PW + j], zero padded past N. The AVX-512 kernel reads
 //     4 panels at a time, AVX2 one, the generic kernel half or all of one.
+//     The AVX-512 float kernel also reads B as stored (b_ps = 16, row stride b_ks = ldb, the
+//     last vector's load masked to N): blas.hxx skips packing where that is faster.
 #ifndef SOFIE_RT_GEMM_KERNELS_HXX_V0_1_0
 #define SOFIE_RT_GEMM_KERNELS_HXX_V0_1_0
 
