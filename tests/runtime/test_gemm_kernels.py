@@ -4,7 +4,8 @@ the development host), -mavx2 -mfma, and no -march (the generic vector-extension
 
 Shapes cover M, N and K of 1, every row tail (M mod 6) and every column tail of the widest
 tile (N mod 64 for AVX-512, so also mod 16 and mod 8), several K blocks (K > 256) and N blocks
-(N > 192), B read in place and packed at run time (blas.hxx chooses by M and ldb), both transposes, padded leading dimensions, alpha/beta including beta = 0 over a C
+(N > 192), B read in place and packed at run time (blas.hxx chooses by M and ldb), both
+transposes, padded leading dimensions, alpha/beta including beta = 0 over a C
 full of NaN (C must not be read), and the epilogue: bias per row or per column, a residual,
 ReLU or tanh. B or A packed ahead of time (pack_b + gemm_packed_b, pack_a + gemm_packed_a)
 run the same cases, and the packed bytes must equal sofie.lowering.gemm_pack's packed_b and
