@@ -72,6 +72,7 @@ namespace detail::gemm {
 // slower than KC = 256 on every probe shape, NC = 384 no better than 192; a software prefetch
 // of B 8 or 16 k-steps ahead in the kernel, and A packed ahead of time (gemm_packed_a), no
 // faster than A read in place.
+// Overridable at build time for sweeps with bench/probes/gemm_peak.cpp (-DSOFIE_GEMM_NC=384).
 #ifndef SOFIE_GEMM_KC_BYTES
 #define SOFIE_GEMM_KC_BYTES 1024
 #endif
