@@ -236,14 +236,15 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 16 * v), _MM_HINT_T0);
     }
+    const float* bk = b;  // row k of the tile's B, advanced by b_ks (cheaper at -O2 than k * b_ks)
 #pragma GCC unroll 2
-    for (std::size_t k = 0; k < kc; ++k) {
+    for (std::size_t k = 0; k < kc; ++k, bk += b_ks) {
         __m512 bv[NV];
         // The last vector's load is masked: B read in place ends at column nr (a packed
         // panel's zero padding would do, but a row of B as stored may end the buffer).
 #pragma GCC unroll 4
-        for (int v = 0; v < NV - 1; ++v) bv[v] = _mm512_loadu_ps(b + std::size_t(v) * b_ps + k * b_ks);
-        bv[NV - 1] = _mm512_maskz_loadu_ps(last_mask, b + std::size_t(NV - 1) * b_ps + k * b_ks);
+        for (int v = 0; v < NV - 1; ++v) bv[v] = _mm512_loadu_ps(bk + std::size_t(v) * b_ps);
+        bv[NV - 1] = _mm512_maskz_loadu_ps(last_mask, bk + std::size_t(NV - 1) * b_ps);
 #pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
             const __m512 x = _mm512_set1_ps(ar[r][k * a_ks]);
