@@ -149,8 +149,14 @@ def depthwise_scratch_bytes(op: Operation) -> int:
 
 # The small-image depthwise kernel (sofie_rt/depthwise_small.hxx): each output row one vector.
 # It takes depthwise convs with output rows of up to DEPTHWISE_SMALL_MAX_WIDTH columns; wider
-# ones run the phase-plane kernel (sofie_rt/depthwise.hxx). Measured alone (one thread, Relu6,
-# median of 41, AVX-512 host), time / the phase-plane kernel's: see DEPTHWISE_SMALL_MEASURED.
+# ones run the phase-plane kernel (sofie_rt/depthwise.hxx). Measured alone on the AVX-512 host
+# (one thread, Relu6 epilogue, median of 41, 3 runs on a loaded machine), time / the phase-plane
+# kernel's: 3x3 s1 7x7 C=960 0.57-0.78, 14x14 C=384 0.61-0.73, C=576 0.69-1.02; 3x3 s2 14->7
+# 0.53-0.63, 28->14 0.52-0.54; 5x5 s1 7x7 C=1152 0.78-0.88, 14x14 0.70-0.82; 5x5 s2 14->7
+# 0.74-0.78, 28->14 0.83-0.91; 16x16 0.44-0.64. Past 16 columns only the split-row path of the
+# other builds is left (32-lane vectors): 17x17 1.45-2.3, 28x28 1.7-2.3, so wider rows stay on
+# the phase planes. (In the -mavx2 build the split-row path is 0.9-2.3x the phase-plane kernel:
+# the choice is tuned for AVX-512.)
 DEPTHWISE_SMALL_MAX_WIDTH = 16
 _DW_SMALL_MAX_KERNEL = 8  # depthwise_small.hxx's kDwSmallMaxKernel: kW and s_w
 
