@@ -2,19 +2,21 @@
 // dilation 1: each output row of a channel is one vector register.
 //
 // conv2d_depthwise (depthwise.hxx) pays per channel for phase planes and a flat output that
-// is stored again; on 14x14 and 7x7 images that overhead is most of the time. Here each input
-// row of a channel is copied once into scratch, zero-padded and split into stride phases
-// (phase b holds padded columns b, b + s_w, ...), so that for every kernel column kw the
-// vector q[ow] = padded_row[ow * s_w + kw] is one unaligned load of phase kw % s_w at
-// kw / s_w. An output row is then one vector accumulated in a register over its kH * kW taps
-// (one load and one FMA each) and stored with the epilogue (bias, residual, the fused
-// activation) applied; the lanes past OW are computed and dropped.
+// is stored again; on 14x14 and 7x7 images that overhead is most of the time. Here an output
+// row is one vector accumulated in a register over its kH * kW taps (one load and one FMA
+// each), the lanes past OW computed and dropped, then stored with bias and residual added;
+// the fused activation follows in one vectorizable loop over the channel's outputs.
 //
-// Vectors are GCC/Clang vector extensions of L floats, L = 8 for rows of up to 8 columns (a
-// ymm: Zen 4 issues two 256-bit FMAs a cycle but one 512-bit), 16 up to 16 and 32 up to 32;
-// without AVX-512 or AVX the compiler splits them into narrower operations, so the AVX-512,
-// AVX2 and generic builds run the same arithmetic. Other compilers take depthwise_dilated
-// (no scratch; dilation 1 is one of its cases).
+// The tap vectors q[ow] = padded_row[ow * s_w + kw]:
+//  - AVX-512, float, s_w 1 or 2, OW <= 16: masked loads straight from x (the masked-off lanes
+//    are the zero padding and never fault), the even columns of two loads by one permute for
+//    stride 2; the scratch is not used.
+//  - otherwise: each input row is copied into scratch, zero-padded and split into stride
+//    phases (phase b holds padded columns b, b + s_w, ...), so that q is one unaligned load of
+//    phase kw % s_w at kw / s_w; vectors are GCC/Clang vector extensions of L = 8, 16 or 32
+//    lanes (the compiler splits them for AVX2 or SSE). Other compilers take depthwise_dilated
+//    (no scratch; dilation 1 is one of its cases).
+// Measured against conv2d_depthwise: sofie/lowering/conv.py, DEPTHWISE_SMALL_MAX_WIDTH.
 #ifndef SOFIE_RT_DEPTHWISE_SMALL_HXX_V0_1_0
 #define SOFIE_RT_DEPTHWISE_SMALL_HXX_V0_1_0
 
@@ -115,7 +117,8 @@ inline void dw_small_split(const T* xr, T* SOFIE_RESTRICT buf, const DwSmallRow&
 // taps are masked loads straight from x (masked-off lanes read as zero and never fault, so
 // they are the padding). Stride 1: lane ow of kernel column kw reads column ow + kw - pad_left.
 // Stride 2: two masked loads cover columns 2 ow + kw - pad_left for ow < 16 and one permute
-// keeps the even ones. The epilogue runs on the accumulator, stored with the row's mask.
+// keeps the even ones. Bias and residual are added to the accumulator, stored with the row's
+// mask; the activation follows over the channel's outputs.
 struct DwAvx512Row {
     std::ptrdiff_t off[kDwSmallMaxKernel];          // first column read by kernel column kw
     __mmask16 lo[kDwSmallMaxKernel], hi[kDwSmallMaxKernel];  // valid lanes of the 1 or 2 loads
