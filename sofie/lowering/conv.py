@@ -180,6 +180,8 @@ def takes_depthwise_small(op: Operation) -> bool:
     if w.shape[1] != 1 or op.group <= 1 or op.X.type.rank not in (3, 4) or w.dtype not in ("f32", "f64"):
         return False
     _, (_, sw), dil, (_, ow), (_, kw) = geometry_2d(op)
+    if not all(isinstance(d, int) for d in (*op.X.type.shape[2:], ow)):  # the scratch needs H and W
+        return False
     return (dil == [1, 1] and 1 <= ow <= DEPTHWISE_SMALL_MAX_WIDTH and 1 <= kw <= _DW_SMALL_MAX_KERNEL
             and 1 <= sw <= _DW_SMALL_MAX_KERNEL)
 
