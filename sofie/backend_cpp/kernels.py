@@ -107,6 +107,18 @@ def _conv(op: Operation, n: Names) -> list[str]:
                  ("residual", [n[z]]), ("im2col rows per band", [op.attr("tile_rows")]))
 
 
+@emits("low.conv2d_depthwise_small")
+def _conv_depthwise_small(op: Operation, n: Names) -> list[str]:
+    x, w, bias, z, scratch, y = op.operands
+    _, C, H, W = _as_2d(x.type.shape)
+    M, _, kh, kw = _as_2d(w.type.shape)
+    _, _, OH, OW = _as_2d(y.type.shape)
+    return _call("conv2d_depthwise_small", [n[x], n[w], n[bias], n[y], n[scratch]],
+                 ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M", [M]), ("kH, kW", [kh, kw]),
+                 ("pads t, l", op.attr("pads")[:2]), ("strides", op.attr("strides")), ("OH, OW", [OH, OW]),
+                 ("epilogue", [epilogue(op, n)]), ("residual", [n[z]]))
+
+
 @emits("low.conv2d_winograd")
 def _conv_winograd(op: Operation, n: Names) -> list[str]:
     x, u, bias, z, scratch, y = op.operands

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import sofie
+from sofie.lowering.conv import DEPTHWISE_SMALL_MAX_WIDTH
 from tests.e2e.test_ops import ATOL, BATCHES, RTOL, Suite
 
 CONFIGS = [("O0", "none"), ("default", "openblas")]
@@ -85,6 +87,29 @@ def depthwise_suite() -> Suite:
                    pads=[1, 1, 1, 1])
         return s.node("Clip", [y, s.init(np.array(0, np.float32)), s.init(np.array(6, np.float32))])
     s.case("dw_relu6_wide_rows", wide_relu6)
+
+    # MobileNet / EfficientNet shapes that take the small-image kernel (rows of <= 16 outputs,
+    # sofie_rt/depthwise_small.hxx), channel counts not a multiple of 16, each epilogue
+    def small(c: int, hw: tuple[int, int], k: int, st: int, pads: list[int], act: str):
+        def build(s: Suite) -> str:
+            y = s.node("Conv", [s.inp(("N", c, *hw)), s.init(w(c, 1, k, k)), s.init(w(c))], group=c,
+                       strides=[st, st], pads=pads)
+            if act == "relu6":
+                return s.node("Clip", [y, s.init(np.array(0, np.float32)), s.init(np.array(6, np.float32))])
+            if act == "silu":
+                return s.node("Mul", [y, s.node("Sigmoid", [y])])
+            if act == "residual":
+                return s.node("Add", [y, s.inp(("N", c, *hw))])
+            return y
+        return build
+    s.case("small_3x3_s1_7x7_relu6", small(20, (7, 7), 3, 1, [1] * 4, "relu6"))
+    s.case("small_3x3_s2_14x14_relu6", small(19, (14, 14), 3, 2, [0, 0, 1, 1], "relu6"))
+    s.case("small_3x3_s1_14x14_residual", small(17, (14, 14), 3, 1, [1] * 4, "residual"))
+    s.case("small_5x5_s1_14x14_silu", small(18, (14, 14), 5, 1, [2] * 4, "silu"))
+    s.case("small_5x5_s2_14x14_silu", small(21, (14, 14), 5, 2, [1, 1, 2, 2], "silu"))
+    s.case("small_5x5_s1_7x7_odd_pads", small(16, (7, 7), 5, 1, [2, 1, 0, 3], "none"))
+    s.case("small_3x3_s1_15x9", small(5, (15, 9), 3, 1, [1] * 4, "relu6"))
+    s.case("small_3x3_s1_16x16", small(5, (16, 16), 3, 1, [1] * 4, "none"))
     return s
 
 
@@ -97,6 +122,20 @@ def _compare(passes: str, blas: str) -> dict[str, dict[int, tuple[np.ndarray, np
     if (passes, blas) not in _RESULTS:
         _RESULTS[(passes, blas)] = SUITE.run_both(passes, blas)
     return _RESULTS[(passes, blas)]
+
+
+def test_kernel_choice_by_row_width() -> None:
+    """Rows of up to DEPTHWISE_SMALL_MAX_WIDTH outputs take the small-image kernel, wider rows
+    and dilated convs the phase-plane one (through sofie::rt::conv2d)."""
+    s = Suite("dw_choice", 3)
+    rng = np.random.default_rng(3)
+    for name, hw, dil in [("small", (14, 14), 1), ("edge", (9, DEPTHWISE_SMALL_MAX_WIDTH), 1),
+                          ("wide", (9, DEPTHWISE_SMALL_MAX_WIDTH + 1), 1), ("dilated", (9, 9), 2)]:
+        s.op(name, "Conv", [("N", 4, *hw), rng.standard_normal((4, 1, 3, 3)).astype(np.float32)], group=4,
+             pads=[dil] * 4, dilations=[dil, dil])
+    text = open(sofie.compile(s.model(), name="dw_choice", blas="none").header).read()
+    assert text.count("sofie::rt::conv2d_depthwise_small(") == 2  # small, edge
+    assert text.count("sofie::rt::conv2d(") == 2  # wide, dilated
 
 
 @pytest.mark.parametrize("passes,blas", CONFIGS)

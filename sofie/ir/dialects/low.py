@@ -151,6 +151,12 @@ Conv2d = _kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPIL
         "a direct kernel over stride-phase planes in scratch when each group has one input channel "
         "(depthwise; a row loop without scratch when dilated); Z is a residual added "
         "before act. A 1-D conv (rank-3 operands) runs as a 2-D one of height 1")
+Conv2dDepthwiseSmall = _kernel("low.conv2d_depthwise_small", "X W B? Z? scratch Y:out",
+                                {**EPILOGUE, "pads": Attr("ints"), "strides": Attr("ints")},
+        "depthwise conv (one input channel per group, dilation 1) on rows of up to 16 outputs: each "
+        "output row one vector (sofie_rt/depthwise_small.hxx; scratch holds two channels of split "
+        "input rows for the builds without AVX-512); Z is a residual added before act. A 1-D conv "
+        "runs as a 2-D one of height 1")
 Conv2dWinograd = _kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
                                                             "output_tile": Attr("int"),
                                                             "tile_block": Attr("int")},

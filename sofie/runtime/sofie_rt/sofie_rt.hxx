@@ -20,6 +20,7 @@
 #include "conv_nd.hxx"
 #include "custom.hxx"
 #include "depthwise.hxx"
+#include "depthwise_small.hxx"
 #include "elementwise.hxx"
 #include "functor.hxx"
 #include "gemm_kernels.hxx"
