@@ -147,49 +147,34 @@ def depthwise_scratch_bytes(op: Operation) -> int:
     return depthwise_scratch_elements(kh, kw, sh, sw, oh, ow) * op.W.type.itemsize
 
 
-# The small-image depthwise kernel (sofie_rt/depthwise_small.hxx): each output row one vector.
-# It takes depthwise convs with output rows of up to DEPTHWISE_SMALL_MAX_WIDTH columns; wider
-# ones run the phase-plane kernel (sofie_rt/depthwise.hxx). Measured alone on the AVX-512 host
-# (one thread, Relu6 epilogue, median of 41, 3 runs on a loaded machine), time / the phase-plane
-# kernel's: 3x3 s1 7x7 C=960 0.57-0.78, 14x14 C=384 0.61-0.73, C=576 0.69-1.02; 3x3 s2 14->7
-# 0.53-0.63, 28->14 0.52-0.54; 5x5 s1 7x7 C=1152 0.78-0.88, 14x14 0.70-0.82; 5x5 s2 14->7
-# 0.74-0.78, 28->14 0.83-0.91; 16x16 0.44-0.64. Past 16 columns only the split-row path of the
-# other builds is left (32-lane vectors): 17x17 1.45-2.3, 28x28 1.7-2.3, so wider rows stay on
-# the phase planes. (In the -mavx2 build the split-row path is 0.9-2.3x the phase-plane kernel:
-# the choice is tuned for AVX-512.)
+# The small-image depthwise kernel (sofie_rt/depthwise_small.hxx): on AVX-512 each output row
+# one register; other builds and shapes run the phase-plane kernel (sofie_rt/depthwise.hxx)
+# through it. It takes depthwise convs with output rows of up to DEPTHWISE_SMALL_MAX_WIDTH
+# columns. Measured alone on the AVX-512 host (one thread, Relu6 epilogue, median of 41, 3 runs
+# on a loaded machine), time / the phase-plane kernel's: 3x3 s1 7x7 C=960 0.57-0.78, 14x14
+# C=384 0.61-0.73, C=576 0.69-1.02; 3x3 s2 14->7 0.53-0.63, 28->14 0.52-0.54; 5x5 s1 7x7
+# C=1152 0.78-0.88, 14x14 0.70-0.82; 5x5 s2 14->7 0.74-0.78, 28->14 0.83-0.91; 16x16 0.44-0.64.
 DEPTHWISE_SMALL_MAX_WIDTH = 16
-_DW_SMALL_MAX_KERNEL = 8  # depthwise_small.hxx's kDwSmallMaxKernel: kW and s_w
-
-
-def _dw_small_lanes(ow: int) -> int:
-    return 8 if ow <= 8 else 16 if ow <= 16 else 32
-
-
-def depthwise_small_scratch_elements(h: int, w: int, kw: int, pad_left: int, sw: int, ow: int) -> int:
-    """sofie::rt::conv2d_depthwise_small_scratch_floats: two channels of H rows split into
-    min(s_w, kW) phases of ceil(max(pad_left + W, kW + s_w L) / s_w) + L floats, L the lanes."""
-    lanes = _dw_small_lanes(ow)
-    phase = -(-max(pad_left + w, kw + sw * lanes) // sw) + lanes
-    return 2 * h * min(sw, kw) * phase
+_DW_SMALL_MAX_KERNEL = 8  # depthwise_small.hxx's kDwSmallMaxKernel (kW); s_w 1 or 2
 
 
 def takes_depthwise_small(op: Operation) -> bool:
     """A depthwise conv (one input channel per group) of dilation 1 with output rows of at
-    most DEPTHWISE_SMALL_MAX_WIDTH columns, within sofie::rt::depthwise_small_fits."""
+    most DEPTHWISE_SMALL_MAX_WIDTH columns, kW up to 8 and s_w 1 or 2: the AVX-512 row path's
+    domain (the others stay conv2d_depthwise, which the small op would run anyway)."""
     w = op.W.type
     if w.shape[1] != 1 or op.group <= 1 or op.X.type.rank not in (3, 4) or w.dtype not in ("f32", "f64"):
         return False
     _, (_, sw), dil, (_, ow), (_, kw) = geometry_2d(op)
-    if not all(isinstance(d, int) for d in (*op.X.type.shape[2:], ow)):  # the scratch needs H and W
+    if not isinstance(ow, int):
         return False
-    return (dil == [1, 1] and 1 <= ow <= DEPTHWISE_SMALL_MAX_WIDTH and 1 <= kw <= _DW_SMALL_MAX_KERNEL
-            and 1 <= sw <= _DW_SMALL_MAX_KERNEL)
+    return dil == [1, 1] and 1 <= ow <= DEPTHWISE_SMALL_MAX_WIDTH and 1 <= kw <= _DW_SMALL_MAX_KERNEL and sw <= 2
 
 
 def depthwise_small_scratch_bytes(op: Operation) -> int:
-    pads, (_, sw), _, (_, ow), (_, kw) = geometry_2d(op)
-    h, w = (1, op.X.type.shape[-1]) if op.X.type.rank == 3 else op.X.type.shape[2:]
-    return depthwise_small_scratch_elements(h, w, kw, pads[1], sw, ow) * op.W.type.itemsize
+    """sofie::rt::conv2d_depthwise_small_scratch_floats: the phase-plane kernel's, which the
+    builds without AVX-512 run."""
+    return depthwise_scratch_bytes(op)
 
 
 def im2col_scratch_bytes(op: Operation) -> int:

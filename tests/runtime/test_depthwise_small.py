@@ -1,7 +1,8 @@
 """The small-image depthwise conv (sofie_rt/depthwise_small.hxx, conv2d_depthwise_small) against
-numpy, in the three builds that take its three code paths: -march=native (the AVX-512 masked-load
-path for stride 1 and 2 on this host), -mavx2 -mfma and no -march (the split-row path with GCC
-vectors of 8, 16 or 32 lanes). The e2e tests (tests/e2e/test_depthwise.py) only build natively.
+numpy, in three builds: -march=native (the AVX-512 masked-load path for stride 1 and 2 and rows
+of up to 16 columns on this host; the phase-plane kernel for the rest), -mavx2 -mfma and no
+-march (the phase-plane kernel it hands every case to). The e2e tests
+(tests/e2e/test_depthwise.py) only build natively.
 
 Shapes: rows of 1, 7, 8, 9, 14, 16, 17 (every vector width and its edge) up to 32 output columns
 (the generic path's widest vector), 3x3 / 5x5 / 2x4 / 7x7 kernels, strides 1, 2, 3 and (2, 1),
@@ -24,7 +25,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from sofie.lowering.conv import depthwise_small_scratch_elements  # noqa: E402
+from sofie.lowering.conv import depthwise_scratch_elements  # noqa: E402
 
 RUNTIME_INCLUDE = REPO / "sofie" / "runtime"
 DRIVER = Path(__file__).resolve().parent / "cpp" / "depthwise_small_driver.cpp"
@@ -98,7 +99,7 @@ def results(tmp_path_factory) -> dict[str, dict]:
             if arr is not None:
                 (directory / f"{cid}_{name}.bin").write_bytes(np.ascontiguousarray(arr).tobytes())
         want[cid] = (reference(x, w, b, r, pads, (sh, sw), act, mult), kh * kw)
-        sizes[cid] = depthwise_small_scratch_elements(h, wd, kw, pads[1], sw, ow)
+        sizes[cid] = depthwise_scratch_elements(kh, kw, sh, sw, oh, ow)
         lines.append(f"{cid} {n} {c} {h} {wd} {c * mult} {kh} {kw} {pads[0]} {pads[1]} {sh} {sw} {oh} {ow} "
                      f"{bias} {residual} {act}")
     (directory / "cases.txt").write_text("\n".join(lines) + "\n")

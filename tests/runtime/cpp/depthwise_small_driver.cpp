@@ -52,7 +52,7 @@ void run(const std::string& dir, const std::string& id, const std::size_t (&s)[1
     const std::vector<float> x = read(base + "_x.bin"), w = read(base + "_w.bin");
     const std::vector<float> b = bias ? read(base + "_bias.bin") : std::vector<float>{};
     const std::vector<float> r = residual ? read(base + "_res.bin") : std::vector<float>{};
-    const std::size_t n_scratch = rt::conv2d_depthwise_small_scratch_floats(H, W, kW, pl, sw, OW);
+    const std::size_t n_scratch = rt::conv2d_depthwise_small_scratch_floats(kH, kW, sh, sw, OH, OW);
     std::vector<float> scratch(n_scratch, std::numeric_limits<float>::quiet_NaN());
     const std::size_t n_y = N * M * OH * OW;
     std::vector<float> y(n_y + kGuard, kSentinel);
