@@ -1,11 +1,10 @@
 // GFLOP/s of sofie's built-in sgemm (sofie_rt/blas.hxx, SOFIE_BLAS_NONE) on conv- and
-// MLP-sized shapes, one thread (timed in thread CPU time). Built with -O2 -march=native by bench/probes.py (which adds
+// MLP-sized shapes, one thread. Built with -O2 -march=native by bench/probes.py (which adds
 // the runtime include path); prints {"M,N,K": gflops, ..., "kernel": ...} as JSON. Like
 // fma_peak, the best of short repeated blocks: the machine is shared, and a block that ran
 // undisturbed shows what the kernel does. A is [M, K] and B [K, N], not transposed: a conv's
 // weights times its im2col matrix. Shapes may be given as arguments "M,N,K".
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -14,14 +13,6 @@
 #include "sofie_rt/blas.hxx"
 
 namespace {
-
-// This thread's CPU seconds: on a shared machine a block during which the thread was not
-// scheduled would otherwise count the other processes' time as the kernel's.
-double thread_seconds() {
-    timespec t{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
-}
 
 struct Shape {
     std::size_t M, N, K;
@@ -37,11 +28,11 @@ double best_gflops(const Shape& s, double seconds) {
     double best = 0.0;
     const auto start = std::chrono::steady_clock::now();
     while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < seconds) {
-        const double t0 = thread_seconds();
+        const auto t0 = std::chrono::steady_clock::now();
         for (long r = 0; r < reps; ++r)
             sofie::rt::sgemm(false, false, s.M, s.N, s.K, 1.0f, a.data(), s.K, b.data(), s.N, 0.0f,
                              c.data(), s.N);
-        const double t = thread_seconds() - t0;
+        const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         best = std::max(best, flop * double(reps) / t * 1e-9);
     }
     volatile float sink = c[c.size() / 2];

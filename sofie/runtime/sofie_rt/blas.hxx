@@ -65,23 +65,10 @@ namespace detail::gemm {
 // (6 KiB) in L1 across the tiles of its row and makes the C tile's extra load/store per K
 // block negligible (1 per 256 FMAs). NC = 192 is a multiple of the AVX-512 tile (64) and of
 // the panel width. A is not packed (see gemm_kernels.hxx), so the whole stack use is the
-// B buffer, bounded for worker-thread stacks; a B packed ahead of time or read in place
-// (reads_b_in_place_pays) needs none.
-// Measured on the AVX-512 host (Zen 5 class, 48 KiB L1D, 1 MiB L2; bench/probes/gemm_peak.cpp):
-// KC = 96 or 128 (a 6 x 64 tile's B micro-panel L1-resident) with NC = 192..768 was 5-20%
-// slower than KC = 256 on every probe shape, NC = 384 no better than 192; a software prefetch
-// of B 8 or 16 k-steps ahead in the kernel, and A packed ahead of time (gemm_packed_a), no
-// faster than A read in place.
-// Overridable at build time for sweeps with bench/probes/gemm_peak.cpp (-DSOFIE_GEMM_NC=384).
-#ifndef SOFIE_GEMM_KC_BYTES
-#define SOFIE_GEMM_KC_BYTES 1024
-#endif
-#ifndef SOFIE_GEMM_NC
-#define SOFIE_GEMM_NC 192
-#endif
+// B buffer, bounded for worker-thread stacks; a B packed ahead of time needs none.
 template <class T>
-inline constexpr std::size_t KC = SOFIE_GEMM_KC_BYTES / sizeof(T);
-inline constexpr std::size_t NC = SOFIE_GEMM_NC;
+inline constexpr std::size_t KC = 1024 / sizeof(T);
+inline constexpr std::size_t NC = 192;
 static_assert(NC % 64 == 0, "NC: whole AVX-512 tiles and packed panels");
 
 // op(B)[k0:k0+kc, j0:j0+nc] into panels of PW<T> columns, k-major, zero padded to PW<T>:
@@ -90,37 +77,27 @@ template <class T>
 inline void pack_b(bool trans, const T* B, std::size_t ldb, std::size_t k0, std::size_t kc,
                    std::size_t j0, std::size_t nc, T* SOFIE_RESTRICT out) {
     constexpr std::size_t P = PW<T>;
-    if (!trans) {
-        // Row by row: each row of the block is read once, nc contiguous elements, and the row
-        // PREFETCH_ROWS ahead is requested meanwhile. (Panel by panel would touch kc rows, a
-        // stride ldb apart, for every 64 bytes: for a B beyond L2, a miss per line with no
-        // sequential stream for the hardware prefetcher to follow.)
-        constexpr std::size_t PREFETCH_ROWS = 4;
-        const std::size_t full = nc / P * P;
-        for (std::size_t k = 0; k < kc; ++k) {
-            const T* b = B + (k0 + k) * ldb + j0;
-            if (k + PREFETCH_ROWS < kc) {
-                const char* ahead = reinterpret_cast<const char*>(b + PREFETCH_ROWS * ldb);
-                for (std::size_t off = 0; off < nc * sizeof(T); off += 64) SOFIE_PREFETCH(ahead + off);
-            }
-            T* SOFIE_RESTRICT dst = out + k * P;
-            for (std::size_t jp = 0; jp < full; jp += P) std::memcpy(dst + jp * kc, b + jp, P * sizeof(T));
-            if (full < nc) {
-                T* tail = dst + full * kc;
-                for (std::size_t j = 0; j < P; ++j) tail[j] = full + j < nc ? b[full + j] : T(0);
-            }
-        }
-        return;
-    }
     for (std::size_t jp = 0; jp < nc; jp += P) {
         const std::size_t np = std::min(P, nc - jp);
         T* SOFIE_RESTRICT panel = out + jp * kc;
-        // B stored [N, K]: P rows read side by side, one packed row of P written per k.
-        const T* rows[P];
-        for (std::size_t j = 0; j < P; ++j) rows[j] = B + (j0 + jp + (j < np ? j : 0)) * ldb + k0;
-        for (std::size_t k = 0; k < kc; ++k) {
-            T* dst = panel + k * P;
-            for (std::size_t j = 0; j < P; ++j) dst[j] = j < np ? rows[j][k] : T(0);
+        if (!trans) {
+            for (std::size_t k = 0; k < kc; ++k) {
+                const T* b = B + (k0 + k) * ldb + j0 + jp;
+                T* dst = panel + k * P;
+                if (np == P) {
+                    std::memcpy(dst, b, P * sizeof(T));
+                } else {
+                    for (std::size_t j = 0; j < P; ++j) dst[j] = j < np ? b[j] : T(0);
+                }
+            }
+        } else {
+            // B stored [N, K]: P rows read side by side, one packed row of P written per k.
+            const T* rows[P];
+            for (std::size_t j = 0; j < P; ++j) rows[j] = B + (j0 + jp + (j < np ? j : 0)) * ldb + k0;
+            for (std::size_t k = 0; k < kc; ++k) {
+                T* dst = panel + k * P;
+                for (std::size_t j = 0; j < P; ++j) dst[j] = j < np ? rows[j][k] : T(0);
+            }
         }
     }
 }
@@ -149,12 +126,12 @@ struct AView {
     std::size_t ps, rs, ks;
 };
 
-// One KC x NC block of B (packed: panel stride b_ps, b_ks = PW; in place: see tile) against
-// all rows of op(A), whose columns k0.. a points at.
+// One KC x NC block of packed B (panel stride b_ps) against all rows of op(A), whose
+// columns k0.. a points at.
 template <class T, class F>
 inline void run_block(std::size_t M, std::size_t nc, std::size_t kc, const AView<T>& a, const T* b,
-                      std::size_t b_ps, std::size_t b_ks, T* C, std::size_t ldc, std::size_t j0,
-                      Epilogue<T, F> e, const Fused<T, F>& fused) {
+                      std::size_t b_ps, T* C, std::size_t ldc, std::size_t j0, Epilogue<T, F> e,
+                      const Fused<T, F>& fused) {
     constexpr std::size_t NR = kernel_nr<T>();
     for (std::size_t i = 0; i < M; i += MR) {
         const std::size_t mr = std::min(MR, M - i);
@@ -162,21 +139,9 @@ inline void run_block(std::size_t M, std::size_t nc, std::size_t kc, const AView
         for (std::size_t j = 0; j < nc; j += NR) {
             if (fused.bias) e.bias = fused.bias + (fused.bias_per_row ? i : j0 + j);
             if (fused.residual) e.residual = fused.residual + i * ldc + j0 + j;
-            tile(kc, mr, std::min(NR, nc - j), ai, a.rs, a.ks, b, b_ps, b_ks, j, C + i * ldc + j0 + j, ldc, e);
+            tile(kc, mr, std::min(NR, nc - j), ai, a.rs, a.ks, b, b_ps, j, C + i * ldc + j0 + j, ldc, e);
         }
     }
-}
-
-// Whether the kernel reads op(B) as stored rather than packing each KC x NC block first.
-// Packing reads and writes the block once more than the tiles do; measured on the probe shapes
-// (bench/probes/gemm_peak.cpp, AVX-512) in place is as fast or faster whenever the block's rows
-// fall into different cache sets: 32x200x200 +28%, 32x50x50 +45%, 24x3136x144 +33%, 64x3136x576
-// +10%. It loses (up to -20%, 256x4096x256) when the row stride is a multiple of 4 KiB: the kc
-// rows a tile reads then share a few L1 sets and evict each other, which packing avoids; with
-// few row tiles (M <= 48) packing cannot pay for itself even then.
-template <class T>
-inline bool reads_b_in_place_pays(bool transB, std::size_t M, std::size_t ldb) {
-    return reads_b_in_place<T>() && !transB && (M <= 8 * MR || (ldb * sizeof(T)) % 4096 != 0);
 }
 
 // C = epilogue(alpha * op(A) * op(B) + beta * C), B packed here per KC x NC block, or
@@ -186,7 +151,6 @@ inline void blocked(const AView<T>& a, bool transB, std::size_t M, std::size_t N
                     const T* B, std::size_t ldb, const T* packed, T beta, T* C, std::size_t ldc,
                     const Fused<T, F>& fused) {
     Epilogue<T, F> e{alpha, beta, true, false, fused.bias, fused.bias_per_row, fused.residual, fused.f};
-    const bool in_place = packed == nullptr && reads_b_in_place_pays<T>(transB, M, ldb);
     // K blocks of equal size (576 = 3 x 192, not 256 + 256 + 64): no short block whose C
     // tile loads and stores cost as much as a long one's
     const std::size_t k_blocks = (K + KC<T> - 1) / KC<T>;
@@ -199,13 +163,11 @@ inline void blocked(const AView<T>& a, bool transB, std::size_t M, std::size_t N
             e.last = k0 + kc == K;
             const AView<T> ak{a.base + k0 * a.ks, a.ps, a.rs, a.ks};
             if (packed) {
-                run_block(M, nc, kc, ak, packed + j0 * K + k0 * PW<T>, K * PW<T>, PW<T>, C, ldc, j0, e, fused);
-            } else if (in_place) {
-                run_block(M, nc, kc, ak, B + k0 * ldb + j0, PW<T>, ldb, C, ldc, j0, e, fused);
+                run_block(M, nc, kc, ak, packed + j0 * K + k0 * PW<T>, K * PW<T>, C, ldc, j0, e, fused);
             } else {
                 alignas(64) T buffer[KC<T> * NC];
                 pack_b(transB, B, ldb, k0, kc, j0, nc, buffer);
-                run_block(M, nc, kc, ak, buffer, kc * PW<T>, PW<T>, C, ldc, j0, e, fused);
+                run_block(M, nc, kc, ak, buffer, kc * PW<T>, C, ldc, j0, e, fused);
             }
         }
     }

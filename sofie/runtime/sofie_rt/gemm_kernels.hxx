@@ -15,8 +15,6 @@
 //   B is packed in panels of PW = 64 bytes (16 floats, 8 doubles) of columns, k-major: column j
 //     of panel p at k is b[p * b_ps + k * PW + j], zero padded past N. The AVX-512 kernel reads
 //     4 panels at a time, AVX2 one, the generic kernel half or all of one.
-//     The AVX-512 float kernel also reads B as stored (b_ps = 16, row stride b_ks = ldb, the
-//     last vector's load masked to N): blas.hxx skips packing where that is faster.
 #ifndef SOFIE_RT_GEMM_KERNELS_HXX_V0_1_0
 #define SOFIE_RT_GEMM_KERNELS_HXX_V0_1_0
 
@@ -35,13 +33,6 @@
 #define SOFIE_RESTRICT __restrict
 #else
 #define SOFIE_RESTRICT
-#endif
-
-// A read hint for a cache line (nothing where the compiler has no builtin for it).
-#if defined(__GNUC__) || defined(__clang__)
-#define SOFIE_PREFETCH(p) __builtin_prefetch((p), 0, 3)
-#else
-#define SOFIE_PREFETCH(p) ((void)(p))
 #endif
 
 namespace sofie {
@@ -219,10 +210,8 @@ inline constexpr std::size_t NR_FLOAT = 64;
 
 template <int R, int NV, class F>
 inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
-                          std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_ps, std::size_t b_ks,
-                          float* C, std::size_t ldc, const Epilogue<float, F>& e) {
-    const std::size_t tail = nr - 16 * (NV - 1);  // 1..16 columns in the last vector
-    const __mmask16 last_mask = static_cast<__mmask16>((1u << tail) - 1u);
+                          std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_ps, float* C,
+                          std::size_t ldc, const Epilogue<float, F>& e) {
     __m512 acc[R][NV];
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r)
@@ -236,15 +225,11 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 16 * v), _MM_HINT_T0);
     }
-    const float* bk = b;  // row k of the tile's B, advanced by b_ks (cheaper at -O2 than k * b_ks)
 #pragma GCC unroll 2
-    for (std::size_t k = 0; k < kc; ++k, bk += b_ks) {
+    for (std::size_t k = 0; k < kc; ++k) {
         __m512 bv[NV];
-        // The last vector's load is masked: B read in place ends at column nr (a packed
-        // panel's zero padding would do, but a row of B as stored may end the buffer).
 #pragma GCC unroll 4
-        for (int v = 0; v < NV - 1; ++v) bv[v] = _mm512_loadu_ps(bk + std::size_t(v) * b_ps);
-        bv[NV - 1] = _mm512_maskz_loadu_ps(last_mask, bk + std::size_t(NV - 1) * b_ps);
+        for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + std::size_t(v) * b_ps + k * 16);
 #pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
             const __m512 x = _mm512_set1_ps(ar[r][k * a_ks]);
@@ -252,6 +237,8 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
             for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
         }
     }
+    const std::size_t tail = nr - 16 * (NV - 1);  // 1..16 columns in the last vector
+    const __mmask16 last_mask = static_cast<__mmask16>((1u << tail) - 1u);
     const __m512 alpha = _mm512_set1_ps(e.alpha), beta = _mm512_set1_ps(e.beta);
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
@@ -282,13 +269,13 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
 
 template <int R, class F>
 inline void dispatch_nv(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
-                        const float* b, std::size_t b_ps, std::size_t b_ks, float* C, std::size_t ldc,
+                        const float* b, std::size_t b_ps, float* C, std::size_t ldc,
                         const Epilogue<float, F>& e) {
     switch ((nr + 15) / 16) {
-        case 1: kernel_avx512<R, 1>(kc, nr, a, a_rs, a_ks, b, b_ps, b_ks, C, ldc, e); break;
-        case 2: kernel_avx512<R, 2>(kc, nr, a, a_rs, a_ks, b, b_ps, b_ks, C, ldc, e); break;
-        case 3: kernel_avx512<R, 3>(kc, nr, a, a_rs, a_ks, b, b_ps, b_ks, C, ldc, e); break;
-        default: kernel_avx512<R, 4>(kc, nr, a, a_rs, a_ks, b, b_ps, b_ks, C, ldc, e); break;
+        case 1: kernel_avx512<R, 1>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
+        case 2: kernel_avx512<R, 2>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
+        case 3: kernel_avx512<R, 3>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
+        default: kernel_avx512<R, 4>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
     }
 }
 
@@ -359,8 +346,7 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
 
 template <int R, class F>
 inline void dispatch_nv(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
-                        const float* b, std::size_t, std::size_t, float* C, std::size_t ldc,
-                        const Epilogue<float, F>& e) {
+                        const float* b, std::size_t, float* C, std::size_t ldc, const Epilogue<float, F>& e) {
     if (nr > 8) {
         kernel_avx2<R, 2>(kc, nr, a, a_rs, a_ks, b, C, ldc, e);
     } else {
@@ -378,40 +364,26 @@ inline constexpr std::size_t kernel_nr() {
     return NR_GENERIC<T>;
 }
 
-// Whether this build's kernel for T can read B in place (row k of the tile at b + k * b_ks,
-// its 16-column vectors 16 apart) as well as packed: the AVX-512 float kernel, whose last
-// vector's load is masked. The others always read packed panels.
-template <class T>
-inline constexpr bool reads_b_in_place() {
-#if defined(__AVX512F__)
-    return std::is_same_v<T, float>;
-#else
-    return false;
-#endif
-}
-
-// One tile: rows [0, mr) of A from a, columns [0, nr) of B starting at column j of the block:
-// packed (b: the block's first panel, b_ps: panel stride, b_ks = PW), or, where
-// reads_b_in_place, as stored (b: the block's first column, b_ps = PW, b_ks = ldb); C at the tile.
+// One tile: rows [0, mr) of A from a, columns [0, nr) of packed B starting at column j of
+// the block (b: the block's first panel, b_ps: panel stride), C at the tile.
 template <class T, class F>
 inline void tile(std::size_t kc, std::size_t mr, std::size_t nr, const T* a, std::size_t a_rs,
-                 std::size_t a_ks, const T* b, std::size_t b_ps, std::size_t b_ks, std::size_t j, T* C,
-                 std::size_t ldc, const Epilogue<T, F>& e) {
+                 std::size_t a_ks, const T* b, std::size_t b_ps, std::size_t j, T* C, std::size_t ldc,
+                 const Epilogue<T, F>& e) {
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
     if constexpr (std::is_same_v<T, float>) {
-        const float* bt = b + (j / PW<float>) * b_ps;  // in place: b + j
+        const float* bt = b + (j / PW<float>) * b_ps;
         switch (mr) {
-            case 1: dispatch_nv<1>(kc, nr, a, a_rs, a_ks, bt, b_ps, b_ks, C, ldc, e); break;
-            case 2: dispatch_nv<2>(kc, nr, a, a_rs, a_ks, bt, b_ps, b_ks, C, ldc, e); break;
-            case 3: dispatch_nv<3>(kc, nr, a, a_rs, a_ks, bt, b_ps, b_ks, C, ldc, e); break;
-            case 4: dispatch_nv<4>(kc, nr, a, a_rs, a_ks, bt, b_ps, b_ks, C, ldc, e); break;
-            case 5: dispatch_nv<5>(kc, nr, a, a_rs, a_ks, bt, b_ps, b_ks, C, ldc, e); break;
-            default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, bt, b_ps, b_ks, C, ldc, e); break;
+            case 1: dispatch_nv<1>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+            case 2: dispatch_nv<2>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+            case 3: dispatch_nv<3>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+            case 4: dispatch_nv<4>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+            case 5: dispatch_nv<5>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+            default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
         }
         return;
     }
 #endif
-    (void)b_ks;  // always PW here: the generic kernel reads packed panels only
     kernel_generic(kc, mr, nr, a, a_rs, a_ks, b + (j / PW<T>) * b_ps + j % PW<T>, C, ldc, e);
 }
 
