@@ -83,7 +83,6 @@ def emit_header(low: Module, *, fingerprint: int, n_tensors: int, blas: str, sou
         f"namespace sofie = ::sofie::{runtime_namespace()};",
         "",
         *[line for c in custom for line in c.definition()],
-        *_functors(names),
         "// What the Session needs to know of this model (sizes in bytes).",
         "struct Model {",
         f"  static constexpr sofie::rt::WeightsSpec kWeights{{{weights_bytes}ull, 0x{fingerprint:016x}ull, "
@@ -321,14 +320,6 @@ class _Signature:
 
 
 PROFILE_T0 = "sofie_profile_t0"
-
-
-def _functors(names: Names) -> list[str]:
-    definitions = names.functor_definitions()
-    if not definitions:
-        return []
-    return ["// The activations fused into the kernels below, one type each (x0: the value stored).",
-            *definitions, ""]
 
 
 def _is_op_block(op) -> bool:

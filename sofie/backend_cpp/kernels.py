@@ -12,15 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 from sofie.backend_cpp.names import Names
-from sofie.backend_cpp.scalar import literal, spell_functor
+from sofie.backend_cpp.scalar import literal, spell_lambda
 from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.core import Operation
 
 
-def epilogue(op: Operation, n: Names) -> str:
+def epilogue(op: Operation) -> str:
     """The fused activation as a functor for the kernel (the identity when there is none)."""
-    return spell_functor(op.epilogue, op.written_operands()[0].type.dtype, n)
+    return spell_lambda(op.epilogue, op.written_operands()[0].type.dtype)
 
 
 Emitter = Callable[[Operation, Names], list[str]]
@@ -69,7 +69,7 @@ def _gemm(op: Operation, n: Names) -> list[str]:
     gemm_beta = literal(beta if op.attr("bias") == "full" else 0.0, dt)
     bias = n[c] if op.attr("bias") == "row" else "nullptr"
     t = cpp_type(dt)
-    fused = f"{bias}, false, nullptr, {epilogue(op, n)});"
+    fused = f"{bias}, false, nullptr, {epilogue(op)});"
     if packed_n:
         lines += [f"sofie::rt::gemm_packed_b<{t}>({str(ta).lower()}, {M}, {N}, {K}, {literal(alpha, dt)}, "
                   f"{n[a]}, {lda}, {n[bm]}, {gemm_beta}, {n[y]}, {N},", f"    {fused}"]
@@ -103,7 +103,7 @@ def _conv(op: Operation, n: Names) -> list[str]:
     return _call("conv2d", [n[x], n[w], n[bias], n[y], n[scratch]],
                  ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M, group", [M, op.attr("group")]),
                  ("kH, kW", [kh, kw]), ("pads t, l, b, r", op.attr("pads")), ("strides", op.attr("strides")),
-                 ("dilations", op.attr("dilations")), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op, n)]),
+                 ("dilations", op.attr("dilations")), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op)]),
                  ("residual", [n[z]]), ("im2col rows per band", [op.attr("tile_rows")]))
 
 
@@ -128,7 +128,7 @@ def _conv_winograd(op: Operation, n: Names) -> list[str]:
     r = math.isqrt(u.type.shape[0]) - m + 1  # U is [n*n, M, C], n = m + r - 1
     return _call(f"conv2d_winograd<{m}, {r}>", [n[x], n[u], n[bias], n[y], n[scratch]],
                  ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M", [u.type.shape[1]]),
-                 ("pads t, l", op.attr("pads")[:2]), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op, n)]),
+                 ("pads t, l", op.attr("pads")[:2]), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op)]),
                  ("residual", [n[z]]), ("tiles per block", [op.attr("tile_block")]))
 
 
@@ -214,7 +214,7 @@ def _conv3d(op: Operation, n: Names) -> list[str]:
                  ("M, group", [w.type.shape[0], op.attr("group")]), ("kernel", [_dims3(w.type.shape[2:], 1)]),
                  ("pads", [_pads3(op.attr("pads"))]), ("strides", [_dims3(op.attr("strides"), 1)]),
                  ("dilations", [_dims3(op.attr("dilations"), 1)]), ("out", [_dims3(y.type.shape[2:], 1)]),
-                 ("epilogue", [epilogue(op, n)]), ("residual", [n[z]]),
+                 ("epilogue", [epilogue(op)]), ("residual", [n[z]]),
                  ("output planes per band", [op.attr("tile_planes")]))
 
 
@@ -442,7 +442,7 @@ def _batched_gemm(op: Operation, n: Names) -> list[str]:
             f"    const std::size_t a_stride[] = {{{', '.join(a_stride)}}};",
             f"    const std::size_t b_stride[] = {{{', '.join(b_stride)}}};",
             f"    sofie::rt::batched_gemm({n[a]}, {n[b]}, {n[y]}, {len(batch)}, batch, a_stride, b_stride, "
-            f"{n.dim(m)}, {n.dim(cols)}, {n.dim(k)}, {epilogue(op, n)});",
+            f"{n.dim(m)}, {n.dim(cols)}, {n.dim(k)}, {epilogue(op)});",
             "}"]
 
 
@@ -496,7 +496,7 @@ def _recurrent(op: Operation, n: Names) -> list[str]:
         shape = (f"sofie::rt::RecurrentShape{{{n.dim(seq)}, {n.dim(batch)}, {x.type.shape[2]}, {hidden}, {d}, {k}, "
                  f"{str(reverse).lower()}, {str(bool(layout)).lower()}}}")
         options = [literal(clip, dt)] + ([str(bool(op.attr(flag))).lower()] if flag else [])
-        functors = [spell_functor(body, dt, n) for body in acts[k * per_dir:(k + 1) * per_dir]]
+        functors = [spell_lambda(body, dt) for body in acts[k * per_dir:(k + 1) * per_dir]]
         lines += _call(kind, pointers,
                        ("T, N, I, H, directions, this one, reverse, layout 1", [shape]),
                        ("clip" + (f", {flag}" if flag else ""), options),

@@ -25,27 +25,6 @@ class Names:
         self._taken: set[str] = set(CPP_KEYWORDS) | {f"d_{s}" for s in dims} | {f"m_{s}" for s in dims}
         self.batch = batch
         self.dims = list(dims)
-        self._functors: dict[tuple[str, str], str] = {}
-
-    def functor(self, t: str, expr: str) -> str:
-        """The type of the functor x0 -> `expr` on C++ type `t`, one per distinct expression:
-        every op fusing the same activation passes the same type, so each kernel template is
-        compiled once per activation, not once per op (a lambda is a new type at every use;
-        with the GEMM kernels' instances that made CNN builds minutes long)."""
-        key = (t, expr)
-        if key not in self._functors:
-            self._functors[key] = unique_name(f"Activation{len(self._functors)}", self._taken)
-        return self._functors[key]
-
-    def functor_definitions(self) -> list[str]:
-        """The functor types `functor` handed out, defined at namespace scope."""
-        lines = []
-        for (t, expr), name in self._functors.items():
-            # SOFIE_EPILOGUE_INLINE (sofie_rt/kernels.hxx): always inlined into the kernel's loop
-            lines += [f"struct {name} {{",
-                      f"  SOFIE_EPILOGUE_INLINE {t} operator()({t} x0) const {{ return {expr}; }}",
-                      "};"]
-        return lines
 
     def define(self, v: Value, prefix: str = "t_") -> str:
         base = prefix + re.sub(r"[^A-Za-z0-9_]", "_", v.name or "v").strip("_")

@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 
-from sofie.backend_cpp.names import Names
 from sofie.backend_cpp.types import cpp_type
 from sofie.errors import SofieError
 from sofie.ir.dialects.scalar import (
@@ -208,10 +207,11 @@ def spell_body(body: str, names: list[str], types: list[str], out_type: str,
     return Speller(names, types, acc).spell(parse_body(body), out_type)
 
 
-def spell_functor(body: str, dtype: str, names: Names) -> str:
-    """An epilogue functor: `body` over x0 on `dtype` as an instance of the functor type
-    `names` keeps for it, or the identity."""
+def spell_lambda(body: str, dtype: str) -> str:
+    """An epilogue functor: `body` over x0 as a C++ lambda on `dtype`, or the identity."""
     if not body:
         return "sofie::rt::Identity{}"
     t = cpp_type(dtype)
-    return names.functor(t, f"static_cast<{t}>({spell_body(body, ['x0'], [dtype], dtype)})") + "{}"
+    # SOFIE_EPILOGUE_INLINE (sofie_rt/kernels.hxx): always inlined into the kernel's loop
+    return (f"[]({t} x0) SOFIE_EPILOGUE_INLINE {{ return static_cast<{t}>("
+            f"{spell_body(body, ['x0'], [dtype], dtype)}); }}")
