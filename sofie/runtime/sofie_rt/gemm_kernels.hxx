@@ -372,14 +372,25 @@ inline void tile(std::size_t kc, std::size_t mr, std::size_t nr, const T* a, std
                  const Epilogue<T, F>& e) {
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
     if constexpr (std::is_same_v<T, float>) {
+        // The register kernels store with bias and residual only, so their 24 instances per
+        // ISA are shared by every activation (each op's epilogue is its own type: instancing
+        // the kernels per activation made a CNN's build minutes long); the activation then
+        // runs over the tile's rows, still in L1.
+        const Epilogue<float, Identity> ek{e.alpha, e.beta, e.first, e.last, e.bias, e.bias_per_row,
+                                           e.residual, Identity{}};
         const float* bt = b + (j / PW<float>) * b_ps;
         switch (mr) {
-            case 1: dispatch_nv<1>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
-            case 2: dispatch_nv<2>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
-            case 3: dispatch_nv<3>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
-            case 4: dispatch_nv<4>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
-            case 5: dispatch_nv<5>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
-            default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, e); break;
+            case 1: dispatch_nv<1>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
+            case 2: dispatch_nv<2>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
+            case 3: dispatch_nv<3>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
+            case 4: dispatch_nv<4>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
+            case 5: dispatch_nv<5>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
+            default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
+        }
+        if constexpr (!std::is_same_v<F, Identity>) {
+            if (e.last) {
+                for (std::size_t r = 0; r < mr; ++r) activate_row(C + r * ldc, nr, e.f);
+            }
         }
         return;
     }
