@@ -116,7 +116,7 @@ def _conv_depthwise_small(op: Operation, n: Names) -> list[str]:
     return _call("conv2d_depthwise_small", [n[x], n[w], n[bias], n[y], n[scratch]],
                  ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M", [M]), ("kH, kW", [kh, kw]),
                  ("pads t, l", op.attr("pads")[:2]), ("strides", op.attr("strides")), ("OH, OW", [OH, OW]),
-                 ("epilogue", [epilogue(op, n)]), ("residual", [n[z]]))
+                 ("epilogue", [epilogue(op)]), ("residual", [n[z]]))
 
 
 @emits("low.conv2d_winograd")
