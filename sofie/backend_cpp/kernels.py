@@ -107,6 +107,19 @@ def _conv(op: Operation, n: Names) -> list[str]:
                  ("residual", [n[z]]), ("im2col rows per band", [op.attr("tile_rows")]))
 
 
+@emits("low.conv2d_small_n")
+def _conv_small_n(op: Operation, n: Names) -> list[str]:
+    x, w, bias, z, scratch, y = op.operands
+    _, C, H, W = _as_2d(x.type.shape)
+    _, M, OH, OW = _as_2d(y.type.shape)
+    kernel = op.attr("kernel_shape")
+    return _call("conv2d_small_n", [n[x], n[w], n[bias], n[y], n[scratch]],
+                 ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M", [M]), ("kH, kW", kernel),
+                 ("pads t, l, b, r", op.attr("pads")), ("strides", op.attr("strides")),
+                 ("dilations", op.attr("dilations")), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op)]),
+                 ("residual", [n[z]]), ("im2col rows per band", [op.attr("tile_rows")]))
+
+
 @emits("low.conv2d_depthwise_small")
 def _conv_depthwise_small(op: Operation, n: Names) -> list[str]:
     x, w, bias, z, scratch, y = op.operands

@@ -26,6 +26,7 @@ from sofie.ir.dialects.graph.nn import (
 from sofie.ir.registry import lookup
 from sofie.lowering.context import LoweringContext, refuse, rule
 from sofie.lowering.epilogue import epilogue
+from sofie.lowering.gemm_pack import packed_a_columns
 from sofie.lowering.winograd import POINTS, winograd_weights
 
 # Winograd (sofie.lowering.winograd): the scratch budget gives the n*n GEMMs at least 64 columns
@@ -177,6 +178,30 @@ def depthwise_small_scratch_bytes(op: Operation) -> int:
     return depthwise_scratch_bytes(op)
 
 
+# GEMMs of few columns go to sofie_rt/gemm_small_n.hxx (vectorized over output channels, weights
+# packed at compile time). Measured alone against the built-in GEMM (AVX-512 host, one thread,
+# bias + ReLU, inputs out of cache), time / its time, M x N x K: 512x49x2048 0.74, 2048x49x512
+# 0.86, 512x49x4608 0.76, 160x49x960 0.83, 1280x49x320 0.82, 512x16x512 0.72, 256x196x1024 0.90,
+# 64x196x576 0.89; but 960x49x160 1.03 and 256x49x256 1.08: below a few hundred K the transposed
+# store of each tile costs what the wasted lanes of the main GEMM do.
+SMALL_N_RULES = ((64, 320), (200, 576))  # (most GEMM columns, fewest K) pairs
+
+
+def takes_small_n(op: Operation) -> bool:
+    """A float32 group-1 conv (1-D or 2-D) with constant weights whose GEMMs per image (a band of
+    tile_rows output rows, the whole image for a pointwise conv) fit SMALL_N_RULES."""
+    w = op.W.type
+    if op.group != 1 or w.dtype != "f32" or not is_constant(op.W) or op.X.type.rank not in (3, 4):
+        return False
+    pads, strides, _, (oh, ow), (kh, kw) = geometry_2d(op)
+    if not (isinstance(oh, int) and isinstance(ow, int)):
+        return False
+    k = w.shape[1] * kh * kw
+    pointwise = (kh, kw) == (1, 1) and not any(pads) and strides == [1, 1]
+    cols = oh * ow if pointwise else min(oh, tile_rows(op)) * ow
+    return any(cols <= most and k >= fewest for most, fewest in SMALL_N_RULES)
+
+
 def im2col_scratch_bytes(op: Operation) -> int:
     w = op.W.type
     pads, strides, _, (_, ow), (kh, kw) = geometry_2d(op)
@@ -220,6 +245,14 @@ def _conv(ctx: LoweringContext, op: Operation) -> None:
                    {"pads": pads, "strides": strides, **epilogue(op)}, op)
         return
     scratch = ctx.scratch(op, im2col_scratch_bytes(op), op.X.type.dtype)
+    if takes_small_n(op):
+        w = ctx.weight_data(op.W)
+        packed = ctx.constant(packed_a_columns(w.reshape(w.shape[0], -1)), f"{op.W.owner.ref}.small_n")
+        ctx.create("low.conv2d_small_n", [ctx.value(op.X), packed, ctx.value(op.B), ctx.value(op.Z), scratch,
+                                          ctx.dest(op)],
+                   {"pads": pads, "strides": strides, "dilations": dilations, "kernel_shape": kernel,
+                    "tile_rows": tile_rows(op), **epilogue(op)}, op)
+        return
     ctx.create("low.conv2d", [ctx.value(op.X), ctx.value(op.W), ctx.value(op.B), ctx.value(op.Z), scratch,
                               ctx.dest(op)],
                {"pads": pads, "strides": strides, "dilations": dilations, "group": op.group,

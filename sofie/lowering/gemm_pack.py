@@ -7,6 +7,9 @@ k-major and zero padded past N: element (k, j) sits at [j // P, k, j % P]. The l
 not depend on the ISA: the AVX-512 micro-kernel reads four panels at a time, the AVX2 one a
 whole panel, the generic one half or all of one, so one .dat serves every -march.
 
+A [M, K] for sofie::rt::gemm_small_n (sofie_rt/gemm_small_n.hxx) is cut into panels of 48 rows,
+each stored k-major and zero padded past M: (i, k) at [i // 48, k, i % 48].
+
 op(A) [M, K] (sofie::rt::pack_a) is cut into panels of MR = 6 rows, the row count of every
 ISA's register tile, each stored k-major and zero padded past M: (i, k) at [i // 6, k, i % 6].
 """
@@ -44,3 +47,16 @@ def packed_a(a: np.ndarray, trans_a: bool) -> np.ndarray:
     padded = np.zeros((panels * MR, k), op_a.dtype)
     padded[:m] = op_a
     return np.ascontiguousarray(padded.reshape(panels, MR, k).transpose(0, 2, 1))
+
+
+SMALL_N_PANEL = 48  # sofie::rt::kSmallNPanel
+
+
+def packed_a_columns(a: np.ndarray) -> np.ndarray:
+    """A [M, K] as [ceil(M / 48), K, 48] panels, for gemm_small_n."""
+    a = np.asarray(a)
+    m, k = a.shape
+    panels = -(-m // SMALL_N_PANEL)
+    padded = np.zeros((panels * SMALL_N_PANEL, k), a.dtype)
+    padded[:m] = a
+    return np.ascontiguousarray(padded.reshape(panels, SMALL_N_PANEL, k).transpose(0, 2, 1))

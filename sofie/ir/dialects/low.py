@@ -151,6 +151,15 @@ Conv2d = _kernel("low.conv2d", "X W B? Z? scratch? Y:out", {**CONV_ATTRS, **EPIL
         "a direct kernel over stride-phase planes in scratch when each group has one input channel "
         "(depthwise; a row loop without scratch when dilated); Z is a residual added "
         "before act. A 1-D conv (rank-3 operands) runs as a 2-D one of height 1")
+Conv2dSmallN = _kernel("low.conv2d_small_n", "X W B? Z? scratch? Y:out",
+                       {**EPILOGUE, "pads": Attr("ints"), "strides": Attr("ints"), "dilations": Attr("ints"),
+                        "kernel_shape": Attr("ints"), "tile_rows": Attr("int", 0)},
+        "group-1 conv whose GEMMs have few columns (small images): W is the weight [M, C*kH*kW] packed "
+        "at compile time in k-major panels of 48 rows (sofie/lowering/gemm_pack.py, packed_a_columns) "
+        "for sofie_rt/gemm_small_n.hxx, which vectorizes over output channels; a pointwise conv reads "
+        "X in place, any other im2col's `tile_rows` output rows at a time into scratch; Z is a residual "
+        "added before act. A 1-D conv runs as a 2-D one of height 1",
+        dtypes=("f32",))
 Conv2dDepthwiseSmall = _kernel("low.conv2d_depthwise_small", "X W B? Z? scratch Y:out",
                                 {**EPILOGUE, "pads": Attr("ints"), "strides": Attr("ints")},
         "depthwise conv (one input channel per group, dilation 1) on rows of up to 16 outputs: each "

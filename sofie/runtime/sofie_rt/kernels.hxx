@@ -14,6 +14,7 @@
 
 #include "blas.hxx"
 #include "depthwise.hxx"
+#include "gemm_small_n.hxx"
 
 namespace sofie {
 inline namespace v0_1_0 {
@@ -275,6 +276,39 @@ inline void conv2d(const T* x, const T* w, const detail::same<T>* bias, T* y, de
                 gemm_fused<T>(false, false, Mg, cols, K, T(1), w + g * Mg * K, K, scratch, cols, T(0),
                               yg + oh0 * OW, P, bias_g, true, res_g ? res_g + oh0 * OW : nullptr, f);
             }
+        }
+    }
+}
+
+// conv2d (group 1, float) for GEMMs of few columns (small images): the weights come packed
+// at compile time for gemm_small_n (gemm_small_n.hxx), which vectorizes over output channels.
+// Per image: a pointwise conv multiplies x in place, any other conv im2col's `tile_rows`
+// output rows at a time into scratch (C*kH*kW * tile_rows*OW floats), as conv2d does.
+template <class F = Identity>
+inline void conv2d_small_n(const float* x, const float* w_packed, const float* bias, float* y, float* scratch,
+                           std::size_t N, std::size_t C, std::size_t H, std::size_t W, std::size_t M,
+                           std::size_t kH, std::size_t kW, std::size_t pad_top, std::size_t pad_left,
+                           std::size_t pad_bottom, std::size_t pad_right, std::size_t stride_h,
+                           std::size_t stride_w, std::size_t dil_h, std::size_t dil_w, std::size_t OH,
+                           std::size_t OW, F f, const float* residual, std::size_t tile_rows) {
+    const std::size_t K = C * kH * kW, P = OH * OW;
+    const bool pointwise = detail::conv_is_pointwise(kH, kW, pad_top, pad_left, pad_bottom, pad_right,
+                                                     stride_h, stride_w);
+    const std::size_t rows = tile_rows == 0 ? OH : std::min(tile_rows, OH);
+    for (std::size_t n = 0; n < N; ++n) {
+        const float* xn = x + n * C * H * W;
+        float* yn = y + n * M * P;
+        const float* res = residual ? residual + n * M * P : nullptr;
+        if (pointwise) {
+            gemm_small_n(M, P, K, w_packed, xn, P, yn, P, bias, res, f);
+            continue;
+        }
+        for (std::size_t oh0 = 0; oh0 < OH; oh0 += rows) {
+            const std::size_t oh1 = std::min(OH, oh0 + rows), cols = (oh1 - oh0) * OW;
+            detail::im2col(xn, scratch, C, H, W, kH, kW, pad_top, pad_left, stride_h, stride_w, dil_h, dil_w,
+                           oh0, oh1, OW);
+            gemm_small_n(M, cols, K, w_packed, scratch, cols, yn + oh0 * OW, P, bias,
+                         res ? res + oh0 * OW : nullptr, f);
         }
     }
 }

@@ -24,6 +24,7 @@
 #include "elementwise.hxx"
 #include "functor.hxx"
 #include "gemm_kernels.hxx"
+#include "gemm_small_n.hxx"
 #include "indexing.hxx"
 #include "kernels.hxx"
 #include "narrow_types.hxx"

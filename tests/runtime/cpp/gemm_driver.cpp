@@ -14,24 +14,16 @@
 #include <string>
 #include <vector>
 
+#include "float_files.hxx"
 #include "sofie_rt/blas.hxx"
 
 namespace rt = sofie::rt;
 
 namespace {
 
-std::vector<float> read(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    std::vector<char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    std::vector<float> out(bytes.size() / sizeof(float));
-    std::copy(bytes.begin(), bytes.end(), reinterpret_cast<char*>(out.data()));
-    return out;
-}
+std::vector<float> read(const std::string& path) { return read_floats(path); }
 
-void write(const std::string& path, const std::vector<float>& v) {
-    std::ofstream(path, std::ios::binary)
-        .write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(float)));
-}
+void write(const std::string& path, const std::vector<float>& v) { write_floats(path, v.data(), v.size()); }
 
 struct Relu {
     float operator()(float x) const { return x > 0.0f ? x : 0.0f; }
