@@ -1,6 +1,6 @@
 // Single-thread read bandwidth at working-set sizes given on the command line (bytes):
 // the sum of a buffer of that size, read again and again, with several vector accumulators
-// so the adds never limit it. Built with -O2 -march=native by bench/probes.py; prints one
+// so the adds never limit it. Built with -O3 -march=native by bench/probes.py; prints one
 // JSON object {"<bytes>": GB/s, ...} (best of several passes).
 #include <chrono>
 #include <cstdio>

@@ -1,6 +1,6 @@
 // Single-thread FMA peak: independent FMA chains over vector registers, one chain per
 // accumulator, enough chains to cover the FMA latency on every port. Built with
-// -O2 -march=native by bench/probes.py; prints {"gflops": best, "lanes": ...} as JSON.
+// -O3 -march=native by bench/probes.py; prints {"gflops": best, "lanes": ...} as JSON.
 #include <chrono>
 #include <cstdio>
 

@@ -1,5 +1,5 @@
 // GFLOP/s of sofie's built-in sgemm (sofie_rt/blas.hxx, SOFIE_BLAS_NONE) on conv- and
-// MLP-sized shapes, one thread. Built with -O2 -march=native by bench/probes.py (which adds
+// MLP-sized shapes, one thread. Built with -O3 -march=native by bench/probes.py (which adds
 // the runtime include path); prints {"M,N,K": gflops, ..., "kernel": ...} as JSON. Like
 // fma_peak, the best of short repeated blocks: the machine is shared, and a block that ran
 // undisturbed shows what the kernel does. A is [M, K] and B [K, N], not transposed: a conv's

@@ -77,6 +77,21 @@ template <class T>
 inline void pack_b(bool trans, const T* B, std::size_t ldb, std::size_t k0, std::size_t kc,
                    std::size_t j0, std::size_t nc, T* SOFIE_RESTRICT out) {
     constexpr std::size_t P = PW<T>;
+    if (!trans) {
+        // Row by row: each row of the block is one contiguous run, which streams; panel by
+        // panel, every row of B is a cache miss of its own (measured on ResNet-50's 1x1 convs
+        // at 56x56, out of cache: 0.83-0.97 of the time panel by panel)
+        const std::size_t full = nc / P * P;
+        for (std::size_t k = 0; k < kc; ++k) {
+            const T* b = B + (k0 + k) * ldb + j0;
+            for (std::size_t jp = 0; jp < full; jp += P) std::memcpy(out + jp * kc + k * P, b + jp, P * sizeof(T));
+            if (full < nc) {
+                T* dst = out + full * kc + k * P;
+                for (std::size_t j = 0; j < P; ++j) dst[j] = full + j < nc ? b[full + j] : T(0);
+            }
+        }
+        return;
+    }
     for (std::size_t jp = 0; jp < nc; jp += P) {
         const std::size_t np = std::min(P, nc - jp);
         T* SOFIE_RESTRICT panel = out + jp * kc;

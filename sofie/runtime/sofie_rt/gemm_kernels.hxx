@@ -224,6 +224,11 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
         // The C tile is loaded or written after kc steps: fetched now, its misses overlap them.
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 16 * v), _MM_HINT_T0);
+        if (e.last && e.residual) {  // so is the residual, which the last K block adds
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v)
+                _mm_prefetch(reinterpret_cast<const char*>(e.residual + r * ldc + 16 * v), _MM_HINT_T0);
+        }
     }
 #pragma GCC unroll 2
     for (std::size_t k = 0; k < kc; ++k) {
