@@ -138,11 +138,12 @@ def _conv_winograd(op: Operation, n: Names) -> list[str]:
     _, C, H, W = x.type.shape
     _, _, OH, OW = y.type.shape
     m = op.attr("output_tile")
-    r = math.isqrt(u.type.shape[0]) - m + 1  # U is [n*n, M, C], n = m + r - 1
+    r = math.isqrt(u.type.shape[0]) - m + 1  # U is [n*n, M, C] (or its packed panels), n = m + r - 1
     return _call(f"conv2d_winograd<{m}, {r}>", [n[x], n[u], n[bias], n[y], n[scratch]],
-                 ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M", [u.type.shape[1]]),
+                 ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M", [y.type.shape[1]]),
                  ("pads t, l", op.attr("pads")[:2]), ("OH, OW", [OH, OW]), ("epilogue", [epilogue(op)]),
-                 ("residual", [n[z]]), ("tiles per block", [op.attr("tile_block")]))
+                 ("residual", [n[z]]), ("tiles per block", [op.attr("tile_block")]),
+                 ("U packed for gemm_small_n", ["true" if op.attr("small_n") else "false"]))
 
 
 @emits("low.batch_normalization")

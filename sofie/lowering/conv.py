@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
+
 from sofie.ir.core import Operation, is_constant
 from sofie.ir.dialects.graph.nn import (
     AveragePool,
@@ -202,6 +204,18 @@ def takes_small_n(op: Operation) -> bool:
     return any(cols <= most and k >= fewest for most, fewest in SMALL_N_RULES)
 
 
+def winograd_small_n_block(op: Operation, plan: WinogradPlan) -> int:
+    """The tile block for Winograd GEMMs run by gemm_small_n, 0 for the main GEMM: when a block
+    has at most SMALL_N_RULES' column count for K = input channels (a symbolic batch counts as
+    1, its blocks then capped at that count)."""
+    most, fewest = SMALL_N_RULES[0]
+    x = op.X.type
+    _, _, _, (oh, ow) = op.opdef.geometry(op)
+    batch = x.shape[0] if isinstance(x.shape[0], int) else 1
+    cols = min(plan.tiles, batch * -(-oh // plan.m) * -(-ow // plan.m))
+    return min(plan.tiles, most) if cols <= most and op.W.type.shape[1] >= fewest else 0
+
+
 def im2col_scratch_bytes(op: Operation) -> int:
     w = op.W.type
     pads, strides, _, (_, ow), (kh, kw) = geometry_2d(op)
@@ -223,12 +237,17 @@ def _conv(ctx: LoweringContext, op: Operation) -> None:
     pads, strides, dilations, _ = op.opdef.geometry(op)
     plan = winograd_plan(op)
     if plan:
-        u = ctx.constant(winograd_weights(ctx.weight_data(op.W), plan.m),
-                         f"{op.W.owner.ref}.winograd{plan.m}x{plan.r}")
+        u = winograd_weights(ctx.weight_data(op.W), plan.m)
+        small_n = winograd_small_n_block(op, plan)
+        if small_n:
+            plan = plan._replace(tiles=small_n)
+            u = np.stack([packed_a_columns(uk) for uk in u])
+        u = ctx.constant(u, f"{op.W.owner.ref}.winograd{plan.m}x{plan.r}")
         scratch = ctx.scratch(op, winograd_scratch_bytes(op, plan))
         ctx.create("low.conv2d_winograd", [ctx.value(op.X), u, ctx.value(op.B), ctx.value(op.Z), scratch,
                                            ctx.dest(op)],
-                   {"pads": pads, "output_tile": plan.m, "tile_block": plan.tiles, **epilogue(op)}, op)
+                   {"pads": pads, "output_tile": plan.m, "tile_block": plan.tiles, "small_n": int(bool(small_n)),
+                    **epilogue(op)}, op)
         return
     if op.X.type.rank == 5:
         scratch = ctx.scratch(op, conv3d_scratch_bytes(op), op.X.type.dtype)

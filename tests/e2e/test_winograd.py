@@ -131,3 +131,38 @@ def test_each_variant_matches_onnxruntime(tmp_path) -> None:
             # 6x6 and 8x8 tiles (coefficients up to 8 in F(4x4, 5x5)'s transforms) cost float32
             # a few ulps over im2col; the errors measured are 10x below this
             np.testing.assert_allclose(y, want, rtol=1e-4, atol=2e-5, err_msg=f"F({m}x{m}, {r}x{r}) batch {n}")
+
+
+def test_small_n_blocks_match_onnxruntime(tmp_path) -> None:
+    """Winograd on images of few tiles with many input channels runs its GEMMs through
+    gemm_small_n (U packed per point in 48-row panels): 3x3 on 7x7 (16 tiles of 2x2 at batch
+    1, 48 at batch 3) and 5x5 on 9x11 (30 tiles; 90 at batch 3: blocks of 64 and 26), 50 output
+    channels (a partial panel), bias and a residual + ReLU. 40 input channels stay on the main
+    GEMM."""
+    rng = np.random.default_rng(7)
+    inits, nodes, inputs, outputs = [], [], [], []
+    for name, c, r, h, w in [("a", 320, 3, 7, 7), ("b", 336, 5, 9, 11), ("c", 40, 3, 7, 7)]:
+        inputs.append(helper.make_tensor_value_info(f"x_{name}", TensorProto.FLOAT, ["N", c, h, w]))
+        inputs.append(helper.make_tensor_value_info(f"z_{name}", TensorProto.FLOAT, ["N", 50, h, w]))
+        wt = (rng.standard_normal((50, c, r, r)) / np.sqrt(r * r * c)).astype(np.float32)
+        inits += [numpy_helper.from_array(wt, f"w_{name}"),
+                  numpy_helper.from_array(rng.standard_normal(50).astype(np.float32), f"b_{name}")]
+        nodes += [helper.make_node("Conv", [f"x_{name}", f"w_{name}", f"b_{name}"], [f"c_{name}"],
+                                   kernel_shape=[r, r], pads=[r // 2] * 4),
+                  helper.make_node("Add", [f"c_{name}", f"z_{name}"], [f"s_{name}"]),
+                  helper.make_node("Relu", [f"s_{name}"], [f"y_{name}"])]
+        outputs.append(helper.make_tensor_value_info(f"y_{name}", TensorProto.FLOAT, None))
+    path = str(tmp_path / "small_n.onnx")
+    g = helper.make_graph(nodes, "wino_small_n", inputs, outputs, inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), path)
+    compiled = sofie.compile(path)
+    text = open(compiled.header).read()
+    assert text.count("/*U packed for gemm_small_n*/ true") == 2
+    assert text.count("/*U packed for gemm_small_n*/ false") == 1
+    for n in (1, 3):
+        feeds = []
+        for c, h, w in [(320, 7, 7), (336, 9, 11), (40, 7, 7)]:
+            feeds += [rng.standard_normal((n, c, h, w)).astype(np.float32),
+                      rng.standard_normal((n, 50, h, w)).astype(np.float32)]
+        for y, want in zip(compiled(*feeds), ort_run(path, *feeds)):
+            np.testing.assert_allclose(y, want, rtol=1e-4, atol=2e-5, err_msg=f"batch {n}")

@@ -168,10 +168,12 @@ Conv2dDepthwiseSmall = _kernel("low.conv2d_depthwise_small", "X W B? Z? scratch 
         "runs as a 2-D one of height 1")
 Conv2dWinograd = _kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
                                                             "output_tile": Attr("int"),
-                                                            "tile_block": Attr("int")},
+                                                            "tile_block": Attr("int"),
+                                                            "small_n": Attr("int", 0)},
         "Winograd F(m x m, r x r) conv (r x r, stride 1, group 1), m = output_tile, n = m + r - 1; "
         "U = G w G^T is [n*n, M, C]; `tile_block` m x m output tiles of the batch at a time through "
-        "n*n GEMMs; Z is a residual added before act",
+        "n*n GEMMs; Z is a residual added before act. small_n = 1: the GEMMs are gemm_small_n's "
+        "(tile_block <= 64) and U holds each [M, C] packed for it (gemm_pack.packed_a_columns)",
         dtypes=("f32",))
 BatchNormalization = _kernel("low.batch_normalization", "X scale B mean var Y:out", {"epsilon": Attr("float", 1e-5)},
                              inplace=True)

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "blas.hxx"
+#include "gemm_small_n.hxx"
 #include "kernels.hxx"
 
 namespace sofie {
@@ -361,13 +362,15 @@ inline std::size_t conv2d_winograd_scratch_floats(std::size_t C, std::size_t M,
 
 // y[N, M, OH, OW] = act(conv_RxR(x[N, C, H, W]) + bias + residual) with stride 1, dilation 1,
 // group 1 and any pads (OH = H + pad_top + pad_bottom - R + 1), by F(Mt x Mt, R x R). u is the
-// transformed weight [n*n][M][C]. tile_block = 0 means all tiles at once.
+// transformed weight [n*n][M][C]; with u_small_n each [M][C] is packed for gemm_small_n
+// (gemm_small_n.hxx: blocks of up to 64 tiles, few GEMM columns). tile_block = 0 means all
+// tiles at once.
 template <std::size_t Mt, std::size_t R, class F = Identity>
 inline void conv2d_winograd(const float* x, const float* u, const float* bias, float* y,
                             float* scratch, std::size_t N, std::size_t C, std::size_t H,
                             std::size_t W, std::size_t M, std::size_t pad_top,
                             std::size_t pad_left, std::size_t OH, std::size_t OW, F f,
-                            const float* residual, std::size_t tile_block) {
+                            const float* residual, std::size_t tile_block, bool u_small_n = false) {
     constexpr std::size_t nn = (Mt + R - 1) * (Mt + R - 1);
     const std::size_t TH = (OH + Mt - 1) / Mt, TW = (OW + Mt - 1) / Mt, total = N * TH * TW;
     if (total == 0) return;
@@ -379,9 +382,14 @@ inline void conv2d_winograd(const float* x, const float* u, const float* bias, f
         float* V = scratch;
         float* Mo = scratch + nn * vs;
         detail::wino_input_transform<Mt, R>(x, V, C, H, W, pad_top, pad_left, TH, TW, t0, nt);
-        for (std::size_t k = 0; k < nn; ++k)
-            sgemm(false, false, M, nt, C, 1.0f, u + k * M * C, C, V + k * vs, nt, 0.0f,
-                  Mo + k * ms, nt);
+        const std::size_t u_stride = u_small_n ? (M + kSmallNPanel - 1) / kSmallNPanel * kSmallNPanel * C : M * C;
+        for (std::size_t k = 0; k < nn; ++k) {
+            if (u_small_n) {
+                gemm_small_n(M, nt, C, u + k * u_stride, V + k * vs, nt, Mo + k * ms, nt, nullptr, nullptr);
+            } else {
+                sgemm(false, false, M, nt, C, 1.0f, u + k * u_stride, C, V + k * vs, nt, 0.0f, Mo + k * ms, nt);
+            }
+        }
         detail::wino_output_transform<Mt, R>(Mo, y, bias, residual, M, OH, OW, TH, TW, t0, nt, f);
     }
 }
