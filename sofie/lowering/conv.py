@@ -181,12 +181,13 @@ def depthwise_small_scratch_bytes(op: Operation) -> int:
 
 
 # GEMMs of few columns go to sofie_rt/gemm_small_n.hxx (vectorized over output channels, weights
-# packed at compile time). Measured alone against the built-in GEMM (AVX-512 host, one thread,
-# bias + ReLU, inputs out of cache), time / its time, M x N x K: 512x49x2048 0.74, 2048x49x512
-# 0.86, 512x49x4608 0.76, 160x49x960 0.83, 1280x49x320 0.82, 512x16x512 0.72, 256x196x1024 0.90,
-# 64x196x576 0.89; but 960x49x160 1.03 and 256x49x256 1.08: below a few hundred K the transposed
-# store of each tile costs what the wasted lanes of the main GEMM do.
-SMALL_N_RULES = ((64, 320), (200, 576))  # (most GEMM columns, fewest K) pairs
+# packed at compile time). Measured alone against the built-in GEMM on the AVX-512 host (one
+# thread, bias + ReLU, weights out of cache as in a model's inference, 64 copies round robin),
+# time / its time, M x N x K: 49 columns 960x49x160 0.71, 576x49x96 0.68, 1152x49x192 0.66,
+# 160x49x960 0.81, 512x49x2048 0.85, 16 columns 512x16x512 0.72; 196 columns 384x196x64 0.89,
+# 576x196x96 0.78, 96x196x576 0.96, 256x196x1024 0.94, but 64x196x384 1.02 and 64x196x576 1.17:
+# with few rows the main GEMM's tiles waste nothing either.
+SMALL_N_RULES = ((64, 1), (200, 96))  # (most GEMM columns, fewest output channels) pairs
 
 
 def takes_small_n(op: Operation) -> bool:
@@ -198,10 +199,9 @@ def takes_small_n(op: Operation) -> bool:
     pads, strides, _, (oh, ow), (kh, kw) = geometry_2d(op)
     if not (isinstance(oh, int) and isinstance(ow, int)):
         return False
-    k = w.shape[1] * kh * kw
     pointwise = (kh, kw) == (1, 1) and not any(pads) and strides == [1, 1]
     cols = oh * ow if pointwise else min(oh, tile_rows(op)) * ow
-    return any(cols <= most and k >= fewest for most, fewest in SMALL_N_RULES)
+    return any(cols <= most and w.shape[0] >= fewest for most, fewest in SMALL_N_RULES)
 
 
 # Winograd's GEMMs take gemm_small_n from 256 input channels (K): ResNet-18 at batch 1, its 3x3

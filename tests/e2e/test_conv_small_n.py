@@ -75,21 +75,22 @@ def _compare(passes: str, blas: str) -> dict[str, dict[int, tuple[np.ndarray, np
 
 
 def test_kernel_choice() -> None:
-    """Few GEMM columns with a long enough K take conv2d_small_n; a short K, many columns,
-    grouped convs stay sofie::rt::conv2d."""
+    """Up to 64 GEMM columns take conv2d_small_n, up to 200 with 96+ output channels; more
+    columns, fewer channels there, and grouped convs stay sofie::rt::conv2d."""
     s = Suite("small_n_choice", 3)
     rng = np.random.default_rng(3)
 
     def conv(name: str, c: int, m: int, hw: tuple[int, int], group: int = 1) -> None:
         s.op(name, "Conv", [("N", c, *hw), rng.standard_normal((m, c // group, 1, 1)).astype(np.float32)],
              group=group)
-    conv("small", 320, 32, (7, 7))
-    conv("short_k", 160, 32, (7, 7))
-    conv("wide", 320, 32, (16, 16))
-    conv("wide_long_k", 576, 32, (14, 14))
+    conv("c7x7", 320, 32, (7, 7))
+    conv("c8x8_short_k", 16, 1, (8, 8))
+    conv("c14x14_m96", 64, 96, (14, 14))
+    conv("c14x14_m95", 64, 95, (14, 14))
+    conv("c15x14_m96", 64, 96, (15, 14))
     conv("grouped", 640, 32, (7, 7), group=2)
     text = open(sofie.compile(s.model(), name="small_n_choice", blas="none").header).read()
-    assert text.count("sofie::rt::conv2d_small_n(") == 2  # small, wide_long_k
+    assert text.count("sofie::rt::conv2d_small_n(") == 3  # c7x7, c8x8_short_k, c14x14_m96
     assert text.count("sofie::rt::conv2d(") == 3
 
 
