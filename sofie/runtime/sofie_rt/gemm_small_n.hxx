@@ -18,6 +18,7 @@
 #include <cstddef>
 
 #include "gemm_kernels.hxx"
+#include "thread_pool.hxx"
 
 namespace sofie {
 inline namespace v0_1_0 {
@@ -160,19 +161,18 @@ inline void tile(std::size_t vectors, std::size_t cols, std::size_t kc, const fl
 
 }  // namespace detail::small_n
 
-// C[M, N] (row stride ldc) = f(A B + bias + residual), A packed in panels (see above), B [K, N]
-// with row stride ldb read in place; bias per row of C
-// (nullptr for none), residual in C's layout (nullptr for none). C is only written.
-template <class F = Identity>
-inline void gemm_small_n(std::size_t M, std::size_t N, std::size_t K, const float* packed, const float* B,
-                         std::size_t ldb, float* C, std::size_t ldc, const float* bias,
-                         const float* residual, F f = {}) {
-    using namespace detail::small_n;
+namespace detail::small_n {
+
+// Rows [r0, r1) of C (r0 a multiple of kTileRows): gemm_small_n's work on one thread.
+template <class F>
+inline void rows(std::size_t r0, std::size_t r1, std::size_t N, std::size_t K, const float* packed,
+                 const float* B, std::size_t ldb, float* C, std::size_t ldc, const float* bias,
+                 const float* residual, F f) {
     if (K == 0) {
-        for (std::size_t i0 = 0; i0 < M; i0 += kTileRows)
+        for (std::size_t i0 = r0; i0 < r1; i0 += kTileRows)
             for (std::size_t j0 = 0; j0 < N; j0 += kTileCols) {
                 float zero[kTileCols][kTileRows] = {};
-                store_tile(zero, std::min(kTileRows, M - i0), std::min(kTileCols, N - j0), C, ldc, i0, j0,
+                store_tile(zero, std::min(kTileRows, r1 - i0), std::min(kTileCols, N - j0), C, ldc, i0, j0,
                            Store<F>{true, true, bias, residual, f});
             }
         return;
@@ -181,19 +181,43 @@ inline void gemm_small_n(std::size_t M, std::size_t N, std::size_t K, const floa
     const std::size_t k_blocks = (K + kBlockK - 1) / kBlockK, kb = (K + k_blocks - 1) / k_blocks;
     const std::size_t col_tiles = (N + kTileCols - 1) / kTileCols, nt = (N + col_tiles - 1) / col_tiles;
     alignas(64) float acc[kTileCols][kTileRows];
-    for (std::size_t i0 = 0; i0 < M; i0 += kTileRows) {
-        const std::size_t rows = std::min(kTileRows, M - i0);
+    for (std::size_t i0 = r0; i0 < r1; i0 += kTileRows) {
+        const std::size_t rows = std::min(kTileRows, r1 - i0);
         const std::size_t vectors = (rows + 15) / 16;
         for (std::size_t k0 = 0; k0 < K; k0 += kb) {
             const std::size_t kc = std::min(kb, K - k0);
             const Store<F> s{k0 == 0, k0 + kc == K, bias, residual, f};
             for (std::size_t j0 = 0; j0 < N; j0 += nt) {
                 const std::size_t cols = std::min(nt, N - j0);
-                detail::small_n::tile(vectors, cols, kc, packed + i0 * K + k0 * kTileRows, B + k0 * ldb + j0, ldb, acc);
+                tile(vectors, cols, kc, packed + i0 * K + k0 * kTileRows, B + k0 * ldb + j0, ldb, acc);
                 store_tile(acc, rows, cols, C, ldc, i0, j0, s);
             }
         }
     }
+}
+
+}  // namespace detail::small_n
+
+// C[M, N] (row stride ldc) = f(A B + bias + residual), A packed in panels (see above), B [K, N]
+// with row stride ldb read in place; bias per row of C (nullptr for none), residual in C's
+// layout (nullptr for none). C is only written. With intra-op threads (thread_pool.hxx), a
+// product of kMinSplitMacs or more runs as blocks of whole panels of rows, one per thread.
+template <class F = Identity>
+inline void gemm_small_n(std::size_t M, std::size_t N, std::size_t K, const float* packed, const float* B,
+                         std::size_t ldb, float* C, std::size_t ldc, const float* bias,
+                         const float* residual, F f = {}) {
+    using detail::small_n::kTileRows;
+    ThreadPool* pool = intra_op_pool();
+    if (pool != nullptr && M > kTileRows && M * N * K >= detail::kMinSplitMacs) {
+        const std::size_t parts = std::min(pool->size(), (M + kTileRows - 1) / kTileRows);
+        pool->run(parts, [&](std::size_t p, std::size_t) {
+            std::size_t r0, r1;
+            detail::split_range(M, parts, p, kTileRows, r0, r1);
+            if (r0 < r1) detail::small_n::rows(r0, r1, N, K, packed, B, ldb, C, ldc, bias, residual, f);
+        });
+        return;
+    }
+    detail::small_n::rows(0, M, N, K, packed, B, ldb, C, ldc, bias, residual, f);
 }
 
 }  // namespace rt
