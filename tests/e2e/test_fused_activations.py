@@ -1,6 +1,7 @@
 """Fused epilogues end to end: Conv / Gemm followed by every activation the runtime fuses
 (with non-default parameters, so a swapped or dropped parameter shows), and Conv + residual
-Add + activation on both conv paths (im2col + GEMM, and Winograd), against onnxruntime.
+Add + activation on the three conv paths (im2col + GEMM, gemm_small_n for few columns, and
+Winograd), against onnxruntime.
 
 All cases are independent subgraphs of ONE model (one C++ build, see test_ops.py). After the
 build, the compiled model's op counts must show every activation fused: a case that silently
@@ -72,8 +73,10 @@ def build_suite() -> tuple[Suite, dict[str, str], set[str]]:
     paths: dict[str, str] = {}
     nan_cases: set[str] = set()
     for a in ACTIVATIONS:
-        s.case(f"conv_{a}", lambda s, a=a: _act(s, a, conv(s, s.inp(("N", 3, 7, 6)), 3, 4, 3)))
-        paths[f"conv_{a}"] = "im2col"  # 3 input channels
+        s.case(f"conv_{a}", lambda s, a=a: _act(s, a, conv(s, s.inp(("N", 3, 12, 11)), 3, 4, 3)))
+        paths[f"conv_{a}"] = "im2col"  # 3 input channels, 132 columns
+        s.case(f"small_n_{a}", lambda s, a=a: _act(s, a, conv(s, s.inp(("N", 3, 7, 6)), 3, 4, 3)))
+        paths[f"small_n_{a}"] = "small_n"  # 42 columns
         s.case(f"gemm_{a}", lambda s, a=a: _act(s, a, gemm(s, s.inp(("N", 8)), 8, 5)))
         s.case(f"gemm_{a}_nan", lambda s, a=a: _act(s, a, gemm(s, s.inp(("N", 8)), 8, 5)))
         nan_cases.add(f"gemm_{a}_nan")
@@ -86,17 +89,21 @@ def build_suite() -> tuple[Suite, dict[str, str], set[str]]:
         paths[f"winograd_{a}"] = "winograd"
 
     # Conv + residual Add + activation: Add(conv, z) or Add(z, conv), z of the conv's type
-    def residual(s: Suite, k: int, stride: int, act: str, z_first: bool, bias: bool = True) -> str:
-        h, w = 9, 8
+    def residual(s: Suite, k: int, stride: int, act: str, z_first: bool, bias: bool = True,
+                 h: int = 9, w: int = 8) -> str:
         y = conv(s, s.inp(("N", C, h, w)), C, C, k, stride, bias)
         z = s.inp(("N", C, (h - 1) // stride + 1, (w - 1) // stride + 1))
         return _act(s, act, s.node("Add", [z, y] if z_first else [y, z]))
 
-    for name, k, stride, path in (("winograd_5x5", 5, 1, "winograd"), ("im2col_stride2", 3, 2, "im2col"),
-                                  ("winograd", 3, 1, "winograd")):
-        s.case(f"residual_{name}_relu", lambda s, k=k, st=stride: residual(s, k, st, "relu", False))
-        s.case(f"residual_{name}_relu_z_first", lambda s, k=k, st=stride: residual(s, k, st, "relu", True, False))
-        s.case(f"residual_{name}_hard_sigmoid", lambda s, k=k, st=stride: residual(s, k, st, "hard_sigmoid", False))
+    for name, k, stride, path, hw in (("winograd_5x5", 5, 1, "winograd", (9, 8)),
+                                      ("small_n_stride2", 3, 2, "small_n", (9, 8)),
+                                      ("im2col_stride2", 3, 2, "im2col", (25, 24)),
+                                      ("winograd", 3, 1, "winograd", (9, 8))):
+        s.case(f"residual_{name}_relu", lambda s, k=k, st=stride, hw=hw: residual(s, k, st, "relu", False, True, *hw))
+        s.case(f"residual_{name}_relu_z_first",
+               lambda s, k=k, st=stride, hw=hw: residual(s, k, st, "relu", True, False, *hw))
+        s.case(f"residual_{name}_hard_sigmoid",
+               lambda s, k=k, st=stride, hw=hw: residual(s, k, st, "hard_sigmoid", False, True, *hw))
         for suffix in ("relu", "relu_z_first", "hard_sigmoid"):
             paths[f"residual_{name}_{suffix}"] = path
     return s, paths, nan_cases
@@ -144,6 +151,7 @@ def test_each_conv_takes_the_path_it_claims(compiled) -> None:
     paths = list(PATHS.values())
     assert text.count("sofie::rt::conv2d_winograd<") == paths.count("winograd")
     assert text.count("sofie::rt::conv2d(") == paths.count("im2col")
+    assert text.count("sofie::rt::conv2d_small_n(") == paths.count("small_n")
     # every epilogue reaches the generated code as a lambda spelled from its scalar body
     assert text.count("[](float x0) SOFIE_EPILOGUE_INLINE {") >= len(ACTIVATIONS), text.count("[](float x0)")
 
@@ -165,4 +173,4 @@ def test_suite_is_what_it_claims() -> None:
     """Every activation appears after a Conv, a Gemm (with a NaN) and each residual path."""
     assert set(SUITE.cases) == set(PATHS) | {f"gemm_{a}{n}" for a in ACTIVATIONS for n in ("", "_nan")} | {
         "gemm_alpha_nan_relu"}
-    assert {"im2col", "winograd"} == set(PATHS.values())
+    assert {"im2col", "small_n", "winograd"} == set(PATHS.values())

@@ -39,8 +39,10 @@ def test_stats_after_default_pipeline(resnet18: str, tmp_path) -> None:
     assert stats["arena_bytes"] <= 1.1 * stats["peak_live_bytes"], stats
     # 46.8 MB as exported. BatchNorm folded away; the stride-1 3x3 convs stored
     # Winograd-transformed at compile time: 56x56 and 28x28 at F(4x4) (36/9 of their weights,
-    # 9.4 MB), 14x14 and 7x7 at F(2x2) (16/9, 62.9 MB); the rest 9.0 MB: 81.36 MB in all
-    assert 81_000_000 < stats["weights_bytes"] < 81_500_000
+    # 9.4 MB), 14x14 and 7x7 at F(2x2) (16/9, 62.9 MB); the rest 9.0 MB: 81.36 MB. The 14x14 and
+    # 7x7 layers' GEMMs are gemm_small_n's, whose weights are padded to panels of 48 output
+    # channels (256 -> 288, 512 -> 528): 3.5 MB more, 84.87 MB in all
+    assert 84_600_000 < stats["weights_bytes"] < 85_100_000
 
 
 def test_matches_onnxruntime(resnet18: str) -> None:
