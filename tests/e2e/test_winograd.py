@@ -53,7 +53,8 @@ def test_small_model(tmp_path) -> None:
     # conv1, conv2, conv3 (with its fused residual) and conv4: C and M >= 32, stride 1
     assert 3 < WINOGRAD_MIN_CHANNELS <= 32
     assert text.count("sofie::rt::conv2d_winograd<2, 3>(") == 4
-    assert text.count("sofie::rt::conv2d(") == 2  # conv0 has 3 input channels; conv5 has stride 2
+    assert text.count("sofie::rt::conv2d(") == 1  # conv0 has 3 input channels
+    assert text.count("sofie::rt::conv2d_small_n(") == 1  # conv5 has stride 2: 72 GEMM columns
     for n in (1, 3):
         x = np.random.default_rng(n).standard_normal((n, 3, 17, 15)).astype(np.float32)
         np.testing.assert_allclose(m(x)[0], ort_run(path, x)[0], rtol=1e-4, atol=1e-5)

@@ -78,12 +78,12 @@ def _arena_to_arena(f: Function, kind: str):
     raise AssertionError(f"no {kind} between two arena buffers")
 
 
-@pytest.mark.parametrize("kernel", ["low.conv2d", "low.gemm"])
+@pytest.mark.parametrize("kernel", ["low.conv2d_small_n", "low.gemm"])
 def test_verifier_refuses_a_kernel_writing_over_its_live_input(model_dir: str, kernel: str) -> None:
     """Only kernels that declare in-place reuse may write over their dying input: hand the
     input's bytes to the output of a conv (which reads its input while writing) and the
     verifier names both values."""
-    model = "resnet_small" if kernel == "low.conv2d" else "mlp_5x200"
+    model = "resnet_small" if kernel == "low.conv2d_small_n" else "mlp_5x200"
     f = planned(model_dir, model, DEFAULT_PIPELINE).main
     src, dst = _arena_to_arena(f, kernel)
     dst.owner.attrs["offset"] = list(src.owner.offset)
