@@ -67,6 +67,12 @@ def geometry_2d(op: Operation) -> tuple[list[int], list[int], list[int], list[in
     return pads, strides, dil, out, kernel
 
 
+def is_pointwise(op: Operation) -> bool:
+    """A 1x1, stride-1, unpadded conv: its input already is the im2col matrix."""
+    pads, strides, _, _, kernel = geometry_2d(op)
+    return kernel == [1, 1] and not any(pads) and strides == [1, 1]
+
+
 def tile_rows(op: Operation) -> int:
     """Output rows per im2col band: at least 64 GEMM columns when the image has them, more
     while the band fits IM2COL_BAND_FLOATS (cache-resident, batch-independent)."""
@@ -196,11 +202,10 @@ def takes_small_n(op: Operation) -> bool:
     w = op.W.type
     if op.group != 1 or w.dtype != "f32" or not is_constant(op.W) or op.X.type.rank not in (3, 4):
         return False
-    pads, strides, _, (oh, ow), (kh, kw) = geometry_2d(op)
+    _, _, _, (oh, ow), _ = geometry_2d(op)
     if not (isinstance(oh, int) and isinstance(ow, int)):
         return False
-    pointwise = (kh, kw) == (1, 1) and not any(pads) and strides == [1, 1]
-    cols = oh * ow if pointwise else min(oh, tile_rows(op)) * ow
+    cols = oh * ow if is_pointwise(op) else min(oh, tile_rows(op)) * ow
     return any(cols <= most and w.shape[0] >= fewest for most, fewest in SMALL_N_RULES)
 
 
@@ -223,11 +228,11 @@ def winograd_small_n_block(op: Operation, plan: WinogradPlan) -> int:
 
 def im2col_scratch_bytes(op: Operation) -> int:
     w = op.W.type
-    pads, strides, _, (_, ow), (kh, kw) = geometry_2d(op)
+    _, _, _, (_, ow), (kh, kw) = geometry_2d(op)
     if w.shape[1] == 1 and op.group > 1:
         return depthwise_scratch_bytes(op)  # a direct kernel (sofie::rt::conv2d_depthwise)
-    if (kh, kw) == (1, 1) and not any(pads) and strides == [1, 1]:
-        return 0  # 1x1 conv: the input already is the im2col matrix
+    if is_pointwise(op):
+        return 0
     return (w.shape[1] * kh * kw) * tile_rows(op) * ow * w.itemsize
 
 

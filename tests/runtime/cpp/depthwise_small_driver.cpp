@@ -61,19 +61,10 @@ void run(const std::string& dir, const std::string& id, const std::size_t (&s)[1
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::cerr << "usage: depthwise_small_driver DIR\n";
-        return 2;
-    }
-    const std::string dir = argv[1];
-    std::ifstream cases(dir + "/cases.txt");
-    std::string line;
-    while (std::getline(cases, line)) {
-        std::istringstream in(line);
-        std::string id;
+    return run_cases(argc, argv, "depthwise_small_driver", [](const std::string& dir, std::istringstream& in,
+                                                              const std::string& id) {
         std::size_t s[13];
         int bias, residual, act;
-        in >> id;
         for (auto& v : s) in >> v;
         in >> bias >> residual >> act;
         if (act == 1) {
@@ -83,6 +74,5 @@ int main(int argc, char** argv) {
         } else {
             run(dir, id, s, bias, residual, rt::Identity{});
         }
-    }
-    return 0;
+    });
 }

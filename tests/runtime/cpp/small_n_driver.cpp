@@ -22,19 +22,11 @@ constexpr float kSentinel = 12345.0f;
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::cerr << "usage: small_n_driver DIR\n";
-        return 2;
-    }
-    const std::string dir = argv[1];
-    std::ifstream cases(dir + "/cases.txt");
-    std::string line;
-    while (std::getline(cases, line)) {
-        std::istringstream in(line);
-        std::string id;
+    return run_cases(argc, argv, "small_n_driver", [](const std::string& dir, std::istringstream& in,
+                                                      const std::string& id) {
         std::size_t M, N, K, ldb, ldc;
         int bias, residual, relu;
-        in >> id >> M >> N >> K >> ldb >> ldc >> bias >> residual >> relu;
+        in >> M >> N >> K >> ldb >> ldc >> bias >> residual >> relu;
         const std::string base = dir + "/" + id;
         const std::vector<float> a = read_floats(base + "_a.bin"), b = read_floats(base + "_b.bin");
         const std::vector<float> bv = bias ? read_floats(base + "_bias.bin") : std::vector<float>{};
@@ -49,6 +41,5 @@ int main(int argc, char** argv) {
         }
         write_floats(base + "_out.bin", c.data(), c.size());
         std::cout << id << "\n";
-    }
-    return 0;
+    });
 }
