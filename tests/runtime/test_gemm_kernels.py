@@ -66,7 +66,8 @@ def shapes() -> list[tuple[int, int, int]]:
     out = [(7, n, 5) for n in range(1, 66)]            # every column tail of a 64-wide tile
     out += [(m, 19, 9) for m in range(1, 14)]           # every row tail, twice
     out += [(1, 1, 1), (1, 200, 200), (3, 1, 17), (13, 400, 3), (14, 70, 600), (6, 257, 513),
-            (32, 50, 50), (20, 193, 257), (2, 130, 1)]  # K and N blocks, batch-1 rows
+            (32, 50, 50), (20, 193, 257), (2, 130, 1),   # K and N blocks, batch-1 rows
+            (9, 1700, 64), (5, 2000, 40)]  # short K: wider N blocks (768, 1216 columns) and their tails
     return out
 
 
