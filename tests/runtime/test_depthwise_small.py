@@ -4,7 +4,8 @@ of up to 16 columns on this host; the phase-plane kernel for the rest), -mavx2 -
 -march (the phase-plane kernel it hands every case to). The e2e tests
 (tests/e2e/test_depthwise.py) only build natively.
 
-Shapes: rows of 1, 7, 8, 9, 14, 16, 17 (every vector width and its edge) up to 32 output columns
+Shapes: flat images of up to 64 outputs (stride 1, W == OW: 1 to 4 vectors, one or two
+channels at a time), rows of 1, 7, 8, 9, 14, 16, 17 (every vector width and its edge) up to 32 output columns
 (the generic path's widest vector), 3x3 / 5x5 / 2x4 / 7x7 kernels, strides 1, 2, 3 and (2, 1),
 zero, symmetric, asymmetric and wider-than-kernel pads, channel multipliers 1 and 2, channel
 counts not a multiple of 16, batch 2; bias, a residual, Relu6 and SiLU epilogues. The scratch
@@ -55,6 +56,11 @@ CASES = [
     (1, 3, 1, 29, 1, (1, 5), (0, 2, 0, 1), (1, 2), 1, 0, 0),    # a 1-D conv as height 1
     (1, 5, 6, 1, 1, (3, 1), (1, 0, 1, 0), (1, 1), 0, 0, 0),     # one output column
     (1, 4, 9, 9, 1, (1, 1), (0, 0, 0, 0), (2, 2), 1, 0, 0),     # stride > kernel: one phase
+    # the flat path (stride 1, W == OW, at most 64 outputs): 1 to 4 vectors, odd channel counts
+    (1, 7, 5, 9, 1, (3, 5), (1, 2, 1, 2), (1, 1), 1, 0, 2),     # 45 outputs, H != W
+    (2, 5, 4, 4, 2, (3, 3), (0, 0, 2, 2), (1, 1), 1, 1, 1),     # 16: one vector, pads on one side
+    (1, 3, 3, 9, 1, (2, 2), (1, 0, 0, 1), (1, 1), 0, 1, 0),     # 27, even kernel
+    (1, 9, 8, 8, 1, (7, 7), (3, 3, 3, 3), (1, 1), 1, 0, 2),     # 64 outputs, 49 taps
 ]
 
 

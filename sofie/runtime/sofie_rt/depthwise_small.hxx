@@ -97,6 +97,117 @@ inline void dw_avx512_channel(const float* xc, const float* wm, float b, const f
     for (std::size_t j = 0, P = OH * OW; j < P; ++j) yc[j] = f(yc[j]);
 }
 
+// Images of at most 64 outputs whose rows keep their width (stride 1, W == OW): output p =
+// oh * OW + ow reads x at p + (kh - pad_top) * W + kw - pad_left for every p, so a channel's
+// outputs are ceil(P / 16) flat vectors, each tap one masked load per vector (the masks drop
+// the padding). A 7x7 image takes 4 vectors where the row path takes 7 of 16 lanes with 7
+// used; two channels at a time give 2 NV independent FMA chains.
+inline constexpr std::size_t kDwFlatMax = 64, kDwFlatMaxTaps = 64;
+
+struct DwFlat {
+    std::size_t nv, taps;
+    std::ptrdiff_t off[kDwFlatMaxTaps];             // x offset of tap t from the output index
+    __mmask16 in[kDwFlatMax / 16][kDwFlatMaxTaps];  // the lanes of vector v tap t reads
+    __mmask16 out[kDwFlatMax / 16];                 // the lanes of vector v that are outputs
+};
+
+inline bool dw_flat_fits(std::size_t H, std::size_t W, std::size_t kH, std::size_t kW,
+                         std::size_t stride_h, std::size_t stride_w, std::size_t OH, std::size_t OW) {
+    return stride_h == 1 && stride_w == 1 && W == OW && H == OH && OH * OW <= kDwFlatMax &&
+           kH * kW <= kDwFlatMaxTaps;
+}
+
+inline void dw_flat_geometry(DwFlat& g, std::size_t H, std::size_t W, std::size_t kH, std::size_t kW,
+                             std::size_t pad_top, std::size_t pad_left) {
+    using I = std::ptrdiff_t;
+    const std::size_t P = H * W;
+    g.nv = (P + 15) / 16;
+    g.taps = kH * kW;
+    for (std::size_t v = 0; v < g.nv; ++v) g.out[v] = dw_lanes(0, I(P) - I(16 * v));
+    for (std::size_t kh = 0; kh < kH; ++kh) {
+        for (std::size_t kw = 0; kw < kW; ++kw) {
+            const std::size_t t = kh * kW + kw;
+            const I dh = I(kh) - I(pad_top), dw = I(kw) - I(pad_left);
+            g.off[t] = dh * I(W) + dw;
+            for (std::size_t v = 0; v < g.nv; ++v) {
+                unsigned m = 0;
+                for (std::size_t l = 0; l < 16 && 16 * v + l < P; ++l) {
+                    const I oh = I((16 * v + l) / W), ow = I((16 * v + l) % W);
+                    if (oh + dh >= 0 && oh + dh < I(H) && ow + dw >= 0 && ow + dw < I(W)) m |= 1u << l;
+                }
+                g.in[v][t] = __mmask16(m);
+            }
+        }
+    }
+}
+
+// CH channels (1 or 2) of NV vectors each: y[c] = sum over taps of w[c][t] * x[c] shifted.
+template <std::size_t NV, std::size_t CH>
+inline void dw_flat_channels(const float* const* xc, const float* const* wm, const float* b,
+                             const float* const* res, float* const* y, const DwFlat& g) {
+    __m512 a[CH][NV];
+    for (std::size_t c = 0; c < CH; ++c)
+        for (std::size_t v = 0; v < NV; ++v) a[c][v] = _mm512_set1_ps(b[c]);
+    for (std::size_t t = 0; t < g.taps; ++t) {
+        for (std::size_t c = 0; c < CH; ++c) {
+            const __m512 wv = _mm512_set1_ps(wm[c][t]);
+            const float* src = xc[c] + g.off[t];
+            for (std::size_t v = 0; v < NV; ++v)
+                a[c][v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(g.in[v][t], src + 16 * v), a[c][v]);
+        }
+    }
+    for (std::size_t c = 0; c < CH; ++c) {
+        if (res[c]) {
+            for (std::size_t v = 0; v < NV; ++v)
+                a[c][v] = _mm512_add_ps(a[c][v], _mm512_maskz_loadu_ps(g.out[v], res[c] + 16 * v));
+        }
+        for (std::size_t v = 0; v < NV; ++v) _mm512_mask_storeu_ps(y[c] + 16 * v, g.out[v], a[c][v]);
+    }
+}
+
+template <std::size_t NV, class F>
+inline void dw_flat_image(const float* x, const float* w, const float* bias, const float* residual,
+                          float* y, std::size_t C, std::size_t M, std::size_t P, const DwFlat& g, F f) {
+    const std::size_t per_channel = M / C;
+    for (std::size_t m = 0; m < M; m += 2) {
+        const std::size_t ch = std::min<std::size_t>(2, M - m);
+        const float* xc[2];
+        const float* wm[2];
+        const float* res[2] = {nullptr, nullptr};
+        float* yc[2];
+        float b[2] = {0.f, 0.f};
+        for (std::size_t c = 0; c < ch; ++c) {
+            xc[c] = x + ((m + c) / per_channel) * P;
+            wm[c] = w + (m + c) * g.taps;
+            if (bias) b[c] = bias[m + c];
+            if (residual) res[c] = residual + (m + c) * P;
+            yc[c] = y + (m + c) * P;
+        }
+        if (ch == 2) {
+            dw_flat_channels<NV, 2>(xc, wm, b, res, yc, g);
+        } else {
+            dw_flat_channels<NV, 1>(xc, wm, b, res, yc, g);
+        }
+        float* SOFIE_RESTRICT yo = y + m * P;  // the activation over both channels, in L1
+        for (std::size_t j = 0, n = ch * P; j < n; ++j) yo[j] = f(yo[j]);
+    }
+}
+
+template <class F>
+inline void dw_flat(const float* x, const float* w, const float* bias, const float* residual, float* y,
+                    std::size_t C, std::size_t H, std::size_t W, std::size_t M, std::size_t kH,
+                    std::size_t kW, std::size_t pad_top, std::size_t pad_left, F f) {
+    DwFlat g;
+    dw_flat_geometry(g, H, W, kH, kW, pad_top, pad_left);
+    const std::size_t P = H * W;
+    switch (g.nv) {
+        case 1: dw_flat_image<1>(x, w, bias, residual, y, C, M, P, g, f); break;
+        case 2: dw_flat_image<2>(x, w, bias, residual, y, C, M, P, g, f); break;
+        case 3: dw_flat_image<3>(x, w, bias, residual, y, C, M, P, g, f); break;
+        default: dw_flat_image<4>(x, w, bias, residual, y, C, M, P, g, f); break;
+    }
+}
+
 // Whether the AVX-512 path takes this conv: float, rows of up to 16 outputs, stride 1 or 2
 // along a row (two loads cover 32 input columns), kW <= 8.
 template <class T>
@@ -162,6 +273,10 @@ inline void conv2d_depthwise_small(const T* x, const T* w, const detail::same<T>
         T* yn = y + n * out;
 #if defined(__AVX512F__)
         if constexpr (std::is_same<T, float>::value) {
+            if (detail::dw_flat_fits(H, W, kH, kW, stride_h, stride_w, OH, OW)) {
+                detail::dw_flat(xn, w, bias, rn, yn, C, H, W, M, kH, kW, pad_top, pad_left, f);
+                continue;
+            }
             if (kW <= detail::kDwSmallMaxKernel && detail::dw_avx512_fits<T>(stride_w, OW)) {
                 detail::dw_avx512_image(xn, w, bias, rn, yn, C, H, W, M, kH, kW, pad_top, pad_left,
                                         stride_h, stride_w, OH, OW, f);
