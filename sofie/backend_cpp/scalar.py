@@ -211,6 +211,8 @@ def spell_lambda(body: str, dtype: str) -> str:
     """An epilogue functor: `body` over x0 as a C++ lambda on `dtype`, or the identity."""
     if not body:
         return "sofie::rt::Identity{}"
+    if dtype == "f32" and parse_body(body) == Call("max", (Var(0), Const(0))):
+        return "sofie::rt::Relu{}"  # the GEMM kernels apply it in registers (gemm_kernels.hxx)
     t = cpp_type(dtype)
     # SOFIE_EPILOGUE_INLINE (sofie_rt/kernels.hxx): always inlined into the kernel's loop
     return (f"[]({t} x0) SOFIE_EPILOGUE_INLINE {{ return static_cast<{t}>("

@@ -45,6 +45,14 @@ struct Identity {
     T operator()(T x) const { return x; }
 };
 
+// ReLU as a named functor (the C++ backend spells a fused Relu so): the GEMM's register
+// kernels apply it before their store, where any other activation takes a pass over the
+// stored tile. Same result as x < 0 ? 0 : x, NaN and -0 included.
+struct Relu {
+    template <class T>
+    T operator()(T x) const { return x < T(0) ? T(0) : x; }
+};
+
 namespace detail::gemm {
 
 // Panel width of packed B: one cache line.
@@ -65,6 +73,7 @@ struct Epilogue {
     bool bias_per_row;
     const T* residual;  // at the tile, row stride ldc; nullptr for none
     F f;
+    bool relu = false;  // the register kernels apply ReLU at the store (F is then Identity)
 };
 
 // Generic scalar store of one finished row of a tile.
@@ -265,6 +274,8 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
                                                         : _mm512_maskz_loadu_ps(m, e.bias + 16 * v));
                 }
                 if (res) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, res + 16 * v));
+                // NaN and -0 kept: y (maskz: _mm512_max_ps trips GCC 12 -Wmaybe-uninitialized)
+                if (e.relu) y = _mm512_maskz_max_ps(__mmask16(0xFFFF), _mm512_setzero_ps(), y);
             }
             _mm512_mask_storeu_ps(cv, m, y);
         }
@@ -342,6 +353,7 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
                                                         : _mm256_maskload_ps(e.bias + 8 * v, m));
                 }
                 if (res) y = _mm256_add_ps(y, _mm256_maskload_ps(res + 8 * v, m));
+                if (e.relu) y = _mm256_max_ps(_mm256_setzero_ps(), y);  // NaN and -0 kept: y
             }
             _mm256_maskstore_ps(cv, m, y);
         }
@@ -381,8 +393,9 @@ inline void tile(std::size_t kc, std::size_t mr, std::size_t nr, const T* a, std
         // ISA are shared by every activation (each op's epilogue is its own type: instancing
         // the kernels per activation made a CNN's build minutes long); the activation then
         // runs over the tile's rows, still in L1.
+        constexpr bool relu = std::is_same_v<F, Relu>;
         const Epilogue<float, Identity> ek{e.alpha, e.beta, e.first, e.last, e.bias, e.bias_per_row,
-                                           e.residual, Identity{}};
+                                           e.residual, Identity{}, relu};
         const float* bt = b + (j / PW<float>) * b_ps;
         switch (mr) {
             case 1: dispatch_nv<1>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
@@ -392,7 +405,7 @@ inline void tile(std::size_t kc, std::size_t mr, std::size_t nr, const T* a, std
             case 5: dispatch_nv<5>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
             default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
         }
-        if constexpr (!std::is_same_v<F, Identity>) {
+        if constexpr (!std::is_same_v<F, Identity> && !relu) {
             if (e.last) {
                 for (std::size_t r = 0; r < mr; ++r) activate_row(C + r * ldc, nr, e.f);
             }
