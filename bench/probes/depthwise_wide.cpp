@@ -18,10 +18,10 @@
 namespace rt = sofie::rt;
 
 struct Relu6 {
-    float operator()(float x) const { return x < 0.0f ? 0.0f : x > 6.0f ? 6.0f : x; }
+    SOFIE_EPILOGUE_INLINE float operator()(float x) const { return x < 0.0f ? 0.0f : x > 6.0f ? 6.0f : x; }
 };
-struct Silu {
-    float operator()(float x) const { return x / (1.0f + std::exp(-x)); }
+struct Silu {  // as the generated code's epilogue: vmath's vectorizable silu
+    SOFIE_EPILOGUE_INLINE float operator()(float x) const { return rt::vmath::silu(x); }
 };
 
 struct Shape {

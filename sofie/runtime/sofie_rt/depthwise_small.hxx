@@ -290,6 +290,14 @@ SOFIE_DW_INLINE void dw_wide_rows(const float* xc, const float* wm, const __m512
         const I base = I(ow * S) - I(pad_left);
         const bool partial = ow + 16 > OW;
         const __mmask16 omask = dw_lanes(0, I(OW - ow));
+#ifdef DW_PF
+        if (R > 1) {
+            const std::size_t step_in = R * std::size_t(SH > 0 ? SH : 1);
+            const float* pf = xc + (ih0 + I((SH > 0 ? std::size_t((R - 1) * SH + KH) : 0) + (DW_PF - 1) * step_in)) * I(W) + base;
+            for (std::size_t k = 0; k < step_in; ++k)
+                for (int l = 0; l < S; ++l) _mm_prefetch(reinterpret_cast<const char*>(pf + k * W + 16 * l), _MM_HINT_T0);
+        }
+#endif
         if (base >= 0 && base + reach <= I(W)) {
             dw_wide_chunk<S, SH, KH, KW, R, false, RES>(xc, wm, wv, b, RES ? rr + ow : nullptr, yr + ow, I(H),
                                                         I(W), kH, kW, sh, ih0, base, nullptr, omask, partial, OW);
