@@ -135,12 +135,6 @@ inline void dw_avx512_image(const float* x, const float* w, const float* bias,
     }
 }
 
-#ifndef DW_WIDE_R1
-#define DW_WIDE_R1 4
-#endif
-#ifndef DW_WIDE_R2
-#define DW_WIDE_R2 2
-#endif
 
 #if defined(__GNUC__)
 #define SOFIE_DW_INLINE inline __attribute__((always_inline))
@@ -290,14 +284,13 @@ SOFIE_DW_INLINE void dw_wide_rows(const float* xc, const float* wm, const __m512
         const I base = I(ow * S) - I(pad_left);
         const bool partial = ow + 16 > OW;
         const __mmask16 omask = dw_lanes(0, I(OW - ow));
-#ifdef DW_PF
-        if (R > 1) {
-            const std::size_t step_in = R * std::size_t(SH > 0 ? SH : 1);
-            const float* pf = xc + (ih0 + I((SH > 0 ? std::size_t((R - 1) * SH + KH) : 0) + (DW_PF - 1) * step_in)) * I(W) + base;
+        if (R > 1) {  // the next step's new input rows, this chunk's lines: into L1 a step ahead
+            const std::size_t sh_n = SH > 0 ? std::size_t(SH) : 1, kh_n = KH > 0 ? std::size_t(KH) : kH;
+            const std::size_t step_in = R * sh_n;  // rows past this step's (R - 1) s_h + kH
+            const float* pf = xc + (ih0 + I((R - 1) * sh_n + kh_n)) * I(W) + base;
             for (std::size_t k = 0; k < step_in; ++k)
                 for (int l = 0; l < S; ++l) _mm_prefetch(reinterpret_cast<const char*>(pf + k * W + 16 * l), _MM_HINT_T0);
         }
-#endif
         if (base >= 0 && base + reach <= I(W)) {
             dw_wide_chunk<S, SH, KH, KW, R, false, RES>(xc, wm, wv, b, RES ? rr + ow : nullptr, yr + ow, I(H),
                                                         I(W), kH, kW, sh, ih0, base, nullptr, omask, partial, OW);
@@ -350,6 +343,13 @@ inline void dw_wide_all(const float* x, const float* w, const float* bias, const
     }
 }
 
+// Output rows per step of the 3x3 and 5x5 wide paths: stride 1 4 (6 input rows for 4 output
+// rows of 3x3), stride 2 2. Measured (before the prefetch) on MobileNet's and EfficientNet's
+// wide shapes (bench/probes/depthwise_wide.cpp), minimum of 3 x 5 rounds on the loaded host
+// (noise up to 2x), time / these: s1 2 rows 0.6-1.7 (below 1 on 112 C=32 and 28 C=192 only),
+// s2 3 rows 1.5-3.9, 4 rows 1.1-3.3.
+inline constexpr int kDwWideRows1 = 4, kDwWideRows2 = 2;
+
 // Rows of more than 16 outputs, s_w 1 or 2, kW <= 8: 3x3 and 5x5 with s_h = s_w take R
 // output rows per step (kDwWideRows), the rest one row at a time with the kernel's size and
 // the row stride known at run time.
@@ -362,17 +362,17 @@ inline void dw_wide_image(const float* x, const float* w, const float* bias, con
     const bool sq3 = kH == 3 && kW == 3, sq5 = kH == 5 && kW == 5;
     if (stride_w == 1) {
         if (stride_h == 1 && sq3) {
-            dw_wide_all<1, 1, 3, 3, DW_WIDE_R1>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 1, OH, OW, f);
+            dw_wide_all<1, 1, 3, 3, kDwWideRows1>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 1, OH, OW, f);
         } else if (stride_h == 1 && sq5) {
-            dw_wide_all<1, 1, 5, 5, DW_WIDE_R1>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 1, OH, OW, f);
+            dw_wide_all<1, 1, 5, 5, kDwWideRows1>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 1, OH, OW, f);
         } else {
             dw_wide_all<1, 0, 0, 0, 1>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, stride_h, OH, OW, f);
         }
     } else {
         if (stride_h == 2 && sq3) {
-            dw_wide_all<2, 2, 3, 3, DW_WIDE_R2>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 2, OH, OW, f);
+            dw_wide_all<2, 2, 3, 3, kDwWideRows2>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 2, OH, OW, f);
         } else if (stride_h == 2 && sq5) {
-            dw_wide_all<2, 2, 5, 5, DW_WIDE_R2>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 2, OH, OW, f);
+            dw_wide_all<2, 2, 5, 5, kDwWideRows2>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 2, OH, OW, f);
         } else {
             dw_wide_all<2, 0, 0, 0, 1>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, stride_h, OH, OW, f);
         }
