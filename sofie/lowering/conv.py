@@ -165,7 +165,11 @@ def depthwise_scratch_bytes(op: Operation) -> int:
 # 0.57-0.78, 14x14 C=384 0.61-0.73, C=576 0.69-1.02; 3x3 s2 14->7 0.53-0.63, 28->14 0.52-0.54;
 # 5x5 s1 7x7 C=1152 0.78-0.88, 14x14 0.70-0.82; 5x5 s2 14->7 0.74-0.78, 28->14 0.83-0.91; 16x16
 # 0.44-0.64. Wider rows (bench/probes/depthwise_wide.cpp: inputs and outputs rotating out of
-# L2, minimum of rounds alternating the two kernels on a loaded machine): WIDE_RATIOS.
+# L2, minimum of 9-11 rounds alternating the two kernels, 3 runs on a loaded machine; Relu6 for
+# MobileNet's shapes, SiLU for EfficientNet's): 3x3 s1 112x112 C=32 0.59-0.89 (SiLU 0.66-0.69),
+# 56x56 C=144 0.79-0.88 (SiLU 0.69-0.76), 28x28 C=192 0.70-0.89; 3x3 s2 112->56 C=96 0.50-0.58
+# (SiLU 0.62-0.65), 56->28 C=144 0.59; 5x5 s1 28x28 C=240 0.69-0.70; 5x5 s2 56->28 C=144
+# 0.71-0.85. No width measured slower, so no width limit.
 _DW_SMALL_MAX_KERNEL = 8  # depthwise_small.hxx's kDwSmallMaxKernel (kW); s_w 1 or 2
 
 

@@ -1,15 +1,17 @@
-"""The small-image depthwise conv (sofie_rt/depthwise_small.hxx, conv2d_depthwise_small) against
-numpy, in three builds: -march=native (the AVX-512 masked-load path for stride 1 and 2 and rows
-of up to 16 columns on this host; the phase-plane kernel for the rest), -mavx2 -mfma and no
--march (the phase-plane kernel it hands every case to). The e2e tests
-(tests/e2e/test_depthwise.py) only build natively.
+"""The direct depthwise conv (sofie_rt/depthwise_small.hxx, conv2d_depthwise_small) against
+numpy, in three builds: -march=native (on this host the AVX-512 paths: rows of up to 16 columns
+one zmm, wider rows in chunks of 16 columns with several output rows per step, s_w 1 or 2 and
+kW <= 8; the phase-plane kernel for the rest), -mavx2 -mfma and no -march (the phase-plane kernel
+it hands every case to). The e2e tests (tests/e2e/test_depthwise.py) only build natively.
 
-Shapes: rows of 1, 7, 8, 9, 14, 16, 17 (every vector width and its edge) up to 32 output columns
-(the generic path's widest vector), 3x3 / 5x5 / 2x4 / 7x7 kernels, strides 1, 2, 3 and (2, 1),
-zero, symmetric, asymmetric and wider-than-kernel pads, channel multipliers 1 and 2, channel
-counts not a multiple of 16, batch 2; bias, a residual, Relu6 and SiLU epilogues. The scratch
-starts full of NaN, y is followed by a guard the row stores must not touch, and the scratch
-size must equal sofie.lowering.conv's mirror.
+Shapes: rows of 1, 7, 8, 9, 14, 16 (the one-register path and its edge), then the wide path:
+17, 20, 31, 32, 33, 35, 56, 57, 66 -> 31, 112, 113 -> 57 and every width from 39 to 48 (full
+and masked chunks, a last chunk of 1 to 16 columns), 3x3 / 5x5 and kW 1..8 with kH != kW,
+strides 1, 2, 3, (2, 1), (1, 2), (3, 1), zero, symmetric, asymmetric (0/1/2) pads and pads wider
+than a chunk, channel multipliers 1 and 2, channel counts not a multiple of 16, batch 2, fewer
+output rows than a step (and counts not a multiple of it); bias present and absent, a residual,
+Relu6 and SiLU epilogues. The scratch starts full of NaN, y is followed by a guard the row stores
+must not touch, and the scratch size must equal sofie.lowering.conv's mirror.
 Tolerance: atol 1e-5 * taps, rtol 1e-5 (float32 sums of at most 49 products of magnitude <= 1).
 """
 
@@ -44,7 +46,7 @@ CASES = [
     (1, 6, 9, 9, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 0),     # 9 outputs: past the ymm
     (1, 6, 8, 8, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 0),     # 8 outputs: one ymm
     (1, 4, 33, 32, 1, (3, 3), (1, 1, 1, 1), (1, 2), 1, 1, 1),   # 16 outputs from 32 columns
-    (1, 4, 31, 31, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 1),   # 31 outputs: generic only
+    (1, 4, 31, 31, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 1),   # 31 outputs: two chunks
     (1, 3, 17, 17, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 0),   # 17 outputs: past 16 lanes
     (1, 4, 13, 11, 1, (3, 3), (1, 1, 1, 1), (3, 3), 1, 0, 0),   # stride 3: the split path
     (1, 4, 13, 11, 1, (3, 3), (1, 1, 1, 1), (2, 1), 1, 0, 0),

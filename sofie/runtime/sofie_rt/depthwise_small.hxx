@@ -1,17 +1,18 @@
-// Depthwise convolution for small images (ONNX Conv with one input channel per group), NCHW,
-// dilation 1: on AVX-512, each output row of a channel is one vector register.
+// Direct depthwise convolution (ONNX Conv with one input channel per group), NCHW, dilation 1,
+// read straight from x on AVX-512: no phase planes, no copy, no scratch.
 //
 // conv2d_depthwise (depthwise.hxx) pays per channel for phase planes and a flat output that
-// is stored again; on 14x14 and 7x7 images that overhead is most of the time. Here an output
-// row of up to 16 floats is one zmm accumulated over its kH * kW taps (one masked load and
-// one FMA each; the masked-off lanes are the zero padding and never fault; the even columns of
-// two loads by one permute for stride 2), stored with bias and residual added under the row's
-// mask; the fused activation follows in one vectorizable loop over the channel's outputs. No
-// copy, no scratch.
-// Every other case (AVX2 and older builds, double, wider rows, strides past 2) runs
+// is stored again; on 14x14 and 7x7 images that overhead is most of the time, and on 112x112
+// the planes overflow L1. Here an output row of up to 16 floats is one zmm accumulated over its
+// kH * kW taps (one masked load and one FMA each; the masked-off lanes are the zero padding and
+// never fault; the even columns of two loads by one permute for stride 2), stored with bias and
+// residual added under the row's mask; the fused activation follows in one vectorizable loop
+// over the channel's outputs. Wider rows run in chunks of 16 columns, several output rows per
+// step (dw_wide_image below).
+// Every other case (AVX2 and older builds, double, strides past 2, kW > 8) runs
 // conv2d_depthwise: a split-row variant of this kernel for them measured 0.9-2.3x its time
 // in the -mavx2 build, so the lowering's choice of this op costs other builds nothing; the
-// scratch is conv2d_depthwise's. Measured: sofie/lowering/conv.py, DEPTHWISE_SMALL_MAX_WIDTH.
+// scratch is conv2d_depthwise's. Measured: sofie/lowering/conv.py, takes_depthwise_small.
 #ifndef SOFIE_RT_DEPTHWISE_SMALL_HXX_V0_1_0
 #define SOFIE_RT_DEPTHWISE_SMALL_HXX_V0_1_0
 
