@@ -3,7 +3,7 @@ sofie_rt/depthwise_small.hxx; on AVX-512 rows of up to 16 outputs one register, 
 chunks of 16 columns) for kW <= 8 and s_w 1 or 2, the phase-plane one (sofie::rt::conv2d_depthwise,
 sofie_rt/depthwise.hxx) for the rest and for builds without AVX-512.
 
-The direct kernel packs each channel into stride-phase planes and computes whole vectors
+The phase-plane kernel packs each channel into stride-phase planes and computes whole vectors
 across row ends, so the cases reach every part of it: 3x3 and 5x5 at stride 1 and 2 on
 images smaller than one vector (7x7), odd (13x11) and several blocks of vectors wide
 (30x37); asymmetric pads and pads wider than the kernel needs; strides 3 and (1, 2);
