@@ -3,7 +3,8 @@
 // up to 16 outputs, chunks of 16 columns beyond), one thread, Relu6 or SiLU epilogue. Inputs
 // and outputs rotate over enough copies (>= 8 MB) that each call starts out of L1/L2, as in a
 // model. The two kernels alternate in rounds; the minimum and median per call are printed.
-//   g++ -O3 -march=native -std=c++17 -Isofie/runtime bench/probes/depthwise_wide.cpp -o dw
+//   g++ -O3 -march=native -std=c++17 -DSOFIE_BLAS_NONE -Isofie/runtime bench/probes/depthwise_wide.cpp -o dw
+//   ./dw [rounds] [shape name filter]; DW_COPIES=n sets the rotated copies (1: data hot in L2/L3)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
