@@ -156,28 +156,34 @@ def depthwise_scratch_bytes(op: Operation) -> int:
     return depthwise_scratch_elements(kh, kw, sh, sw, oh, ow) * op.W.type.itemsize
 
 
-# The small-image depthwise kernel (sofie_rt/depthwise_small.hxx): on AVX-512 each output row
-# one register; other builds and shapes run the phase-plane kernel (sofie_rt/depthwise.hxx)
-# through it. It takes depthwise convs with output rows of up to DEPTHWISE_SMALL_MAX_WIDTH
-# columns. Measured alone on the AVX-512 host (one thread, Relu6 epilogue, median of 41, 3 runs
-# on a loaded machine), time / the phase-plane kernel's: 3x3 s1 7x7 C=960 0.57-0.78, 14x14
-# C=384 0.61-0.73, C=576 0.69-1.02; 3x3 s2 14->7 0.53-0.63, 28->14 0.52-0.54; 5x5 s1 7x7
-# C=1152 0.78-0.88, 14x14 0.70-0.82; 5x5 s2 14->7 0.74-0.78, 28->14 0.83-0.91; 16x16 0.44-0.64.
-DEPTHWISE_SMALL_MAX_WIDTH = 16
+# The direct depthwise kernel (sofie_rt/depthwise_small.hxx): on AVX-512 each output row of up
+# to 16 columns one register, wider rows in chunks of 16 columns, several output rows per step;
+# other builds and shapes run the phase-plane kernel (sofie_rt/depthwise.hxx) through it, so the
+# op costs them nothing. It takes every depthwise conv of dilation 1, kW up to 8 and s_w 1 or 2.
+# Measured alone on the AVX-512 host (one thread, Relu6 epilogue, median of 41, 3 runs on a
+# loaded machine), time / the phase-plane kernel's, rows of up to 16 outputs: 3x3 s1 7x7 C=960
+# 0.57-0.78, 14x14 C=384 0.61-0.73, C=576 0.69-1.02; 3x3 s2 14->7 0.53-0.63, 28->14 0.52-0.54;
+# 5x5 s1 7x7 C=1152 0.78-0.88, 14x14 0.70-0.82; 5x5 s2 14->7 0.74-0.78, 28->14 0.83-0.91; 16x16
+# 0.44-0.64. Wider rows (bench/probes/depthwise_wide.cpp: inputs and outputs rotating out of
+# L2, minimum of 9-11 rounds alternating the two kernels, 3 runs on a loaded machine; Relu6 for
+# MobileNet's shapes, SiLU for EfficientNet's): 3x3 s1 112x112 C=32 0.59-0.89 (SiLU 0.66-0.69),
+# 56x56 C=144 0.79-0.88 (SiLU 0.69-0.76), 28x28 C=192 0.70-0.89; 3x3 s2 112->56 C=96 0.50-0.58
+# (SiLU 0.62-0.65), 56->28 C=144 0.59; 5x5 s1 28x28 C=240 0.69-0.70; 5x5 s2 56->28 C=144
+# 0.71-0.85. No width measured slower, so no width limit.
 _DW_SMALL_MAX_KERNEL = 8  # depthwise_small.hxx's kDwSmallMaxKernel (kW); s_w 1 or 2
 
 
 def takes_depthwise_small(op: Operation) -> bool:
-    """A depthwise conv (one input channel per group) of dilation 1 with output rows of at
-    most DEPTHWISE_SMALL_MAX_WIDTH columns, kW up to 8 and s_w 1 or 2: the AVX-512 row path's
-    domain (the others stay conv2d_depthwise, which the small op would run anyway)."""
+    """A depthwise conv (one input channel per group) of dilation 1 with kW up to 8 and s_w 1 or
+    2: the AVX-512 row paths' domain (the others stay conv2d_depthwise, which the op would run
+    anyway)."""
     w = op.W.type
     if w.shape[1] != 1 or op.group <= 1 or op.X.type.rank not in (3, 4) or w.dtype not in ("f32", "f64"):
         return False
     _, (_, sw), dil, (_, ow), (_, kw) = geometry_2d(op)
     if not isinstance(ow, int):
         return False
-    return dil == [1, 1] and 1 <= ow <= DEPTHWISE_SMALL_MAX_WIDTH and 1 <= kw <= _DW_SMALL_MAX_KERNEL and sw <= 2
+    return dil == [1, 1] and ow >= 1 and 1 <= kw <= _DW_SMALL_MAX_KERNEL and sw <= 2
 
 
 def depthwise_small_scratch_bytes(op: Operation) -> int:

@@ -1,6 +1,9 @@
-"""Depthwise Conv (sofie::rt::conv2d_depthwise, sofie_rt/depthwise.hxx) against onnxruntime.
+"""Depthwise Conv against onnxruntime: the direct kernel (conv2d_depthwise_small,
+sofie_rt/depthwise_small.hxx; on AVX-512 rows of up to 16 outputs one register, wider ones in
+chunks of 16 columns) for kW <= 8 and s_w 1 or 2, the phase-plane one (sofie::rt::conv2d_depthwise,
+sofie_rt/depthwise.hxx) for the rest and for builds without AVX-512.
 
-The direct kernel packs each channel into stride-phase planes and computes whole vectors
+The phase-plane kernel packs each channel into stride-phase planes and computes whole vectors
 across row ends, so the cases reach every part of it: 3x3 and 5x5 at stride 1 and 2 on
 images smaller than one vector (7x7), odd (13x11) and several blocks of vectors wide
 (30x37); asymmetric pads and pads wider than the kernel needs; strides 3 and (1, 2);
@@ -18,7 +21,6 @@ import numpy as np
 import pytest
 
 import sofie
-from sofie.lowering.conv import DEPTHWISE_SMALL_MAX_WIDTH
 from tests.e2e.test_ops import ATOL, BATCHES, RTOL, Suite
 
 CONFIGS = [("O0", "none"), ("default", "openblas")]
@@ -110,6 +112,20 @@ def depthwise_suite() -> Suite:
     s.case("small_5x5_s1_7x7_odd_pads", small(16, (7, 7), 5, 1, [2, 1, 0, 3], "none"))
     s.case("small_3x3_s1_15x9", small(5, (15, 9), 3, 1, [1] * 4, "relu6"))
     s.case("small_3x3_s1_16x16", small(5, (16, 16), 3, 1, [1] * 4, "none"))
+    # rows of more than 16 outputs: the AVX-512 wide path (chunks of 16 columns, several rows per step)
+    s.case("wide_3x3_s1_17x17_relu6", small(5, (17, 17), 3, 1, [1] * 4, "relu6"))
+    s.case("wide_3x3_s1_56x56_residual", small(3, (56, 56), 3, 1, [1] * 4, "residual"))
+    s.case("wide_3x3_s1_33x57_silu", small(3, (33, 57), 3, 1, [1] * 4, "silu"))
+    s.case("wide_3x3_s2_112_relu6", small(3, (21, 112), 3, 2, [1] * 4, "relu6"))
+    s.case("wide_3x3_s2_65_tf_pads", small(3, (21, 65), 3, 2, [0, 0, 1, 1], "none"))
+    s.case("wide_5x5_s1_28x28_silu", small(5, (28, 28), 5, 1, [2] * 4, "silu"))
+    s.case("wide_5x5_s2_56_silu", small(3, (23, 56), 5, 2, [1, 1, 2, 2], "silu"))
+    s.case("wide_5x5_s2_67", small(3, (11, 67), 5, 2, [2] * 4, "none"))
+    s.op("wide_3x3_s1_mult2", "Conv", [("N", 3, 11, 35), *dw(3, (3, 3), 2)], group=3, pads=[1, 1, 1, 1])
+    s.op("wide_4x6_s2_no_bias", "Conv", [("N", 2, 12, 50), w(2, 1, 4, 6)], group=2, strides=[2, 2],
+         pads=[1, 2, 2, 3])
+    s.op("wide_7x7_s1", "Conv", [("N", 2, 9, 40), *dw(2, (7, 7))], group=2, pads=[3, 3, 3, 3])
+    s.op("wide_1d_k8_s2", "Conv", [("N", 3, 90), w(3, 1, 8), w(3)], group=3, strides=[2], pads=[3, 4])
     return s
 
 
@@ -124,18 +140,20 @@ def _compare(passes: str, blas: str) -> dict[str, dict[int, tuple[np.ndarray, np
     return _RESULTS[(passes, blas)]
 
 
-def test_kernel_choice_by_row_width() -> None:
-    """Rows of up to DEPTHWISE_SMALL_MAX_WIDTH outputs take the small-image kernel, wider rows
-    and dilated convs the phase-plane one (through sofie::rt::conv2d)."""
+def test_kernel_choice() -> None:
+    """Depthwise convs of kW <= 8 and s_w 1 or 2 take the direct kernel (sofie_rt/depthwise_small.hxx)
+    whatever their row width; s_w 3, kW 9 and dilated ones the phase-plane one (through
+    sofie::rt::conv2d)."""
     s = Suite("dw_choice", 3)
     rng = np.random.default_rng(3)
-    for name, hw, dil in [("small", (14, 14), 1), ("edge", (9, DEPTHWISE_SMALL_MAX_WIDTH), 1),
-                          ("wide", (9, DEPTHWISE_SMALL_MAX_WIDTH + 1), 1), ("dilated", (9, 9), 2)]:
-        s.op(name, "Conv", [("N", 4, *hw), rng.standard_normal((4, 1, 3, 3)).astype(np.float32)], group=4,
-             pads=[dil] * 4, dilations=[dil, dil])
+    for name, hw, k, st, dil in [("small", (14, 14), 3, 1, 1), ("edge", (9, 16), 3, 1, 1), ("wide", (9, 17), 3, 1, 1),
+                                 ("wide_s2", (9, 113), 5, 2, 1), ("k8", (9, 40), 8, 1, 1), ("s3", (9, 60), 3, 3, 1),
+                                 ("k9", (9, 40), 9, 1, 1), ("dilated", (9, 9), 3, 1, 2)]:
+        s.op(name, "Conv", [("N", 4, *hw), rng.standard_normal((4, 1, k, k)).astype(np.float32)], group=4,
+             pads=[dil * (k // 2)] * 4, strides=[st, st], dilations=[dil, dil])
     text = open(sofie.compile(s.model(), name="dw_choice", blas="none").header).read()
-    assert text.count("sofie::rt::conv2d_depthwise_small(") == 2  # small, edge
-    assert text.count("sofie::rt::conv2d(") == 2  # wide, dilated
+    assert text.count("sofie::rt::conv2d_depthwise_small(") == 5  # small, edge, wide, wide_s2, k8
+    assert text.count("sofie::rt::conv2d(") == 3  # s3, k9, dilated
 
 
 @pytest.mark.parametrize("passes,blas", CONFIGS)

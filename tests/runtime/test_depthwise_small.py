@@ -1,16 +1,19 @@
-"""The small-image depthwise conv (sofie_rt/depthwise_small.hxx, conv2d_depthwise_small) against
-numpy, in three builds: -march=native (the AVX-512 masked-load path for stride 1 and 2 and rows
-of up to 16 columns on this host; the phase-plane kernel for the rest), -mavx2 -mfma and no
--march (the phase-plane kernel it hands every case to). The e2e tests
-(tests/e2e/test_depthwise.py) only build natively.
+"""The direct depthwise conv (sofie_rt/depthwise_small.hxx, conv2d_depthwise_small) against
+numpy, in three builds: -march=native (on this host the AVX-512 paths: rows of up to 16 columns
+one zmm, wider rows in chunks of 16 columns with several output rows per step, s_w 1 or 2 and
+kW <= 8; the phase-plane kernel for the rest), -mavx2 -mfma and no -march (the phase-plane kernel
+it hands every case to). The e2e tests (tests/e2e/test_depthwise.py) only build natively.
 
 Shapes: flat images of up to 64 outputs (stride 1, W == OW: 1 to 4 vectors, one or two
-channels at a time), rows of 1, 7, 8, 9, 14, 16, 17 (every vector width and its edge) up to 32 output columns
-(the generic path's widest vector), 3x3 / 5x5 / 2x4 / 7x7 kernels, strides 1, 2, 3 and (2, 1),
-zero, symmetric, asymmetric and wider-than-kernel pads, channel multipliers 1 and 2, channel
-counts not a multiple of 16, batch 2; bias, a residual, Relu6 and SiLU epilogues. The scratch
-starts full of NaN, y is followed by a guard the row stores must not touch, and the scratch
-size must equal sofie.lowering.conv's mirror.
+channels at a time), rows of 1, 7, 8, 9, 14, 16 (the one-register path and its edge), then the
+wide path: 17, 20, 31, 32, 33, 35, 56, 57, 66 -> 31, 112, 113 -> 57 and every width from 39 to
+48 (full and masked chunks, a last chunk of 1 to 16 columns), 3x3 / 5x5 and kW 1..8 with
+kH != kW, strides 1, 2, 3, (2, 1), (1, 2), (3, 1), zero, symmetric, asymmetric (0/1/2) pads and
+pads wider than a chunk, channel multipliers 1 and 2, channel counts not a multiple of 16,
+batch 2, fewer output rows than a step (and counts not a multiple of it); bias present and
+absent, a residual, Relu6 and SiLU epilogues. The scratch starts full of NaN, y is followed by
+a guard the row stores must not touch, and the scratch size must equal sofie.lowering.conv's
+mirror.
 Tolerance: atol 1e-5 * taps, rtol 1e-5 (float32 sums of at most 49 products of magnitude <= 1).
 """
 
@@ -45,7 +48,7 @@ CASES = [
     (1, 6, 9, 9, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 0),     # 9 outputs: past the ymm
     (1, 6, 8, 8, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 0),     # 8 outputs: one ymm
     (1, 4, 33, 32, 1, (3, 3), (1, 1, 1, 1), (1, 2), 1, 1, 1),   # 16 outputs from 32 columns
-    (1, 4, 31, 31, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 1),   # 31 outputs: generic only
+    (1, 4, 31, 31, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 1),   # 31 outputs: two chunks
     (1, 3, 17, 17, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 0),   # 17 outputs: past 16 lanes
     (1, 4, 13, 11, 1, (3, 3), (1, 1, 1, 1), (3, 3), 1, 0, 0),   # stride 3: the split path
     (1, 4, 13, 11, 1, (3, 3), (1, 1, 1, 1), (2, 1), 1, 0, 0),
@@ -61,6 +64,38 @@ CASES = [
     (2, 5, 4, 4, 2, (3, 3), (0, 0, 2, 2), (1, 1), 1, 1, 1),     # 16: one vector, pads on one side
     (1, 3, 3, 9, 1, (2, 2), (1, 0, 0, 1), (1, 1), 0, 1, 0),     # 27, even kernel
     (1, 9, 8, 8, 1, (7, 7), (3, 3, 3, 3), (1, 1), 1, 0, 2),     # 64 outputs, 49 taps
+    # rows of more than 16 outputs: the AVX-512 wide path (chunks of 16 columns, R rows per step)
+    (1, 5, 17, 17, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 1),   # 17: one full chunk + 1 column
+    (2, 3, 31, 31, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 1, 1),   # 31, batch 2, residual
+    (1, 4, 32, 32, 1, (3, 3), (1, 1, 1, 1), (1, 1), 0, 0, 0),   # 32: two full chunks, no bias
+    (1, 3, 33, 33, 1, (5, 5), (2, 2, 2, 2), (1, 1), 1, 0, 2),   # 33, 5x5
+    (1, 3, 18, 56, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 1, 1),   # 56: the interior chunks unmasked
+    (1, 3, 11, 57, 1, (5, 5), (2, 2, 2, 2), (1, 1), 1, 1, 2),
+    (1, 2, 10, 112, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 1),
+    (1, 3, 23, 112, 1, (3, 3), (0, 0, 1, 1), (2, 2), 1, 0, 1),  # 112 -> 56, MobileNet's s2 pads
+    (1, 3, 23, 113, 1, (3, 3), (1, 1, 1, 1), (2, 2), 1, 1, 0),  # 113 -> 57
+    (1, 3, 21, 66, 1, (5, 5), (1, 1, 2, 2), (2, 2), 1, 0, 2),   # 5x5 s2, EfficientNet's pads
+    (2, 3, 19, 69, 1, (5, 5), (2, 2, 2, 2), (2, 2), 0, 1, 1),   # 69 -> 35, batch 2, residual
+    (1, 3, 14, 40, 1, (3, 3), (1, 1, 1, 1), (2, 2), 1, 0, 0),   # 40 -> 20
+    (1, 3, 9, 37, 1, (3, 3), (2, 0, 1, 2), (1, 1), 1, 0, 0),    # asymmetric pads 0/1/2
+    (1, 3, 9, 37, 1, (3, 3), (0, 2, 2, 1), (2, 2), 1, 1, 0),
+    (1, 3, 11, 35, 2, (3, 3), (1, 1, 1, 1), (1, 1), 1, 1, 1),   # M = 2C
+    (1, 3, 11, 70, 2, (5, 5), (2, 2, 2, 2), (2, 2), 1, 0, 0),   # M = 2C, stride 2
+    (1, 2, 6, 40, 1, (1, 1), (0, 0, 0, 0), (1, 1), 1, 0, 0),    # kW 1..8, kH != kW
+    (1, 2, 6, 41, 1, (2, 2), (1, 0, 0, 1), (1, 1), 1, 1, 0),
+    (1, 2, 6, 42, 1, (3, 4), (1, 2, 1, 1), (1, 1), 1, 0, 1),
+    (1, 2, 7, 43, 1, (2, 5), (0, 2, 1, 2), (2, 2), 1, 0, 0),
+    (1, 2, 8, 44, 1, (4, 6), (2, 3, 1, 2), (1, 1), 0, 0, 2),
+    (1, 2, 9, 45, 1, (7, 7), (3, 3, 3, 3), (2, 2), 1, 1, 0),
+    (1, 2, 9, 46, 1, (5, 8), (2, 4, 2, 3), (1, 1), 1, 0, 0),
+    (1, 2, 9, 47, 1, (3, 8), (1, 3, 1, 4), (2, 2), 1, 0, 1),
+    (1, 2, 9, 48, 1, (1, 3), (0, 1, 0, 1), (2, 2), 1, 0, 0),
+    (1, 2, 9, 39, 1, (3, 3), (1, 1, 1, 1), (2, 1), 1, 0, 0),    # s_h != s_w: the one-row steps
+    (1, 2, 12, 39, 1, (5, 5), (2, 2, 2, 2), (1, 2), 1, 1, 1),
+    (1, 2, 12, 39, 1, (3, 3), (1, 1, 1, 1), (3, 1), 1, 0, 0),   # s_h 3
+    (1, 2, 7, 50, 1, (3, 3), (1, 1, 1, 1), (3, 3), 1, 0, 0),    # s_w 3: the phase-plane kernel
+    (1, 2, 5, 40, 1, (3, 3), (4, 18, 3, 20), (1, 1), 1, 0, 0),  # pads past a chunk
+    (1, 2, 3, 100, 1, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 1),   # fewer rows than a step
 ]
 
 

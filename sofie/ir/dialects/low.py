@@ -162,10 +162,11 @@ Conv2dSmallN = _kernel("low.conv2d_small_n", "X W B? Z? scratch? Y:out",
         dtypes=("f32",))
 Conv2dDepthwiseSmall = _kernel("low.conv2d_depthwise_small", "X W B? Z? scratch Y:out",
                                 {**EPILOGUE, "pads": Attr("ints"), "strides": Attr("ints")},
-        "depthwise conv (one input channel per group, dilation 1) on rows of up to 16 outputs: each "
-        "output row one vector (sofie_rt/depthwise_small.hxx; scratch holds two channels of split "
-        "input rows for the builds without AVX-512); Z is a residual added before act. A 1-D conv "
-        "runs as a 2-D one of height 1")
+        "depthwise conv (one input channel per group, dilation 1, kW <= 8, s_w 1 or 2) read straight "
+        "from X on AVX-512: an output row of up to 16 columns one vector, wider rows in chunks of 16 "
+        "columns, several rows per step (sofie_rt/depthwise_small.hxx); scratch holds the phase "
+        "planes of conv2d_depthwise, which the builds without AVX-512 run; Z is a residual added "
+        "before act. A 1-D conv runs as a 2-D one of height 1")
 Conv2dWinograd = _kernel("low.conv2d_winograd", "X U B? Z? scratch Y:out", {**EPILOGUE, "pads": Attr("ints"),
                                                             "output_tile": Attr("int"),
                                                             "tile_block": Attr("int"),
