@@ -65,7 +65,8 @@ namespace detail::gemm {
 // (6 KiB) in L1 across the tiles of its row and makes the C tile's extra load/store per K
 // block negligible (1 per 256 FMAs). NC = 192 is a multiple of the AVX-512 tile (64) and of
 // the panel width. A is not packed (see gemm_kernels.hxx), so the whole stack use is the
-// B buffer, bounded for worker-thread stacks; a B packed ahead of time needs none.
+// B buffer, bounded for worker-thread stacks; a B packed ahead of time needs none, a float B
+// read in place (kInPlaceMaxM) KC x NR floats for the columns of its last narrow tile.
 template <class T>
 inline constexpr std::size_t KC = 1024 / sizeof(T);
 inline constexpr std::size_t NC = 192;
@@ -173,8 +174,51 @@ inline void run_block(std::size_t M, std::size_t nc, std::size_t kc, const AView
     }
 }
 
+// Rows of A up to which blocked reads a float B as stored instead of packing it: packing is a
+// copy of B that pays only when many 6-row slices of A reuse the packed block. Measured on
+// conv-shaped products (1x1 convs of MobileNet-V2, EfficientNet-B0, ResNet-50; B from memory),
+// time in place / packed, AVX-512 and -mavx2: 16x12544x32 0.44 / 0.59, 48x3136x64 0.59 / 0.80,
+// 32x784x192 0.70 / 0.80, 192x784x32 0.91 / 0.95, 384x196x64 0.97 / 0.97, 256x3136x64 1.10,
+// 512x784x128 1.08 (the row tiles re-read B's strided rows from L2 more than they save).
+inline constexpr std::size_t kInPlaceMaxM = 192;
+
+// Whether blocked reads B as stored rather than packing it: float, not transposed, on the
+// register kernels, and few rows of A, so a packed block would be read only a few times.
+template <class T>
+inline constexpr bool reads_b_in_place(bool transB, std::size_t M) {
+    return std::is_same_v<T, float> && kReadsBInPlace && !transB && M <= kInPlaceMaxM;
+}
+
+// run_block for float B as stored (row-major, not transposed), read in place by the register
+// kernels: rows k0.. and columns j0.. of B, rows ldb apart. A last tile narrower than NR
+// reads its columns packed (their zero padding keeps the loads in bounds).
+template <class F>
+inline void run_block_in_place(std::size_t M, std::size_t nc, std::size_t kc, const AView<float>& a,
+                               const float* B, std::size_t ldb, std::size_t k0, float* C, std::size_t ldc,
+                               std::size_t j0, Epilogue<float, F> e, const Fused<float, F>& fused) {
+    constexpr std::size_t NR = kernel_nr<float>();
+    const std::size_t full = nc / NR * NR;
+    alignas(64) float tail[KC<float> * NR];
+    if (full < nc) pack_b(false, B, ldb, k0, kc, j0 + full, nc - full, tail);
+    const float* b = B + k0 * ldb + j0;
+    for (std::size_t i = 0; i < M; i += MR) {
+        const std::size_t mr = std::min(MR, M - i);
+        const float* ai = a.base + (i / MR) * a.ps;
+        for (std::size_t j = 0; j < nc; j += NR) {
+            if (fused.bias) e.bias = fused.bias + (fused.bias_per_row ? i : j0 + j);
+            if (fused.residual) e.residual = fused.residual + i * ldc + j0 + j;
+            if (j < full) {
+                tile_in_place(kc, mr, ai, a.rs, a.ks, b + j, ldb, C + i * ldc + j0 + j, ldc, e);
+            } else {
+                tile(kc, mr, nc - j, ai, a.rs, a.ks, tail, kc * PW<float>, 0, C + i * ldc + j0 + j, ldc, e);
+            }
+        }
+    }
+}
+
 // C = epilogue(alpha * op(A) * op(B) + beta * C), B packed here per KC x NC block, or
-// (packed != nullptr) packed once for all of K and N by pack_b.
+// (packed != nullptr) packed once for all of K and N by pack_b, or for few rows of A read as
+// stored (blocked_in_place).
 template <class T, class F>
 inline void blocked(const AView<T>& a, bool transB, std::size_t M, std::size_t N, std::size_t K, T alpha,
                     const T* B, std::size_t ldb, const T* packed, T beta, T* C, std::size_t ldc,
@@ -201,6 +245,8 @@ inline void blocked(const AView<T>& a, bool transB, std::size_t M, std::size_t N
             const AView<T> ak{a.base + k0 * a.ks, a.ps, a.rs, a.ks};
             if (packed) {
                 run_block(M, nc, kc, ak, packed + j0 * K + k0 * PW<T>, K * PW<T>, C, ldc, j0, e, fused);
+            } else if (reads_b_in_place<T>(transB, M)) {
+                if constexpr (std::is_same_v<T, float>) run_block_in_place(M, nc, kc, ak, B, ldb, k0, C, ldc, j0, e, fused);
             } else {
                 alignas(64) T buffer[KC<T> * NC];
                 pack_b(transB, B, ldb, k0, kc, j0, nc, buffer);

@@ -14,7 +14,8 @@
 //     stays in L1 across the tiles of a row of panels.
 //   B is packed in panels of PW = 64 bytes (16 floats, 8 doubles) of columns, k-major: column j
 //     of panel p at k is b[p * b_ps + k * PW + j], zero padded past N. The AVX-512 kernel reads
-//     4 panels at a time, AVX2 one, the generic kernel half or all of one.
+//     4 panels at a time, AVX2 one, the generic kernel half or all of one. The float register
+//     kernels also read a B as stored, rows b_ks apart (tile_in_place): full tiles only.
 #ifndef SOFIE_RT_GEMM_KERNELS_HXX_V0_1_0
 #define SOFIE_RT_GEMM_KERNELS_HXX_V0_1_0
 
@@ -219,8 +220,8 @@ inline constexpr std::size_t NR_FLOAT = 64;
 
 template <int R, int NV, class F>
 inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
-                          std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_ps, float* C,
-                          std::size_t ldc, const Epilogue<float, F>& e) {
+                          std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_vs,
+                          std::size_t b_ks, float* C, std::size_t ldc, const Epilogue<float, F>& e) {
     __m512 acc[R][NV];
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r)
@@ -243,7 +244,7 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
     for (std::size_t k = 0; k < kc; ++k) {
         __m512 bv[NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + std::size_t(v) * b_ps + k * 16);
+        for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + std::size_t(v) * b_vs + k * b_ks);
 #pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
             const __m512 x = _mm512_set1_ps(ar[r][k * a_ks]);
@@ -285,13 +286,13 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
 
 template <int R, class F>
 inline void dispatch_nv(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
-                        const float* b, std::size_t b_ps, float* C, std::size_t ldc,
+                        const float* b, std::size_t b_vs, std::size_t b_ks, float* C, std::size_t ldc,
                         const Epilogue<float, F>& e) {
     switch ((nr + 15) / 16) {
-        case 1: kernel_avx512<R, 1>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
-        case 2: kernel_avx512<R, 2>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
-        case 3: kernel_avx512<R, 3>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
-        default: kernel_avx512<R, 4>(kc, nr, a, a_rs, a_ks, b, b_ps, C, ldc, e); break;
+        case 1: kernel_avx512<R, 1>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, e); break;
+        case 2: kernel_avx512<R, 2>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, e); break;
+        case 3: kernel_avx512<R, 3>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, e); break;
+        default: kernel_avx512<R, 4>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, e); break;
     }
 }
 
@@ -308,8 +309,8 @@ inline __m256i avx2_mask(std::size_t n) {  // lanes < n set
 
 template <int R, int NV, class F>
 inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
-                        std::size_t a_ks, const float* SOFIE_RESTRICT b, float* C, std::size_t ldc,
-                        const Epilogue<float, F>& e) {
+                        std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_ks, float* C,
+                        std::size_t ldc, const Epilogue<float, F>& e) {
     __m256 acc[R][NV];
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r)
@@ -322,7 +323,7 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
     for (std::size_t k = 0; k < kc; ++k) {
         __m256 bv[NV];
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + k * 16 + 8 * v);
+        for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + k * b_ks + 8 * v);
 #pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
             const __m256 x = _mm256_broadcast_ss(ar[r] + k * a_ks);
@@ -363,11 +364,12 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
 
 template <int R, class F>
 inline void dispatch_nv(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
-                        const float* b, std::size_t, float* C, std::size_t ldc, const Epilogue<float, F>& e) {
+                        const float* b, std::size_t, std::size_t b_ks, float* C, std::size_t ldc,
+                        const Epilogue<float, F>& e) {
     if (nr > 8) {
-        kernel_avx2<R, 2>(kc, nr, a, a_rs, a_ks, b, C, ldc, e);
+        kernel_avx2<R, 2>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, e);
     } else {
-        kernel_avx2<R, 1>(kc, nr, a, a_rs, a_ks, b, C, ldc, e);
+        kernel_avx2<R, 1>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, e);
     }
 }
 #endif
@@ -381,6 +383,53 @@ inline constexpr std::size_t kernel_nr() {
     return NR_GENERIC<T>;
 }
 
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// One float tile by the register kernels: B's first column at b, the next 16 columns b_vs
+// further (AVX-512 only; AVX2 reads 16 columns side by side), the next k b_ks further.
+template <class F>
+inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const float* a, std::size_t a_rs,
+                          std::size_t a_ks, const float* b, std::size_t b_vs, std::size_t b_ks, float* C,
+                          std::size_t ldc, const Epilogue<float, F>& e) {
+    // The register kernels store with bias and residual only (and ReLU, a max in registers),
+    // so their 24 instances per ISA are shared by every activation (each op's epilogue is its
+    // own type: instancing the kernels per activation made a CNN's build minutes long); any
+    // other activation then runs over the tile's rows, still in L1.
+    constexpr bool relu = std::is_same_v<F, Relu>;
+    const Epilogue<float, Identity> ek{e.alpha, e.beta, e.first, e.last, e.bias, e.bias_per_row,
+                                       e.residual, Identity{}, relu};
+    switch (mr) {
+        case 1: dispatch_nv<1>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+        case 2: dispatch_nv<2>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+        case 3: dispatch_nv<3>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+        case 4: dispatch_nv<4>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+        case 5: dispatch_nv<5>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+        default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+    }
+    if constexpr (!std::is_same_v<F, Identity> && !relu) {
+        if (e.last) {
+            for (std::size_t r = 0; r < mr; ++r) activate_row(C + r * ldc, nr, e.f);
+        }
+    }
+}
+
+// Whether this build's float kernels can read B as stored (tile_in_place).
+inline constexpr bool kReadsBInPlace = true;
+
+// One full-width float tile (nr == NR_FLOAT) reading B as stored, row-major with row stride
+// ldb: b is B at the tile's first column and the block's first k.
+template <class F>
+inline void tile_in_place(std::size_t kc, std::size_t mr, const float* a, std::size_t a_rs, std::size_t a_ks,
+                          const float* b, std::size_t ldb, float* C, std::size_t ldc, const Epilogue<float, F>& e) {
+    register_tile(kc, mr, NR_FLOAT, a, a_rs, a_ks, b, 16, ldb, C, ldc, e);
+}
+#else
+inline constexpr bool kReadsBInPlace = false;
+
+template <class F>
+inline void tile_in_place(std::size_t, std::size_t, const float*, std::size_t, std::size_t, const float*,
+                          std::size_t, float*, std::size_t, const Epilogue<float, F>&) {}
+#endif
+
 // One tile: rows [0, mr) of A from a, columns [0, nr) of packed B starting at column j of
 // the block (b: the block's first panel, b_ps: panel stride), C at the tile.
 template <class T, class F>
@@ -389,27 +438,7 @@ inline void tile(std::size_t kc, std::size_t mr, std::size_t nr, const T* a, std
                  const Epilogue<T, F>& e) {
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
     if constexpr (std::is_same_v<T, float>) {
-        // The register kernels store with bias and residual only, so their 24 instances per
-        // ISA are shared by every activation (each op's epilogue is its own type: instancing
-        // the kernels per activation made a CNN's build minutes long); the activation then
-        // runs over the tile's rows, still in L1.
-        constexpr bool relu = std::is_same_v<F, Relu>;
-        const Epilogue<float, Identity> ek{e.alpha, e.beta, e.first, e.last, e.bias, e.bias_per_row,
-                                           e.residual, Identity{}, relu};
-        const float* bt = b + (j / PW<float>) * b_ps;
-        switch (mr) {
-            case 1: dispatch_nv<1>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
-            case 2: dispatch_nv<2>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
-            case 3: dispatch_nv<3>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
-            case 4: dispatch_nv<4>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
-            case 5: dispatch_nv<5>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
-            default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, bt, b_ps, C, ldc, ek); break;
-        }
-        if constexpr (!std::is_same_v<F, Identity> && !relu) {
-            if (e.last) {
-                for (std::size_t r = 0; r < mr; ++r) activate_row(C + r * ldc, nr, e.f);
-            }
-        }
+        register_tile(kc, mr, nr, a, a_rs, a_ks, b + (j / PW<float>) * b_ps, b_ps, PW<float>, C, ldc, e);
         return;
     }
 #endif
