@@ -212,7 +212,9 @@ def spell_lambda(body: str, dtype: str) -> str:
     if not body:
         return "sofie::rt::Identity{}"
     if dtype == "f32" and parse_body(body) == Call("max", (Var(0), Const(0))):
-        return "sofie::rt::Relu{}"  # the GEMM kernels apply it in registers (gemm_kernels.hxx)
+        # the GEMM kernels apply it in registers; the lambda gives each op a type of its own
+        # (sofie_rt/gemm_kernels.hxx, Relu)
+        return "sofie::rt::relu([] {})"
     t = cpp_type(dtype)
     # SOFIE_EPILOGUE_INLINE (sofie_rt/kernels.hxx): always inlined into the kernel's loop
     return (f"[]({t} x0) SOFIE_EPILOGUE_INLINE {{ return static_cast<{t}>("

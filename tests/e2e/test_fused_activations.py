@@ -154,7 +154,7 @@ def test_each_conv_takes_the_path_it_claims(compiled) -> None:
     assert text.count("sofie::rt::conv2d_small_n(") == paths.count("small_n")
     # every epilogue reaches the generated code as a lambda spelled from its scalar body, but
     # ReLU, which is the runtime's functor (the GEMM kernels apply it in registers)
-    assert "sofie::rt::Relu{}" in text
+    assert "sofie::rt::relu([] {})" in text
     assert text.count("[](float x0) SOFIE_EPILOGUE_INLINE {") >= len(ACTIVATIONS) - 1, text.count("[](float x0)")
 
 

@@ -25,17 +25,7 @@ namespace rt {
 // lambda spelled from the activation's one definition, a scalar body in the
 // IR), so every epilogue loop is specialized at compile time.
 // ---------------------------------------------------------------------------
-// The generated epilogue lambdas carry SOFIE_EPILOGUE_INLINE: in a large model g++ stops
-// inlining plain inline functions once the translation unit has grown enough, and a
-// lambda left as a call inside a kernel's epilogue loop keeps that loop scalar (a SiLU
-// epilogue ran 20x slower than the same loop written out).
-#ifndef SOFIE_EPILOGUE_INLINE
-#if defined(__GNUC__)
-#define SOFIE_EPILOGUE_INLINE __attribute__((always_inline))
-#else
-#define SOFIE_EPILOGUE_INLINE
-#endif
-#endif
+// The generated epilogue lambdas carry SOFIE_EPILOGUE_INLINE (gemm_kernels.hxx says why).
 
 // (Identity, the functor of no activation, is declared with the GEMM kernels: gemm_kernels.hxx.)
 
