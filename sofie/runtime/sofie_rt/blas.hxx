@@ -156,12 +156,12 @@ struct AView {
     std::size_t ps, rs, ks;
 };
 
-// One KC x NC block of packed B (panel stride b_ps) against all rows of op(A), whose
-// columns k0.. a points at.
-template <class T, class F>
-inline void run_block(std::size_t M, std::size_t nc, std::size_t kc, const AView<T>& a, const T* b,
-                      std::size_t b_ps, T* C, std::size_t ldc, std::size_t j0, Epilogue<T, F> e,
-                      const Fused<T, F>& fused) {
+// Every register tile of one KC x nc block of C at column j0, by rows of MR then columns of
+// NR: tile_at(mr, ai, j, nr, c, e) with A's rows at ai, the tile's column j in the block, C at
+// c, and e pointing at the tile's bias and residual.
+template <class T, class F, class TileAt>
+inline void for_each_tile(std::size_t M, std::size_t nc, const AView<T>& a, T* C, std::size_t ldc, std::size_t j0,
+                          Epilogue<T, F> e, const Fused<T, F>& fused, TileAt tile_at) {
     constexpr std::size_t NR = kernel_nr<T>();
     for (std::size_t i = 0; i < M; i += MR) {
         const std::size_t mr = std::min(MR, M - i);
@@ -169,9 +169,21 @@ inline void run_block(std::size_t M, std::size_t nc, std::size_t kc, const AView
         for (std::size_t j = 0; j < nc; j += NR) {
             if (fused.bias) e.bias = fused.bias + (fused.bias_per_row ? i : j0 + j);
             if (fused.residual) e.residual = fused.residual + i * ldc + j0 + j;
-            tile(kc, mr, std::min(NR, nc - j), ai, a.rs, a.ks, b, b_ps, j, C + i * ldc + j0 + j, ldc, e);
+            tile_at(mr, ai, j, std::min(NR, nc - j), C + i * ldc + j0 + j, e);
         }
     }
+}
+
+// One KC x NC block of packed B (panel stride b_ps) against all rows of op(A), whose
+// columns k0.. a points at.
+template <class T, class F>
+inline void run_block(std::size_t M, std::size_t nc, std::size_t kc, const AView<T>& a, const T* b,
+                      std::size_t b_ps, T* C, std::size_t ldc, std::size_t j0, const Epilogue<T, F>& e,
+                      const Fused<T, F>& fused) {
+    for_each_tile(M, nc, a, C, ldc, j0, e, fused,
+                  [&](std::size_t mr, const T* ai, std::size_t j, std::size_t nr, T* c, const Epilogue<T, F>& et) {
+                      tile(kc, mr, nr, ai, a.rs, a.ks, b, b_ps, j, c, ldc, et);
+                  });
 }
 
 // Rows of A up to which blocked reads a float B as stored instead of packing it: packing is a
@@ -195,25 +207,21 @@ inline constexpr bool reads_b_in_place(bool transB, std::size_t M) {
 template <class F>
 inline void run_block_in_place(std::size_t M, std::size_t nc, std::size_t kc, const AView<float>& a,
                                const float* B, std::size_t ldb, std::size_t k0, float* C, std::size_t ldc,
-                               std::size_t j0, Epilogue<float, F> e, const Fused<float, F>& fused) {
+                               std::size_t j0, const Epilogue<float, F>& e, const Fused<float, F>& fused) {
     constexpr std::size_t NR = kernel_nr<float>();
     const std::size_t full = nc / NR * NR;
     alignas(64) float tail[KC<float> * NR];
     if (full < nc) pack_b(false, B, ldb, k0, kc, j0 + full, nc - full, tail);
     const float* b = B + k0 * ldb + j0;
-    for (std::size_t i = 0; i < M; i += MR) {
-        const std::size_t mr = std::min(MR, M - i);
-        const float* ai = a.base + (i / MR) * a.ps;
-        for (std::size_t j = 0; j < nc; j += NR) {
-            if (fused.bias) e.bias = fused.bias + (fused.bias_per_row ? i : j0 + j);
-            if (fused.residual) e.residual = fused.residual + i * ldc + j0 + j;
-            if (j < full) {
-                tile_in_place(kc, mr, ai, a.rs, a.ks, b + j, ldb, C + i * ldc + j0 + j, ldc, e);
-            } else {
-                tile(kc, mr, nc - j, ai, a.rs, a.ks, tail, kc * PW<float>, 0, C + i * ldc + j0 + j, ldc, e);
-            }
-        }
-    }
+    for_each_tile(M, nc, a, C, ldc, j0, e, fused,
+                  [&](std::size_t mr, const float* ai, std::size_t j, std::size_t nr, float* c,
+                      const Epilogue<float, F>& et) {
+                      if (j < full) {
+                          tile_in_place(kc, mr, ai, a.rs, a.ks, b + j, ldb, c, ldc, et);
+                      } else {
+                          tile(kc, mr, nr, ai, a.rs, a.ks, tail, kc * PW<float>, 0, c, ldc, et);
+                      }
+                  });
 }
 
 // C = epilogue(alpha * op(A) * op(B) + beta * C), B packed here per KC x NC block, or
