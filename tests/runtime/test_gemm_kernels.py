@@ -6,8 +6,9 @@ Shapes cover M, N and K of 1, every row tail (M mod 6) and every column tail of 
 tile (N mod 64 for AVX-512, so also mod 16 and mod 8), several K blocks (K > 256) and N blocks
 (N > 192), both transposes, padded leading dimensions, alpha/beta including beta = 0 over a C
 full of NaN (C must not be read), and the epilogue: bias per row or per column, a residual,
-ReLU or tanh. A float B as stored is read in place for up to 192 rows of A (kInPlaceMaxM) and
-packed per block for more, both covered. B or A packed ahead of time (pack_b + gemm_packed_b, pack_a + gemm_packed_a)
+ReLU or tanh. A float B as stored is read in place: by every row tile for up to 6 rows of A,
+else by the first row tile, whose kernel packs it for the others (run_block_in_place), both
+covered, with B's narrow last tile packed before. B or A packed ahead of time (pack_b + gemm_packed_b, pack_a + gemm_packed_a)
 run the same cases, and the packed bytes must equal sofie.lowering.gemm_pack's packed_b and
 packed_a, the compile-time packers.
 Tolerance: atol 4e-5 sqrt(K) (float32 sums of K terms of magnitude <= 1), rtol 1e-5.
@@ -69,7 +70,7 @@ def shapes() -> list[tuple[int, int, int]]:
     out += [(1, 1, 1), (1, 200, 200), (3, 1, 17), (13, 400, 3), (14, 70, 600), (6, 257, 513),
             (32, 50, 50), (20, 193, 257), (2, 130, 1),   # K and N blocks, batch-1 rows
             (9, 1700, 64), (5, 2000, 40),  # short K: wider N blocks (768, 1216 columns) and their tails
-            # more rows than kInPlaceMaxM (192): B packed per block, not read in place
+            # many row tiles after the one that reads B as stored and packs it
             (197, 70, 30), (200, 130, 20), (193, 65, 300), (250, 200, 7)]
     return out
 

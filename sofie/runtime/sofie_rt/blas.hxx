@@ -66,7 +66,7 @@ namespace detail::gemm {
 // block negligible (1 per 256 FMAs). NC = 192 is a multiple of the AVX-512 tile (64) and of
 // the panel width. A is not packed (see gemm_kernels.hxx), so the whole stack use is the
 // B buffer, bounded for worker-thread stacks; a B packed ahead of time needs none, a float B
-// read in place (kInPlaceMaxM) KC x NR floats for the columns of its last narrow tile.
+// read in place (run_block_in_place) the same buffer, filled by the first row tiles.
 template <class T>
 inline constexpr std::size_t KC = 1024 / sizeof(T);
 inline constexpr std::size_t NC = 192;
@@ -186,40 +186,38 @@ inline void run_block(std::size_t M, std::size_t nc, std::size_t kc, const AView
                   });
 }
 
-// Rows of A up to which blocked reads a float B as stored instead of packing it: packing is a
-// copy of B that pays only when many 6-row slices of A reuse the packed block. Measured on
-// conv-shaped products (1x1 convs of MobileNet-V2, EfficientNet-B0, ResNet-50; B from memory),
-// time in place / packed, AVX-512 and -mavx2: 16x12544x32 0.44 / 0.59, 48x3136x64 0.59 / 0.80,
-// 32x784x192 0.70 / 0.80, 192x784x32 0.91 / 0.95, 384x196x64 0.97 / 0.97, 256x3136x64 1.10,
-// 512x784x128 1.08 (the row tiles re-read B's strided rows from L2 more than they save).
-inline constexpr std::size_t kInPlaceMaxM = 192;
-
-// Whether blocked reads B as stored rather than packing it: float, not transposed, on the
-// register kernels, and few rows of A, so a packed block would be read only a few times.
+// Whether blocked reads a float B as stored (not transposed, on the register kernels) rather
+// than packing it in a pass of its own: see run_block_in_place.
 template <class T>
-inline constexpr bool reads_b_in_place(bool transB, std::size_t M) {
-    return std::is_same_v<T, float> && kReadsBInPlace && !transB && M <= kInPlaceMaxM;
+inline constexpr bool reads_b_in_place(bool transB) {
+    return std::is_same_v<T, float> && kReadsBInPlace && !transB;
 }
 
-// run_block for float B as stored (row-major, not transposed), read in place by the register
-// kernels: rows k0.. and columns j0.. of B, rows ldb apart. A last tile narrower than NR
-// reads its columns packed (their zero padding keeps the loads in bounds).
+// run_block for float B as stored (row-major, not transposed): rows k0.. and columns j0.. of
+// B, rows ldb apart. The first MR rows of A read B as stored, and their kernel stores the B
+// vectors it loads into `packed` (the block's panels) as it goes; the other rows of A read
+// those panels. So packing costs stores within the first row tiles, not a pass over B of its
+// own, and the other row tiles read contiguous panels, not B's strided rows (which on Intel
+// cost 1.3-1.6x the time with K in the hundreds: 128x784x1152, 128x10000x3200). A last tile
+// narrower than NR has its columns packed first (zero padded).
 template <class F>
 inline void run_block_in_place(std::size_t M, std::size_t nc, std::size_t kc, const AView<float>& a,
-                               const float* B, std::size_t ldb, std::size_t k0, float* C, std::size_t ldc,
-                               std::size_t j0, const Epilogue<float, F>& e, const Fused<float, F>& fused) {
+                               const float* B, std::size_t ldb, std::size_t k0, float* packed, float* C,
+                               std::size_t ldc, std::size_t j0, const Epilogue<float, F>& e,
+                               const Fused<float, F>& fused) {
     constexpr std::size_t NR = kernel_nr<float>();
     const std::size_t full = nc / NR * NR;
-    alignas(64) float tail[KC<float> * NR];
-    if (full < nc) pack_b(false, B, ldb, k0, kc, j0 + full, nc - full, tail);
+    if (full < nc) pack_b(false, B, ldb, k0, kc, j0 + full, nc - full, packed + full * kc);
     const float* b = B + k0 * ldb + j0;
+    const bool reused = M > MR;  // by a second row tile
     for_each_tile(M, nc, a, C, ldc, j0, e, fused,
                   [&](std::size_t mr, const float* ai, std::size_t j, std::size_t nr, float* c,
                       const Epilogue<float, F>& et) {
-                      if (j < full) {
-                          tile_in_place(kc, mr, ai, a.rs, a.ks, b + j, ldb, c, ldc, et);
+                      if (j < full && ai == a.base) {
+                          tile_in_place(kc, mr, ai, a.rs, a.ks, b + j, ldb, reused ? packed + j * kc : nullptr,
+                                        c, ldc, et);
                       } else {
-                          tile(kc, mr, nr, ai, a.rs, a.ks, tail, kc * PW<float>, 0, c, ldc, et);
+                          tile(kc, mr, nr, ai, a.rs, a.ks, packed, kc * PW<float>, j, c, ldc, et);
                       }
                   });
 }
@@ -253,10 +251,14 @@ inline void blocked(const AView<T>& a, bool transB, std::size_t M, std::size_t N
             const AView<T> ak{a.base + k0 * a.ks, a.ps, a.rs, a.ks};
             if (packed) {
                 run_block(M, nc, kc, ak, packed + j0 * K + k0 * PW<T>, K * PW<T>, C, ldc, j0, e, fused);
-            } else if (reads_b_in_place<T>(transB, M)) {
-                if constexpr (std::is_same_v<T, float>) run_block_in_place(M, nc, kc, ak, B, ldb, k0, C, ldc, j0, e, fused);
             } else {
                 alignas(64) T buffer[KC<T> * NC];
+                if constexpr (std::is_same_v<T, float>) {
+                    if (reads_b_in_place<T>(transB)) {
+                        run_block_in_place(M, nc, kc, ak, B, ldb, k0, buffer, C, ldc, j0, e, fused);
+                        continue;
+                    }
+                }
                 pack_b(transB, B, ldb, k0, kc, j0, nc, buffer);
                 run_block(M, nc, kc, ak, buffer, kc * PW<T>, C, ldc, j0, e, fused);
             }

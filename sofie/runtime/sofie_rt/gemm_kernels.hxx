@@ -244,19 +244,24 @@ inline void kernel_generic(std::size_t kc, std::size_t mr, std::size_t nr, const
 // ---------------------------------------------------------------------------
 inline constexpr std::size_t NR_FLOAT = 64;
 
-template <int R, int NV, class F>
+// kPack (full tiles of B as stored, b_vs 16): the B vectors loaded at each k are also
+// stored to pack as 4 packed panels of kc x 16 (see tile_in_place).
+template <int R, int NV, class F, bool kPack = false>
 inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
                           std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_vs,
-                          std::size_t b_ks, float* C, std::size_t ldc, const Epilogue<float, F>& e) {
+                          std::size_t b_ks, float* C, std::size_t ldc, const Epilogue<float, F>& e,
+                          float* SOFIE_RESTRICT pack = nullptr) {
     __m512 acc[R][NV];
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
-    const float* ar[R];
+    // Few integer registers: rows 0-2 of A are a0, a0 + a_rs, a0 + 2 a_rs and rows 3-5 the
+    // same from a3 (scaled-index addresses), B's vectors b, b + b_vs, b + 2 b_vs, b + 3 b_vs.
+    // Six row pointers and four panel pointers left GCC short of registers: it parked them in
+    // mask registers, and on Intel each kmov back takes a slot of an FMA port.
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
-        ar[r] = a + std::size_t(r) * a_rs;
         // The C tile is loaded or written after kc steps: fetched now, its misses overlap them.
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + 16 * v), _MM_HINT_T0);
@@ -266,17 +271,41 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
                 _mm_prefetch(reinterpret_cast<const char*>(e.residual + r * ldc + 16 * v), _MM_HINT_T0);
         }
     }
+    const float* a0 = a;
+    const float* a3 = a + 3 * a_rs;
+    const std::size_t b_vs3 = 3 * b_vs;
 #pragma GCC unroll 2
     for (std::size_t k = 0; k < kc; ++k) {
         __m512 bv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(b + std::size_t(v) * b_vs + k * b_ks);
+        bv[0] = _mm512_loadu_ps(b);
+        if constexpr (NV > 1) bv[1] = _mm512_loadu_ps(b + b_vs);
+        if constexpr (NV > 2) bv[2] = _mm512_loadu_ps(b + 2 * b_vs);
+        if constexpr (NV > 3) bv[3] = _mm512_loadu_ps(b + b_vs3);
+        if constexpr (kPack) {
+            static_assert(NV == 4, "packs whole tiles");
+            // B as stored is usually out of cache (the layer before wrote it) and its rows are
+            // far apart, which the prefetchers do not follow
+            const char* ahead = reinterpret_cast<const char*>(b + 8 * b_ks);
+            _mm_prefetch(ahead, _MM_HINT_T0);
+            _mm_prefetch(ahead + 64, _MM_HINT_T0);
+            _mm_prefetch(ahead + 128, _MM_HINT_T0);
+            _mm_prefetch(ahead + 192, _MM_HINT_T0);
+            _mm512_store_ps(pack, bv[0]);
+            _mm512_store_ps(pack + 16 * kc, bv[1]);
+            _mm512_store_ps(pack + 32 * kc, bv[2]);
+            _mm512_store_ps(pack + 48 * kc, bv[3]);
+            pack += 16;
+        }
 #pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
-            const __m512 x = _mm512_set1_ps(ar[r][k * a_ks]);
+            const float* ap = (r < 3 ? a0 : a3) + std::size_t(r % 3) * a_rs;
+            const __m512 x = _mm512_set1_ps(*ap);
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
         }
+        a0 += a_ks;
+        a3 += a_ks;
+        b += b_ks;
     }
     const std::size_t tail = nr - 16 * (NV - 1);  // 1..16 columns in the last vector
     const __mmask16 last_mask = static_cast<__mmask16>((1u << tail) - 1u);
@@ -333,10 +362,12 @@ inline __m256i avx2_mask(std::size_t n) {  // lanes < n set
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lanes);
 }
 
-template <int R, int NV, class F>
+// kPack (full tiles): the B vectors loaded at each k are also stored to pack, one packed
+// panel of kc x 16 (see tile_in_place).
+template <int R, int NV, class F, bool kPack = false>
 inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
                         std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_ks, float* C,
-                        std::size_t ldc, const Epilogue<float, F>& e) {
+                        std::size_t ldc, const Epilogue<float, F>& e, float* SOFIE_RESTRICT pack = nullptr) {
     __m256 acc[R][NV];
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r)
@@ -350,6 +381,11 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
         __m256 bv[NV];
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + k * b_ks + 8 * v);
+        if constexpr (kPack) {
+            static_assert(NV == 2, "packs whole tiles");
+            _mm256_store_ps(pack + 16 * k, bv[0]);
+            _mm256_store_ps(pack + 16 * k + 8, bv[1]);
+        }
 #pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
             const __m256 x = _mm256_broadcast_ss(ar[r] + k * a_ks);
@@ -415,7 +451,7 @@ inline constexpr std::size_t kernel_nr() {
 template <class F>
 inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const float* a, std::size_t a_rs,
                           std::size_t a_ks, const float* b, std::size_t b_vs, std::size_t b_ks, float* C,
-                          std::size_t ldc, const Epilogue<float, F>& e) {
+                          std::size_t ldc, const Epilogue<float, F>& e, float* pack = nullptr) {
     // The register kernels store with bias and residual only (and ReLU, a max in registers),
     // so their 24 instances per ISA are shared by every activation (each op's epilogue is its
     // own type: instancing the kernels per activation made a CNN's build minutes long); any
@@ -423,13 +459,21 @@ inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const 
     constexpr bool relu = is_relu<F>;
     const Epilogue<float, Identity> ek{e.alpha, e.beta, e.first, e.last, e.bias, e.bias_per_row,
                                        e.residual, Identity{}, relu};
-    switch (mr) {
-        case 1: dispatch_nv<1>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
-        case 2: dispatch_nv<2>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
-        case 3: dispatch_nv<3>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
-        case 4: dispatch_nv<4>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
-        case 5: dispatch_nv<5>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
-        default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+    if (pack != nullptr) {  // a whole tile (mr == MR, nr == NR_FLOAT), B as stored
+#if defined(__AVX512F__)
+        kernel_avx512<MR, 4, Identity, true>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek, pack);
+#else
+        kernel_avx2<MR, 2, Identity, true>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, ek, pack);
+#endif
+    } else {
+        switch (mr) {
+            case 1: dispatch_nv<1>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+            case 2: dispatch_nv<2>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+            case 3: dispatch_nv<3>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+            case 4: dispatch_nv<4>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+            case 5: dispatch_nv<5>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+            default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
+        }
     }
     if constexpr (!std::is_same_v<F, Identity> && !relu) {
         if (e.last) {
@@ -442,18 +486,21 @@ inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const 
 inline constexpr bool kReadsBInPlace = true;
 
 // One full-width float tile (nr == NR_FLOAT) reading B as stored, row-major with row stride
-// ldb: b is B at the tile's first column and the block's first k.
+// ldb: b is B at the tile's first column and the block's first k. With pack (mr == MR), the
+// kernel also writes the tile's columns of B, packed, to pack (the tile's first panel): the
+// other row tiles then read them packed, and packing costs stores, not a pass of its own.
 template <class F>
 inline void tile_in_place(std::size_t kc, std::size_t mr, const float* a, std::size_t a_rs, std::size_t a_ks,
-                          const float* b, std::size_t ldb, float* C, std::size_t ldc, const Epilogue<float, F>& e) {
-    register_tile(kc, mr, NR_FLOAT, a, a_rs, a_ks, b, 16, ldb, C, ldc, e);
+                          const float* b, std::size_t ldb, float* pack, float* C, std::size_t ldc,
+                          const Epilogue<float, F>& e) {
+    register_tile(kc, mr, NR_FLOAT, a, a_rs, a_ks, b, 16, ldb, C, ldc, e, pack);
 }
 #else
 inline constexpr bool kReadsBInPlace = false;
 
 template <class F>
 inline void tile_in_place(std::size_t, std::size_t, const float*, std::size_t, std::size_t, const float*,
-                          std::size_t, float*, std::size_t, const Epilogue<float, F>&) {}
+                          std::size_t, float*, float*, std::size_t, const Epilogue<float, F>&) {}
 #endif
 
 // One tile: rows [0, mr) of A from a, columns [0, nr) of packed B starting at column j of
