@@ -198,8 +198,13 @@ def depthwise_small_scratch_bytes(op: Operation) -> int:
 # time / its time, M x N x K: 49 columns 960x49x160 0.71, 576x49x96 0.68, 1152x49x192 0.66,
 # 160x49x960 0.81, 512x49x2048 0.85, 16 columns 512x16x512 0.72; 196 columns 384x196x64 0.89,
 # 576x196x96 0.78, 96x196x576 0.96, 256x196x1024 0.94, but 64x196x384 1.02 and 64x196x576 1.17:
-# with few rows the main GEMM's tiles waste nothing either.
-SMALL_N_RULES = ((64, 1), (200, 96))  # (most GEMM columns, fewest output channels) pairs
+# with few rows the main GEMM's tiles waste nothing either. Once the main GEMM read B in place
+# (then packed it in its first row tiles), 196 columns went to it: on the AVX-512 AMD host it
+# took 0.91-0.97 of gemm_small_n's time with ReLU, and on an AVX-512 Intel Xeon (bias, B and
+# weights out of L2) 384x196x64 0.89, 256x196x1024 0.83, 256x196x2304 0.60 (ResNet-50's
+# 3x3 s2 conv to 14x14 in the model: 2.0x ORT's time through gemm_small_n). At 49 columns
+# gemm_small_n stays: on Intel 2048x49x1024 0.90, 320x49x1152 0.95, but 512x49x4608 1.12.
+SMALL_N_RULES = ((64, 1),)  # (most GEMM columns, fewest output channels) pairs
 
 
 def takes_small_n(op: Operation) -> bool:
