@@ -53,8 +53,13 @@ class WinogradPlan(NamedTuple):
     r: int
     tiles: int
 
-# im2col bands: at least 64 GEMM columns, more while the band fits this scratch (cache-resident)
+# im2col bands: at least IM2COL_MIN_COLUMNS GEMM columns, more while the band fits this
+# scratch (cache-resident). 64 columns left ResNet-50's 3x3 s2 convs GEMMs of 84 and 70
+# columns (a 64-wide tile and a narrow one) that re-read the weights once per band: on an Intel
+# Xeon (2 MB L2) whole convs at 140 columns took 0.87 (128 channels, 56 -> 28) and 0.83 (256,
+# 28 -> 14) of the time, though the band then outgrows half of a 1 MB L2.
 IM2COL_BAND_FLOATS = 64 * 1024
+IM2COL_MIN_COLUMNS = 128
 
 
 def geometry_2d(op: Operation) -> tuple[list[int], list[int], list[int], list[int], list[int]]:
@@ -74,11 +79,11 @@ def is_pointwise(op: Operation) -> bool:
 
 
 def tile_rows(op: Operation) -> int:
-    """Output rows per im2col band: at least 64 GEMM columns when the image has them, more
-    while the band fits IM2COL_BAND_FLOATS (cache-resident, batch-independent)."""
+    """Output rows per im2col band: at least IM2COL_MIN_COLUMNS GEMM columns when the image has
+    them, more while the band fits IM2COL_BAND_FLOATS (cache-resident, batch-independent)."""
     _, _, _, (oh, ow), (kh, kw) = geometry_2d(op)
     k = op.W.type.shape[1] * kh * kw
-    rows = min(oh, -(-64 // ow))
+    rows = min(oh, -(-IM2COL_MIN_COLUMNS // ow))
     return max(1, rows, min(oh, IM2COL_BAND_FLOATS // (k * ow)))
 
 
@@ -88,7 +93,7 @@ def tile_planes(op: Operation) -> int:
     _, _, _, (od, oh, ow) = op.opdef.geometry(op)
     k = w.shape[1] * w.shape[2] * w.shape[3] * w.shape[4]
     plane = oh * ow
-    return max(1, min(od, -(-64 // plane)), min(od, IM2COL_BAND_FLOATS // (k * plane)))
+    return max(1, min(od, -(-IM2COL_MIN_COLUMNS // plane)), min(od, IM2COL_BAND_FLOATS // (k * plane)))
 
 
 def winograd_output_tile(r: int, batch: int, oh: int, ow: int) -> int:

@@ -8,9 +8,9 @@ tile (N mod 64 for AVX-512, so also mod 16 and mod 8), several K blocks (K > 256
 full of NaN (C must not be read), and the epilogue: bias per row or per column, a residual,
 ReLU or tanh. A float B as stored is read in place: by every row tile for up to 6 rows of A,
 else by the first row tile, whose kernel packs it for the others (run_block_in_place), both
-covered, with B's narrow last tile packed before. B or A packed ahead of time (pack_b + gemm_packed_b, pack_a + gemm_packed_a)
-run the same cases, and the packed bytes must equal sofie.lowering.gemm_pack's packed_b and
-packed_a, the compile-time packers.
+covered, with B's narrow last tile packed before. B or A packed ahead of time (pack_b +
+gemm_packed_b, pack_a + gemm_packed_a) run the same cases, and the packed bytes must equal
+sofie.lowering.gemm_pack's packed_b and packed_a, the compile-time packers.
 Tolerance: atol 4e-5 sqrt(K) (float32 sums of K terms of magnitude <= 1), rtol 1e-5.
 """
 
