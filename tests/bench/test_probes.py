@@ -21,3 +21,23 @@ def test_gemm_peak(tmp_path) -> None:
     assert set(gflops) == {"32,50,50", "7,19,3"}
     assert all(0 < v < 10_000 for v in gflops.values())
     assert kernel in ("avx512 6x64", "avx2 6x16", "generic")
+
+
+def _cache(root, index: str, level: int, kind: str, size: str) -> None:
+    d = root / index
+    d.mkdir()
+    (d / "level").write_text(f"{level}\n")
+    (d / "type").write_text(f"{kind}\n")
+    (d / "size").write_text(f"{size}\n")
+
+
+def test_bandwidth_sizes_follow_the_caches(tmp_path) -> None:
+    """Half of each data cache level (instruction caches left out), the fixed sizes, and DRAM
+    at twice the last level; the fixed sizes alone when sysfs has nothing to read."""
+    _cache(tmp_path, "index0", 1, "Data", "48K")
+    _cache(tmp_path, "index1", 1, "Instruction", "64K")
+    _cache(tmp_path, "index2", 2, "Unified", "2048K")
+    _cache(tmp_path, "index3", 3, "Unified", "192M")
+    sizes = probes.bandwidth_sizes(str(tmp_path))
+    assert sizes == tuple(sorted({24 << 10, 1 << 20, 96 << 20, 384 << 20, *probes.BANDWIDTH_SIZES}))
+    assert probes.bandwidth_sizes(str(tmp_path / "missing")) == probes.BANDWIDTH_SIZES
