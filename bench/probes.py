@@ -38,10 +38,10 @@ def bandwidth_sizes(root: str = SYSFS_CACHES) -> tuple[int, ...]:
     28 GB/s over 8 MiB and 10 GB/s over 240 MiB."""
     levels: dict[int, int] = {}
     try:
-        for entry in sorted(os.listdir(root)):
-            d = os.path.join(root, entry)
+        for entry in os.listdir(root):
             if not entry.startswith("index"):
                 continue
+            d = os.path.join(root, entry)
             with open(os.path.join(d, "type")) as f:
                 if f.read().strip() == "Instruction":
                     continue

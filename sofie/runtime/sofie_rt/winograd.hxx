@@ -396,8 +396,7 @@ inline void conv2d_winograd(const float* x, const float* u, const float* bias, f
         ThreadPool* pool = intra_op_pool();
         if (pool != nullptr && nn >= pool->size() && M * nt * C * nn >= detail::kMinSplitMacs) {
             const std::size_t parts = pool->size();
-            pool->run(parts, [&](std::size_t p, std::size_t) {
-                const IntraOpScope serial(nullptr);  // each GEMM whole, on this thread
+            pool->run(parts, [&](std::size_t p, std::size_t) {  // run() keeps each GEMM whole
                 std::size_t k0, k1;
                 detail::split_range(nn, parts, p, 1, k0, k1);
                 for (std::size_t k = k0; k < k1; ++k) point(k);
