@@ -71,7 +71,9 @@ def shapes() -> list[tuple[int, int, int]]:
             (32, 50, 50), (20, 193, 257), (2, 130, 1),   # K and N blocks, batch-1 rows
             (9, 1700, 64), (5, 2000, 40),  # short K: wider N blocks (768, 1216 columns) and their tails
             # many row tiles after the one that reads B as stored and packs it
-            (197, 70, 30), (200, 130, 20), (193, 65, 300), (250, 200, 7)]
+            (197, 70, 30), (200, 130, 20), (193, 65, 300), (250, 200, 7),
+            # 1 and 2 rows in all: two accumulator sets over alternate k (odd and even K)
+            (1, 130, 257), (2, 70, 301), (1, 64, 2), (2, 200, 200), (1, 17, 1000), (2, 3, 33)]
     return out
 
 

@@ -230,6 +230,7 @@ inline void blocked(const AView<T>& a, bool transB, std::size_t M, std::size_t N
                     const T* B, std::size_t ldb, const T* packed, T beta, T* C, std::size_t ldc,
                     const Fused<T, F>& fused) {
     Epilogue<T, F> e{alpha, beta, true, false, fused.bias, fused.bias_per_row, fused.residual, fused.f};
+    e.split_k = M <= 2;
     // K blocks of equal size (576 = 3 x 192, not 256 + 256 + 64): no short block whose C
     // tile loads and stores cost as much as a long one's
     const std::size_t k_blocks = (K + KC<T> - 1) / KC<T>;

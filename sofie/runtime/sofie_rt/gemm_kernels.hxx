@@ -101,6 +101,11 @@ struct Epilogue {
     const T* residual;  // at the tile, row stride ldc; nullptr for none
     F f;
     bool relu = false;  // the register kernels apply ReLU at the store (F is then Identity)
+    // The AVX-512 kernel sums alternate k in two sets of accumulators (1- and 2-row tiles). Set
+    // for a whole product of at most 2 rows only: the order of the sums must not depend on how
+    // intra-op threads split a product (split_gemm never leaves a part of 2 rows or fewer from
+    // more), so every thread count gives the same bits.
+    bool split_k = false;
 };
 
 // Generic scalar store of one finished row of a tile.
@@ -251,11 +256,17 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
                           std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_vs,
                           std::size_t b_ks, float* C, std::size_t ldc, const Epilogue<float, F>& e,
                           float* SOFIE_RESTRICT pack = nullptr) {
-    __m512 acc[R][NV];
-#pragma GCC unroll 6
-    for (int r = 0; r < R; ++r)
+    // With e.split_k (a product of 1 or 2 rows in all: dense layers at batch 1 and 2), two
+    // accumulator sets take alternate k. One row of 4 vectors is 4 FMA chains, too few to
+    // cover the FMA latency: mlp_5x200 at batch 1 ran at 4 cycles per k, the latency bound.
+    constexpr int S = R <= 2 ? 2 : 1;
+    __m512 acc[S][R][NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int s = 0; s < S; ++s)
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[s][r][v] = _mm512_setzero_ps();
     // Few integer registers: rows 0-2 of A are a0, a0 + a_rs, a0 + 2 a_rs and rows 3-5 the
     // same from a3 (scaled-index addresses), B's vectors b, b + b_vs, b + 2 b_vs, b + 3 b_vs.
     // Six row pointers and four panel pointers left GCC short of registers: it parked them in
@@ -274,8 +285,8 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
     const float* a0 = a;
     const float* a3 = a + 3 * a_rs;
     const std::size_t b_vs3 = 3 * b_vs;
-#pragma GCC unroll 2
-    for (std::size_t k = 0; k < kc; ++k) {
+    // One k step into the accumulator set ac.
+    auto step = [&](__m512 (&ac)[R][NV]) SOFIE_EPILOGUE_INLINE {
         __m512 bv[NV];
         bv[0] = _mm512_loadu_ps(b);
         if constexpr (NV > 1) bv[1] = _mm512_loadu_ps(b + b_vs);
@@ -301,11 +312,30 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
             const float* ap = (r < 3 ? a0 : a3) + std::size_t(r % 3) * a_rs;
             const __m512 x = _mm512_set1_ps(*ap);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x, bv[v], acc[r][v]);
+            for (int v = 0; v < NV; ++v) ac[r][v] = _mm512_fmadd_ps(x, bv[v], ac[r][v]);
         }
         a0 += a_ks;
         a3 += a_ks;
         b += b_ks;
+    };
+    std::size_t k = 0;
+    if constexpr (S > 1) {
+        if (e.split_k) {
+            for (; k + 2 <= kc; k += 2) {
+                step(acc[0]);
+                step(acc[1]);
+            }
+        }
+    }
+#pragma GCC unroll 2
+    for (; k < kc; ++k) step(acc[0]);
+    if constexpr (S > 1) {
+        if (e.split_k) {
+#pragma GCC unroll 6
+            for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) acc[0][r][v] = _mm512_add_ps(acc[0][r][v], acc[1][r][v]);
+        }
     }
     const std::size_t tail = nr - 16 * (NV - 1);  // 1..16 columns in the last vector
     const __mmask16 last_mask = static_cast<__mmask16>((1u << tail) - 1u);
@@ -318,7 +348,7 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
         for (int v = 0; v < NV; ++v) {
             const __mmask16 m = v == NV - 1 ? last_mask : __mmask16(0xFFFF);
             float* cv = c + 16 * v;
-            __m512 y = _mm512_mul_ps(alpha, acc[r][v]);
+            __m512 y = _mm512_mul_ps(alpha, acc[0][r][v]);
             if (!e.first) {
                 y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, cv));
             } else if (e.beta != 0.0f) {
@@ -368,16 +398,21 @@ template <int R, int NV, class F, bool kPack = false>
 inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
                         std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_ks, float* C,
                         std::size_t ldc, const Epilogue<float, F>& e, float* SOFIE_RESTRICT pack = nullptr) {
-    __m256 acc[R][NV];
-#pragma GCC unroll 6
-    for (int r = 0; r < R; ++r)
+    // Two accumulator sets with e.split_k, as in kernel_avx512: mlp_5x200 at batch 1 built for
+    // Haswell took 0.69 of the time of one set; 4 sets for one row took 1.1x the time of 2
+    constexpr int S = R <= 2 ? 2 : 1;
+    __m256 acc[S][R][NV];
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+    for (int s = 0; s < S; ++s)
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) acc[s][r][v] = _mm256_setzero_ps();
     const float* ar[R];
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) ar[r] = a + std::size_t(r) * a_rs;
-#pragma GCC unroll 4
-    for (std::size_t k = 0; k < kc; ++k) {
+    // One k step into the accumulator set ac.
+    auto step = [&](__m256 (&ac)[R][NV], std::size_t k) SOFIE_EPILOGUE_INLINE {
         __m256 bv[NV];
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + k * b_ks + 8 * v);
@@ -390,7 +425,28 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
         for (int r = 0; r < R; ++r) {
             const __m256 x = _mm256_broadcast_ss(ar[r] + k * a_ks);
 #pragma GCC unroll 2
-            for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(x, bv[v], acc[r][v]);
+            for (int v = 0; v < NV; ++v) ac[r][v] = _mm256_fmadd_ps(x, bv[v], ac[r][v]);
+        }
+    };
+    std::size_t k = 0;
+    if constexpr (S > 1) {
+        if (e.split_k) {
+            for (; k + S <= kc; k += S) {
+#pragma GCC unroll 4
+                for (int s = 0; s < S; ++s) step(acc[s], k + s);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (; k < kc; ++k) step(acc[0], k);
+    if constexpr (S > 1) {
+        if (e.split_k) {
+#pragma GCC unroll 4
+            for (int s = 1; s < S; ++s)
+#pragma GCC unroll 6
+                for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+                    for (int v = 0; v < NV; ++v) acc[0][r][v] = _mm256_add_ps(acc[0][r][v], acc[s][r][v]);
         }
     }
     const __m256i last_mask = avx2_mask(nr - 8 * (NV - 1));
@@ -404,7 +460,7 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
         for (int v = 0; v < NV; ++v) {
             const __m256i m = v == NV - 1 ? last_mask : all;
             float* cv = c + 8 * v;
-            __m256 y = _mm256_mul_ps(alpha, acc[r][v]);
+            __m256 y = _mm256_mul_ps(alpha, acc[0][r][v]);
             if (!e.first) {
                 y = _mm256_add_ps(y, _mm256_maskload_ps(cv, m));
             } else if (e.beta != 0.0f) {
@@ -458,7 +514,7 @@ inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const 
     // other activation then runs over the tile's rows, still in L1.
     constexpr bool relu = is_relu<F>;
     const Epilogue<float, Identity> ek{e.alpha, e.beta, e.first, e.last, e.bias, e.bias_per_row,
-                                       e.residual, Identity{}, relu};
+                                       e.residual, Identity{}, relu, e.split_k};
     if (pack != nullptr) {  // a whole tile (mr == MR, nr == NR_FLOAT), B as stored
 #if defined(__AVX512F__)
         kernel_avx512<MR, 4, Identity, true>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek, pack);
