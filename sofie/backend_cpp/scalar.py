@@ -207,14 +207,30 @@ def spell_body(body: str, names: list[str], types: list[str], out_type: str,
     return Speller(names, types, acc).spell(parse_body(body), out_type)
 
 
+def _clip_bounds(e: Expr) -> tuple[float, float] | None:
+    """(lo, hi) when `e` is min(max(x0, lo), hi) with constant bounds (Clip's body)."""
+    if not (isinstance(e, Call) and e.op == "min" and isinstance(e.args[1], Const)):
+        return None
+    inner = e.args[0]
+    if not (isinstance(inner, Call) and inner.op == "max" and inner.args[0] == Var(0)
+            and isinstance(inner.args[1], Const)):
+        return None
+    return float(inner.args[1].value), float(e.args[1].value)
+
+
 def spell_lambda(body: str, dtype: str) -> str:
     """An epilogue functor: `body` over x0 as a C++ lambda on `dtype`, or the identity."""
     if not body:
         return "sofie::rt::Identity{}"
-    if dtype == "f32" and parse_body(body) == Call("max", (Var(0), Const(0))):
-        # the GEMM kernels apply it in registers; the lambda gives each op a type of its own
-        # (sofie_rt/gemm_kernels.hxx, Relu)
-        return "sofie::rt::relu([] {})"
+    if dtype == "f32":
+        # the GEMM kernels apply these in registers; the lambda gives each op a type of its own
+        # (sofie_rt/gemm_kernels.hxx, Relu and Clip)
+        e = parse_body(body)
+        if e == Call("max", (Var(0), Const(0))):
+            return "sofie::rt::relu([] {})"
+        bounds = _clip_bounds(e)
+        if bounds is not None:
+            return f"sofie::rt::clip({literal(bounds[0], dtype)}, {literal(bounds[1], dtype)}, [] {{}})"
     t = cpp_type(dtype)
     # SOFIE_EPILOGUE_INLINE (sofie_rt/kernels.hxx): always inlined into the kernel's loop
     return (f"[]({t} x0) SOFIE_EPILOGUE_INLINE {{ return static_cast<{t}>("

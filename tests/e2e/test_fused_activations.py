@@ -19,6 +19,8 @@ from onnxruntime's by a few ulps; the activations themselves by ~1 ulp).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -153,9 +155,10 @@ def test_each_conv_takes_the_path_it_claims(compiled) -> None:
     assert text.count("sofie::rt::conv2d(") == paths.count("im2col")
     assert text.count("sofie::rt::conv2d_small_n(") == paths.count("small_n")
     # every epilogue reaches the generated code as a lambda spelled from its scalar body, but
-    # ReLU, which is the runtime's functor (the GEMM kernels apply it in registers)
+    # ReLU and Clip, which are the runtime's functors (the GEMM kernels apply them in registers)
     assert "sofie::rt::relu([] {})" in text
-    assert text.count("[](float x0) SOFIE_EPILOGUE_INLINE {") >= len(ACTIVATIONS) - 1, text.count("[](float x0)")
+    assert re.search(r"sofie::rt::clip\(-0\.5f, 0\.69999\d*f, \[\] \{\}\)", text)  # 0.7 in float32
+    assert text.count("[](float x0) SOFIE_EPILOGUE_INLINE {") >= len(ACTIVATIONS) - 2, text.count("[](float x0)")
 
 
 @pytest.mark.parametrize("case", SUITE.cases)

@@ -75,10 +75,40 @@ struct Relu {
 template <class Site>
 inline Relu<Site> relu(Site) { return {}; }
 
-template <class F>
-inline constexpr bool is_relu = false;
+// ONNX Clip with constant bounds, min(max(x, lo), hi) (ReLU6 in MobileNets, lo = 0, hi = 6):
+// applied in the register kernels as ReLU is, a type per call site the same way:
+// clip(lo, hi, [] {}). Same result as the scalar form, NaN and -0 included.
+template <class Site = void>
+struct Clip {
+    float lo, hi;
+    template <class T>
+    SOFIE_EPILOGUE_INLINE T operator()(T x) const {
+        const T t = x < T(lo) ? T(lo) : x;
+        return T(hi) < t ? T(hi) : t;
+    }
+};
+
 template <class Site>
-inline constexpr bool is_relu<Relu<Site>> = true;
+inline Clip<Site> clip(float lo, float hi, Site) { return {lo, hi}; }
+
+// Whether the register kernels apply F as a clamp to [lo, hi] (clamp_bounds).
+template <class F>
+inline constexpr bool is_clamp = false;
+template <class Site>
+inline constexpr bool is_clamp<Relu<Site>> = true;
+template <class Site>
+inline constexpr bool is_clamp<Clip<Site>> = true;
+
+template <class Site>
+inline void clamp_bounds(const Relu<Site>&, float& lo, float& hi) {
+    lo = 0.0f;
+    hi = __builtin_inff();
+}
+template <class Site>
+inline void clamp_bounds(const Clip<Site>& f, float& lo, float& hi) {
+    lo = f.lo;
+    hi = f.hi;
+}
 
 namespace detail::gemm {
 
@@ -100,7 +130,9 @@ struct Epilogue {
     bool bias_per_row;
     const T* residual;  // at the tile, row stride ldc; nullptr for none
     F f;
-    bool relu = false;  // the register kernels apply ReLU at the store (F is then Identity)
+    // the register kernels clamp to [lo, hi] at the store (Relu, Clip; F is then Identity)
+    bool clamp = false;
+    float lo = 0.0f, hi = 0.0f;
     // The AVX-512 kernel sums alternate k in two sets of accumulators (1- and 2-row tiles). Set
     // for a whole product of at most 2 rows only: the order of the sums must not depend on how
     // intra-op threads split a product (split_gemm never leaves a part of 2 rows or fewer from
@@ -360,8 +392,12 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
                                                         : _mm512_maskz_loadu_ps(m, e.bias + 16 * v));
                 }
                 if (res) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, res + 16 * v));
-                // NaN and -0 kept: y (maskz: _mm512_max_ps trips GCC 12 -Wmaybe-uninitialized)
-                if (e.relu) y = _mm512_maskz_max_ps(__mmask16(0xFFFF), _mm512_setzero_ps(), y);
+                // NaN and -0 kept: y, the second operand (maskz: _mm512_max_ps trips GCC 12
+                // -Wmaybe-uninitialized)
+                if (e.clamp) {
+                    y = _mm512_maskz_max_ps(__mmask16(0xFFFF), _mm512_set1_ps(e.lo), y);
+                    y = _mm512_maskz_min_ps(__mmask16(0xFFFF), _mm512_set1_ps(e.hi), y);
+                }
             }
             _mm512_mask_storeu_ps(cv, m, y);
         }
@@ -472,7 +508,10 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
                                                         : _mm256_maskload_ps(e.bias + 8 * v, m));
                 }
                 if (res) y = _mm256_add_ps(y, _mm256_maskload_ps(res + 8 * v, m));
-                if (e.relu) y = _mm256_max_ps(_mm256_setzero_ps(), y);  // NaN and -0 kept: y
+                if (e.clamp) {  // NaN and -0 kept: y, the second operand
+                    y = _mm256_max_ps(_mm256_set1_ps(e.lo), y);
+                    y = _mm256_min_ps(_mm256_set1_ps(e.hi), y);
+                }
             }
             _mm256_maskstore_ps(cv, m, y);
         }
@@ -508,13 +547,17 @@ template <class F>
 inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const float* a, std::size_t a_rs,
                           std::size_t a_ks, const float* b, std::size_t b_vs, std::size_t b_ks, float* C,
                           std::size_t ldc, const Epilogue<float, F>& e, float* pack = nullptr) {
-    // The register kernels store with bias and residual only (and ReLU, a max in registers),
-    // so their 24 instances per ISA are shared by every activation (each op's epilogue is its
-    // own type: instancing the kernels per activation made a CNN's build minutes long); any
-    // other activation then runs over the tile's rows, still in L1.
-    constexpr bool relu = is_relu<F>;
-    const Epilogue<float, Identity> ek{e.alpha, e.beta, e.first, e.last, e.bias, e.bias_per_row,
-                                       e.residual, Identity{}, relu, e.split_k};
+    // The register kernels store with bias and residual only (and Relu or Clip, a max and a min
+    // in registers), so their 24 instances per ISA are shared by every activation (each op's
+    // epilogue is its own type: instancing the kernels per activation made a CNN's build
+    // minutes long); any other activation then runs over the tile's rows, still in L1.
+    constexpr bool clamp = is_clamp<F>;
+    Epilogue<float, Identity> ek{e.alpha, e.beta, e.first, e.last, e.bias, e.bias_per_row, e.residual, Identity{}};
+    ek.split_k = e.split_k;
+    if constexpr (clamp) {
+        ek.clamp = true;
+        clamp_bounds(e.f, ek.lo, ek.hi);
+    }
     if (pack != nullptr) {  // a whole tile (mr == MR, nr == NR_FLOAT), B as stored
 #if defined(__AVX512F__)
         kernel_avx512<MR, 4, Identity, true>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek, pack);
@@ -531,7 +574,7 @@ inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const 
             default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
         }
     }
-    if constexpr (!std::is_same_v<F, Identity> && !relu) {
+    if constexpr (!std::is_same_v<F, Identity> && !clamp) {
         if (e.last) {
             for (std::size_t r = 0; r < mr; ++r) activate_row(C + r * ldc, nr, e.f);
         }

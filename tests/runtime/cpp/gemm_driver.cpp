@@ -2,7 +2,8 @@
 // of <dir>/cases.txt, one per line "<id> tA tB M N K alpha beta lda ldb ldc bias residual act
 // packed", reading <dir>/<id>_{A,B,C,bias,res}.bin (float32) and writing C to <dir>/<id>_out.bin.
 // bias: 0 none, 1 per row, 2 per column; act: 0 none, 1 relu (a functor of the driver's: the pass
-// over the stored tile), 2 tanh, 3 rt::Relu (applied in the register kernels); packed: 1 B through
+// over the stored tile), 2 tanh, 3 rt::Relu, 4 rt::Clip to [-0.5, 0.7] (both applied in the register
+// kernels); packed: 1 B through
 // pack_b + gemm_packed_b, 2 A through pack_a + gemm_packed_a (then <id>_packed.bin holds the
 // packed operand too). The first line printed
 // is the kernel this build chose; test_gemm_kernels.py holds the numpy references.
@@ -84,6 +85,9 @@ int main(int argc, char** argv) {
             run(base, tA, tB, M, N, K, alpha, beta, lda, ldb, ldc, bias, residual, packed, Relu{});
         } else if (act == 3) {
             run(base, tA, tB, M, N, K, alpha, beta, lda, ldb, ldc, bias, residual, packed, rt::Relu{});
+        } else if (act == 4) {
+            run(base, tA, tB, M, N, K, alpha, beta, lda, ldb, ldc, bias, residual, packed,
+                rt::clip(-0.5f, 0.7f, [] {}));
         } else if (act == 2) {
             run(base, tA, tB, M, N, K, alpha, beta, lda, ldb, ldc, bias, residual, packed, Tanh{});
         } else {
