@@ -5,8 +5,9 @@
 // is stored again; on 14x14 and 7x7 images that overhead is most of the time, and on 112x112
 // the planes overflow L1. Here an output row of up to 16 floats is one zmm accumulated over its
 // kH * kW taps (one masked load and one FMA each; the masked-off lanes are the zero padding and
-// never fault; the even columns of two loads by one permute for stride 2), stored with bias and
-// residual added under the row's mask; the fused activation follows over blocks of 16 channels.
+// never fault; the even columns of two loads by one permute for stride 2), 7 rows at a time
+// sharing their input rows' taps, stored with bias and residual added under the row's mask; the
+// fused activation follows over blocks of 16 channels.
 // Images of at most 64 outputs with stride 1 and W == OW (7x7, 8x8) run flat instead: the
 // channel's outputs as up to 4 vectors across row ends (dw_flat). Wider rows run in chunks of
 // 16 columns, several output rows per step (dw_wide_image below).
@@ -17,6 +18,7 @@
 #ifndef SOFIE_RT_DEPTHWISE_SMALL_HXX_V0_1_0
 #define SOFIE_RT_DEPTHWISE_SMALL_HXX_V0_1_0
 
+#include <algorithm>
 #include <cstddef>
 #include <type_traits>
 
@@ -41,6 +43,12 @@ inline constexpr std::size_t kDwSmallMaxKernel = 8;  // kW: the fixed arrays of 
 // Stride 2: two masked loads cover columns 2 ow + kw - pad_left for ow < 16 and one permute
 // keeps the even ones. Bias and residual are added to the accumulator, stored with the row's
 // mask; the activation follows over the channel's outputs.
+#if defined(__GNUC__)
+#define SOFIE_DW_INLINE inline __attribute__((always_inline))
+#else
+#define SOFIE_DW_INLINE inline
+#endif
+
 struct DwAvx512Row {
     std::ptrdiff_t off[kDwSmallMaxKernel];          // first column read by kernel column kw
     __mmask16 lo[kDwSmallMaxKernel], hi[kDwSmallMaxKernel];  // valid lanes of the 1 or 2 loads
@@ -93,33 +101,90 @@ inline void dw_activate_block(float* y, std::size_t m, std::size_t M, std::size_
     }
 }
 
-template <std::size_t S, int KW>
-inline void dw_avx512_channel(const float* xc, const float* wm, float b, const float* residual,
-                              float* y, const DwAvx512Row& r, std::size_t H, std::size_t W,
-                              std::size_t kH, std::size_t kW_rt, std::size_t pad_top,
-                              std::size_t stride_h, std::size_t OH, std::size_t OW) {
-    const std::size_t kW = KW > 0 ? std::size_t(KW) : kW_rt;
+// Tap t's weight in every lane: the channel's broadcast registers when the kernel's size is
+// known at compile time, else a broadcast load.
+template <int KH, int KW>
+SOFIE_DW_INLINE __m512 dw_weight(const float* wm, const __m512* wv, std::size_t t) {
+    if (KH > 0 && KW > 0) return wv[t];
+    return _mm512_set1_ps(wm[t]);
+}
+
+// R output rows from oh0 of one channel (rows of up to 16 columns): R accumulators, each tap
+// vector (one masked load, two and a permute for stride 2) of an input row feeding every one of
+// the R rows that reads it. One row at a time, a row was a chain of kH * kW dependent FMAs:
+// latency-bound (5x5 on 14x14, 672 channels: 1.5x ORT's time). S (s_w), SH, KH, KW, R are
+// template parameters; 0 for SH / KH / KW: known at run time, then R is 1.
+template <std::size_t S, int SH, int KH, int KW, int R>
+SOFIE_DW_INLINE void dw_avx512_rows(const float* xc, const float* wm, const __m512* wv, float b,
+                                    const float* residual, float* y, const DwAvx512Row& r,
+                                    std::ptrdiff_t H, std::size_t W, std::size_t kH_rt, std::size_t kW_rt,
+                                    std::size_t pad_top, std::size_t sh_rt, std::size_t oh0, std::size_t OW) {
+    static_assert(R == 1 || (SH > 0 && KH > 0), "several rows per step need the row stride and kH");
+    const std::size_t kH = KH > 0 ? std::size_t(KH) : kH_rt, kW = KW > 0 ? std::size_t(KW) : kW_rt;
+    const std::size_t sh = SH > 0 ? std::size_t(SH) : sh_rt;
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    for (std::size_t oh = 0; oh < OH; ++oh) {
-        const std::size_t top = oh * stride_h;
-        const std::size_t kh_lo = pad_top > top ? pad_top - top : 0;
-        const std::size_t kh_hi = std::min(kH, H + pad_top - top);
-        __m512 a = _mm512_set1_ps(b);
-        for (std::size_t kh = kh_lo; kh < kh_hi; ++kh) {
-            const float* row = xc + (top + kh - pad_top) * W;
-            const float* wr = wm + kh * kW;
-            for (std::size_t kw = 0; kw < kW; ++kw) {
-                __m512 v = _mm512_maskz_loadu_ps(r.lo[kw], row + r.off[kw]);
-                if (S == 2) {
-                    const __m512 v2 = _mm512_maskz_loadu_ps(r.hi[kw], row + r.off[kw] + 16);
-                    v = _mm512_permutex2var_ps(v, even, v2);
-                }
-                a = _mm512_fmadd_ps(_mm512_set1_ps(wr[kw]), v, a);
+    __m512 acc[R];
+#pragma GCC unroll 8
+    for (int q = 0; q < R; ++q) acc[q] = _mm512_set1_ps(b);
+    const std::ptrdiff_t ih0 = std::ptrdiff_t(oh0 * sh) - std::ptrdiff_t(pad_top);
+    const std::size_t rows_in = (R - 1) * sh + kH;
+#pragma GCC unroll 16
+    for (std::size_t i = 0; i < rows_in; ++i) {
+        const std::ptrdiff_t ih = ih0 + std::ptrdiff_t(i);
+        if (ih < 0 || ih >= H) continue;  // padding rows
+        const float* row = xc + std::size_t(ih) * W;
+#pragma GCC unroll 8
+        for (std::size_t kw = 0; kw < kW; ++kw) {
+            __m512 v = _mm512_maskz_loadu_ps(r.lo[kw], row + r.off[kw]);
+            if (S == 2) {
+                const __m512 v2 = _mm512_maskz_loadu_ps(r.hi[kw], row + r.off[kw] + 16);
+                v = _mm512_permutex2var_ps(v, even, v2);
+            }
+#pragma GCC unroll 8
+            for (int q = 0; q < R; ++q) {
+                const std::size_t kh = i - std::size_t(q) * sh;  // wraps when negative
+                if (i >= std::size_t(q) * sh && kh < kH)
+                    acc[q] = _mm512_fmadd_ps(dw_weight<KH, KW>(wm, wv, kh * kW + kw), v, acc[q]);
             }
         }
-        if (residual) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(r.out, residual + oh * OW));
-        _mm512_mask_storeu_ps(y + oh * OW, r.out, a);
     }
+#pragma GCC unroll 8
+    for (int q = 0; q < R; ++q) {
+        const std::size_t oh = oh0 + std::size_t(q);
+        if (residual) acc[q] = _mm512_add_ps(acc[q], _mm512_maskz_loadu_ps(r.out, residual + oh * OW));
+        _mm512_mask_storeu_ps(y + oh * OW, r.out, acc[q]);
+    }
+}
+
+// One channel: steps of R rows, the last OH % R rows in steps of 4, 2 and 1.
+template <std::size_t S, int SH, int KH, int KW, int R>
+inline void dw_avx512_channel(const float* xc, const float* wm, float b, const float* residual, float* y,
+                              const DwAvx512Row& r, std::size_t H, std::size_t W, std::size_t kH,
+                              std::size_t kW, std::size_t pad_top, std::size_t sh, std::size_t OH,
+                              std::size_t OW) {
+    // the weights broadcast once per channel when the kernel's size is known (9 or 25 zmm)
+    __m512 wv[KH > 0 && KW > 0 ? KH * KW : 1];
+    if (KH > 0 && KW > 0) {
+        for (int t = 0; t < KH * KW; ++t) wv[t] = _mm512_set1_ps(wm[t]);
+    }
+    const std::ptrdiff_t h = std::ptrdiff_t(H);
+    std::size_t oh = 0;
+    for (; oh + R <= OH; oh += R)
+        dw_avx512_rows<S, SH, KH, KW, R>(xc, wm, wv, b, residual, y, r, h, W, kH, kW, pad_top, sh, oh, OW);
+    if constexpr (R > 4) {
+        if (oh + 4 <= OH) {
+            dw_avx512_rows<S, SH, KH, KW, 4>(xc, wm, wv, b, residual, y, r, h, W, kH, kW, pad_top, sh, oh, OW);
+            oh += 4;
+        }
+    }
+    if constexpr (R > 2) {
+        if (oh + 2 <= OH) {
+            dw_avx512_rows<S, SH, KH, KW, 2>(xc, wm, wv, b, residual, y, r, h, W, kH, kW, pad_top, sh, oh, OW);
+            oh += 2;
+        }
+    }
+    for (; oh < OH; ++oh)
+        dw_avx512_rows<S, SH, KH, KW, 1>(xc, wm, wv, b, residual, y, r, h, W, kH, kW, pad_top, sh, oh, OW);
 }
 
 // Images of at most 64 outputs whose rows keep their width (stride 1, W == OW): output p =
@@ -148,7 +213,7 @@ inline void dw_flat_geometry(DwFlat& g, std::size_t H, std::size_t W, std::size_
                              std::size_t pad_top, std::size_t pad_left) {
     using I = std::ptrdiff_t;
     const std::size_t P = H * W;
-    g.nv = (P + 15) / 16;
+    g.nv = std::min<std::size_t>((P + 15) / 16, kDwFlatMax / 16);  // (dw_flat_fits: P <= kDwFlatMax; the min tells GCC)
     g.taps = kH * kW;
     for (std::size_t v = 0; v < g.nv; ++v) g.out[v] = dw_lanes(0, I(P) - I(16 * v));
     for (std::size_t kh = 0; kh < kH; ++kh) {
@@ -241,6 +306,11 @@ inline bool dw_avx512_fits(std::size_t stride_w, std::size_t OW) {
     return std::is_same<T, float>::value && OW <= 16 && (stride_w == 1 || stride_w == 2);
 }
 
+// Output rows per step of the row path's 3x3 and 5x5 (stride 1 and 2): 7, half of a 14-row
+// image. Measured on MobileNet's and EfficientNet's 14x14 shapes (bench/probes/depthwise_wide.cpp,
+// inputs out of L2), time / one row per step: 7 rows 0.66-0.76, 4 rows 0.80-0.86, 2 rows 0.84-0.93.
+inline constexpr int kDwRows = 7;
+
 template <class F>
 inline void dw_avx512_image(const float* x, const float* w, const float* bias,
                             const float* residual, float* y, std::size_t C, std::size_t H,
@@ -255,30 +325,30 @@ inline void dw_avx512_image(const float* x, const float* w, const float* bias,
         const float b = bias ? bias[m] : 0.f;
         const float* rm = residual ? residual + m * P : nullptr;
         float* ym = y + m * P;
-        // the kernel width known at compile time for 3x3 and 5x5: the tap loop unrolled
-        if (stride_w == 1 && kW == 3) {
-            dw_avx512_channel<1, 3>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, stride_h, OH, OW);
-        } else if (stride_w == 1 && kW == 5) {
-            dw_avx512_channel<1, 5>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, stride_h, OH, OW);
-        } else if (stride_w == 1) {
-            dw_avx512_channel<1, 0>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, stride_h, OH, OW);
-        } else if (kW == 3) {
-            dw_avx512_channel<2, 3>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, stride_h, OH, OW);
-        } else if (kW == 5) {
-            dw_avx512_channel<2, 5>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, stride_h, OH, OW);
+        // 3x3 and 5x5 with s_h = s_w: the kernel's size known, kDwRows rows per step
+        const bool sq3 = kH == 3 && kW == 3, sq5 = kH == 5 && kW == 5;
+        if (stride_w == 1) {
+            if (stride_h == 1 && sq3) {
+                dw_avx512_channel<1, 1, 3, 3, kDwRows>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, 1, OH, OW);
+            } else if (stride_h == 1 && sq5) {
+                dw_avx512_channel<1, 1, 5, 5, kDwRows>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, 1, OH, OW);
+            } else {
+                dw_avx512_channel<1, 0, 0, 0, 1>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, stride_h, OH, OW);
+            }
         } else {
-            dw_avx512_channel<2, 0>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, stride_h, OH, OW);
+            if (stride_h == 2 && sq3) {
+                dw_avx512_channel<2, 2, 3, 3, kDwRows>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, 2, OH, OW);
+            } else if (stride_h == 2 && sq5) {
+                dw_avx512_channel<2, 2, 5, 5, kDwRows>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, 2, OH, OW);
+            } else {
+                dw_avx512_channel<2, 0, 0, 0, 1>(xc, wm, b, rm, ym, r, H, W, kH, kW, pad_top, stride_h, OH, OW);
+            }
         }
         dw_activate_block(y, m, M, P, f);
     }
 }
 
 
-#if defined(__GNUC__)
-#define SOFIE_DW_INLINE inline __attribute__((always_inline))
-#else
-#define SOFIE_DW_INLINE inline
-#endif
 
 // The AVX-512 path for float rows wider than 16 outputs: each output row in chunks of 16
 // columns, R output rows per step sharing their input rows (3x3 s1, R = 4: each of 6 input
@@ -335,13 +405,6 @@ SOFIE_DW_INLINE __m512 dw_s2_tap(__m512 ev, __m512 od, __m512 c, std::size_t kw)
     }
 }
 
-// Tap t's weight in every lane: the channel's broadcast registers when the kernel's size is
-// known at compile time, else a broadcast load.
-template <int KH, int KW>
-SOFIE_DW_INLINE __m512 dw_weight(const float* wm, const __m512* wv, std::size_t t) {
-    if (KH > 0 && KW > 0) return wv[t];
-    return _mm512_set1_ps(wm[t]);
-}
 
 // Vectors loaded per input row and chunk: 16 columns each from the chunk's first input column.
 inline constexpr std::size_t dw_wide_loads(std::size_t S, std::size_t kW) {
@@ -485,7 +548,10 @@ inline void dw_wide_all(const float* x, const float* w, const float* bias, const
 // wide shapes (bench/probes/depthwise_wide.cpp), minimum of 3 x 5 rounds on the loaded host
 // (noise up to 2x), time / these: s1 2 rows 0.6-1.7 (below 1 on 112 C=32 and 28 C=192 only),
 // s2 3 rows 1.5-3.9, 4 rows 1.1-3.3.
-inline constexpr int kDwWideRows1 = 4, kDwWideRows2 = 2;
+// On the Intel host, stride 1 on rows of up to 64 outputs takes 7 rows per step: time / 4 rows
+// 0.87-0.91 (28x28: 3x3 C=192, 5x5 C=240), 0.94 (56x56 3x3 C=144 SiLU), but 1.08-1.35 on 112x112.
+inline constexpr int kDwWideRows1 = 4, kDwWideRows2 = 2, kDwWideRows1Narrow = 7;
+inline constexpr std::size_t kDwWideNarrowMaxOW = 64;
 
 // Rows of more than 16 outputs, s_w 1 or 2, kW <= 8: 3x3 and 5x5 with s_h = s_w take R
 // output rows per step (kDwWideRows), the rest one row at a time with the kernel's size and
@@ -498,8 +564,13 @@ inline void dw_wide_image(const float* x, const float* w, const float* bias, con
                           F f) {
     const bool sq3 = kH == 3 && kW == 3, sq5 = kH == 5 && kW == 5;
     if (stride_w == 1) {
-        if (stride_h == 1 && sq3) {
+        const bool narrow = OW <= kDwWideNarrowMaxOW;
+        if (stride_h == 1 && sq3 && narrow) {
+            dw_wide_all<1, 1, 3, 3, kDwWideRows1Narrow>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 1, OH, OW, f);
+        } else if (stride_h == 1 && sq3) {
             dw_wide_all<1, 1, 3, 3, kDwWideRows1>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 1, OH, OW, f);
+        } else if (stride_h == 1 && sq5 && narrow) {
+            dw_wide_all<1, 1, 5, 5, kDwWideRows1Narrow>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 1, OH, OW, f);
         } else if (stride_h == 1 && sq5) {
             dw_wide_all<1, 1, 5, 5, kDwWideRows1>(x, w, bias, residual, y, C, H, W, M, kH, kW, pad_top, pad_left, 1, OH, OW, f);
         } else {
