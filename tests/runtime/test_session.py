@@ -43,6 +43,11 @@ struct Toy {
   }
 };
 
+// A model whose weights (BIG_PAYLOAD bytes) are above kPrivateWeightsMaxBytes: shared, not copied.
+struct BigToy : Toy<rt::Batching::Chunked> {
+  static constexpr rt::WeightsSpec kWeights{BIG_PAYLOAD, FINGERPRINT, 1u};
+};
+
 // What a generated Session adds: a batched entry point; here it records the slices.
 template <rt::Batching B>
 class Session : public rt::SessionBase<Toy<B>> {
@@ -69,8 +74,8 @@ void report(const char* name, F&& f) {
 }
 
 int main(int argc, char** argv) {
-  if (argc != 4) return 1;
-  const std::string good = argv[1], corrupt = argv[2], other = argv[3];
+  if (argc != 5) return 1;
+  const std::string good = argv[1], corrupt = argv[2], other = argv[3], big = argv[4];
   using Fixed = Session<rt::Batching::Fixed>;
   using Bounded = Session<rt::Batching::Bounded>;
   using Chunked = Session<rt::Batching::Chunked>;
@@ -94,10 +99,26 @@ int main(int argc, char** argv) {
   });
   report("arena overflow", [&] { return std::to_string(Chunked(shared, std::size_t(-1) / 8).max_batch()); });
   report("null weights", [&] { return std::to_string(Chunked(std::shared_ptr<const rt::Weights>(), 4).max_batch()); });
-  report("shared", [&] {
+  report("shared", [&] {  // small weights: each Session built from a shared object copies them
     Chunked a(shared, 2), b(a.weights(), 3);
-    const bool same = a.weights().get() == b.weights().get();
-    return std::string(same && a.arena() != b.arena() ? "one weights, two arenas" : "wrong");
+    const bool copies = a.weights() != shared && b.weights() != a.weights() && a.weights().use_count() == 1;
+    const bool equal = a.first_weight(64) == 2.5f && b.first_weight(64) == 2.5f && b.weights()->path() == good;
+    return std::string(copies && equal && a.arena() != b.arena() ? "private weights, two arenas" : "wrong");
+  });
+  report("alone", [&] {  // built from a file, or from the only reference: nothing to copy
+    Chunked a(good, 2);
+    const rt::Weights* w = a.weights().get();
+    Chunked b(std::move(a));
+    auto only = rt::load_weights(good, weights);
+    const rt::Weights* o = only.get();
+    Chunked c(std::move(only), 2);
+    return std::string(b.weights().get() == w && c.weights().get() == o ? "not copied" : "wrong");
+  });
+  report("big shared", [&] {
+    auto big_weights = rt::load_weights(big, BigToy::kWeights);
+    rt::SessionBase<BigToy> a(big_weights, 2), b(big_weights, 3);
+    const bool same = a.weights() == big_weights && b.weights() == big_weights;
+    return std::string(same ? "one weights" : "wrong");
   });
   report("moved", [&] {
     Chunked a(shared, 2);
@@ -129,15 +150,18 @@ def results(tmp_path_factory) -> dict[str, str]:
     data[70] ^= 0x10
     (d / "corrupt.dat").write_bytes(bytes(data))
     write_weights(str(d / "other.dat"), blobs, FINGERPRINT + 1)
+    write_weights(str(d / "big.dat"), [np.zeros((1 << 18) + 16, np.float32).tobytes()], FINGERPRINT)
+    big_payload = (d / "big.dat").stat().st_size - 64
     src = d / "driver.cpp"
-    src.write_text(DRIVER.replace("PAYLOAD", f"{payload}ull").replace("FINGERPRINT", f"{FINGERPRINT}ull"))
+    src.write_text(DRIVER.replace("BIG_PAYLOAD", f"{big_payload}ull").replace("PAYLOAD", f"{payload}ull")
+                   .replace("FINGERPRINT", f"{FINGERPRINT}ull"))
     exe = d / "driver"
     cmd = ["g++", "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-DSOFIE_BLAS_NONE",
            f"-I{REPO / 'sofie' / 'runtime'}", str(src), "-o", str(exe)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([str(exe), str(d / "good.dat"), str(d / "corrupt.dat"), str(d / "other.dat")],
-                       capture_output=True, text=True, cwd=d)
+    files = [str(d / f) for f in ("good.dat", "corrupt.dat", "other.dat", "big.dat")]
+    r = subprocess.run([str(exe), *files], capture_output=True, text=True, cwd=d)
     assert r.returncode == 0, r.stderr
     return {"dir": str(d), **dict(line.split(": ", 1) for line in r.stdout.splitlines())}
 
@@ -168,8 +192,10 @@ def test_max_batch_defaults_and_limits(results: dict[str, str]) -> None:
     assert results["null weights"] == "threw sofie: Session needs weights"
 
 
-def test_sessions_share_weights_not_arenas(results: dict[str, str]) -> None:
-    assert results["shared"] == "one weights, two arenas"
+def test_sessions_share_large_weights_and_copy_small_ones(results: dict[str, str]) -> None:
+    assert results["shared"] == "private weights, two arenas"
+    assert results["alone"] == "not copied"
+    assert results["big shared"] == "one weights"
     assert results["moved"] == "arena moved"
 
 

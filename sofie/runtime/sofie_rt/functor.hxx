@@ -5,7 +5,8 @@
 //   sofie::Functor<3, TMVA_SOFIE_NAME::Session> f(df.GetNSlots(), "NAME.dat");
 //   auto scored = df.DefineSlot("score", f, {"a", "b", "c"});  // score: std::vector<float>
 //
-// One Session per slot, all sharing one read-only copy of the weights, which are read once.
+// One Session per slot, all sharing one read-only copy of the weights, which are read once
+// (weights small enough to stay in a core's L2 are copied per slot: session.hxx).
 // RDataFrame copies the functor: copies share the Sessions. The call operator is a plain
 // (unsigned slot, T x0, ..., T x{N-1}) function, not a variadic template, because a typed
 // DefineSlot reads the column types off &F::operator(). The model must have the
@@ -44,7 +45,8 @@ inline std::string find_weights(const std::string& path, const std::string& head
     return readable_file(beside) ? beside : path;  // else the Session reports the path as given
 }
 
-// One Session per slot; the first loads the weights (from `path` exactly), the others share them.
+// One Session per slot; the first loads the weights (from `path` exactly), the others share
+// them (or copy them: session_weights).
 // intra_op_threads > 1 gives each slot's Session its own pool of that many threads.
 template <class Session>
 class SlotSessions {

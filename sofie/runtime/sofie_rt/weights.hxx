@@ -232,6 +232,13 @@ public:
         }
     }
 
+    // A copy of other's payload in memory of its own (SessionBase's private weights); copies
+    // are otherwise refused, so that sharing is never silently lost.
+    struct PrivateCopy {};
+    WeightFile(const WeightFile& other, PrivateCopy) : path_(other.path_), buffer_(other.buffer_.size()) {
+        if (buffer_.size() != 0) std::memcpy(buffer_.data(), other.buffer_.data(), buffer_.size());
+    }
+
     WeightFile(const WeightFile&) = delete;
     WeightFile& operator=(const WeightFile&) = delete;
 
