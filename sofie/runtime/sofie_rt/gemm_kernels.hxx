@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
@@ -102,7 +103,7 @@ inline constexpr bool is_clamp<Clip<Site>> = true;
 template <class Site>
 inline void clamp_bounds(const Relu<Site>&, float& lo, float& hi) {
     lo = 0.0f;
-    hi = __builtin_inff();
+    hi = std::numeric_limits<float>::infinity();
 }
 template <class Site>
 inline void clamp_bounds(const Clip<Site>& f, float& lo, float& hi) {
