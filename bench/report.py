@@ -149,7 +149,8 @@ def threads_table(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return []
     lines = ["", "Threads (wall-clock time per call of one Session; the host's cores are shared, so see the load):",
-             "sessions: 2 threads, each with its own Session (weights shared), against 1; ratio = throughput "
+             "sessions: 2 threads, each with its own Session (weights loaded once: shared, or copied per "
+             "Session up to 1 MiB), against 1; ratio = throughput "
              "of 2 / of 1 (2.00 = linear). intra_op: one Session with intra_op_threads=2 against 1; "
              "ratio = speedup. CPU-time ratio (sessions): 2 x CPU time per call at 1 thread / at 2, the "
              "ratio with a free core per thread.", "",

@@ -45,7 +45,8 @@ def _env() -> dict[str, str]:
 
 
 # Scaling over threads, timed for these models and batches (wall-clock time): SESSIONS, the
-# throughput of 2 threads each running its own Session (weights shared) over that of 1 thread;
+# throughput of 2 threads each running its own Session (weights loaded once, copied per Session
+# up to 1 MiB) over that of 1 thread;
 # INTRA, one Session with intra_op_threads=2 against one with 1.
 SESSIONS = {"linear_10x50": (1, 32), "mlp_5x200": (1, 32), "conv1": (1, 32), "resnet18": (1,)}
 INTRA = {"resnet18": (1,), "conv14": (1,)}
