@@ -69,6 +69,7 @@ namespace detail::gemm {
 // read in place (run_block_in_place) the same buffer, filled by the first row tiles.
 template <class T>
 inline constexpr std::size_t KC = 1024 / sizeof(T);
+inline constexpr std::size_t kSplitKMinK = 128;
 inline constexpr std::size_t NC = 192;
 static_assert(NC % 64 == 0, "NC: whole AVX-512 tiles and packed panels");
 
@@ -230,7 +231,9 @@ inline void blocked(const AView<T>& a, bool transB, std::size_t M, std::size_t N
                     const T* B, std::size_t ldb, const T* packed, T beta, T* C, std::size_t ldc,
                     const Fused<T, F>& fused) {
     Epilogue<T, F> e{alpha, beta, true, false, fused.bias, fused.bias_per_row, fused.residual, fused.f};
-    e.split_k = M <= 2;
+    // two accumulator sets for 1 or 2 rows (Epilogue::split_k) where K is long enough to pay
+    // for their final sums: linear_10x50 at batch 1 (K = 50) took 1.05-1.1x the time with them
+    e.split_k = M <= 2 && K >= kSplitKMinK;
     // K blocks of equal size (576 = 3 x 192, not 256 + 256 + 64): no short block whose C
     // tile loads and stores cost as much as a long one's
     const std::size_t k_blocks = (K + KC<T> - 1) / KC<T>;
