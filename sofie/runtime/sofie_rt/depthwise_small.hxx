@@ -109,6 +109,18 @@ SOFIE_DW_INLINE __m512 dw_weight(const float* wm, const __m512* wv, std::size_t 
     return _mm512_set1_ps(wm[t]);
 }
 
+// Kernel column kw of input row i (of a step's rows) into each of the R output rows that
+// reads it: output row q takes it as kernel row i - q * sh.
+template <int KH, int KW, int R>
+SOFIE_DW_INLINE void dw_feed_rows(__m512 (&acc)[R], __m512 tap, const float* wm, const __m512* wv, std::size_t i,
+                                  std::size_t kw, std::size_t sh, std::size_t kH, std::size_t kW) {
+#pragma GCC unroll 8
+    for (int q = 0; q < R; ++q) {
+        const std::size_t kh = i - std::size_t(q) * sh;  // wraps when negative
+        if (i >= std::size_t(q) * sh && kh < kH) acc[q] = _mm512_fmadd_ps(dw_weight<KH, KW>(wm, wv, kh * kW + kw), tap, acc[q]);
+    }
+}
+
 // R output rows from oh0 of one channel (rows of up to 16 columns): R accumulators, each tap
 // vector (one masked load, two and a permute for stride 2) of an input row feeding every one of
 // the R rows that reads it. One row at a time, a row was a chain of kH * kW dependent FMAs:
@@ -140,12 +152,7 @@ SOFIE_DW_INLINE void dw_avx512_rows(const float* xc, const float* wm, const __m5
                 const __m512 v2 = _mm512_maskz_loadu_ps(r.hi[kw], row + r.off[kw] + 16);
                 v = _mm512_permutex2var_ps(v, even, v2);
             }
-#pragma GCC unroll 8
-            for (int q = 0; q < R; ++q) {
-                const std::size_t kh = i - std::size_t(q) * sh;  // wraps when negative
-                if (i >= std::size_t(q) * sh && kh < kH)
-                    acc[q] = _mm512_fmadd_ps(dw_weight<KH, KW>(wm, wv, kh * kW + kw), v, acc[q]);
-            }
+            dw_feed_rows<KH, KW, R>(acc, v, wm, wv, i, kw, sh, kH, kW);
         }
     }
 #pragma GCC unroll 8
@@ -447,12 +454,7 @@ SOFIE_DW_INLINE void dw_wide_chunk(const float* xc, const float* wm, const __m51
 #pragma GCC unroll 8
         for (std::size_t kw = 0; kw < kW; ++kw) {
             const __m512 tap = S == 1 ? dw_shift(v[0], v[1], kw) : dw_s2_tap(ev, od, v[2], kw);
-#pragma GCC unroll 8
-            for (int r = 0; r < R; ++r) {
-                const std::size_t kh = i - std::size_t(r) * sh;  // wraps when negative
-                if (i >= std::size_t(r) * sh && kh < kH)
-                    acc[r] = _mm512_fmadd_ps(dw_weight<KH, KW>(wm, wv, kh * kW + kw), tap, acc[r]);
-            }
+            dw_feed_rows<KH, KW, R>(acc, tap, wm, wv, i, kw, sh, kH, kW);
         }
     }
 #pragma GCC unroll 8
