@@ -20,6 +20,7 @@ from sofie.runtime.weightfile import write_weights  # noqa: E402
 DRIVER = r"""
 #include <cstdio>
 #include <exception>
+#include <fstream>
 #include <string>
 #include <vector>
 #include "sofie_rt/sofie_rt.hxx"
@@ -63,6 +64,19 @@ class Session : public rt::SessionBase<Toy<B>> {
   std::byte* arena() { return this->arena_data(); }
   float first_weight(std::size_t offset) const { return *this->template weight<float>(offset); }
 };
+
+// Whether the mapping holding p carries the huge page advice ("hg" in its VmFlags, smaps).
+std::string advised(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    unsigned long lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2) inside = lo <= at && at < hi;
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line.find(" hg") != std::string::npos ? "hg" : "no hg";
+  }
+  return "no mapping";
+}
 
 template <class F>
 void report(const char* name, F&& f) {
@@ -119,6 +133,12 @@ int main(int argc, char** argv) {
     rt::SessionBase<BigToy> a(big_weights, 2), b(big_weights, 3);
     const bool same = a.weights() == big_weights && b.weights() == big_weights;
     return std::string(same ? "one weights" : "wrong");
+  });
+  report("huge pages", [&] {  // a buffer of 2 MiB or more on huge pages, a smaller one not
+    rt::AlignedBuffer big(rt::kHugePageBytes + 64), small(rt::kHugePageBytes - 64);
+    const auto at = [](const rt::AlignedBuffer& b) { return reinterpret_cast<std::uintptr_t>(b.data()); };
+    return std::to_string(at(big) % rt::kHugePageBytes) + " " + std::to_string(at(small) % 64) + " " +
+           advised(big.data()) + ", " + advised(small.data());
   });
   report("moved", [&] {
     Chunked a(shared, 2);
@@ -197,6 +217,12 @@ def test_sessions_share_large_weights_and_copy_small_ones(results: dict[str, str
     assert results["alone"] == "not copied"
     assert results["big shared"] == "one weights"
     assert results["moved"] == "arena moved"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="madvise and /proc/self/smaps are Linux's")
+def test_large_buffers_are_on_huge_pages(results: dict[str, str]) -> None:
+    # offsets from a 2 MiB and a 64-byte boundary, then each mapping's huge page advice
+    assert results["huge pages"] == "0 0 hg, no hg"
 
 
 def test_weights_are_read_and_checked(results: dict[str, str]) -> None:
