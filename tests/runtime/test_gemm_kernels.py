@@ -4,8 +4,9 @@ the development host), -mavx2 -mfma, and no -march (the generic vector-extension
 
 Shapes cover M, N and K of 1, every row tail (M mod 6) and every column tail of the widest
 tile (N mod 64 for AVX-512, so also mod 16 and mod 8), several K blocks (K > 256) and N blocks
-(N > 192), both transposes, padded leading dimensions, alpha/beta including beta = 0 over a C
-full of NaN (C must not be read), and the epilogue: bias per row or per column, a residual,
+(N > 192), K blocks of 4 KiB-multiple rows (the B buffer's panels then skewed by a line), both
+transposes, padded leading dimensions, alpha/beta including beta = 0 over a C full of NaN (C
+must not be read), and the epilogue: bias per row or per column, a residual,
 ReLU or tanh. A float B as stored is read in place: by every row tile for up to 6 rows of A,
 else by the first row tile, whose kernel packs it for the others (run_block_in_place), both
 covered, with B's narrow last tile packed before. B or A packed ahead of time (pack_b +
@@ -73,7 +74,9 @@ def shapes() -> list[tuple[int, int, int]]:
             # many row tiles after the one that reads B as stored and packs it
             (197, 70, 30), (200, 130, 20), (193, 65, 300), (250, 200, 7),
             # 1 and 2 rows in all: two accumulator sets over alternate k (odd and even K)
-            (1, 130, 257), (2, 70, 301), (1, 64, 2), (2, 200, 200), (1, 17, 1000), (2, 3, 33)]
+            (1, 130, 257), (2, 70, 301), (1, 64, 2), (2, 200, 200), (1, 17, 1000), (2, 3, 33),
+            # K blocks of 64, 128, 192, 256 rows (4 KiB multiples): the B buffer's panels skewed
+            (13, 200, 512), (20, 150, 128), (8, 70, 192), (31, 90, 64)]
     return out
 
 

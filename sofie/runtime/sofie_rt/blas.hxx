@@ -59,7 +59,7 @@ inline void scale_matrix(std::size_t M, std::size_t N, T beta, T* C, std::size_t
 namespace detail::gemm {
 
 // Blocking. B is packed KC x NC at a time (panels of PW columns) into a stack buffer of
-// KC * NC * sizeof(T) = 192 KiB: it stays L2-resident (within half of a 512 KiB L2, a fifth
+// KC * NC * sizeof(T) = 192 KiB (and 3 KiB for the skew of buffer_panel_stride): it stays L2-resident (within half of a 512 KiB L2, a fifth
 // of a 1 MiB one, leaving room for the A rows and C tiles streaming past) while every
 // 6-row slice of A runs over it. KC = 256 floats keeps the 6 x KC slice of A a tile reads
 // (6 KiB) in L1 across the tiles of its row and makes the C tile's extra load/store per K
@@ -73,6 +73,20 @@ inline constexpr std::size_t kSplitKMinK = 128;
 inline constexpr std::size_t NC = 192;
 static_assert(NC % 64 == 0, "NC: whole AVX-512 tiles and packed panels");
 
+// The panel stride of the B buffer for K blocks of kc: one line more than kc rows where kc
+// rows are a multiple of 4 KiB (kc of 64, 128, 192, 256 floats: convs of 64, 128, 256, 512...
+// channels), so the AVX-512 kernel's 4 panel loads per k do not all fall into one L1 set.
+// Alone on the Intel host, time against panels 4 KiB apart: 256x3136x64 (ResNet-50's 56x56
+// expansions) 0.91-0.95, 64x3136x64 0.95, 128x784x512 0.97; other shapes unchanged.
+template <class T>
+inline std::size_t buffer_panel_stride(std::size_t kc) {
+    return kc * PW<T> + (kc * PW<T> * sizeof(T) % 4096 == 0 ? PW<T> : 0);
+}
+// The buffer's room for that extra line per panel: a skewed block has kc >= 4096 / 64 = 64,
+// so at most KC * NC / 64 columns.
+template <class T>
+inline constexpr std::size_t kSkewSlack = KC<T> * NC / 64;
+
 // A hint to fetch p's cache line (a no-op where the compiler has no builtin for it).
 inline void prefetch(const void* p) {
 #if defined(__GNUC__) || defined(__clang__)
@@ -83,11 +97,12 @@ inline void prefetch(const void* p) {
 }
 
 // op(B)[k0:k0+kc, j0:j0+nc] into panels of PW<T> columns, k-major, zero padded to PW<T>:
-// column j of panel p at k is out[p * kc * PW + k * PW + j].
+// column j of panel p at k is out[p * ps + k * PW + j], panel stride ps (0: kc * PW).
 template <class T>
 inline void pack_b(bool trans, const T* B, std::size_t ldb, std::size_t k0, std::size_t kc,
-                   std::size_t j0, std::size_t nc, T* SOFIE_RESTRICT out) {
+                   std::size_t j0, std::size_t nc, T* SOFIE_RESTRICT out, std::size_t ps = 0) {
     constexpr std::size_t P = PW<T>;
+    if (ps == 0) ps = kc * P;
     if (!trans) {
         // Row by row: each row of the block is one contiguous run, which streams; panel by
         // panel, every row of B is a cache miss of its own (measured on ResNet-50's 1x1 convs
@@ -100,9 +115,9 @@ inline void pack_b(bool trans, const T* B, std::size_t ldb, std::size_t k0, std:
             if (k + 8 < kc) {
                 for (std::size_t jp = 0; jp < nc; jp += P) prefetch(b + 8 * ldb + jp);
             }
-            for (std::size_t jp = 0; jp < full; jp += P) std::memcpy(out + jp * kc + k * P, b + jp, P * sizeof(T));
+            for (std::size_t jp = 0; jp < full; jp += P) std::memcpy(out + jp / P * ps + k * P, b + jp, P * sizeof(T));
             if (full < nc) {
-                T* dst = out + full * kc + k * P;
+                T* dst = out + full / P * ps + k * P;
                 for (std::size_t j = 0; j < P; ++j) dst[j] = full + j < nc ? b[full + j] : T(0);
             }
         }
@@ -110,7 +125,7 @@ inline void pack_b(bool trans, const T* B, std::size_t ldb, std::size_t k0, std:
     }
     for (std::size_t jp = 0; jp < nc; jp += P) {
         const std::size_t np = std::min(P, nc - jp);
-        T* SOFIE_RESTRICT panel = out + jp * kc;
+        T* SOFIE_RESTRICT panel = out + jp / P * ps;
         if (!trans) {
             for (std::size_t k = 0; k < kc; ++k) {
                 const T* b = B + (k0 + k) * ldb + j0 + jp;
@@ -203,22 +218,22 @@ inline constexpr bool reads_b_in_place(bool transB) {
 // narrower than NR has its columns packed first (zero padded).
 template <class F>
 inline void run_block_in_place(std::size_t M, std::size_t nc, std::size_t kc, const AView<float>& a,
-                               const float* B, std::size_t ldb, std::size_t k0, float* packed, float* C,
-                               std::size_t ldc, std::size_t j0, const Epilogue<float, F>& e,
+                               const float* B, std::size_t ldb, std::size_t k0, float* packed, std::size_t ps,
+                               float* C, std::size_t ldc, std::size_t j0, const Epilogue<float, F>& e,
                                const Fused<float, F>& fused) {
-    constexpr std::size_t NR = kernel_nr<float>();
+    constexpr std::size_t NR = kernel_nr<float>(), P = PW<float>;
     const std::size_t full = nc / NR * NR;
-    if (full < nc) pack_b(false, B, ldb, k0, kc, j0 + full, nc - full, packed + full * kc);
+    if (full < nc) pack_b(false, B, ldb, k0, kc, j0 + full, nc - full, packed + full / P * ps, ps);
     const float* b = B + k0 * ldb + j0;
     const bool reused = M > MR;  // by a second row tile
     for_each_tile(M, nc, a, C, ldc, j0, e, fused,
                   [&](std::size_t mr, const float* ai, std::size_t j, std::size_t nr, float* c,
                       const Epilogue<float, F>& et) {
                       if (j < full && ai == a.base) {
-                          tile_in_place(kc, mr, ai, a.rs, a.ks, b + j, ldb, reused ? packed + j * kc : nullptr,
-                                        c, ldc, et);
+                          tile_in_place(kc, mr, ai, a.rs, a.ks, b + j, ldb, reused ? packed + j / P * ps : nullptr,
+                                        ps, c, ldc, et);
                       } else {
-                          tile(kc, mr, nr, ai, a.rs, a.ks, packed, kc * PW<float>, j, c, ldc, et);
+                          tile(kc, mr, nr, ai, a.rs, a.ks, packed, ps, j, c, ldc, et);
                       }
                   });
 }
@@ -256,15 +271,16 @@ inline void blocked(const AView<T>& a, bool transB, std::size_t M, std::size_t N
             if (packed) {
                 run_block(M, nc, kc, ak, packed + j0 * K + k0 * PW<T>, K * PW<T>, C, ldc, j0, e, fused);
             } else {
-                alignas(64) T buffer[KC<T> * NC];
+                alignas(64) T buffer[KC<T> * NC + kSkewSlack<T>];
+                const std::size_t ps = buffer_panel_stride<T>(kc);
                 if constexpr (std::is_same_v<T, float>) {
                     if (reads_b_in_place<T>(transB)) {
-                        run_block_in_place(M, nc, kc, ak, B, ldb, k0, buffer, C, ldc, j0, e, fused);
+                        run_block_in_place(M, nc, kc, ak, B, ldb, k0, buffer, ps, C, ldc, j0, e, fused);
                         continue;
                     }
                 }
-                pack_b(transB, B, ldb, k0, kc, j0, nc, buffer);
-                run_block(M, nc, kc, ak, buffer, kc * PW<T>, C, ldc, j0, e, fused);
+                pack_b(transB, B, ldb, k0, kc, j0, nc, buffer, ps);
+                run_block(M, nc, kc, ak, buffer, ps, C, ldc, j0, e, fused);
             }
         }
     }

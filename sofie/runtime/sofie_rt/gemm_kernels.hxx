@@ -289,7 +289,7 @@ template <int R, int NV, class F, bool kPack = false>
 inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
                           std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_vs,
                           std::size_t b_ks, float* C, std::size_t ldc, const Epilogue<float, F>& e,
-                          float* SOFIE_RESTRICT pack = nullptr) {
+                          float* SOFIE_RESTRICT pack = nullptr, std::size_t pack_ps = 0) {
     // With e.split_k (a product of 1 or 2 rows in all: dense layers at batch 1 and 2), two
     // accumulator sets take alternate k. One row of 4 vectors is 4 FMA chains, too few to
     // cover the FMA latency: mlp_5x200 at batch 1 ran at 4 cycles per k, the latency bound.
@@ -336,9 +336,9 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
             _mm_prefetch(ahead + 128, _MM_HINT_T0);
             _mm_prefetch(ahead + 192, _MM_HINT_T0);
             _mm512_store_ps(pack, bv[0]);
-            _mm512_store_ps(pack + 16 * kc, bv[1]);
-            _mm512_store_ps(pack + 32 * kc, bv[2]);
-            _mm512_store_ps(pack + 48 * kc, bv[3]);
+            _mm512_store_ps(pack + pack_ps, bv[1]);
+            _mm512_store_ps(pack + 2 * pack_ps, bv[2]);
+            _mm512_store_ps(pack + 3 * pack_ps, bv[3]);
             pack += 16;
         }
 #pragma GCC unroll 6
@@ -548,7 +548,8 @@ inline constexpr std::size_t kernel_nr() {
 template <class F>
 inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const float* a, std::size_t a_rs,
                           std::size_t a_ks, const float* b, std::size_t b_vs, std::size_t b_ks, float* C,
-                          std::size_t ldc, const Epilogue<float, F>& e, float* pack = nullptr) {
+                          std::size_t ldc, const Epilogue<float, F>& e, float* pack = nullptr,
+                          [[maybe_unused]] std::size_t pack_ps = 0) {  // AVX2: one panel a tile
     // The register kernels store with bias and residual only (and Relu or Clip, a max and a min
     // in registers), so their 24 instances per ISA are shared by every activation (each op's
     // epilogue is its own type: instancing the kernels per activation made a CNN's build
@@ -562,7 +563,7 @@ inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const 
     }
     if (pack != nullptr) {  // a whole tile (mr == MR, nr == NR_FLOAT), B as stored
 #if defined(__AVX512F__)
-        kernel_avx512<MR, 4, Identity, true>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek, pack);
+        kernel_avx512<MR, 4, Identity, true>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek, pack, pack_ps);
 #else
         kernel_avx2<MR, 2, Identity, true>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, ek, pack);
 #endif
@@ -590,18 +591,19 @@ inline constexpr bool kReadsBInPlace = true;
 // ldb: b is B at the tile's first column and the block's first k. With pack (mr == MR), the
 // kernel also writes the tile's columns of B, packed, to pack (the tile's first panel): the
 // other row tiles then read them packed, and packing costs stores, not a pass of its own.
+// pack_ps: the panel stride of pack.
 template <class F>
 inline void tile_in_place(std::size_t kc, std::size_t mr, const float* a, std::size_t a_rs, std::size_t a_ks,
-                          const float* b, std::size_t ldb, float* pack, float* C, std::size_t ldc,
-                          const Epilogue<float, F>& e) {
-    register_tile(kc, mr, NR_FLOAT, a, a_rs, a_ks, b, 16, ldb, C, ldc, e, pack);
+                          const float* b, std::size_t ldb, float* pack, std::size_t pack_ps, float* C,
+                          std::size_t ldc, const Epilogue<float, F>& e) {
+    register_tile(kc, mr, NR_FLOAT, a, a_rs, a_ks, b, 16, ldb, C, ldc, e, pack, pack_ps);
 }
 #else
 inline constexpr bool kReadsBInPlace = false;
 
 template <class F>
 inline void tile_in_place(std::size_t, std::size_t, const float*, std::size_t, std::size_t, const float*,
-                          std::size_t, float*, float*, std::size_t, const Epilogue<float, F>&) {}
+                          std::size_t, float*, std::size_t, float*, std::size_t, const Epilogue<float, F>&) {}
 #endif
 
 // One tile: rows [0, mr) of A from a, columns [0, nr) of packed B starting at column j of
