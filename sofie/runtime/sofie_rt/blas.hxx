@@ -58,15 +58,15 @@ inline void scale_matrix(std::size_t M, std::size_t N, T beta, T* C, std::size_t
 // ---------------------------------------------------------------------------
 namespace detail::gemm {
 
-// Blocking. B is packed KC x NC at a time (panels of PW columns) into a stack buffer of
-// KC * NC * sizeof(T) = 192 KiB (and 3 KiB for the skew of buffer_panel_stride): it stays L2-resident (within half of a 512 KiB L2, a fifth
-// of a 1 MiB one, leaving room for the A rows and C tiles streaming past) while every
-// 6-row slice of A runs over it. KC = 256 floats keeps the 6 x KC slice of A a tile reads
-// (6 KiB) in L1 across the tiles of its row and makes the C tile's extra load/store per K
-// block negligible (1 per 256 FMAs). NC = 192 is a multiple of the AVX-512 tile (64) and of
-// the panel width. A is not packed (see gemm_kernels.hxx), so the whole stack use is the
-// B buffer, bounded for worker-thread stacks; a B packed ahead of time needs none, a float B
-// read in place (run_block_in_place) the same buffer, filled by the first row tiles.
+// Blocking. B is packed KC x NC at a time (panels of PW columns) into a stack buffer of KC * NC *
+// sizeof(T) = 192 KiB (and 3 KiB for the skew of buffer_panel_stride): it stays L2-resident (within
+// half of a 512 KiB L2, a fifth of a 1 MiB one, leaving room for the A rows and C tiles streaming
+// past) while every 6-row slice of A runs over it. KC = 256 floats keeps the 6 x KC slice of A a
+// tile reads (6 KiB) in L1 across the tiles of its row and makes the C tile's extra load/store per
+// K block negligible (1 per 256 FMAs). NC = 192 is a multiple of the AVX-512 tile (64) and of the
+// panel width. A is not packed (see gemm_kernels.hxx), so the whole stack use is the B buffer,
+// bounded for worker-thread stacks; a B packed ahead of time needs none, a float B read in place
+// (run_block_in_place) the same buffer, filled by the first row tiles.
 template <class T>
 inline constexpr std::size_t KC = 1024 / sizeof(T);
 inline constexpr std::size_t kSplitKMinK = 128;
@@ -97,12 +97,11 @@ inline void prefetch(const void* p) {
 }
 
 // op(B)[k0:k0+kc, j0:j0+nc] into panels of PW<T> columns, k-major, zero padded to PW<T>:
-// column j of panel p at k is out[p * ps + k * PW + j], panel stride ps (0: kc * PW).
+// column j of panel p at k is out[p * ps + k * PW + j], panel stride ps (kc * PW when dense).
 template <class T>
 inline void pack_b(bool trans, const T* B, std::size_t ldb, std::size_t k0, std::size_t kc,
-                   std::size_t j0, std::size_t nc, T* SOFIE_RESTRICT out, std::size_t ps = 0) {
+                   std::size_t j0, std::size_t nc, T* SOFIE_RESTRICT out, std::size_t ps) {
     constexpr std::size_t P = PW<T>;
-    if (ps == 0) ps = kc * P;
     if (!trans) {
         // Row by row: each row of the block is one contiguous run, which streams; panel by
         // panel, every row of B is a cache miss of its own (measured on ResNet-50's 1x1 convs
@@ -609,7 +608,7 @@ inline constexpr std::size_t packed_b_size(std::size_t K, std::size_t N) {
 // out[packed_b_size(K, N)] = op(B)[K, N] packed (B stored [N, K] when transB).
 template <class T>
 inline void pack_b(bool transB, std::size_t K, std::size_t N, const T* B, std::size_t ldb, T* out) {
-    detail::gemm::pack_b(transB, B, ldb, 0, K, 0, N, out);
+    detail::gemm::pack_b(transB, B, ldb, 0, K, 0, N, out, K * detail::gemm::PW<T>);
 }
 
 // A packed ahead of time for gemm_packed_a (a conv's constant weights): MR = 6-row panels over

@@ -136,9 +136,8 @@ struct Epilogue {
     float lo = 0.0f, hi = 0.0f;
     // The AVX-512 kernel sums alternate k in two sets of accumulators (1- and 2-row tiles). Set
     // for a whole product of at most 2 rows only (and K >= kSplitKMinK, blas.hxx): the order of
-    // the sums must not depend on how
-    // intra-op threads split a product (split_gemm never leaves a part of 2 rows or fewer from
-    // more), so every thread count gives the same bits.
+    // the sums must not depend on how intra-op threads split a product (split_gemm never leaves
+    // a part of 2 rows or fewer from more), so every thread count gives the same bits.
     bool split_k = false;
 };
 
