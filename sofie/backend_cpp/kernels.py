@@ -132,6 +132,18 @@ def _conv_depthwise_small(op: Operation, n: Names) -> list[str]:
                  ("epilogue", [epilogue(op)]), ("residual", [n[z]]))
 
 
+@emits("low.conv2d_direct")
+def _conv_direct(op: Operation, n: Names) -> list[str]:
+    x, w, bias, z, scratch, y = op.operands
+    _, C, H, W = x.type.shape
+    M, _, kh, kw = w.type.shape
+    _, _, OH, OW = y.type.shape
+    return _call("conv2d_direct", [n[x], n[w], n[bias], n[y], n[scratch]],
+                 ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M", [M]), ("kH, kW", [kh, kw]),
+                 ("pads t, l, b, r", op.attr("pads")), ("strides", op.attr("strides")), ("OH, OW", [OH, OW]),
+                 ("epilogue", [epilogue(op)]), ("residual", [n[z]]))
+
+
 @emits("low.conv2d_winograd")
 def _conv_winograd(op: Operation, n: Names) -> list[str]:
     x, u, bias, z, scratch, y = op.operands

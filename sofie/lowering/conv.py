@@ -197,6 +197,44 @@ def depthwise_small_scratch_bytes(op: Operation) -> int:
     return depthwise_scratch_bytes(op)
 
 
+# Convs of few taps per output over wide rows (3-channel stems) run without im2col
+# (sofie_rt/conv_direct.hxx). Alone on the AVX-512 host (one thread, bias + ReLU, inputs and
+# outputs rotating out of cache), time / im2col + GEMM's: ResNet's 7x7 s2 stem 3 -> 64 at 224
+# 0.79-0.81, MobileNet's 3x3 s2 3 -> 32 0.84-0.91, a 3x3 s1 3 -> 16 at 64 0.62, a 5x5 1 -> 2
+# at 100 (the conv1 seed model) 0.38. DIRECT_MAX_TAPS mirrors kDirectMaxTaps; below
+# DIRECT_MIN_COLUMNS output columns a row fills too few of a tile's 64 lanes.
+DIRECT_MAX_TAPS = 192
+DIRECT_MIN_COLUMNS = 32
+
+
+def takes_direct(op: Operation) -> bool:
+    """A float32 2-D group-1 conv of dilation 1 with at most DIRECT_MAX_TAPS taps (C*kH*kW) per
+    output, s_w 1 or 2 and output rows of at least DIRECT_MIN_COLUMNS columns; not a pointwise
+    one, whose GEMM reads X in place."""
+    w = op.W.type
+    if (op.group != 1 or w.dtype != "f32" or op.X.type.rank != 4 or not isinstance(op.X.type.shape[1], int)
+            or is_pointwise(op)):
+        return False
+    _, (_, sw), dil, (oh, ow), _ = geometry_2d(op)
+    if not (isinstance(oh, int) and isinstance(ow, int)) or oh < 1:
+        return False
+    taps = w.shape[1] * w.shape[2] * w.shape[3]
+    return dil == [1, 1] and sw <= 2 and taps <= DIRECT_MAX_TAPS and ow >= DIRECT_MIN_COLUMNS
+
+
+def direct_scratch_floats(c: int, kh: int, kw: int, sh: int, sw: int, oh: int, ow: int) -> int:
+    """sofie::rt::conv2d_direct_scratch_floats: one image's stride-phase planes (rows the output
+    reads x s_w phases x the row width with a vector of slack, rounded to 16 floats), or the
+    im2col of one output row that builds without AVX-512 run."""
+    width = -(-(ow + (kw - 1) // sw + 16) // 16) * 16
+    return max(c * ((oh - 1) * sh + kh) * sw * width, c * kh * kw * ow)
+
+
+def direct_scratch_bytes(op: Operation) -> int:
+    _, (sh, sw), _, (oh, ow), (kh, kw) = geometry_2d(op)
+    return direct_scratch_floats(op.W.type.shape[1], kh, kw, sh, sw, oh, ow) * op.W.type.itemsize
+
+
 # GEMMs of few columns go to sofie_rt/gemm_small_n.hxx (vectorized over output channels, weights
 # packed at compile time). Measured alone against the built-in GEMM on the AVX-512 host (one
 # thread, bias + ReLU, weights out of cache as in a model's inference, 64 copies round robin),
@@ -287,6 +325,12 @@ def _conv(ctx: LoweringContext, op: Operation) -> None:
         scratch = ctx.scratch(op, depthwise_small_scratch_bytes(op), op.X.type.dtype)
         ctx.create("low.conv2d_depthwise_small", [ctx.value(op.X), ctx.value(op.W), ctx.value(op.B),
                                                   ctx.value(op.Z), scratch, ctx.dest(op)],
+                   {"pads": pads, "strides": strides, **epilogue(op)}, op)
+        return
+    if takes_direct(op):
+        scratch = ctx.scratch(op, direct_scratch_bytes(op), op.X.type.dtype)
+        ctx.create("low.conv2d_direct", [ctx.value(op.X), ctx.value(op.W), ctx.value(op.B), ctx.value(op.Z),
+                                         scratch, ctx.dest(op)],
                    {"pads": pads, "strides": strides, **epilogue(op)}, op)
         return
     scratch = ctx.scratch(op, im2col_scratch_bytes(op), op.X.type.dtype)

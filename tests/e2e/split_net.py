@@ -18,8 +18,8 @@ OUT = 10
 class SplitNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.band = nn.Conv2d(3, 32, 5, padding=2)  # im2col conv: bands of output rows per thread
-        self.dilated = nn.Conv2d(32, 32, 3, padding=2, dilation=2)  # the same, with a residual epilogue
+        self.band = nn.Conv2d(3, 32, 5, padding=2)  # direct conv (75 taps): bands of output rows per thread
+        self.dilated = nn.Conv2d(32, 32, 3, padding=2, dilation=2)  # im2col: the same, with a residual epilogue
         self.wino = nn.Conv2d(32, 64, 3, padding=1)  # Winograd: its 16 GEMMs shared out whole, by points
         self.down = nn.Conv2d(64, 128, 3, stride=4, padding=1)  # im2col, an 8x8 output in bands
         self.point = nn.Conv2d(128, 128, 1)  # 1x1: one GEMM 128 x 64 x 128, split into row blocks

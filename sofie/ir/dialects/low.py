@@ -160,6 +160,13 @@ Conv2dSmallN = _kernel("low.conv2d_small_n", "X W B? Z? scratch? Y:out",
         "X in place, any other im2col's `tile_rows` output rows at a time into scratch; Z is a residual "
         "added before act. A 1-D conv runs as a 2-D one of height 1",
         dtypes=("f32",))
+Conv2dDirect = _kernel("low.conv2d_direct", "X W B? Z? scratch Y:out",
+                       {**EPILOGUE, "pads": Attr("ints"), "strides": Attr("ints")},
+        "group-1, dilation-1 conv of few taps (C*kH*kW <= 192: 3-channel stems) over wide output rows, "
+        "no im2col: scratch holds the image's stride-phase planes, where each tap of an output row is a "
+        "contiguous run the GEMM micro-kernel reads in place (sofie_rt/conv_direct.hxx); builds without "
+        "AVX-512 run conv2d on the same operands. Z is a residual added before act",
+        dtypes=("f32",))
 Conv2dDepthwiseSmall = _kernel("low.conv2d_depthwise_small", "X W B? Z? scratch Y:out",
                                 {**EPILOGUE, "pads": Attr("ints"), "strides": Attr("ints")},
         "depthwise conv (one input channel per group, dilation 1, kW <= 8, s_w 1 or 2) read straight "

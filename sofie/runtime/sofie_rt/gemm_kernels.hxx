@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -283,12 +284,14 @@ inline void kernel_generic(std::size_t kc, std::size_t mr, std::size_t nr, const
 inline constexpr std::size_t NR_FLOAT = 64;
 
 // kPack (full tiles of B as stored, b_vs 16): the B vectors loaded at each k are also
-// stored to pack as 4 packed panels of kc x 16 (see tile_in_place).
-template <int R, int NV, class F, bool kPack = false>
+// stored to pack as 4 packed panels of kc x 16 (see tile_in_place). kRows: row k of B is at
+// b + b_rows[k] (b_ks unused; a direct conv's taps, conv_direct.hxx).
+template <int R, int NV, class F, bool kPack = false, bool kRows = false>
 inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
                           std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_vs,
                           std::size_t b_ks, float* C, std::size_t ldc, const Epilogue<float, F>& e,
-                          float* SOFIE_RESTRICT pack = nullptr, std::size_t pack_ps = 0) {
+                          float* SOFIE_RESTRICT pack = nullptr, std::size_t pack_ps = 0,
+                          const std::int32_t* b_rows = nullptr) {
     // With e.split_k (a product of 1 or 2 rows in all: dense layers at batch 1 and 2), two
     // accumulator sets take alternate k. One row of 4 vectors is 4 FMA chains, too few to
     // cover the FMA latency: mlp_5x200 at batch 1 ran at 4 cycles per k, the latency bound.
@@ -319,7 +322,9 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
     const float* a3 = a + 3 * a_rs;
     const std::size_t b_vs3 = 3 * b_vs;
     // One k step into the accumulator set ac.
+    const float* const b_base = b;
     auto step = [&](__m512 (&ac)[R][NV]) SOFIE_EPILOGUE_INLINE {
+        if constexpr (kRows) b = b_base + *b_rows++;
         __m512 bv[NV];
         bv[0] = _mm512_loadu_ps(b);
         if constexpr (NV > 1) bv[1] = _mm512_loadu_ps(b + b_vs);
@@ -349,7 +354,7 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
         }
         a0 += a_ks;
         a3 += a_ks;
-        b += b_ks;
+        if constexpr (!kRows) b += b_ks;
     };
     std::size_t k = 0;
     if constexpr (S > 1) {
@@ -542,6 +547,31 @@ inline constexpr std::size_t kernel_nr() {
 }
 
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+// The register kernels store with bias and residual only (and Relu or Clip, a max and a min
+// in registers), so their 24 instances per ISA are shared by every activation (each op's
+// epilogue is its own type: instancing the kernels per activation made a CNN's build
+// minutes long); any other activation then runs over the tile's rows (activate_rows), still in L1.
+template <class F>
+inline Epilogue<float, Identity> register_epilogue(const Epilogue<float, F>& e) {
+    Epilogue<float, Identity> ek{e.alpha, e.beta, e.first, e.last, e.bias, e.bias_per_row, e.residual, Identity{}};
+    ek.split_k = e.split_k;
+    if constexpr (is_clamp<F>) {
+        ek.clamp = true;
+        clamp_bounds(e.f, ek.lo, ek.hi);
+    }
+    return ek;
+}
+
+// The activation register_epilogue left out, over the rows of a finished tile.
+template <class F>
+inline void activate_rows(std::size_t mr, std::size_t nr, float* C, std::size_t ldc, const Epilogue<float, F>& e) {
+    if constexpr (!std::is_same_v<F, Identity> && !is_clamp<F>) {
+        if (e.last) {
+            for (std::size_t r = 0; r < mr; ++r) activate_row(C + r * ldc, nr, e.f);
+        }
+    }
+}
+
 // One float tile by the register kernels: B's first column at b, the next 16 columns b_vs
 // further (AVX-512 only; AVX2 reads 16 columns side by side), the next k b_ks further.
 template <class F>
@@ -549,17 +579,7 @@ inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const 
                           std::size_t a_ks, const float* b, std::size_t b_vs, std::size_t b_ks, float* C,
                           std::size_t ldc, const Epilogue<float, F>& e, float* pack = nullptr,
                           [[maybe_unused]] std::size_t pack_ps = 0) {  // AVX2: one panel a tile
-    // The register kernels store with bias and residual only (and Relu or Clip, a max and a min
-    // in registers), so their 24 instances per ISA are shared by every activation (each op's
-    // epilogue is its own type: instancing the kernels per activation made a CNN's build
-    // minutes long); any other activation then runs over the tile's rows, still in L1.
-    constexpr bool clamp = is_clamp<F>;
-    Epilogue<float, Identity> ek{e.alpha, e.beta, e.first, e.last, e.bias, e.bias_per_row, e.residual, Identity{}};
-    ek.split_k = e.split_k;
-    if constexpr (clamp) {
-        ek.clamp = true;
-        clamp_bounds(e.f, ek.lo, ek.hi);
-    }
+    const Epilogue<float, Identity> ek = register_epilogue(e);
     if (pack != nullptr) {  // a whole tile (mr == MR, nr == NR_FLOAT), B as stored
 #if defined(__AVX512F__)
         kernel_avx512<MR, 4, Identity, true>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek, pack, pack_ps);
@@ -576,12 +596,41 @@ inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const 
             default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
         }
     }
-    if constexpr (!std::is_same_v<F, Identity> && !clamp) {
-        if (e.last) {
-            for (std::size_t r = 0; r < mr; ++r) activate_row(C + r * ldc, nr, e.f);
-        }
+    activate_rows(mr, nr, C, ldc, e);
+}
+
+#if defined(__AVX512F__)
+template <int R, class F>
+inline void dispatch_rows(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
+                          const float* b, const std::int32_t* b_rows, float* C, std::size_t ldc,
+                          const Epilogue<float, F>& e) {
+    switch ((nr + 15) / 16) {
+        case 1: kernel_avx512<R, 1, F, false, true>(kc, nr, a, a_rs, a_ks, b, 16, 0, C, ldc, e, nullptr, 0, b_rows); break;
+        case 2: kernel_avx512<R, 2, F, false, true>(kc, nr, a, a_rs, a_ks, b, 16, 0, C, ldc, e, nullptr, 0, b_rows); break;
+        case 3: kernel_avx512<R, 3, F, false, true>(kc, nr, a, a_rs, a_ks, b, 16, 0, C, ldc, e, nullptr, 0, b_rows); break;
+        default: kernel_avx512<R, 4, F, false, true>(kc, nr, a, a_rs, a_ks, b, 16, 0, C, ldc, e, nullptr, 0, b_rows); break;
     }
 }
+
+// One float tile (mr <= MR rows, nr <= NR_FLOAT columns) whose row k of B is the nr floats at
+// b + b_rows[k], read in place: a direct conv's taps over its stride-phase planes
+// (conv_direct.hxx). The floats up to the tile's last whole vector past nr must be readable.
+template <class F>
+inline void row_table_tile(std::size_t kc, std::size_t mr, std::size_t nr, const float* a, std::size_t a_rs,
+                           std::size_t a_ks, const float* b, const std::int32_t* b_rows, float* C,
+                           std::size_t ldc, const Epilogue<float, F>& e) {
+    const Epilogue<float, Identity> ek = register_epilogue(e);
+    switch (mr) {
+        case 1: dispatch_rows<1>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
+        case 2: dispatch_rows<2>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
+        case 3: dispatch_rows<3>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
+        case 4: dispatch_rows<4>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
+        case 5: dispatch_rows<5>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
+        default: dispatch_rows<6>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
+    }
+    activate_rows(mr, nr, C, ldc, e);
+}
+#endif
 
 // Whether this build's float kernels can read B as stored (tile_in_place).
 inline constexpr bool kReadsBInPlace = true;

@@ -17,6 +17,7 @@
 #define SOFIE_RT_SOFIE_RT_HXX_V0_1_0
 
 #include "blas.hxx"
+#include "conv_direct.hxx"
 #include "conv_nd.hxx"
 #include "custom.hxx"
 #include "depthwise.hxx"

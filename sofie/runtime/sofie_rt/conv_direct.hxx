@@ -1,0 +1,173 @@
+// A group-1 conv with few taps per output (C * kH * kW <= kDirectMaxTaps: the 3-channel stems of
+// ResNet, MobileNet and EfficientNet) over wide output rows, without im2col. The input of each
+// image is laid out once as stride-phase planes in scratch: plane (c, padded row r, phase q)
+// holds the padded row's columns q, q + s_w, q + 2 s_w, ... So the tap (c, ky, kx) of output
+// row oy is one contiguous run of that row's outputs, at a fixed offset (the tap table) from
+// the row's first plane: the GEMM micro-kernel (gemm_kernels.hxx, row_table_tile) reads B's rows
+// there in place, 6 output channels (rows of the weights as stored) by up to 64 output columns
+// a tile, with bias, residual and activation in its stores.
+//
+// im2col wrote C kH kW floats per output and the GEMM then read them back through its packing:
+// ResNet's 7x7 stride-2 stem (147 taps, 112 x 112 outputs) spent 13% of its time in im2col
+// and ran its GEMM at 135-151 GFLOP/s on the AVX-512 host; here the planes are about the size
+// of the input, and a tile's 147 x 64 B floats (37 KB) stay in L1 across the output channels.
+//
+// Builds without AVX-512 run conv2d (im2col + GEMM) on the same operands, one output row per
+// band (conv2d_direct_scratch_floats covers both).
+#ifndef SOFIE_RT_CONV_DIRECT_HXX_V0_1_0
+#define SOFIE_RT_CONV_DIRECT_HXX_V0_1_0
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "gemm_kernels.hxx"
+#include "kernels.hxx"
+#include "thread_pool.hxx"
+
+namespace sofie {
+inline namespace v0_1_0 {
+namespace rt {
+
+// Most taps (C * kH * kW) conv2d_direct takes: its tap table lives on the stack, and a tile's
+// taps x 64 floats of B should fit in L1 next to the weights' rows.
+inline constexpr std::size_t kDirectMaxTaps = 192;
+
+namespace detail::direct {
+
+// The geometry of the phase planes of one image.
+struct Planes {
+    std::size_t rows;   // padded rows the output reads: (OH - 1) s_h + kH
+    std::size_t width;  // floats per plane row: OW + (kW - 1) / s_w, and a vector of slack
+                        // for the last tile's whole-vector loads
+    std::size_t phases; // s_w
+    std::size_t floats() const { return rows * phases * width; }
+};
+
+inline Planes planes_for(std::size_t kH, std::size_t kW, std::size_t sh, std::size_t sw, std::size_t OH,
+                         std::size_t OW) {
+    return {(OH - 1) * sh + kH, (OW + (kW - 1) / sw + 16 + 15) / 16 * 16, sw};
+}
+
+// The stride-phase planes of one image x[C][H][W] into p: padded row r (input row r - pad_top),
+// phase q, column j holds the input column j s_w + q - pad_left, zero outside the image.
+inline void build_planes(const float* x, float* SOFIE_RESTRICT p, std::size_t C, std::size_t H, std::size_t W,
+                         std::size_t pad_top, std::size_t pad_left, const Planes& g) {
+    using I = std::ptrdiff_t;
+    const std::size_t sw = g.phases;
+    for (std::size_t c = 0; c < C; ++c) {
+        for (std::size_t r = 0; r < g.rows; ++r) {
+            float* row = p + (c * g.rows + r) * sw * g.width;
+            const I ih = I(r) - I(pad_top);
+            if (ih < 0 || ih >= I(H)) {
+                std::fill(row, row + sw * g.width, 0.0f);
+                continue;
+            }
+            const float* xr = x + (c * H + std::size_t(ih)) * W;
+            for (std::size_t q = 0; q < sw; ++q) {
+                float* dst = row + q * g.width;
+                // columns j with 0 <= j sw + q - pad_left < W
+                const I first = I(q) - I(pad_left);
+                const I lo = first >= 0 ? 0 : (-first + I(sw) - 1) / I(sw);
+                const I hi = std::clamp<I>((I(W) - first + I(sw) - 1) / I(sw), lo, I(g.width));
+                std::fill(dst, dst + lo, 0.0f);
+                const float* src = xr + (first + lo * I(sw));
+                if (sw == 1) {
+                    std::memcpy(dst + lo, src, std::size_t(hi - lo) * sizeof(float));
+                } else {
+                    for (I j = lo; j < hi; ++j) dst[j] = src[(j - lo) * I(sw)];
+                }
+                std::fill(dst + hi, dst + g.width, 0.0f);
+            }
+        }
+    }
+}
+
+// Tap k = (c kH + ky) kW + kx of output row 0: its offset in the planes.
+inline void tap_table(std::int32_t* taps, std::size_t C, std::size_t kH, std::size_t kW, const Planes& g) {
+    for (std::size_t c = 0; c < C; ++c)
+        for (std::size_t ky = 0; ky < kH; ++ky)
+            for (std::size_t kx = 0; kx < kW; ++kx)
+                taps[(c * kH + ky) * kW + kx] = std::int32_t(((c * g.rows + ky) * g.phases + kx % g.phases) * g.width +
+                                                             kx / g.phases);
+}
+
+#if defined(__AVX512F__)
+// Output rows [oy0, oy1) of one image: per row, tiles of up to 64 columns, each by every 6
+// output channels in turn (the tile's B floats stay in L1 while the weights' rows pass).
+template <class F>
+inline void rows(const float* planes, const std::int32_t* taps, const float* w, const float* bias, float* y,
+                 const float* residual, std::size_t K, std::size_t M, std::size_t OH, std::size_t OW,
+                 std::size_t sh, const Planes& g, std::size_t oy0, std::size_t oy1, const F& f) {
+    using gemm::MR;
+    const std::size_t P = OH * OW;
+    gemm::Epilogue<float, F> e{1.0f, 0.0f, true, true, nullptr, true, nullptr, f};
+    for (std::size_t oy = oy0; oy < oy1; ++oy) {
+        const float* b = planes + oy * sh * g.phases * g.width;
+        for (std::size_t ox = 0; ox < OW; ox += gemm::NR_FLOAT) {
+            const std::size_t nr = std::min(gemm::NR_FLOAT, OW - ox);
+            for (std::size_t i = 0; i < M; i += MR) {
+                const std::size_t at = i * P + oy * OW + ox;
+                e.bias = bias ? bias + i : nullptr;
+                e.residual = residual ? residual + at : nullptr;
+                gemm::row_table_tile(K, std::min(MR, M - i), nr, w + i * K, K, 1, b + ox, taps, y + at, P, e);
+            }
+        }
+    }
+}
+#endif
+
+}  // namespace detail::direct
+
+// Scratch floats conv2d_direct needs (sofie.lowering.conv.direct_scratch_bytes mirrors it): the
+// phase planes of one image, or on builds without AVX-512 conv2d's im2col of one output row.
+inline std::size_t conv2d_direct_scratch_floats(std::size_t C, std::size_t kH, std::size_t kW, std::size_t sh,
+                                                std::size_t sw, std::size_t OH, std::size_t OW) {
+    return std::max(C * detail::direct::planes_for(kH, kW, sh, sw, OH, OW).floats(), C * kH * kW * OW);
+}
+
+// y[N, M, OH, OW] = f(conv(x[N, C, H, W], w[M, C, kH, kW]) + bias + residual), group 1, dilation
+// 1, C kH kW <= kDirectMaxTaps; bias per output channel (nullptr for none), residual in y's
+// layout (nullptr for none). With intra-op threads (thread_pool.hxx), output rows are shared out
+// after the planes are built.
+template <class F = Identity>
+inline void conv2d_direct(const float* x, const float* w, const float* bias, float* y, float* scratch,
+                          std::size_t N, std::size_t C, std::size_t H, std::size_t W, std::size_t M,
+                          std::size_t kH, std::size_t kW, std::size_t pad_top, std::size_t pad_left,
+                          std::size_t pad_bottom, std::size_t pad_right, std::size_t sh, std::size_t sw,
+                          std::size_t OH, std::size_t OW, F f, const float* residual) {
+#if defined(__AVX512F__)
+    (void)pad_bottom;
+    (void)pad_right;
+    const std::size_t K = C * kH * kW, P = OH * OW;
+    if (OH == 0 || OW == 0) return;
+    const detail::direct::Planes g = detail::direct::planes_for(kH, kW, sh, sw, OH, OW);
+    std::int32_t taps[kDirectMaxTaps];
+    detail::direct::tap_table(taps, C, kH, kW, g);
+    ThreadPool* pool = intra_op_pool();
+    for (std::size_t n = 0; n < N; ++n) {
+        detail::direct::build_planes(x + n * C * H * W, scratch, C, H, W, pad_top, pad_left, g);
+        float* yn = y + n * M * P;
+        const float* rn = residual ? residual + n * M * P : nullptr;
+        if (pool != nullptr && OH >= pool->size() && M * K * P >= detail::kMinSplitMacs) {
+            pool->run(pool->size(), [&](std::size_t p, std::size_t) {
+                std::size_t r0, r1;
+                detail::split_range(OH, pool->size(), p, 1, r0, r1);
+                detail::direct::rows(scratch, taps, w, bias, yn, rn, K, M, OH, OW, sh, g, r0, r1, f);
+            });
+        } else {
+            detail::direct::rows(scratch, taps, w, bias, yn, rn, K, M, OH, OW, sh, g, 0, OH, f);
+        }
+    }
+#else
+    conv2d<float>(x, w, bias, y, scratch, N, C, H, W, M, 1, kH, kW, pad_top, pad_left, pad_bottom, pad_right, sh,
+                  sw, 1, 1, OH, OW, f, residual, 1);
+#endif
+}
+
+}  // namespace rt
+}  // namespace v0_1_0
+}  // namespace sofie
+
+#endif  // SOFIE_RT_CONV_DIRECT_HXX_V0_1_0

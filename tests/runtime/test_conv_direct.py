@@ -1,0 +1,120 @@
+"""The direct conv (sofie_rt/conv_direct.hxx, conv2d_direct) against numpy, in three builds:
+-march=native (on this host the AVX-512 kernel over stride-phase planes), -mavx2 -mfma and no
+-march (conv2d, im2col + GEMM, on the same operands). The e2e tests (tests/e2e/test_conv_direct.py)
+only build natively.
+
+Shapes: ResNet's and MobileNet's stems (7x7 s2 and 3x3 s2 from 3 channels), strides 1, 2, 3
+and unequal, symmetric, asymmetric, one-sided and wide pads (zero rows and columns of the
+planes), output rows of 32 to 100 columns (a masked last vector, a narrower last tile of 1 to
+63 columns), output channel counts 1, 2, 7, 13, 64 (a partial last row tile), one input channel,
+kernels 1x1 to 8x8 up to the 192-tap limit, batch 2; bias present and absent, a residual, Relu
+and SiLU. The scratch starts full of NaN, y is followed by a guard the masked stores must not
+touch, and the scratch size must equal sofie.lowering.conv's mirror.
+Tolerance: atol 1e-5 * taps, rtol 1e-5 (float32 sums of at most 192 products of magnitude <= 1).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from sofie.lowering.conv import direct_scratch_floats  # noqa: E402
+
+RUNTIME_INCLUDE = REPO / "sofie" / "runtime"
+DRIVER = Path(__file__).resolve().parent / "cpp" / "conv_direct_driver.cpp"
+BUILDS = {"native": ["-O3", "-march=native"], "avx2": ["-O2", "-mavx2", "-mfma"], "generic": ["-O2"]}
+
+# (N, C, H, W, M, (kH, kW), (pad_top, pad_left, pad_bottom, pad_right), (s_h, s_w), bias, residual, act)
+CASES = [
+    (1, 3, 70, 70, 64, (7, 7), (3, 3, 3, 3), (2, 2), 1, 0, 1),     # ResNet's stem: 35 columns
+    (2, 3, 67, 67, 32, (3, 3), (0, 0, 1, 1), (2, 2), 1, 1, 1),     # MobileNet's stem pads, batch 2
+    (1, 3, 64, 64, 32, (3, 3), (1, 1, 1, 1), (2, 2), 1, 0, 2),     # 32 columns: one 2-vector tile
+    (1, 1, 20, 100, 2, (5, 5), (0, 0, 0, 0), (1, 1), 1, 0, 0),     # conv1's shape: 96 = 64 + 32
+    (1, 2, 12, 101, 1, (5, 5), (2, 1, 0, 3), (1, 1), 0, 1, 0),     # M = 1, no bias, 101 columns
+    (1, 3, 17, 71, 7, (8, 8), (4, 3, 3, 4), (1, 2), 1, 0, 1),      # 192 taps, s_h != s_w
+    (1, 4, 31, 50, 13, (4, 6), (1, 2, 2, 3), (3, 1), 1, 1, 2),     # s_h 3, even kernel
+    (2, 5, 9, 194, 6, (2, 2), (0, 0, 0, 0), (2, 2), 1, 0, 0),      # 97 columns: a 1-column last vector
+    (1, 16, 5, 48, 20, (1, 1), (0, 0, 0, 0), (1, 1), 1, 1, 1),     # 1x1: one phase, 48 columns
+    (1, 3, 8, 40, 9, (3, 3), (3, 5, 4, 6), (1, 1), 1, 0, 0),       # pads wider than the kernel
+    (1, 2, 6, 127, 5, (3, 3), (1, 1, 1, 1), (2, 2), 1, 0, 2),      # 64 columns exactly
+    (1, 2, 6, 129, 5, (3, 3), (1, 1, 1, 1), (2, 2), 1, 1, 1),      # 65: a 1-column last tile
+]
+
+
+def reference(x, w, b, res, pads, strides, act) -> np.ndarray:
+    n, c, h, wd = x.shape
+    m, _, kh, kw = w.shape
+    pt, pl, pb, pr = pads
+    sh, sw = strides
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pt, pb), (pl, pr)))
+    oh, ow = (h + pt + pb - kh) // sh + 1, (wd + pl + pr - kw) // sw + 1
+    y = np.zeros((n, m, oh, ow))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
+            y += np.einsum("nchw,mc->nmhw", patch, w[:, :, i, j].astype(np.float64))
+    if b is not None:
+        y += b[None, :, None, None]
+    if res is not None:
+        y += res
+    if act == 1:
+        y = np.maximum(y, 0)
+    elif act == 2:
+        y = y / (1 + np.exp(-y))
+    return y
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, dict]:
+    """{build: {case id: (got, want, taps, scratch floats, guard ok, mirror)}}, each build run once."""
+    directory = tmp_path_factory.mktemp("conv_direct")
+    rng = np.random.default_rng(11)
+    lines, want, sizes = [], {}, {}
+    for i, (n, c, h, wd, m, (kh, kw), pads, (sh, sw), bias, residual, act) in enumerate(CASES):
+        cid = f"c{i}"
+        x = rng.uniform(-1, 1, (n, c, h, wd)).astype(np.float32)
+        w = rng.uniform(-1, 1, (m, c, kh, kw)).astype(np.float32)
+        oh, ow = (h + pads[0] + pads[2] - kh) // sh + 1, (wd + pads[1] + pads[3] - kw) // sw + 1
+        files = {"x": x, "w": w}
+        b = files["bias"] = rng.uniform(-1, 1, m).astype(np.float32) if bias else None
+        r = files["res"] = rng.uniform(-1, 1, (n, m, oh, ow)).astype(np.float32) if residual else None
+        for name, arr in files.items():
+            if arr is not None:
+                (directory / f"{cid}_{name}.bin").write_bytes(np.ascontiguousarray(arr).tobytes())
+        want[cid] = (reference(x, w, b, r, pads, (sh, sw), act), c * kh * kw)
+        sizes[cid] = direct_scratch_floats(c, kh, kw, sh, sw, oh, ow)
+        lines.append(f"{cid} {n} {c} {h} {wd} {m} {kh} {kw} {' '.join(map(str, pads))} {sh} {sw} {oh} {ow} "
+                     f"{bias} {residual} {act}")
+    (directory / "cases.txt").write_text("\n".join(lines) + "\n")
+    out = {}
+    for build, flags in BUILDS.items():
+        exe = directory / f"driver_{build}"
+        cmd = ["g++", "-std=c++17", *flags, "-Wall", "-Wextra", "-Werror", f"-I{RUNTIME_INCLUDE}",
+               "-DSOFIE_BLAS_NONE", str(DRIVER), "-o", str(exe)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, f"build failed:\n{' '.join(cmd)}\n{proc.stderr}"
+        run = subprocess.run([str(exe), str(directory)], capture_output=True, text=True, check=True)
+        printed = {line.split()[0]: line.split()[1:] for line in run.stdout.splitlines()}
+        got = {}
+        for cid, (ref, taps) in want.items():
+            y = np.fromfile(directory / f"{cid}_out.bin", dtype=np.float32).reshape(ref.shape)
+            floats, guard = printed[cid]
+            got[cid] = (y, ref, taps, int(floats), guard == "1", sizes[cid])
+        out[build] = got
+    return out
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_conv_direct_matches_numpy(results, build: str, case: int) -> None:
+    y, ref, taps, floats, guard, mirror = results[build][f"c{case}"]
+    assert guard, f"case {CASES[case]}: a store wrote past the end of y"
+    assert floats == mirror, f"scratch floats: C++ {floats}, sofie.lowering.conv {mirror}"
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * taps, err_msg=f"{build} case {CASES[case]}")
