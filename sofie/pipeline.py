@@ -28,7 +28,7 @@ from sofie.passes.pass_manager import GRAPH, LOW, PASSES, Pass, module_level, op
 
 GRAPH_PIPELINE: list[str] = ["infer-shapes", "fold-constants", "sink-transposes", "canonicalize",
                              "fold-batchnorm", "fuse", "cse", "dce", "widen-f16"]
-LOW_PIPELINE: list[str] = ["lower", "fuse-loops", "plan-memory"]
+LOW_PIPELINE: list[str] = ["lower", "fuse-conv-pool", "fuse-loops", "plan-memory"]
 DEFAULT_PIPELINE: list[str] = GRAPH_PIPELINE + LOW_PIPELINE
 
 # What every build runs after its graph passes, even at -O0: ops lowering has no f16 kernel

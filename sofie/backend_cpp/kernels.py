@@ -144,6 +144,24 @@ def _conv_direct(op: Operation, n: Names) -> list[str]:
                  ("epilogue", [epilogue(op)]), ("residual", [n[z]]))
 
 
+@emits("low.conv2d_direct_max_pool")
+def _conv_direct_max_pool(op: Operation, n: Names) -> list[str]:
+    x, w, bias, scratch, y = op.operands
+    _, C, H, W = x.type.shape
+    M, _, kh, kw = w.type.shape
+    _, _, PH, PW = y.type.shape
+    pt, pl, pb, pr = op.attr("pads")
+    sh, sw = op.attr("strides")
+    pool_pads = op.attr("pool_pads")
+    conv_out = [(H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1]
+    return _call("conv2d_direct_max_pool", [n[x], n[w], n[bias], n[y], n[scratch]],
+                 ("N, C, H, W", [n.dim(x.type.shape[0]), C, H, W]), ("M", [M]), ("kH, kW", [kh, kw]),
+                 ("pads t, l, b, r", op.attr("pads")), ("strides", op.attr("strides")), ("conv OH, OW", conv_out),
+                 ("epilogue", [epilogue(op)]), ("pool kH, kW", op.attr("pool_kernel")),
+                 ("pool pads t, l", [pool_pads[0], pool_pads[1]]), ("pool strides", op.attr("pool_strides")),
+                 ("PH, PW", [PH, PW]))
+
+
 @emits("low.conv2d_winograd")
 def _conv_winograd(op: Operation, n: Names) -> list[str]:
     x, u, bias, z, scratch, y = op.operands

@@ -25,6 +25,7 @@ from sofie.ir.dialects.graph.nn import (
     LpPool,
     MaxPool,
 )
+from sofie.ir.dialects.low import direct_scratch_floats
 from sofie.ir.registry import lookup
 from sofie.lowering.context import LoweringContext, refuse, rule
 from sofie.lowering.epilogue import epilogue
@@ -220,14 +221,6 @@ def takes_direct(op: Operation) -> bool:
         return False
     taps = w.shape[1] * w.shape[2] * w.shape[3]
     return dil == [1, 1] and sw <= 2 and taps <= DIRECT_MAX_TAPS and ow >= DIRECT_MIN_COLUMNS
-
-
-def direct_scratch_floats(c: int, kh: int, kw: int, sh: int, sw: int, oh: int, ow: int) -> int:
-    """sofie::rt::conv2d_direct_scratch_floats: one image's stride-phase planes (rows the output
-    reads x s_w phases x the row width with a vector of slack, rounded to 16 floats), or the
-    im2col of one output row that builds without AVX-512 run."""
-    width = -(-(ow + (kw - 1) // sw + 16) // 16) * 16
-    return max(c * ((oh - 1) * sh + kh) * sw * width, c * kh * kw * ow)
 
 
 def direct_scratch_bytes(op: Operation) -> int:

@@ -1,6 +1,8 @@
-"""The direct conv (sofie_rt/conv_direct.hxx, conv2d_direct) against numpy, in three builds:
+"""The direct conv (sofie_rt/conv_direct.hxx, conv2d_direct, and conv2d_direct_max_pool, the conv
+fused with a MaxPool) against numpy, in three builds:
 -march=native (on this host the AVX-512 kernel over stride-phase planes), -mavx2 -mfma and no
--march (conv2d, im2col + GEMM, on the same operands). The e2e tests (tests/e2e/test_conv_direct.py)
+-march (conv2d, im2col + GEMM, on the same operands; the fused kernel im2col's and multiplies
+one conv row at a time into its ring). The e2e tests (tests/e2e/test_conv_direct.py)
 only build natively.
 
 Shapes: ResNet's and MobileNet's stems (7x7 s2 and 3x3 s2 from 3 channels), strides 1, 2, 3
@@ -8,8 +10,11 @@ and unequal, symmetric, asymmetric, one-sided and wide pads (zero rows and colum
 planes), output rows of 32 to 100 columns (a masked last vector, a narrower last tile of 1 to
 63 columns), output channel counts 1, 2, 7, 13, 64 (a partial last row tile), one input channel,
 kernels 1x1 to 8x8 up to the 192-tap limit, batch 2; bias present and absent, a residual, Relu
-and SiLU. The scratch starts full of NaN, y is followed by a guard the masked stores must not
-touch, and the scratch size must equal sofie.lowering.conv's mirror.
+and SiLU. Pooled cases: ResNet's stem, 2x2, 3x2, 2x3 and 5x3 windows, column strides 1 and 2,
+row strides 1 to 3 (3 past a 2-row window: conv rows no window reads), pads on some sides, a
+last window past the conv's rows (ceil_mode), batch 2. The scratch starts full of NaN, y is
+followed by a guard the masked stores must not touch, and the scratch size must equal
+sofie.ir.dialects.low's mirror.
 Tolerance: atol 1e-5 * taps, rtol 1e-5 (float32 sums of at most 192 products of magnitude <= 1).
 """
 
@@ -25,7 +30,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from sofie.lowering.conv import direct_scratch_floats  # noqa: E402
+from sofie.ir.dialects.low import direct_max_pool_scratch_floats, direct_scratch_floats  # noqa: E402
 
 RUNTIME_INCLUDE = REPO / "sofie" / "runtime"
 DRIVER = Path(__file__).resolve().parent / "cpp" / "conv_direct_driver.cpp"
@@ -46,6 +51,41 @@ CASES = [
     (1, 2, 6, 127, 5, (3, 3), (1, 1, 1, 1), (2, 2), 1, 0, 2),      # 64 columns exactly
     (1, 2, 6, 129, 5, (3, 3), (1, 1, 1, 1), (2, 2), 1, 1, 1),      # 65: a 1-column last tile
 ]
+# conv cases fused with a MaxPool: (conv case without residual, (pool kH, kW), (pad_top, pad_left,
+# pad_bottom, pad_right), (s_h, s_w), ceil_mode)
+POOLED = [
+    (CASES[0], (3, 3), (1, 1, 1, 1), (2, 2), 0),                                 # ResNet's stem
+    ((2, 3, 40, 66, 13, (3, 3), (1, 1, 1, 1), (1, 1), 0, 0, 2), (2, 2), (0, 0, 0, 0), (2, 2), 0),
+    ((1, 3, 67, 67, 10, (3, 3), (0, 0, 0, 0), (2, 2), 1, 0, 1), (3, 3), (0, 0, 0, 0), (2, 2), 1),
+    ((1, 2, 21, 45, 7, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 0), (3, 2), (1, 0, 1, 1), (1, 1), 0),
+    ((1, 1, 30, 64, 20, (5, 5), (2, 2, 2, 2), (1, 1), 1, 0, 1), (5, 3), (2, 1, 2, 1), (3, 2), 0),
+    # s_h 3 past a window of 2 rows: conv rows no window reads
+    ((1, 2, 9, 40, 6, (3, 3), (1, 1, 1, 1), (1, 1), 1, 0, 1), (2, 3), (1, 1, 1, 1), (3, 1), 1),
+]
+
+
+def pool_output(size: int, k: int, lo: int, hi: int, s: int, ceil: int) -> int:
+    n = size + lo + hi - k
+    out = (-(-n // s) if ceil else n // s) + 1
+    if ceil and (out - 1) * s >= size + lo:  # ONNX: the last window starts inside the padded input
+        out -= 1
+    return out
+
+
+def max_pool_reference(y: np.ndarray, kernel, pads, strides, ceil: int) -> np.ndarray:
+    n, m, h, w = y.shape
+    ph = pool_output(h, kernel[0], pads[0], pads[2], strides[0], ceil)
+    pw = pool_output(w, kernel[1], pads[1], pads[3], strides[1], ceil)
+    out = np.full((n, m, ph, pw), -np.inf)
+    for i in range(ph):
+        for j in range(pw):
+            r0, c0 = i * strides[0] - pads[0], j * strides[1] - pads[1]
+            rows = slice(max(r0, 0), max(min(r0 + kernel[0], h), 0))
+            cols = slice(max(c0, 0), max(min(c0 + kernel[1], w), 0))
+            win = y[:, :, rows, cols]
+            if win.size:
+                out[:, :, i, j] = win.max(axis=(2, 3))
+    return out
 
 
 def reference(x, w, b, res, pads, strides, act) -> np.ndarray:
@@ -91,7 +131,23 @@ def results(tmp_path_factory) -> dict[str, dict]:
         want[cid] = (reference(x, w, b, r, pads, (sh, sw), act), c * kh * kw)
         sizes[cid] = direct_scratch_floats(c, kh, kw, sh, sw, oh, ow)
         lines.append(f"{cid} {n} {c} {h} {wd} {m} {kh} {kw} {' '.join(map(str, pads))} {sh} {sw} {oh} {ow} "
-                     f"{bias} {residual} {act}")
+                     f"{bias} {residual} {act} 0 0 0 0 0 0 0 0")
+    for i, (case, kernel, pool_pads, pool_strides, ceil) in enumerate(POOLED):
+        cid = f"p{i}"
+        n, c, h, wd, m, (kh, kw), pads, (sh, sw), bias, _, act = case
+        x = rng.uniform(-1, 1, (n, c, h, wd)).astype(np.float32)
+        w = rng.uniform(-1, 1, (m, c, kh, kw)).astype(np.float32)
+        oh, ow = (h + pads[0] + pads[2] - kh) // sh + 1, (wd + pads[1] + pads[3] - kw) // sw + 1
+        b = rng.uniform(-1, 1, m).astype(np.float32) if bias else None
+        for name, arr in (("x", x), ("w", w), ("bias", b)):
+            if arr is not None:
+                (directory / f"{cid}_{name}.bin").write_bytes(np.ascontiguousarray(arr).tobytes())
+        ref = max_pool_reference(reference(x, w, b, None, pads, (sh, sw), act), kernel, pool_pads, pool_strides, ceil)
+        want[cid] = (ref, c * kh * kw)
+        sizes[cid] = direct_max_pool_scratch_floats(c, kh, kw, sh, sw, oh, ow, m, kernel[0])
+        lines.append(f"{cid} {n} {c} {h} {wd} {m} {kh} {kw} {' '.join(map(str, pads))} {sh} {sw} {oh} {ow} "
+                     f"{bias} 0 {act} {kernel[0]} {kernel[1]} {pool_pads[0]} {pool_pads[1]} "
+                     f"{pool_strides[0]} {pool_strides[1]} {ref.shape[2]} {ref.shape[3]}")
     (directory / "cases.txt").write_text("\n".join(lines) + "\n")
     out = {}
     for build, flags in BUILDS.items():
@@ -116,5 +172,14 @@ def results(tmp_path_factory) -> dict[str, dict]:
 def test_conv_direct_matches_numpy(results, build: str, case: int) -> None:
     y, ref, taps, floats, guard, mirror = results[build][f"c{case}"]
     assert guard, f"case {CASES[case]}: a store wrote past the end of y"
-    assert floats == mirror, f"scratch floats: C++ {floats}, sofie.lowering.conv {mirror}"
+    assert floats == mirror, f"scratch floats: C++ {floats}, sofie.ir.dialects.low {mirror}"
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * taps, err_msg=f"{build} case {CASES[case]}")
+
+
+@pytest.mark.parametrize("build", list(BUILDS))
+@pytest.mark.parametrize("case", range(len(POOLED)))
+def test_conv_direct_max_pool_matches_numpy(results, build: str, case: int) -> None:
+    y, ref, taps, floats, guard, mirror = results[build][f"p{case}"]
+    assert guard, f"case {POOLED[case]}: a store wrote past the end of y"
+    assert floats == mirror, f"scratch floats: C++ {floats}, sofie.ir.dialects.low {mirror}"
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * taps, err_msg=f"{build} case {POOLED[case]}")

@@ -160,6 +160,23 @@ Conv2dSmallN = _kernel("low.conv2d_small_n", "X W B? Z? scratch? Y:out",
         "X in place, any other im2col's `tile_rows` output rows at a time into scratch; Z is a residual "
         "added before act. A 1-D conv runs as a 2-D one of height 1",
         dtypes=("f32",))
+def direct_scratch_floats(c: int, kh: int, kw: int, sh: int, sw: int, oh: int, ow: int) -> int:
+    """sofie::rt::conv2d_direct_scratch_floats: one image's stride-phase planes (rows the output
+    reads x s_w phases x the row width with a vector of slack, rounded to 16 floats), or the
+    im2col of one output row that builds without AVX-512 run."""
+    width = -(-(ow + (kw - 1) // sw + 16) // 16) * 16
+    return max(c * ((oh - 1) * sh + kh) * sw * width, c * kh * kw * ow)
+
+
+def direct_max_pool_scratch_floats(c: int, kh: int, kw: int, sh: int, sw: int, oh: int, ow: int, m: int,
+                                   pool_kh: int) -> int:
+    """sofie::rt::conv2d_direct_max_pool_scratch_floats: the direct conv's scratch, then a ring of
+    pool_kh conv rows of all m output channels."""
+    return direct_scratch_floats(c, kh, kw, sh, sw, oh, ow) + m * pool_kh * ow
+
+
+MAX_POOL_ROWS = 16  # sofie_rt/pool.hxx's kMaxPoolRows: window rows its row kernels take
+
 Conv2dDirect = _kernel("low.conv2d_direct", "X W B? Z? scratch Y:out",
                        {**EPILOGUE, "pads": Attr("ints"), "strides": Attr("ints")},
         "group-1, dilation-1 conv of few taps (C*kH*kW <= 192: 3-channel stems) over wide output rows, "
@@ -167,6 +184,29 @@ Conv2dDirect = _kernel("low.conv2d_direct", "X W B? Z? scratch Y:out",
         "contiguous run the GEMM micro-kernel reads in place (sofie_rt/conv_direct.hxx); builds without "
         "AVX-512 run conv2d on the same operands. Z is a residual added before act",
         dtypes=("f32",))
+
+
+@register
+class Conv2dDirectMaxPool(Kernel):
+    name = "low.conv2d_direct_max_pool"
+    operands = "X W B? scratch Y:out"
+    attrs = {**EPILOGUE, "pads": Attr("ints"), "strides": Attr("ints"), "pool_kernel": Attr("ints"),
+             "pool_pads": Attr("ints"), "pool_strides": Attr("ints")}
+    dtypes = ("f32",)
+    doc = ("MaxPool(act(conv2d_direct(X, W) + B)) (passes/low/fuse_conv_pool.py): each conv row is pooled "
+           "from a ring of pool_kernel[0] rows in scratch after the stride-phase planes, so the conv's "
+           "output never goes through memory; the pool has dilation 1, a window of at most 16 rows and "
+           "2 or 3 columns at column stride 1 or 2 (sofie_rt/conv_direct.hxx)")
+
+    def verify(self, op: Operation) -> None:
+        super().verify(op)
+        kernel, strides = op.attr("pool_kernel"), op.attr("pool_strides")
+        rows_ok = len(kernel) == 2 and 1 <= kernel[0] <= MAX_POOL_ROWS
+        if not rows_ok or kernel[1] not in (2, 3) or strides[1] not in (1, 2):
+            raise SofieError(f"{op.describe()}: pool window {kernel} at strides {strides}: expected at most "
+                             f"{MAX_POOL_ROWS} rows, 2 or 3 columns, a column stride of 1 or 2")
+
+
 Conv2dDepthwiseSmall = _kernel("low.conv2d_depthwise_small", "X W B? Z? scratch Y:out",
                                 {**EPILOGUE, "pads": Attr("ints"), "strides": Attr("ints")},
         "depthwise conv (one input channel per group, dilation 1, kW <= 8, s_w 1 or 2) read straight "

@@ -24,6 +24,7 @@
 
 #include "gemm_kernels.hxx"
 #include "kernels.hxx"
+#include "pool.hxx"
 #include "thread_pool.hxx"
 
 namespace sofie {
@@ -94,25 +95,23 @@ inline void tap_table(std::int32_t* taps, std::size_t C, std::size_t kH, std::si
 }
 
 #if defined(__AVX512F__)
-// Output rows [oy0, oy1) of one image: per row, tiles of up to 64 columns, each by every 6
-// output channels in turn (the tile's B floats stay in L1 while the weights' rows pass).
+// One output row oy of one image into y_row (channel 0 of the row; channels ldc apart): tiles
+// of up to 64 columns, each by every 6 output channels in turn (the tile's B floats stay in L1
+// while the weights' rows pass). res_row: the residual at the row, the same layout, or nullptr.
 template <class F>
-inline void rows(const float* planes, const std::int32_t* taps, const float* w, const float* bias, float* y,
-                 const float* residual, std::size_t K, std::size_t M, std::size_t OH, std::size_t OW,
-                 std::size_t sh, const Planes& g, std::size_t oy0, std::size_t oy1, const F& f) {
+inline void row(const float* planes, const std::int32_t* taps, const float* w, const float* bias, float* y_row,
+                const float* res_row, std::size_t ldc, std::size_t K, std::size_t M, std::size_t OW,
+                std::size_t oy, std::size_t sh, const Planes& g, const F& f) {
     using gemm::MR;
-    const std::size_t P = OH * OW;
     gemm::Epilogue<float, F> e{1.0f, 0.0f, true, true, nullptr, true, nullptr, f};
-    for (std::size_t oy = oy0; oy < oy1; ++oy) {
-        const float* b = planes + oy * sh * g.phases * g.width;
-        for (std::size_t ox = 0; ox < OW; ox += gemm::NR_FLOAT) {
-            const std::size_t nr = std::min(gemm::NR_FLOAT, OW - ox);
-            for (std::size_t i = 0; i < M; i += MR) {
-                const std::size_t at = i * P + oy * OW + ox;
-                e.bias = bias ? bias + i : nullptr;
-                e.residual = residual ? residual + at : nullptr;
-                gemm::row_table_tile(K, std::min(MR, M - i), nr, w + i * K, K, 1, b + ox, taps, y + at, P, e);
-            }
+    const float* b = planes + oy * sh * g.phases * g.width;
+    for (std::size_t ox = 0; ox < OW; ox += gemm::NR_FLOAT) {
+        const std::size_t nr = std::min(gemm::NR_FLOAT, OW - ox);
+        for (std::size_t i = 0; i < M; i += MR) {
+            e.bias = bias ? bias + i : nullptr;
+            e.residual = res_row ? res_row + i * ldc + ox : nullptr;
+            gemm::row_table_tile(K, std::min(MR, M - i), nr, w + i * K, K, 1, b + ox, taps, y_row + i * ldc + ox,
+                                 ldc, e);
         }
     }
 }
@@ -154,16 +153,104 @@ inline void conv2d_direct(const float* x, const float* w, const float* bias, flo
             pool->run(pool->size(), [&](std::size_t p, std::size_t) {
                 std::size_t r0, r1;
                 detail::split_range(OH, pool->size(), p, 1, r0, r1);
-                detail::direct::rows(scratch, taps, w, bias, yn, rn, K, M, OH, OW, sh, g, r0, r1, f);
+                for (std::size_t oy = r0; oy < r1; ++oy)
+                    detail::direct::row(scratch, taps, w, bias, yn + oy * OW, rn ? rn + oy * OW : nullptr, P, K, M, OW,
+                                        oy, sh, g, f);
             });
         } else {
-            detail::direct::rows(scratch, taps, w, bias, yn, rn, K, M, OH, OW, sh, g, 0, OH, f);
+            for (std::size_t oy = 0; oy < OH; ++oy)
+                detail::direct::row(scratch, taps, w, bias, yn + oy * OW, rn ? rn + oy * OW : nullptr, P, K, M, OW, oy,
+                                    sh, g, f);
         }
     }
 #else
     conv2d<float>(x, w, bias, y, scratch, N, C, H, W, M, 1, kH, kW, pad_top, pad_left, pad_bottom, pad_right, sh,
                   sw, 1, 1, OH, OW, f, residual, 1);
 #endif
+}
+
+// Scratch floats conv2d_direct_max_pool needs (sofie.ir.dialects.low mirrors it): the scratch
+// of conv2d_direct (phase planes, or one output row's im2col), then a ring of pool_kH conv rows
+// of all M channels.
+inline std::size_t conv2d_direct_max_pool_scratch_floats(std::size_t C, std::size_t kH, std::size_t kW,
+                                                         std::size_t sh, std::size_t sw, std::size_t OH,
+                                                         std::size_t OW, std::size_t M, std::size_t pool_kH) {
+    return conv2d_direct_scratch_floats(C, kH, kW, sh, sw, OH, OW) + M * pool_kH * OW;
+}
+
+// y[N, M, PH, PW] = MaxPool(f(conv(x) + bias)), the conv as conv2d_direct, the pool's window
+// pool_kH x pool_kW (kW 2 or 3) at strides (pool_sh, pool_sw) (s_w 1 or 2), dilation 1,
+// starting at (p pool_sh - pool_pad_top, q pool_sw - pool_pad_left): each conv row is computed
+// once into a ring of pool_kH rows in scratch and pooled from there, so the conv's output never
+// goes through memory (ResNet's stem: 3.2 MB written and read back by the MaxPool). With
+// intra-op threads, output channels (whole register tiles) are shared out after the planes are
+// built; each thread computes and pools its channels' rows.
+template <class F = Identity>
+inline void conv2d_direct_max_pool(const float* x, const float* w, const float* bias, float* y, float* scratch,
+                                   std::size_t N, std::size_t C, std::size_t H, std::size_t W, std::size_t M,
+                                   std::size_t kH, std::size_t kW, std::size_t pad_top, std::size_t pad_left,
+                                   std::size_t pad_bottom, std::size_t pad_right, std::size_t sh, std::size_t sw,
+                                   std::size_t OH, std::size_t OW, F f, std::size_t pool_kH, std::size_t pool_kW,
+                                   std::size_t pool_pad_top, std::size_t pool_pad_left, std::size_t pool_sh,
+                                   std::size_t pool_sw, std::size_t PH, std::size_t PW) {
+    using I = std::ptrdiff_t;
+    const std::size_t K = C * kH * kW;
+    const detail::MaxPoolRow<float> max_row = detail::max_pool_row_for<float>(pool_kW, pool_sw, 1);
+    if (OH == 0 || OW == 0 || PH == 0 || PW == 0 || max_row == nullptr) return;
+    float* ring = scratch + conv2d_direct_scratch_floats(C, kH, kW, sh, sw, OH, OW);
+    const std::size_t slot = M * OW;  // one conv row of every channel
+#if defined(__AVX512F__)
+    const detail::direct::Planes g = detail::direct::planes_for(kH, kW, sh, sw, OH, OW);
+    std::int32_t taps[kDirectMaxTaps];
+    detail::direct::tap_table(taps, C, kH, kW, g);
+#endif
+    (void)pad_bottom;  // the planes and im2col clip at the image; the output sizes hold these
+    (void)pad_right;
+    // Output channels [m0, m1) of image n: conv rows into the ring as the pooled rows need them.
+    auto channels = [&](const float* xn, float* yn, std::size_t m0, std::size_t m1) {
+        std::size_t next = 0;  // the next conv row to compute
+        for (std::size_t p = 0; p < PH; ++p) {
+            const I h0 = I(p * pool_sh) - I(pool_pad_top);
+            std::size_t lo, hi;
+            detail::tap_range(h0, 1, pool_kH, OH, lo, hi);
+            for (; I(next) < h0 + I(hi); ++next) {
+                float* dst = ring + (next % pool_kH) * slot + m0 * OW;
+#if defined(__AVX512F__)
+                (void)xn;
+                detail::direct::row(scratch, taps, w + m0 * K, bias ? bias + m0 : nullptr, dst, nullptr, OW, K,
+                                    m1 - m0, OW, next, sh, g, f);
+#else
+                detail::im2col(xn, scratch, C, H, W, kH, kW, pad_top, pad_left, sh, sw, 1, 1, next, next + 1, OW);
+                gemm_fused<float>(false, false, m1 - m0, OW, K, 1.0f, w + m0 * K, K, scratch, OW, 0.0f, dst, OW,
+                                  bias ? bias + m0 : nullptr, true, nullptr, f);
+#endif
+            }
+            const float* rows[detail::kMaxPoolRows];
+            for (std::size_t m = m0; m < m1; ++m) {
+                for (std::size_t i = lo; i < hi; ++i) rows[i - lo] = ring + (std::size_t(h0) + i) % pool_kH * slot + m * OW;
+                max_row(yn + (m * PH + p) * PW, rows, hi - lo, pool_pad_left, OW, PW);
+            }
+        }
+    };
+#if defined(__AVX512F__)
+    ThreadPool* pool = intra_op_pool();
+#endif
+    for (std::size_t n = 0; n < N; ++n) {
+        const float* xn = x + n * C * H * W;
+        float* yn = y + n * M * PH * PW;
+#if defined(__AVX512F__)
+        detail::direct::build_planes(xn, scratch, C, H, W, pad_top, pad_left, g);
+        if (pool != nullptr && M >= pool->size() * detail::gemm::MR && M * K * OH * OW >= detail::kMinSplitMacs) {
+            pool->run(pool->size(), [&](std::size_t part, std::size_t) {
+                std::size_t m0, m1;
+                detail::split_range(M, pool->size(), part, detail::gemm::MR, m0, m1);
+                if (m0 < m1) channels(xn, yn, m0, m1);
+            });
+            continue;
+        }
+#endif
+        channels(xn, yn, 0, M);
+    }
 }
 
 }  // namespace rt
