@@ -167,19 +167,14 @@ def results(tmp_path_factory) -> dict[str, dict]:
     return out
 
 
-@pytest.mark.parametrize("build", list(BUILDS))
-@pytest.mark.parametrize("case", range(len(CASES)))
-def test_conv_direct_matches_numpy(results, build: str, case: int) -> None:
-    y, ref, taps, floats, guard, mirror = results[build][f"c{case}"]
-    assert guard, f"case {CASES[case]}: a store wrote past the end of y"
-    assert floats == mirror, f"scratch floats: C++ {floats}, sofie.ir.dialects.low {mirror}"
-    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * taps, err_msg=f"{build} case {CASES[case]}")
+# every case id with its parameters: c<i> a conv case, p<i> a pooled one
+CASE_IDS = {**{f"c{i}": c for i, c in enumerate(CASES)}, **{f"p{i}": c for i, c in enumerate(POOLED)}}
 
 
 @pytest.mark.parametrize("build", list(BUILDS))
-@pytest.mark.parametrize("case", range(len(POOLED)))
-def test_conv_direct_max_pool_matches_numpy(results, build: str, case: int) -> None:
-    y, ref, taps, floats, guard, mirror = results[build][f"p{case}"]
-    assert guard, f"case {POOLED[case]}: a store wrote past the end of y"
+@pytest.mark.parametrize("cid", list(CASE_IDS))
+def test_conv_direct_matches_numpy(results, build: str, cid: str) -> None:
+    y, ref, taps, floats, guard, mirror = results[build][cid]
+    assert guard, f"case {CASE_IDS[cid]}: a store wrote past the end of y"
     assert floats == mirror, f"scratch floats: C++ {floats}, sofie.ir.dialects.low {mirror}"
-    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * taps, err_msg=f"{build} case {POOLED[case]}")
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * taps, err_msg=f"{build} case {CASE_IDS[cid]}")

@@ -177,6 +177,13 @@ def direct_max_pool_scratch_floats(c: int, kh: int, kw: int, sh: int, sw: int, o
 
 MAX_POOL_ROWS = 16  # sofie_rt/pool.hxx's kMaxPoolRows: window rows its row kernels take
 
+
+def pool_window_fits(kernel: list[int], strides: list[int]) -> bool:
+    """A 2-D max pool window pool.hxx's row kernels take (conv2d_direct_max_pool calls them): at
+    most MAX_POOL_ROWS rows, 2 or 3 columns at column stride 1 or 2."""
+    return (len(kernel) == 2 and 1 <= kernel[0] <= MAX_POOL_ROWS and kernel[1] in (2, 3)
+            and strides[1] in (1, 2))
+
 Conv2dDirect = _kernel("low.conv2d_direct", "X W B? Z? scratch Y:out",
                        {**EPILOGUE, "pads": Attr("ints"), "strides": Attr("ints")},
         "group-1, dilation-1 conv of few taps (C*kH*kW <= 192: 3-channel stems) over wide output rows, "
@@ -201,8 +208,7 @@ class Conv2dDirectMaxPool(Kernel):
     def verify(self, op: Operation) -> None:
         super().verify(op)
         kernel, strides = op.attr("pool_kernel"), op.attr("pool_strides")
-        rows_ok = len(kernel) == 2 and 1 <= kernel[0] <= MAX_POOL_ROWS
-        if not rows_ok or kernel[1] not in (2, 3) or strides[1] not in (1, 2):
+        if not pool_window_fits(kernel, strides):
             raise SofieError(f"{op.describe()}: pool window {kernel} at strides {strides}: expected at most "
                              f"{MAX_POOL_ROWS} rows, 2 or 3 columns, a column stride of 1 or 2")
 

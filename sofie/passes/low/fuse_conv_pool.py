@@ -10,15 +10,14 @@ and the conv no residual."""
 from __future__ import annotations
 
 from sofie.ir.core import Builder, Function, Module, Operation
-from sofie.ir.dialects.low import MAX_POOL_ROWS, Alloc, Conv2dDirect, MaxPool, direct_max_pool_scratch_floats
+from sofie.ir.dialects.low import Alloc, Conv2dDirect, MaxPool, direct_max_pool_scratch_floats, pool_window_fits
 from sofie.ir.types import TensorType
 from sofie.passes.pass_manager import LOW, Pass, register_pass
 
 
 def _pool_fits(pool: Operation) -> bool:
-    kernel, strides = pool.attr("kernel_shape"), pool.attr("strides")
-    return (pool.indices is None and len(kernel) == 2 and pool.attr("dilations") == [1, 1]
-            and kernel[0] <= MAX_POOL_ROWS and kernel[1] in (2, 3) and strides[1] in (1, 2))
+    return (pool.indices is None and pool.attr("dilations") == [1, 1]
+            and pool_window_fits(pool.attr("kernel_shape"), pool.attr("strides")))
 
 
 def _conv_feeding(pool: Operation) -> Operation | None:

@@ -149,18 +149,19 @@ inline void conv2d_direct(const float* x, const float* w, const float* bias, flo
         detail::direct::build_planes(x + n * C * H * W, scratch, C, H, W, pad_top, pad_left, g);
         float* yn = y + n * M * P;
         const float* rn = residual ? residual + n * M * P : nullptr;
+        auto rows = [&](std::size_t r0, std::size_t r1) {
+            for (std::size_t oy = r0; oy < r1; ++oy)
+                detail::direct::row(scratch, taps, w, bias, yn + oy * OW, rn ? rn + oy * OW : nullptr, P, K, M, OW, oy,
+                                    sh, g, f);
+        };
         if (pool != nullptr && OH >= pool->size() && M * K * P >= detail::kMinSplitMacs) {
             pool->run(pool->size(), [&](std::size_t p, std::size_t) {
                 std::size_t r0, r1;
                 detail::split_range(OH, pool->size(), p, 1, r0, r1);
-                for (std::size_t oy = r0; oy < r1; ++oy)
-                    detail::direct::row(scratch, taps, w, bias, yn + oy * OW, rn ? rn + oy * OW : nullptr, P, K, M, OW,
-                                        oy, sh, g, f);
+                rows(r0, r1);
             });
         } else {
-            for (std::size_t oy = 0; oy < OH; ++oy)
-                detail::direct::row(scratch, taps, w, bias, yn + oy * OW, rn ? rn + oy * OW : nullptr, P, K, M, OW, oy,
-                                    sh, g, f);
+            rows(0, OH);
         }
     }
 #else
@@ -227,7 +228,8 @@ inline void conv2d_direct_max_pool(const float* x, const float* w, const float* 
             }
             const float* rows[detail::kMaxPoolRows];
             for (std::size_t m = m0; m < m1; ++m) {
-                for (std::size_t i = lo; i < hi; ++i) rows[i - lo] = ring + (std::size_t(h0) + i) % pool_kH * slot + m * OW;
+                for (std::size_t i = lo; i < hi; ++i)
+                    rows[i - lo] = ring + (std::size_t(h0) + i) % pool_kH * slot + m * OW;
                 max_row(yn + (m * PH + p) * PW, rows, hi - lo, pool_pad_left, OW, PW);
             }
         }

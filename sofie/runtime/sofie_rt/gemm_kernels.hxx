@@ -411,15 +411,20 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
     }
 }
 
-template <int R, class F>
+// kRows: B's rows through the table b_rows (see kernel_avx512).
+template <int R, bool kRows = false, class F>
 inline void dispatch_nv(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
                         const float* b, std::size_t b_vs, std::size_t b_ks, float* C, std::size_t ldc,
-                        const Epilogue<float, F>& e) {
+                        const Epilogue<float, F>& e, const std::int32_t* b_rows = nullptr) {
+    auto run = [&](auto nv) {
+        kernel_avx512<R, decltype(nv)::value, F, false, kRows>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, e,
+                                                               nullptr, 0, b_rows);
+    };
     switch ((nr + 15) / 16) {
-        case 1: kernel_avx512<R, 1>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, e); break;
-        case 2: kernel_avx512<R, 2>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, e); break;
-        case 3: kernel_avx512<R, 3>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, e); break;
-        default: kernel_avx512<R, 4>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, e); break;
+        case 1: run(std::integral_constant<int, 1>{}); break;
+        case 2: run(std::integral_constant<int, 2>{}); break;
+        case 3: run(std::integral_constant<int, 3>{}); break;
+        default: run(std::integral_constant<int, 4>{}); break;
     }
 }
 
@@ -562,6 +567,20 @@ inline Epilogue<float, Identity> register_epilogue(const Epilogue<float, F>& e) 
     return ek;
 }
 
+// fn(std::integral_constant<int, mr>{}) for a tile of mr rows (1..MR): the register kernels
+// are instanced per row count.
+template <class Fn>
+inline void with_rows(std::size_t mr, Fn&& fn) {
+    switch (mr) {
+        case 1: fn(std::integral_constant<int, 1>{}); break;
+        case 2: fn(std::integral_constant<int, 2>{}); break;
+        case 3: fn(std::integral_constant<int, 3>{}); break;
+        case 4: fn(std::integral_constant<int, 4>{}); break;
+        case 5: fn(std::integral_constant<int, 5>{}); break;
+        default: fn(std::integral_constant<int, 6>{}); break;
+    }
+}
+
 // The activation register_epilogue left out, over the rows of a finished tile.
 template <class F>
 inline void activate_rows(std::size_t mr, std::size_t nr, float* C, std::size_t ldc, const Epilogue<float, F>& e) {
@@ -587,31 +606,14 @@ inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const 
         kernel_avx2<MR, 2, Identity, true>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, ek, pack);
 #endif
     } else {
-        switch (mr) {
-            case 1: dispatch_nv<1>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
-            case 2: dispatch_nv<2>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
-            case 3: dispatch_nv<3>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
-            case 4: dispatch_nv<4>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
-            case 5: dispatch_nv<5>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
-            default: dispatch_nv<6>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek); break;
-        }
+        with_rows(mr, [&](auto r) {
+            dispatch_nv<decltype(r)::value>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek);
+        });
     }
     activate_rows(mr, nr, C, ldc, e);
 }
 
 #if defined(__AVX512F__)
-template <int R, class F>
-inline void dispatch_rows(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
-                          const float* b, const std::int32_t* b_rows, float* C, std::size_t ldc,
-                          const Epilogue<float, F>& e) {
-    switch ((nr + 15) / 16) {
-        case 1: kernel_avx512<R, 1, F, false, true>(kc, nr, a, a_rs, a_ks, b, 16, 0, C, ldc, e, nullptr, 0, b_rows); break;
-        case 2: kernel_avx512<R, 2, F, false, true>(kc, nr, a, a_rs, a_ks, b, 16, 0, C, ldc, e, nullptr, 0, b_rows); break;
-        case 3: kernel_avx512<R, 3, F, false, true>(kc, nr, a, a_rs, a_ks, b, 16, 0, C, ldc, e, nullptr, 0, b_rows); break;
-        default: kernel_avx512<R, 4, F, false, true>(kc, nr, a, a_rs, a_ks, b, 16, 0, C, ldc, e, nullptr, 0, b_rows); break;
-    }
-}
-
 // One float tile (mr <= MR rows, nr <= NR_FLOAT columns) whose row k of B is the nr floats at
 // b + b_rows[k], read in place: a direct conv's taps over its stride-phase planes
 // (conv_direct.hxx). The floats up to the tile's last whole vector past nr must be readable.
@@ -620,14 +622,9 @@ inline void row_table_tile(std::size_t kc, std::size_t mr, std::size_t nr, const
                            std::size_t a_ks, const float* b, const std::int32_t* b_rows, float* C,
                            std::size_t ldc, const Epilogue<float, F>& e) {
     const Epilogue<float, Identity> ek = register_epilogue(e);
-    switch (mr) {
-        case 1: dispatch_rows<1>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
-        case 2: dispatch_rows<2>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
-        case 3: dispatch_rows<3>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
-        case 4: dispatch_rows<4>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
-        case 5: dispatch_rows<5>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
-        default: dispatch_rows<6>(kc, nr, a, a_rs, a_ks, b, b_rows, C, ldc, ek); break;
-    }
+    with_rows(mr, [&](auto r) {
+        dispatch_nv<decltype(r)::value, true>(kc, nr, a, a_rs, a_ks, b, 16, 0, C, ldc, ek, b_rows);
+    });
     activate_rows(mr, nr, C, ldc, e);
 }
 #endif
