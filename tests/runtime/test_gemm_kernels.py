@@ -11,7 +11,8 @@ ReLU or tanh. A float B as stored is read in place: by every row tile for up to 
 else by the first row tile, whose kernel packs it for the others (run_block_in_place), both
 covered, with B's narrow last tile packed before. B or A packed ahead of time (pack_b +
 gemm_packed_b, pack_a + gemm_packed_a) run the same cases, and the packed bytes must equal
-sofie.lowering.gemm_pack's packed_b and packed_a, the compile-time packers.
+sofie.lowering.gemm_pack's packed_b and packed_a, the compile-time packers. One row against
+B packed ahead of time (gemv_packed on AVX-512) runs over 1 to 63 panels (GEMV_PACKED).
 Tolerance: atol 4e-5 sqrt(K) (float32 sums of K terms of magnitude <= 1), rtol 1e-5.
 """
 
@@ -77,7 +78,15 @@ def shapes() -> list[tuple[int, int, int]]:
             (1, 130, 257), (2, 70, 301), (1, 64, 2), (2, 200, 200), (1, 17, 1000), (2, 3, 33),
             # K blocks of 64, 128, 192, 256 rows (4 KiB multiples): the B buffer's panels skewed
             (13, 200, 512), (20, 150, 128), (8, 70, 192), (31, 90, 64)]
-    return out
+    return [(m, n, k, None) for m, n, k in out] + [(1, n, k, 1) for n, k in GEMV_PACKED]
+
+
+# One row against B packed ahead of time (gemv_packed on AVX-512): 1 to 13 panels of 16 columns
+# in registers at once, and past 13 panels groups of near-equal size (14 -> 7 + 7, 27 -> 9 x 3)
+# whose bias and residual start at the group's column; K under kSplitKMinK (one accumulator
+# set) and over it, odd and even (two sets over alternate k).
+GEMV_PACKED = [(n, k) for n in (1, 15, 16, 17, 40, 64, 100, 129, 200, 208) for k in (7, 128, 201)] + [
+    (209, 200), (224, 130), (300, 64), (417, 257), (1000, 33)]
 
 
 def act(kind: int, x: np.ndarray) -> np.ndarray:
@@ -87,12 +96,14 @@ def act(kind: int, x: np.ndarray) -> np.ndarray:
 def make_cases(directory: Path, rng: np.random.Generator) -> dict[str, tuple]:
     """Writes inputs and cases.txt; returns id -> (expected C, K, packed-B reference or None)."""
     lines, expect = [], {}
-    for i, (m, n, k) in enumerate(shapes()):
+    for i, (m, n, k, force_packed) in enumerate(shapes()):
         # vary the options deterministically across cases so that every combination of
         # transposes, beta, epilogue and packing meets several shapes
         ta, tb = i % 2, (i // 2) % 2
         alpha, beta = [(1.0, 0.0), (0.5, 1.0), (-1.25, 0.75), (1.0, 0.0)][(i // 4) % 4]
         bias_kind, residual, kind, packed = i % 3, (i // 3) % 2, (i // 5) % 5, (i // 7) % 3
+        if force_packed is not None:
+            packed = force_packed
         if packed == 2:
             tb = 0  # gemm_packed_a takes B as stored
         lda, ldb, ldc = (m if ta else k) + 3, (k if tb else n) + 1, n + 2

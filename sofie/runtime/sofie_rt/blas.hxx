@@ -435,6 +435,17 @@ inline void gemm(bool transA, bool transB, std::size_t M, std::size_t N, std::si
         epilogue_rows(C, 1, N, ldc, fused);
         return;
     }
+#if defined(__AVX512F__)
+    // Batch-1 dense layers on packed weights: all of a row's panels in registers at once
+    if constexpr (std::is_same_v<T, float>) {
+        if (M == 1 && packed != nullptr) {
+            Epilogue<float, F> e{alpha, beta, true, true, fused.bias, fused.bias_per_row, fused.residual, fused.f};
+            e.split_k = K >= kSplitKMinK;
+            gemv_packed(N, K, A, transA ? lda : 1, packed, C, e);
+            return;
+        }
+    }
+#endif
     const AView<T> a = transA ? AView<T>{A, MR, 1, lda} : AView<T>{A, MR * lda, lda, 1};
     blocked(a, transB, M, N, K, alpha, B, ldb, packed, beta, C, ldc, fused);
 }

@@ -627,6 +627,97 @@ inline void row_table_tile(std::size_t kc, std::size_t mr, std::size_t nr, const
     });
     activate_rows(mr, nr, C, ldc, e);
 }
+
+// Most panels gemv_panels keeps in registers at once: two sets of 13 accumulators.
+inline constexpr std::size_t kGemvPanels = 13;
+
+// One row of A times NP packed panels of B (pack_b's layout, panel stride b_ps): every
+// panel's accumulators stay in registers for the whole of K, so each k reads all NP panels'
+// rows at once. mlp_5x200 at batch 1 streams its 800 KB of weights from L2: 64 columns (4
+// panels) a pass took 5.55 us, all 13 panels a pass 5.34, the L2 read limit 4.79. With
+// e.split_k two sets take alternate k, as in kernel_avx512; C's last vector is masked to nr.
+template <int NP>
+inline void gemv_panels(std::size_t K, std::size_t nr, const float* x, std::size_t x_ks,
+                        const float* SOFIE_RESTRICT b, std::size_t b_ps, float* C, const Epilogue<float, Identity>& e) {
+    __m512 acc[2][NP];
+#pragma GCC unroll 16
+    for (int v = 0; v < NP; ++v) acc[0][v] = acc[1][v] = _mm512_setzero_ps();
+    // Panel v at g[v / 3] + (v % 3) b_ps: five pointers and scaled-index addresses, not 13
+    // pointers (with the panel stride known only at run time, GCC kept some on the stack and
+    // reloaded them every k: 5.87 against 5.36 us for mlp_5x200)
+    constexpr int G = (NP + 2) / 3;
+    const float* g[G];
+#pragma GCC unroll 5
+    for (int i = 0; i < G; ++i) g[i] = b + 3 * std::size_t(i) * b_ps;
+    auto step = [&](__m512 (&ac)[NP], std::size_t k) SOFIE_EPILOGUE_INLINE {
+        const __m512 xk = _mm512_set1_ps(x[k * x_ks]);
+#pragma GCC unroll 16
+        for (int v = 0; v < NP; ++v) ac[v] = _mm512_fmadd_ps(xk, _mm512_loadu_ps(g[v / 3] + (v % 3) * b_ps), ac[v]);
+#pragma GCC unroll 5
+        for (int i = 0; i < G; ++i) g[i] += 16;
+    };
+    std::size_t k = 0;
+    if (e.split_k) {
+#pragma GCC unroll 2
+        for (; k + 2 <= K; k += 2) {
+            step(acc[0], k);
+            step(acc[1], k + 1);
+        }
+    }
+    for (; k < K; ++k) step(acc[0], k);
+    const __m512 alpha = _mm512_set1_ps(e.alpha), beta = _mm512_set1_ps(e.beta);
+#pragma GCC unroll 16
+    for (int v = 0; v < NP; ++v) {
+        const std::size_t j = 16 * std::size_t(v);
+        const __mmask16 m = j + 16 <= nr ? __mmask16(0xFFFF) : __mmask16((1u << (nr - j)) - 1u);
+        __m512 y = _mm512_mul_ps(alpha, e.split_k ? _mm512_add_ps(acc[0][v], acc[1][v]) : acc[0][v]);
+        if (e.beta != 0.0f) y = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m, C + j), y);
+        if (e.bias) {
+            y = _mm512_add_ps(y, e.bias_per_row ? _mm512_set1_ps(e.bias[0]) : _mm512_maskz_loadu_ps(m, e.bias + j));
+        }
+        if (e.residual) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, e.residual + j));
+        if (e.clamp) {  // as kernel_avx512's store: NaN and -0 kept
+            y = _mm512_maskz_max_ps(__mmask16(0xFFFF), _mm512_set1_ps(e.lo), y);
+            y = _mm512_maskz_min_ps(__mmask16(0xFFFF), _mm512_set1_ps(e.hi), y);
+        }
+        _mm512_mask_storeu_ps(C + j, m, y);
+    }
+}
+
+// C[0, 0:N] = epilogue(alpha x op(B) + beta C) for one row x (element k at x[k x_ks]) and B
+// packed by pack_b (whole K, panel stride K * 16): the panels in near-equal groups of at most
+// kGemvPanels, each group one gemv_panels pass over K.
+template <class F>
+inline void gemv_packed(std::size_t N, std::size_t K, const float* x, std::size_t x_ks, const float* packed,
+                        float* C, const Epilogue<float, F>& e) {
+    const Epilogue<float, Identity> ek = register_epilogue(e);
+    const std::size_t panels = (N + 15) / 16, groups = (panels + kGemvPanels - 1) / kGemvPanels;
+    const std::size_t per_group = (panels + groups - 1) / groups, b_ps = 16 * K;
+    for (std::size_t p0 = 0; p0 < panels; p0 += per_group) {
+        const std::size_t np = std::min(per_group, panels - p0), j0 = 16 * p0, nr = std::min(16 * np, N - j0);
+        Epilogue<float, Identity> eg = ek;
+        if (eg.bias && !eg.bias_per_row) eg.bias += j0;
+        if (eg.residual) eg.residual += j0;
+        const float* b = packed + p0 * b_ps;
+        auto run = [&](auto n) { gemv_panels<decltype(n)::value>(K, nr, x, x_ks, b, b_ps, C + j0, eg); };
+        switch (np) {
+            case 1: run(std::integral_constant<int, 1>{}); break;
+            case 2: run(std::integral_constant<int, 2>{}); break;
+            case 3: run(std::integral_constant<int, 3>{}); break;
+            case 4: run(std::integral_constant<int, 4>{}); break;
+            case 5: run(std::integral_constant<int, 5>{}); break;
+            case 6: run(std::integral_constant<int, 6>{}); break;
+            case 7: run(std::integral_constant<int, 7>{}); break;
+            case 8: run(std::integral_constant<int, 8>{}); break;
+            case 9: run(std::integral_constant<int, 9>{}); break;
+            case 10: run(std::integral_constant<int, 10>{}); break;
+            case 11: run(std::integral_constant<int, 11>{}); break;
+            case 12: run(std::integral_constant<int, 12>{}); break;
+            default: run(std::integral_constant<int, 13>{}); break;
+        }
+        activate_rows(1, nr, C + j0, 0, e);
+    }
+}
 #endif
 
 // Whether this build's float kernels can read B as stored (tile_in_place).
