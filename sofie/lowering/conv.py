@@ -202,7 +202,9 @@ def depthwise_small_scratch_bytes(op: Operation) -> int:
 # (sofie_rt/conv_direct.hxx). Alone on the AVX-512 host (one thread, bias + ReLU, inputs and
 # outputs rotating out of cache), time / im2col + GEMM's: ResNet's 7x7 s2 stem 3 -> 64 at 224
 # 0.79-0.81, MobileNet's 3x3 s2 3 -> 32 0.84-0.91, a 3x3 s1 3 -> 16 at 64 0.62, a 5x5 1 -> 2
-# at 100 (the conv1 seed model) 0.38. DIRECT_MAX_TAPS mirrors kDirectMaxTaps; below
+# at 100 (the conv1 seed model) 0.38. AVX2 builds (a 6 x 16 tile) run up to 32 taps this way,
+# wider convs as conv2d: built for AVX2, conv1 0.39, MobileNet's stem 0.86-0.92, 72 taps 0.85-1.08,
+# 100 to 147 taps 1.04-1.17 (sofie_rt's kDirectMaxTapsAvx2). DIRECT_MAX_TAPS mirrors kDirectMaxTaps; below
 # DIRECT_MIN_COLUMNS output columns a row fills too few of a tile's 64 lanes.
 DIRECT_MAX_TAPS = 192
 DIRECT_MIN_COLUMNS = 32

@@ -1,8 +1,9 @@
 """The direct conv (sofie_rt/conv_direct.hxx, conv2d_direct, and conv2d_direct_max_pool, the conv
 fused with a MaxPool) against numpy, in three builds:
--march=native (on this host the AVX-512 kernel over stride-phase planes), -mavx2 -mfma and no
--march (conv2d, im2col + GEMM, on the same operands; the fused kernel im2col's and multiplies
-one conv row at a time into its ring). The e2e tests (tests/e2e/test_conv_direct.py)
+-march=native (on this host the AVX-512 kernel over stride-phase planes), -mavx2 -mfma (the AVX2
+kernel over the planes up to kDirectMaxTapsAvx2 = 32 taps, conv2d past them) and no -march
+(conv2d, im2col + GEMM, on the same operands; the fused kernel im2col's and multiplies one conv
+row at a time into its ring). The e2e tests (tests/e2e/test_conv_direct.py)
 only build natively.
 
 Shapes: ResNet's and MobileNet's stems (7x7 s2 and 3x3 s2 from 3 channels), strides 1, 2, 3
@@ -50,6 +51,8 @@ CASES = [
     (1, 3, 8, 40, 9, (3, 3), (3, 5, 4, 6), (1, 1), 1, 0, 0),       # pads wider than the kernel
     (1, 2, 6, 127, 5, (3, 3), (1, 1, 1, 1), (2, 2), 1, 0, 2),      # 64 columns exactly
     (1, 2, 6, 129, 5, (3, 3), (1, 1, 1, 1), (2, 2), 1, 1, 1),      # 65: a 1-column last tile
+    (1, 2, 10, 40, 7, (4, 4), (1, 1, 2, 2), (1, 1), 1, 0, 1),      # 32 taps: AVX2's last direct
+    (1, 1, 9, 45, 5, (3, 11), (1, 5, 1, 5), (1, 1), 1, 1, 0),      # 33 taps: AVX2's first conv2d
 ]
 # conv cases fused with a MaxPool: (conv case without residual, (pool kH, kW), (pad_top, pad_left,
 # pad_bottom, pad_right), (s_h, s_w), ceil_mode)
@@ -161,8 +164,8 @@ def results(tmp_path_factory) -> dict[str, dict]:
         got = {}
         for cid, (ref, taps) in want.items():
             y = np.fromfile(directory / f"{cid}_out.bin", dtype=np.float32).reshape(ref.shape)
-            floats, guard = printed[cid]
-            got[cid] = (y, ref, taps, int(floats), guard == "1", sizes[cid])
+            floats, guard, planes = printed[cid]
+            got[cid] = (y, ref, taps, int(floats), guard == "1", sizes[cid], planes == "1")
         out[build] = got
     return out
 
@@ -174,7 +177,24 @@ CASE_IDS = {**{f"c{i}": c for i, c in enumerate(CASES)}, **{f"p{i}": c for i, c 
 @pytest.mark.parametrize("build", list(BUILDS))
 @pytest.mark.parametrize("cid", list(CASE_IDS))
 def test_conv_direct_matches_numpy(results, build: str, cid: str) -> None:
-    y, ref, taps, floats, guard, mirror = results[build][cid]
+    y, ref, taps, floats, guard, mirror, _ = results[build][cid]
     assert guard, f"case {CASE_IDS[cid]}: a store wrote past the end of y"
     assert floats == mirror, f"scratch floats: C++ {floats}, sofie.ir.dialects.low {mirror}"
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * taps, err_msg=f"{build} case {CASE_IDS[cid]}")
+
+
+def native_isa() -> str:
+    macros = subprocess.run(["g++", "-march=native", "-dM", "-E", "-x", "c++", "/dev/null"],
+                            capture_output=True, text=True, check=True).stdout
+    if "__AVX512F__" in macros:
+        return "avx512"
+    return "avx2" if "__AVX2__" in macros and "__FMA__" in macros else "generic"
+
+
+def test_conv_direct_path_by_isa(results) -> None:
+    """Which convs each build runs over the phase planes: AVX-512 up to 192 taps, AVX2 up to 32
+    (its 6 x 16 tile loses to conv2d on wider convs: kDirectMaxTapsAvx2), generic none."""
+    limit = {"avx512": 192, "avx2": 32, "generic": 0}
+    for build, isa in (("native", native_isa()), ("avx2", "avx2"), ("generic", "generic")):
+        for cid, (*_, taps, _floats, _guard, _mirror, planes) in results[build].items():
+            assert planes == (taps <= limit[isa]), f"{build} build, case {CASE_IDS[cid]} ({taps} taps)"

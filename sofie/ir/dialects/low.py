@@ -163,7 +163,7 @@ Conv2dSmallN = _kernel("low.conv2d_small_n", "X W B? Z? scratch? Y:out",
 def direct_scratch_floats(c: int, kh: int, kw: int, sh: int, sw: int, oh: int, ow: int) -> int:
     """sofie::rt::conv2d_direct_scratch_floats: one image's stride-phase planes (rows the output
     reads x s_w phases x the row width with a vector of slack, rounded to 16 floats), or the
-    im2col of one output row that builds without AVX-512 run."""
+    im2col of one output row where the build runs it as conv2d (no AVX-512, or AVX2 past 32 taps)."""
     width = -(-(ow + (kw - 1) // sw + 16) // 16) * 16
     return max(c * ((oh - 1) * sh + kh) * sw * width, c * kh * kw * ow)
 
@@ -188,8 +188,9 @@ Conv2dDirect = _kernel("low.conv2d_direct", "X W B? Z? scratch Y:out",
                        {**EPILOGUE, "pads": Attr("ints"), "strides": Attr("ints")},
         "group-1, dilation-1 conv of few taps (C*kH*kW <= 192: 3-channel stems) over wide output rows, "
         "no im2col: scratch holds the image's stride-phase planes, where each tap of an output row is a "
-        "contiguous run the GEMM micro-kernel reads in place (sofie_rt/conv_direct.hxx); builds without "
-        "AVX-512 run conv2d on the same operands. Z is a residual added before act",
+        "contiguous run the GEMM micro-kernel reads in place (sofie_rt/conv_direct.hxx); AVX2 builds "
+        "past 32 taps and builds without AVX2 run conv2d on the same operands. Z is a residual added "
+        "before act",
         dtypes=("f32",))
 
 

@@ -12,8 +12,9 @@
 // and ran its GEMM at 135-151 GFLOP/s on the AVX-512 host; here the planes are about the size
 // of the input, and a tile's 147 x 64 B floats (37 KB) stay in L1 across the output channels.
 //
-// Builds without AVX-512 run conv2d (im2col + GEMM) on the same operands, one output row per
-// band (conv2d_direct_scratch_floats covers both).
+// AVX2 builds take convs of up to kDirectMaxTapsAvx2 taps the same way (a 6 x 16 tile); they
+// run wider ones, and builds without AVX2, as conv2d (im2col + GEMM) on the same operands, one
+// output row per band (conv2d_direct_scratch_floats covers both).
 #ifndef SOFIE_RT_CONV_DIRECT_HXX_V0_1_0
 #define SOFIE_RT_CONV_DIRECT_HXX_V0_1_0
 
@@ -27,6 +28,11 @@
 #include "pool.hxx"
 #include "thread_pool.hxx"
 
+// Builds whose register GEMM kernels read B's rows through a table (kRows): AVX-512 and AVX2.
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define SOFIE_RT_HAS_DIRECT_CONV 1
+#endif
+
 namespace sofie {
 inline namespace v0_1_0 {
 namespace rt {
@@ -35,7 +41,25 @@ namespace rt {
 // taps x 64 floats of B should fit in L1 next to the weights' rows.
 inline constexpr std::size_t kDirectMaxTaps = 192;
 
+// Most taps the AVX2 build runs directly; it runs wider convs as conv2d. Its 6 x 16 tile spends
+// the table lookup and two unaligned loads on 12 FMAs a k (AVX-512's 6 x 64 tile on 24). Alone,
+// built for AVX2 on the AVX-512 host, time / conv2d: conv1's 25 taps 0.39, MobileNet's 3x3 s2
+// stem (27) 0.86-0.90, 72 taps 0.85-1.08, 100 to 147 taps (ResNet's stem) 1.04-1.17.
+inline constexpr std::size_t kDirectMaxTapsAvx2 = 32;
+
 namespace detail::direct {
+
+// Whether this build runs a conv of `taps` taps over the phase planes (else as conv2d).
+inline constexpr bool takes(std::size_t taps) {
+#if defined(__AVX512F__)
+    return taps <= kDirectMaxTaps;
+#elif defined(SOFIE_RT_HAS_DIRECT_CONV)
+    return taps <= kDirectMaxTapsAvx2;
+#else
+    (void)taps;
+    return false;
+#endif
+}
 
 // The geometry of the phase planes of one image.
 struct Planes {
@@ -94,10 +118,10 @@ inline void tap_table(std::int32_t* taps, std::size_t C, std::size_t kH, std::si
                                                              kx / g.phases);
 }
 
-#if defined(__AVX512F__)
+#if defined(SOFIE_RT_HAS_DIRECT_CONV)
 // One output row oy of one image into y_row (channel 0 of the row; channels ldc apart): tiles
-// of up to 64 columns, each by every 6 output channels in turn (the tile's B floats stay in L1
-// while the weights' rows pass). res_row: the residual at the row, the same layout, or nullptr.
+// of up to NR_FLOAT columns (64 on AVX-512, 16 on AVX2), each by every 6 output channels in
+// turn (the tile's B floats stay in L1 while the weights' rows pass). res_row: the residual at the row, the same layout, or nullptr.
 template <class F>
 inline void row(const float* planes, const std::int32_t* taps, const float* w, const float* bias, float* y_row,
                 const float* res_row, std::size_t ldc, std::size_t K, std::size_t M, std::size_t OW,
@@ -115,12 +139,44 @@ inline void row(const float* planes, const std::int32_t* taps, const float* w, c
         }
     }
 }
+
+// conv2d_direct over the phase planes (OH, OW > 0): each image's planes, then its output rows,
+// shared out over the intra-op threads.
+template <class F>
+inline void conv(const float* x, const float* w, const float* bias, float* y, float* scratch, std::size_t N,
+                 std::size_t C, std::size_t H, std::size_t W, std::size_t M, std::size_t kH, std::size_t kW,
+                 std::size_t pad_top, std::size_t pad_left, std::size_t sh, std::size_t sw, std::size_t OH,
+                 std::size_t OW, const F& f, const float* residual) {
+    const std::size_t K = C * kH * kW, P = OH * OW;
+    const Planes g = planes_for(kH, kW, sh, sw, OH, OW);
+    std::int32_t taps[kDirectMaxTaps];
+    tap_table(taps, C, kH, kW, g);
+    ThreadPool* pool = intra_op_pool();
+    for (std::size_t n = 0; n < N; ++n) {
+        build_planes(x + n * C * H * W, scratch, C, H, W, pad_top, pad_left, g);
+        float* yn = y + n * M * P;
+        const float* rn = residual ? residual + n * M * P : nullptr;
+        auto rows = [&](std::size_t r0, std::size_t r1) {
+            for (std::size_t oy = r0; oy < r1; ++oy)
+                row(scratch, taps, w, bias, yn + oy * OW, rn ? rn + oy * OW : nullptr, P, K, M, OW, oy, sh, g, f);
+        };
+        if (pool != nullptr && OH >= pool->size() && M * K * P >= kMinSplitMacs) {
+            pool->run(pool->size(), [&](std::size_t p, std::size_t) {
+                std::size_t r0, r1;
+                split_range(OH, pool->size(), p, 1, r0, r1);
+                rows(r0, r1);
+            });
+        } else {
+            rows(0, OH);
+        }
+    }
+}
 #endif
 
 }  // namespace detail::direct
 
 // Scratch floats conv2d_direct needs (sofie.lowering.conv.direct_scratch_bytes mirrors it): the
-// phase planes of one image, or on builds without AVX-512 conv2d's im2col of one output row.
+// phase planes of one image, or where the build runs it as conv2d, the im2col of one output row.
 inline std::size_t conv2d_direct_scratch_floats(std::size_t C, std::size_t kH, std::size_t kW, std::size_t sh,
                                                 std::size_t sw, std::size_t OH, std::size_t OW) {
     return std::max(C * detail::direct::planes_for(kH, kW, sh, sw, OH, OW).floats(), C * kH * kW * OW);
@@ -136,38 +192,16 @@ inline void conv2d_direct(const float* x, const float* w, const float* bias, flo
                           std::size_t kH, std::size_t kW, std::size_t pad_top, std::size_t pad_left,
                           std::size_t pad_bottom, std::size_t pad_right, std::size_t sh, std::size_t sw,
                           std::size_t OH, std::size_t OW, F f, const float* residual) {
-#if defined(__AVX512F__)
-    (void)pad_bottom;
-    (void)pad_right;
-    const std::size_t K = C * kH * kW, P = OH * OW;
     if (OH == 0 || OW == 0) return;
-    const detail::direct::Planes g = detail::direct::planes_for(kH, kW, sh, sw, OH, OW);
-    std::int32_t taps[kDirectMaxTaps];
-    detail::direct::tap_table(taps, C, kH, kW, g);
-    ThreadPool* pool = intra_op_pool();
-    for (std::size_t n = 0; n < N; ++n) {
-        detail::direct::build_planes(x + n * C * H * W, scratch, C, H, W, pad_top, pad_left, g);
-        float* yn = y + n * M * P;
-        const float* rn = residual ? residual + n * M * P : nullptr;
-        auto rows = [&](std::size_t r0, std::size_t r1) {
-            for (std::size_t oy = r0; oy < r1; ++oy)
-                detail::direct::row(scratch, taps, w, bias, yn + oy * OW, rn ? rn + oy * OW : nullptr, P, K, M, OW, oy,
-                                    sh, g, f);
-        };
-        if (pool != nullptr && OH >= pool->size() && M * K * P >= detail::kMinSplitMacs) {
-            pool->run(pool->size(), [&](std::size_t p, std::size_t) {
-                std::size_t r0, r1;
-                detail::split_range(OH, pool->size(), p, 1, r0, r1);
-                rows(r0, r1);
-            });
-        } else {
-            rows(0, OH);
-        }
+#if defined(SOFIE_RT_HAS_DIRECT_CONV)
+    if (detail::direct::takes(C * kH * kW)) {
+        detail::direct::conv(x, w, bias, y, scratch, N, C, H, W, M, kH, kW, pad_top, pad_left, sh, sw, OH, OW, f,
+                             residual);
+        return;
     }
-#else
+#endif
     conv2d<float>(x, w, bias, y, scratch, N, C, H, W, M, 1, kH, kW, pad_top, pad_left, pad_bottom, pad_right, sh,
                   sw, 1, 1, OH, OW, f, residual, 1);
-#endif
 }
 
 // Scratch floats conv2d_direct_max_pool needs (sofie.ir.dialects.low mirrors it): the scratch
@@ -200,13 +234,26 @@ inline void conv2d_direct_max_pool(const float* x, const float* w, const float* 
     if (OH == 0 || OW == 0 || PH == 0 || PW == 0 || max_row == nullptr) return;
     float* ring = scratch + conv2d_direct_scratch_floats(C, kH, kW, sh, sw, OH, OW);
     const std::size_t slot = M * OW;  // one conv row of every channel
-#if defined(__AVX512F__)
+    // Over the phase planes (detail::direct::takes), else one output row's im2col at a time
+    const bool direct = detail::direct::takes(K);
     const detail::direct::Planes g = detail::direct::planes_for(kH, kW, sh, sw, OH, OW);
     std::int32_t taps[kDirectMaxTaps];
-    detail::direct::tap_table(taps, C, kH, kW, g);
-#endif
+    if (direct) detail::direct::tap_table(taps, C, kH, kW, g);
     (void)pad_bottom;  // the planes and im2col clip at the image; the output sizes hold these
     (void)pad_right;
+    // Conv row `r` of output channels [m0, m1) of image xn into dst.
+    auto conv_row = [&](const float* xn, float* dst, std::size_t r, std::size_t m0, std::size_t m1) {
+#if defined(SOFIE_RT_HAS_DIRECT_CONV)
+        if (direct) {
+            detail::direct::row(scratch, taps, w + m0 * K, bias ? bias + m0 : nullptr, dst, nullptr, OW, K, m1 - m0,
+                                OW, r, sh, g, f);
+            return;
+        }
+#endif
+        detail::im2col(xn, scratch, C, H, W, kH, kW, pad_top, pad_left, sh, sw, 1, 1, r, r + 1, OW);
+        gemm_fused<float>(false, false, m1 - m0, OW, K, 1.0f, w + m0 * K, K, scratch, OW, 0.0f, dst, OW,
+                          bias ? bias + m0 : nullptr, true, nullptr, f);
+    };
     // Output channels [m0, m1) of image n: conv rows into the ring as the pooled rows need them.
     auto channels = [&](const float* xn, float* yn, std::size_t m0, std::size_t m1) {
         std::size_t next = 0;  // the next conv row to compute
@@ -214,18 +261,7 @@ inline void conv2d_direct_max_pool(const float* x, const float* w, const float* 
             const I h0 = I(p * pool_sh) - I(pool_pad_top);
             std::size_t lo, hi;
             detail::tap_range(h0, 1, pool_kH, OH, lo, hi);
-            for (; I(next) < h0 + I(hi); ++next) {
-                float* dst = ring + (next % pool_kH) * slot + m0 * OW;
-#if defined(__AVX512F__)
-                (void)xn;
-                detail::direct::row(scratch, taps, w + m0 * K, bias ? bias + m0 : nullptr, dst, nullptr, OW, K,
-                                    m1 - m0, OW, next, sh, g, f);
-#else
-                detail::im2col(xn, scratch, C, H, W, kH, kW, pad_top, pad_left, sh, sw, 1, 1, next, next + 1, OW);
-                gemm_fused<float>(false, false, m1 - m0, OW, K, 1.0f, w + m0 * K, K, scratch, OW, 0.0f, dst, OW,
-                                  bias ? bias + m0 : nullptr, true, nullptr, f);
-#endif
-            }
+            for (; I(next) < h0 + I(hi); ++next) conv_row(xn, ring + (next % pool_kH) * slot + m0 * OW, next, m0, m1);
             const float* rows[detail::kMaxPoolRows];
             for (std::size_t m = m0; m < m1; ++m) {
                 for (std::size_t i = lo; i < hi; ++i)
@@ -234,13 +270,15 @@ inline void conv2d_direct_max_pool(const float* x, const float* w, const float* 
             }
         }
     };
-#if defined(__AVX512F__)
     ThreadPool* pool = intra_op_pool();
-#endif
     for (std::size_t n = 0; n < N; ++n) {
         const float* xn = x + n * C * H * W;
         float* yn = y + n * M * PH * PW;
-#if defined(__AVX512F__)
+        if (!direct) {
+            channels(xn, yn, 0, M);
+            continue;
+        }
+        // the planes are shared; each thread writes its own channels of the ring
         detail::direct::build_planes(xn, scratch, C, H, W, pad_top, pad_left, g);
         if (pool != nullptr && M >= pool->size() * detail::gemm::MR && M * K * OH * OW >= detail::kMinSplitMacs) {
             pool->run(pool->size(), [&](std::size_t part, std::size_t) {
@@ -250,7 +288,6 @@ inline void conv2d_direct_max_pool(const float* x, const float* w, const float* 
             });
             continue;
         }
-#endif
         channels(xn, yn, 0, M);
     }
 }

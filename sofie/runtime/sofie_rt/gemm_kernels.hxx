@@ -440,11 +440,13 @@ inline __m256i avx2_mask(std::size_t n) {  // lanes < n set
 }
 
 // kPack (full tiles): the B vectors loaded at each k are also stored to pack, one packed
-// panel of kc x 16 (see tile_in_place).
-template <int R, int NV, class F, bool kPack = false>
+// panel of kc x 16 (see tile_in_place). kRows: row k of B is at b + b_rows[k] (b_ks unused; a
+// direct conv's taps, conv_direct.hxx).
+template <int R, int NV, class F, bool kPack = false, bool kRows = false>
 inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
                         std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_ks, float* C,
-                        std::size_t ldc, const Epilogue<float, F>& e, float* SOFIE_RESTRICT pack = nullptr) {
+                        std::size_t ldc, const Epilogue<float, F>& e, float* SOFIE_RESTRICT pack = nullptr,
+                        const std::int32_t* b_rows = nullptr) {
     // Two accumulator sets with e.split_k, as in kernel_avx512: mlp_5x200 at batch 1 built for
     // Haswell took 0.69 of the time of one set; 4 sets for one row took 1.1x the time of 2
     constexpr int S = R <= 2 ? 2 : 1;
@@ -461,8 +463,9 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
     // One k step into the accumulator set ac.
     auto step = [&](__m256 (&ac)[R][NV], std::size_t k) SOFIE_EPILOGUE_INLINE {
         __m256 bv[NV];
+        const float* bk = kRows ? b + b_rows[k] : b + k * b_ks;
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + k * b_ks + 8 * v);
+        for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(bk + 8 * v);
         if constexpr (kPack) {
             static_assert(NV == 2, "packs whole tiles");
             _mm256_store_ps(pack + 16 * k, bv[0]);
@@ -530,14 +533,15 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
     }
 }
 
-template <int R, class F>
+// kRows: B's rows through the table b_rows (see kernel_avx2).
+template <int R, bool kRows = false, class F>
 inline void dispatch_nv(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
                         const float* b, std::size_t, std::size_t b_ks, float* C, std::size_t ldc,
-                        const Epilogue<float, F>& e) {
+                        const Epilogue<float, F>& e, const std::int32_t* b_rows = nullptr) {
     if (nr > 8) {
-        kernel_avx2<R, 2>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, e);
+        kernel_avx2<R, 2, F, false, kRows>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, e, nullptr, b_rows);
     } else {
-        kernel_avx2<R, 1>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, e);
+        kernel_avx2<R, 1, F, false, kRows>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, e, nullptr, b_rows);
     }
 }
 #endif
@@ -613,7 +617,6 @@ inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const 
     activate_rows(mr, nr, C, ldc, e);
 }
 
-#if defined(__AVX512F__)
 // One float tile (mr <= MR rows, nr <= NR_FLOAT columns) whose row k of B is the nr floats at
 // b + b_rows[k], read in place: a direct conv's taps over its stride-phase planes
 // (conv_direct.hxx). The floats up to the tile's last whole vector past nr must be readable.
@@ -627,6 +630,8 @@ inline void row_table_tile(std::size_t kc, std::size_t mr, std::size_t nr, const
     });
     activate_rows(mr, nr, C, ldc, e);
 }
+
+#if defined(__AVX512F__)
 
 // Most panels gemv_panels keeps in registers at once: two sets of 13 accumulators.
 inline constexpr std::size_t kGemvPanels = 13;

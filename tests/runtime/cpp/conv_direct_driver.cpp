@@ -53,7 +53,8 @@ void run(const std::string& dir, const std::string& id, const std::size_t (&s)[1
     bool guard = true;
     for (std::size_t i = n_y; i < y.size(); ++i) guard = guard && y[i] == kSentinel;
     write_floats(base + "_out.bin", y.data(), n_y);
-    std::cout << id << " " << n_scratch << " " << guard << "\n";
+    // 1 where this build runs the conv over the phase planes, 0 where as conv2d (im2col + GEMM)
+    std::cout << id << " " << n_scratch << " " << guard << " " << rt::detail::direct::takes(C * kH * kW) << "\n";
 }
 
 }  // namespace
