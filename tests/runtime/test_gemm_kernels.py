@@ -12,7 +12,7 @@ else by the first row tile, whose kernel packs it for the others (run_block_in_p
 covered, with B's narrow last tile packed before. B or A packed ahead of time (pack_b +
 gemm_packed_b, pack_a + gemm_packed_a) run the same cases, and the packed bytes must equal
 sofie.lowering.gemm_pack's packed_b and packed_a, the compile-time packers. One row against
-B packed ahead of time (gemv_packed on AVX-512) runs over 1 to 63 panels (GEMV_PACKED).
+B packed ahead of time (gemv_packed on AVX-512 and AVX2) runs over 1 to 63 panels (GEMV_PACKED).
 Tolerance: atol 4e-5 sqrt(K) (float32 sums of K terms of magnitude <= 1), rtol 1e-5.
 """
 
@@ -81,7 +81,7 @@ def shapes() -> list[tuple[int, int, int]]:
     return [(m, n, k, None) for m, n, k in out] + [(1, n, k, 1) for n, k in GEMV_PACKED]
 
 
-# One row against B packed ahead of time (gemv_packed on AVX-512): 1 to 13 panels of 16 columns
+# One row against B packed ahead of time (gemv_packed): 1 to 13 panels of 16 columns
 # in registers at once, and past 13 panels groups of near-equal size (14 -> 7 + 7, 27 -> 9 x 3)
 # whose bias and residual start at the group's column; K under kSplitKMinK (one accumulator
 # set) and over it, odd and even (two sets over alternate k).

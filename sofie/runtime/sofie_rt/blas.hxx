@@ -435,8 +435,8 @@ inline void gemm(bool transA, bool transB, std::size_t M, std::size_t N, std::si
         epilogue_rows(C, 1, N, ldc, fused);
         return;
     }
-#if defined(__AVX512F__)
-    // Batch-1 dense layers on packed weights: all of a row's panels in registers at once
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+    // Batch-1 dense layers on packed weights: several panels of the row in registers at once
     if constexpr (std::is_same_v<T, float>) {
         if (M == 1 && packed != nullptr) {
             Epilogue<float, F> e{alpha, beta, true, true, fused.bias, fused.bias_per_row, fused.residual, fused.f};

@@ -634,7 +634,7 @@ inline void row_table_tile(std::size_t kc, std::size_t mr, std::size_t nr, const
 #if defined(__AVX512F__)
 
 // Most panels gemv_panels keeps in registers at once: two sets of 13 accumulators.
-inline constexpr std::size_t kGemvPanels = 13;
+inline constexpr int kGemvPanels = 13;
 
 // One row of A times NP packed panels of B (pack_b's layout, panel stride b_ps): every
 // panel's accumulators stay in registers for the whole of K, so each k reads all NP panels'
@@ -689,6 +689,69 @@ inline void gemv_panels(std::size_t K, std::size_t nr, const float* x, std::size
     }
 }
 
+#else
+// Most panels gemv_panels keeps in registers at once: two sets of 3 x 2 ymm accumulators.
+inline constexpr int kGemvPanels = 3;
+
+// gemv_panels for AVX2 (see the AVX-512 one): a panel is two ymm. mlp_5x200 at batch 1 built
+// for AVX2 on the AVX-512 host: 7.5-8.1 us one panel a pass (kernel_avx2), 6.2-6.7 us three.
+template <int NP>
+inline void gemv_panels(std::size_t K, std::size_t nr, const float* x, std::size_t x_ks,
+                        const float* SOFIE_RESTRICT b, std::size_t b_ps, float* C, const Epilogue<float, Identity>& e) {
+    __m256 acc[2][NP][2];
+#pragma GCC unroll 3
+    for (int v = 0; v < NP; ++v) acc[0][v][0] = acc[0][v][1] = acc[1][v][0] = acc[1][v][1] = _mm256_setzero_ps();
+    auto step = [&](__m256 (&ac)[NP][2], std::size_t k) SOFIE_EPILOGUE_INLINE {
+        const __m256 xk = _mm256_broadcast_ss(x + k * x_ks);
+        const float* bk = b + 16 * k;
+#pragma GCC unroll 3
+        for (int v = 0; v < NP; ++v) {
+            ac[v][0] = _mm256_fmadd_ps(xk, _mm256_loadu_ps(bk + v * b_ps), ac[v][0]);
+            ac[v][1] = _mm256_fmadd_ps(xk, _mm256_loadu_ps(bk + v * b_ps + 8), ac[v][1]);
+        }
+    };
+    std::size_t k = 0;
+    if (e.split_k) {
+        for (; k + 2 <= K; k += 2) {
+            step(acc[0], k);
+            step(acc[1], k + 1);
+        }
+    }
+    for (; k < K; ++k) step(acc[0], k);
+    const __m256 alpha = _mm256_set1_ps(e.alpha), beta = _mm256_set1_ps(e.beta);
+#pragma GCC unroll 3
+    for (int v = 0; v < NP; ++v) {
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+            const std::size_t j = 16 * std::size_t(v) + 8 * std::size_t(h);
+            if (j >= nr) break;
+            const __m256i m = avx2_mask(std::min<std::size_t>(8, nr - j));
+            __m256 y = _mm256_mul_ps(alpha, e.split_k ? _mm256_add_ps(acc[0][v][h], acc[1][v][h]) : acc[0][v][h]);
+            if (e.beta != 0.0f) y = _mm256_fmadd_ps(beta, _mm256_maskload_ps(C + j, m), y);
+            if (e.bias) y = _mm256_add_ps(y, e.bias_per_row ? _mm256_set1_ps(e.bias[0]) : _mm256_maskload_ps(e.bias + j, m));
+            if (e.residual) y = _mm256_add_ps(y, _mm256_maskload_ps(e.residual + j, m));
+            if (e.clamp) {  // as kernel_avx2's store: NaN and -0 kept
+                y = _mm256_max_ps(_mm256_set1_ps(e.lo), y);
+                y = _mm256_min_ps(_mm256_set1_ps(e.hi), y);
+            }
+            _mm256_maskstore_ps(C + j, m, y);
+        }
+    }
+}
+#endif
+
+// fn(std::integral_constant<int, np>{}) for np in [NP, kGemvPanels]: gemv_panels per panel count.
+template <int NP = 1, class Fn>
+inline void with_panels(std::size_t np, Fn&& fn) {
+    if constexpr (NP < kGemvPanels) {
+        if (np > std::size_t(NP)) {
+            with_panels<NP + 1>(np, fn);
+            return;
+        }
+    }
+    fn(std::integral_constant<int, NP>{});
+}
+
 // C[0, 0:N] = epilogue(alpha x op(B) + beta C) for one row x (element k at x[k x_ks]) and B
 // packed by pack_b (whole K, panel stride K * 16): the panels in near-equal groups of at most
 // kGemvPanels, each group one gemv_panels pass over K.
@@ -696,7 +759,7 @@ template <class F>
 inline void gemv_packed(std::size_t N, std::size_t K, const float* x, std::size_t x_ks, const float* packed,
                         float* C, const Epilogue<float, F>& e) {
     const Epilogue<float, Identity> ek = register_epilogue(e);
-    const std::size_t panels = (N + 15) / 16, groups = (panels + kGemvPanels - 1) / kGemvPanels;
+    const std::size_t panels = (N + 15) / 16, groups = (panels + kGemvPanels - 1) / std::size_t(kGemvPanels);
     const std::size_t per_group = (panels + groups - 1) / groups, b_ps = 16 * K;
     for (std::size_t p0 = 0; p0 < panels; p0 += per_group) {
         const std::size_t np = std::min(per_group, panels - p0), j0 = 16 * p0, nr = std::min(16 * np, N - j0);
@@ -704,26 +767,10 @@ inline void gemv_packed(std::size_t N, std::size_t K, const float* x, std::size_
         if (eg.bias && !eg.bias_per_row) eg.bias += j0;
         if (eg.residual) eg.residual += j0;
         const float* b = packed + p0 * b_ps;
-        auto run = [&](auto n) { gemv_panels<decltype(n)::value>(K, nr, x, x_ks, b, b_ps, C + j0, eg); };
-        switch (np) {
-            case 1: run(std::integral_constant<int, 1>{}); break;
-            case 2: run(std::integral_constant<int, 2>{}); break;
-            case 3: run(std::integral_constant<int, 3>{}); break;
-            case 4: run(std::integral_constant<int, 4>{}); break;
-            case 5: run(std::integral_constant<int, 5>{}); break;
-            case 6: run(std::integral_constant<int, 6>{}); break;
-            case 7: run(std::integral_constant<int, 7>{}); break;
-            case 8: run(std::integral_constant<int, 8>{}); break;
-            case 9: run(std::integral_constant<int, 9>{}); break;
-            case 10: run(std::integral_constant<int, 10>{}); break;
-            case 11: run(std::integral_constant<int, 11>{}); break;
-            case 12: run(std::integral_constant<int, 12>{}); break;
-            default: run(std::integral_constant<int, 13>{}); break;
-        }
+        with_panels(np, [&](auto n) { gemv_panels<decltype(n)::value>(K, nr, x, x_ks, b, b_ps, C + j0, eg); });
         activate_rows(1, nr, C + j0, 0, e);
     }
 }
-#endif
 
 // Whether this build's float kernels can read B as stored (tile_in_place).
 inline constexpr bool kReadsBInPlace = true;
