@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 
 import numpy as np
 import pytest
@@ -39,3 +40,13 @@ def ort_run(path: str, *xs: np.ndarray) -> list[np.ndarray]:
     import onnxruntime as ort
     s = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     return s.run(None, {i.name: x for i, x in zip(s.get_inputs(), xs)})
+
+
+def native_isa() -> str:
+    """The widest vector ISA g++ -march=native targets here: avx512, avx2 (with FMA) or generic,
+    as the runtime's #if chains choose their kernels."""
+    macros = subprocess.run(["g++", "-march=native", "-dM", "-E", "-x", "c++", "/dev/null"],
+                            capture_output=True, text=True, check=True).stdout
+    if "__AVX512F__" in macros:
+        return "avx512"
+    return "avx2" if "__AVX2__" in macros and "__FMA__" in macros else "generic"

@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from sofie.ir.dialects.low import direct_max_pool_scratch_floats, direct_scratch_floats  # noqa: E402
+from tests.conftest import native_isa  # noqa: E402
 
 RUNTIME_INCLUDE = REPO / "sofie" / "runtime"
 DRIVER = Path(__file__).resolve().parent / "cpp" / "conv_direct_driver.cpp"
@@ -181,14 +182,6 @@ def test_conv_direct_matches_numpy(results, build: str, cid: str) -> None:
     assert guard, f"case {CASE_IDS[cid]}: a store wrote past the end of y"
     assert floats == mirror, f"scratch floats: C++ {floats}, sofie.ir.dialects.low {mirror}"
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5 * taps, err_msg=f"{build} case {CASE_IDS[cid]}")
-
-
-def native_isa() -> str:
-    macros = subprocess.run(["g++", "-march=native", "-dM", "-E", "-x", "c++", "/dev/null"],
-                            capture_output=True, text=True, check=True).stdout
-    if "__AVX512F__" in macros:
-        return "avx512"
-    return "avx2" if "__AVX2__" in macros and "__FMA__" in macros else "generic"
 
 
 def test_conv_direct_path_by_isa(results) -> None:

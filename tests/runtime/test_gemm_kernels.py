@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from sofie.lowering.gemm_pack import packed_a, packed_b  # noqa: E402
+from tests.conftest import native_isa  # noqa: E402
 
 RUNTIME_INCLUDE = REPO / "sofie" / "runtime"
 CPP = Path(__file__).resolve().parent / "cpp"
@@ -41,11 +42,7 @@ BUILDS = {  # build -> (flags, the kernel the build must pick)
 
 
 def host_kernel() -> str:
-    flags = subprocess.run(["g++", "-march=native", "-dM", "-E", "-x", "c++", "/dev/null"],
-                           capture_output=True, text=True, check=True).stdout
-    if "__AVX512F__" in flags:
-        return "avx512 6x64"
-    return "avx2 6x16" if "__AVX2__" in flags and "__FMA__" in flags else "generic"
+    return {"avx512": "avx512 6x64", "avx2": "avx2 6x16", "generic": "generic"}[native_isa()]
 
 
 @pytest.fixture(scope="module")

@@ -118,6 +118,17 @@ inline void tap_table(std::int32_t* taps, std::size_t C, std::size_t kH, std::si
                                                              kx / g.phases);
 }
 
+// One conv's plane geometry and tap table (C kH kW <= kDirectMaxTaps).
+struct Layout {
+    Planes g;
+    std::int32_t taps[kDirectMaxTaps];
+    Layout(std::size_t C, std::size_t kH, std::size_t kW, std::size_t sh, std::size_t sw, std::size_t OH,
+           std::size_t OW)
+        : g(planes_for(kH, kW, sh, sw, OH, OW)) {
+        tap_table(taps, C, kH, kW, g);
+    }
+};
+
 #if defined(SOFIE_RT_HAS_DIRECT_CONV)
 // One output row oy of one image into y_row (channel 0 of the row; channels ldc apart): tiles
 // of up to NR_FLOAT columns (64 on AVX-512, 16 on AVX2), each by every 6 output channels in
@@ -148,17 +159,15 @@ inline void conv(const float* x, const float* w, const float* bias, float* y, fl
                  std::size_t pad_top, std::size_t pad_left, std::size_t sh, std::size_t sw, std::size_t OH,
                  std::size_t OW, const F& f, const float* residual) {
     const std::size_t K = C * kH * kW, P = OH * OW;
-    const Planes g = planes_for(kH, kW, sh, sw, OH, OW);
-    std::int32_t taps[kDirectMaxTaps];
-    tap_table(taps, C, kH, kW, g);
+    const Layout l(C, kH, kW, sh, sw, OH, OW);
     ThreadPool* pool = intra_op_pool();
     for (std::size_t n = 0; n < N; ++n) {
-        build_planes(x + n * C * H * W, scratch, C, H, W, pad_top, pad_left, g);
+        build_planes(x + n * C * H * W, scratch, C, H, W, pad_top, pad_left, l.g);
         float* yn = y + n * M * P;
         const float* rn = residual ? residual + n * M * P : nullptr;
         auto rows = [&](std::size_t r0, std::size_t r1) {
             for (std::size_t oy = r0; oy < r1; ++oy)
-                row(scratch, taps, w, bias, yn + oy * OW, rn ? rn + oy * OW : nullptr, P, K, M, OW, oy, sh, g, f);
+                row(scratch, l.taps, w, bias, yn + oy * OW, rn ? rn + oy * OW : nullptr, P, K, M, OW, oy, sh, l.g, f);
         };
         if (pool != nullptr && OH >= pool->size() && M * K * P >= kMinSplitMacs) {
             pool->run(pool->size(), [&](std::size_t p, std::size_t) {
@@ -236,17 +245,15 @@ inline void conv2d_direct_max_pool(const float* x, const float* w, const float* 
     const std::size_t slot = M * OW;  // one conv row of every channel
     // Over the phase planes (detail::direct::takes), else one output row's im2col at a time
     const bool direct = detail::direct::takes(K);
-    const detail::direct::Planes g = detail::direct::planes_for(kH, kW, sh, sw, OH, OW);
-    std::int32_t taps[kDirectMaxTaps];
-    if (direct) detail::direct::tap_table(taps, C, kH, kW, g);
+    const detail::direct::Layout l(C, kH, kW, sh, sw, OH, OW);
     (void)pad_bottom;  // the planes and im2col clip at the image; the output sizes hold these
     (void)pad_right;
     // Conv row `r` of output channels [m0, m1) of image xn into dst.
     auto conv_row = [&](const float* xn, float* dst, std::size_t r, std::size_t m0, std::size_t m1) {
 #if defined(SOFIE_RT_HAS_DIRECT_CONV)
         if (direct) {
-            detail::direct::row(scratch, taps, w + m0 * K, bias ? bias + m0 : nullptr, dst, nullptr, OW, K, m1 - m0,
-                                OW, r, sh, g, f);
+            detail::direct::row(scratch, l.taps, w + m0 * K, bias ? bias + m0 : nullptr, dst, nullptr, OW, K, m1 - m0,
+                                OW, r, sh, l.g, f);
             return;
         }
 #endif
@@ -279,7 +286,7 @@ inline void conv2d_direct_max_pool(const float* x, const float* w, const float* 
             continue;
         }
         // the planes are shared; each thread writes its own channels of the ring
-        detail::direct::build_planes(xn, scratch, C, H, W, pad_top, pad_left, g);
+        detail::direct::build_planes(xn, scratch, C, H, W, pad_top, pad_left, l.g);
         if (pool != nullptr && M >= pool->size() * detail::gemm::MR && M * K * OH * OW >= detail::kMinSplitMacs) {
             pool->run(pool->size(), [&](std::size_t part, std::size_t) {
                 std::size_t m0, m1;

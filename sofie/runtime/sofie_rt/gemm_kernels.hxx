@@ -142,6 +142,21 @@ struct Epilogue {
     bool split_k = false;
 };
 
+// step(set, k) for every k < K, set an std::integral_constant: with split (Epilogue::split_k)
+// sets 0 and 1 take alternate k, an odd last k going to set 0, else set 0 takes them all.
+template <class Step>
+SOFIE_EPILOGUE_INLINE inline void alternate_k(std::size_t K, bool split, Step&& step) {
+    std::size_t k = 0;
+    if (split) {
+#pragma GCC unroll 2
+        for (; k + 2 <= K; k += 2) {
+            step(std::integral_constant<int, 0>{}, k);
+            step(std::integral_constant<int, 1>{}, k + 1);
+        }
+    }
+    for (; k < K; ++k) step(std::integral_constant<int, 0>{}, k);
+}
+
 // Generic scalar store of one finished row of a tile.
 template <class T, class F>
 inline void store_row(T* c, const T* acc, std::size_t nr, std::size_t r, const Epilogue<T, F>& e) {
@@ -654,22 +669,14 @@ inline void gemv_panels(std::size_t K, std::size_t nr, const float* x, std::size
     const float* g[G];
 #pragma GCC unroll 5
     for (int i = 0; i < G; ++i) g[i] = b + 3 * std::size_t(i) * b_ps;
-    auto step = [&](__m512 (&ac)[NP], std::size_t k) SOFIE_EPILOGUE_INLINE {
+    alternate_k(K, e.split_k, [&](auto set, std::size_t k) SOFIE_EPILOGUE_INLINE {
+        __m512(&ac)[NP] = acc[decltype(set)::value];
         const __m512 xk = _mm512_set1_ps(x[k * x_ks]);
 #pragma GCC unroll 16
         for (int v = 0; v < NP; ++v) ac[v] = _mm512_fmadd_ps(xk, _mm512_loadu_ps(g[v / 3] + (v % 3) * b_ps), ac[v]);
 #pragma GCC unroll 5
         for (int i = 0; i < G; ++i) g[i] += 16;
-    };
-    std::size_t k = 0;
-    if (e.split_k) {
-#pragma GCC unroll 2
-        for (; k + 2 <= K; k += 2) {
-            step(acc[0], k);
-            step(acc[1], k + 1);
-        }
-    }
-    for (; k < K; ++k) step(acc[0], k);
+    });
     const __m512 alpha = _mm512_set1_ps(e.alpha), beta = _mm512_set1_ps(e.beta);
 #pragma GCC unroll 16
     for (int v = 0; v < NP; ++v) {
@@ -701,7 +708,8 @@ inline void gemv_panels(std::size_t K, std::size_t nr, const float* x, std::size
     __m256 acc[2][NP][2];
 #pragma GCC unroll 3
     for (int v = 0; v < NP; ++v) acc[0][v][0] = acc[0][v][1] = acc[1][v][0] = acc[1][v][1] = _mm256_setzero_ps();
-    auto step = [&](__m256 (&ac)[NP][2], std::size_t k) SOFIE_EPILOGUE_INLINE {
+    alternate_k(K, e.split_k, [&](auto set, std::size_t k) SOFIE_EPILOGUE_INLINE {
+        __m256(&ac)[NP][2] = acc[decltype(set)::value];
         const __m256 xk = _mm256_broadcast_ss(x + k * x_ks);
         const float* bk = b + 16 * k;
 #pragma GCC unroll 3
@@ -709,15 +717,7 @@ inline void gemv_panels(std::size_t K, std::size_t nr, const float* x, std::size
             ac[v][0] = _mm256_fmadd_ps(xk, _mm256_loadu_ps(bk + v * b_ps), ac[v][0]);
             ac[v][1] = _mm256_fmadd_ps(xk, _mm256_loadu_ps(bk + v * b_ps + 8), ac[v][1]);
         }
-    };
-    std::size_t k = 0;
-    if (e.split_k) {
-        for (; k + 2 <= K; k += 2) {
-            step(acc[0], k);
-            step(acc[1], k + 1);
-        }
-    }
-    for (; k < K; ++k) step(acc[0], k);
+    });
     const __m256 alpha = _mm256_set1_ps(e.alpha), beta = _mm256_set1_ps(e.beta);
 #pragma GCC unroll 3
     for (int v = 0; v < NP; ++v) {
