@@ -50,6 +50,18 @@
 #endif
 #endif
 
+// The same for the runtime's compile-time unrolled helpers and the lambdas they call (a k
+// step, a Winograd transform row): their loops only unroll once inlined. With the batch-1
+// GEMV kernels added, ResNet-18's translation unit outgrew g++'s inlining budget and its
+// Winograd input transform became calls through wino_unroll: 1.1x the model's time.
+#ifndef SOFIE_ALWAYS_INLINE
+#if defined(__GNUC__)
+#define SOFIE_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define SOFIE_ALWAYS_INLINE
+#endif
+#endif
+
 namespace sofie {
 inline namespace v0_1_0 {
 namespace rt {
@@ -145,7 +157,7 @@ struct Epilogue {
 // step(set, k) for every k < K, set an std::integral_constant: with split (Epilogue::split_k)
 // sets 0 and 1 take alternate k, an odd last k going to set 0, else set 0 takes them all.
 template <class Step>
-SOFIE_EPILOGUE_INLINE inline void alternate_k(std::size_t K, bool split, Step&& step) {
+SOFIE_ALWAYS_INLINE inline void alternate_k(std::size_t K, bool split, Step&& step) {
     std::size_t k = 0;
     if (split) {
 #pragma GCC unroll 2
@@ -669,7 +681,7 @@ inline void gemv_panels(std::size_t K, std::size_t nr, const float* x, std::size
     const float* g[G];
 #pragma GCC unroll 5
     for (int i = 0; i < G; ++i) g[i] = b + 3 * std::size_t(i) * b_ps;
-    alternate_k(K, e.split_k, [&](auto set, std::size_t k) SOFIE_EPILOGUE_INLINE {
+    alternate_k(K, e.split_k, [&](auto set, std::size_t k) SOFIE_ALWAYS_INLINE {
         __m512(&ac)[NP] = acc[decltype(set)::value];
         const __m512 xk = _mm512_set1_ps(x[k * x_ks]);
 #pragma GCC unroll 16
@@ -708,7 +720,7 @@ inline void gemv_panels(std::size_t K, std::size_t nr, const float* x, std::size
     __m256 acc[2][NP][2];
 #pragma GCC unroll 3
     for (int v = 0; v < NP; ++v) acc[0][v][0] = acc[0][v][1] = acc[1][v][0] = acc[1][v][1] = _mm256_setzero_ps();
-    alternate_k(K, e.split_k, [&](auto set, std::size_t k) SOFIE_EPILOGUE_INLINE {
+    alternate_k(K, e.split_k, [&](auto set, std::size_t k) SOFIE_ALWAYS_INLINE {
         __m256(&ac)[NP][2] = acc[decltype(set)::value];
         const __m256 xk = _mm256_broadcast_ss(x + k * x_ks);
         const float* bk = b + 16 * k;

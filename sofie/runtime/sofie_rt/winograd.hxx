@@ -114,12 +114,12 @@ inline std::size_t wino_matrix_stride(std::size_t rows, std::size_t tiles) {
 // fn(integral_constant<0>) ... fn(integral_constant<N-1>): a loop unrolled at compile time, so
 // the transform coefficients it indexes are constants.
 template <class Fn, std::size_t... I>
-inline void wino_unroll(Fn&& fn, std::index_sequence<I...>) {
+SOFIE_ALWAYS_INLINE inline void wino_unroll(Fn&& fn, std::index_sequence<I...>) {
     (fn(std::integral_constant<std::size_t, I>{}), ...);
 }
 
 template <std::size_t N, class Fn>
-inline void wino_for(Fn&& fn) {
+SOFIE_ALWAYS_INLINE inline void wino_for(Fn&& fn) {
     wino_unroll(fn, std::make_index_sequence<N>{});
 }
 
@@ -144,7 +144,7 @@ constexpr std::size_t wino_first_nonzero() {
 }
 
 template <class Row, std::size_t K, class In>
-inline float wino_term(const In& in) {
+SOFIE_ALWAYS_INLINE inline float wino_term(const In& in) {
     constexpr float c = Row::at(K);
     if constexpr (c == 1.0f) return in(K);
     else if constexpr (c == -1.0f) return -in(K);
@@ -154,10 +154,10 @@ inline float wino_term(const In& in) {
 // sum_k Row[k] * in(k) over the nonzero entries of the row, +-1 as additions: the zeros and
 // ones are dropped here because the compiler may not drop x*0 or 0+x itself (NaN, signed zero).
 template <class Row, class In>
-inline float wino_dot(const In& in) {
+SOFIE_ALWAYS_INLINE inline float wino_dot(const In& in) {
     constexpr std::size_t first = wino_first_nonzero<Row>();
     float acc = wino_term<Row, first>(in);
-    wino_for<Row::size>([&](auto k) {
+    wino_for<Row::size>([&](auto k) SOFIE_ALWAYS_INLINE {
         constexpr std::size_t K = decltype(k)::value;
         if constexpr (K > first && Row::at(K) != 0.0f) {
             if constexpr (Row::at(K) == -1.0f) acc -= in(K);
@@ -223,14 +223,14 @@ inline void wino_load_phases(const float* src, std::ptrdiff_t lo, std::ptrdiff_t
     if (lo == 0 && std::size_t(hi) == ncol) {  // inside the image: straight from the input
         const std::size_t full = ncol / Mt;
         for (std::size_t jj = 0; jj < full; ++jj)
-            wino_for<Mt>([&](auto s) { ph[s][jj] = src[Mt * jj + s]; });
+            wino_for<Mt>([&](auto s) SOFIE_ALWAYS_INLINE { ph[s][jj] = src[Mt * jj + s]; });
         for (std::size_t q = full * Mt; q < ncol; ++q) ph[q % Mt][q / Mt] = src[q];
         return;
     }
     std::fill(tmp, tmp + lo, 0.0f);
     for (std::ptrdiff_t q = lo; q < hi; ++q) tmp[q] = src[q];
     std::fill(tmp + hi, tmp + Mt * pl, 0.0f);
-    for (std::size_t jj = 0; jj < pl; ++jj) wino_for<Mt>([&](auto s) { ph[s][jj] = tmp[Mt * jj + s]; });
+    for (std::size_t jj = 0; jj < pl; ++jj) wino_for<Mt>([&](auto s) SOFIE_ALWAYS_INLINE { ph[s][jj] = tmp[Mt * jj + s]; });
 }
 
 // V[k][c][j] for the tiles t0 .. t0+nt of the batch (k = n*row + col of B^T d B).
@@ -267,13 +267,13 @@ inline void wino_input_transform(const float* x, float* SOFIE_RESTRICT V, std::s
             for (std::size_t s = 0; s < Mt; ++s) {
                 for (std::size_t jj = 0; jj < wino_round_lanes(pl); ++jj) {
                     auto col = [&](std::size_t k) { return d[k][s][jj]; };
-                    wino_for<n>([&](auto i) { e[i][s][jj] = wino_dot<WinoRowB<T, decltype(i)::value>>(col); });
+                    wino_for<n>([&](auto i) SOFIE_ALWAYS_INLINE { e[i][s][jj] = wino_dot<WinoRowB<T, decltype(i)::value>>(col); });
                 }
             }
             // (B^T d) B over the columns of each tile: one output stream V[n*i + l] per loop
             for (std::size_t i = 0; i < n; ++i) {
                 const auto& ei = e[i];
-                wino_for<n>([&](auto l) {
+                wino_for<n>([&](auto l) SOFIE_ALWAYS_INLINE {
                     float* SOFIE_RESTRICT out = vc + (i * n + l) * kstride + j;
                     for (std::size_t jb = 0; jb < len; jb += kWinoLanes) {
                         for (std::size_t jj = jb; jj < jb + kWinoLanes; ++jj) {
@@ -313,7 +313,7 @@ inline void wino_output_transform(const float* Mo, float* y, const float* bias,
                 const float* ms = mm + s * kstride + j;
                 for (std::size_t jj = 0; jj < lanes; ++jj) {
                     auto col = [&](std::size_t k) { return ms[k * n * kstride + jj]; };
-                    wino_for<Mt>([&](auto i) {
+                    wino_for<Mt>([&](auto i) SOFIE_ALWAYS_INLINE {
                         rows[i][s][jj] = wino_dot<WinoRowA<T, decltype(i)::value>>(col);
                     });
                 }
@@ -322,12 +322,12 @@ inline void wino_output_transform(const float* Mo, float* y, const float* bias,
             for (std::size_t i = 0; i < Mt; ++i) {
                 for (std::size_t jj = 0; jj < lanes; ++jj) {
                     auto row = [&](std::size_t k) { return rows[i][k][jj]; };
-                    wino_for<Mt>([&](auto l) {
+                    wino_for<Mt>([&](auto l) SOFIE_ALWAYS_INLINE {
                         ph[i][l][jj] = wino_dot<WinoRowA<T, decltype(l)::value>>(row) + b;
                     });
                 }
                 for (std::size_t jj = 0; jj < len; ++jj)
-                    wino_for<Mt>([&](auto l) { o[i][Mt * jj + l] = ph[i][l][jj]; });
+                    wino_for<Mt>([&](auto l) SOFIE_ALWAYS_INLINE { o[i][Mt * jj + l] = ph[i][l][jj]; });
             }
             const std::size_t oh = Mt * p.ti, ow = Mt * p.tj;
             const std::size_t nr = std::min(Mt, OH - oh);
