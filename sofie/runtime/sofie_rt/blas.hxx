@@ -656,7 +656,7 @@ inline void gemm_packed_b(bool transA, std::size_t M, std::size_t N, std::size_t
         })) {
         return;
     }
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(SOFIE_RT_REGISTER_KERNELS)
     // Batch-1 dense layers: several panels of the row in registers at once. Here, not in
     // detail::gemm::gemm, which every gemm_fused instance (one per epilogue type) inlines:
     // there it grew ResNet-18's translation unit past g++'s inlining budget, 1.14x the time.

@@ -28,11 +28,6 @@
 #include "pool.hxx"
 #include "thread_pool.hxx"
 
-// Builds whose register GEMM kernels read B's rows through a table (kRows): AVX-512 and AVX2.
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#define SOFIE_RT_HAS_DIRECT_CONV 1
-#endif
-
 namespace sofie {
 inline namespace v0_1_0 {
 namespace rt {
@@ -49,11 +44,12 @@ inline constexpr std::size_t kDirectMaxTapsAvx2 = 32;
 
 namespace detail::direct {
 
-// Whether this build runs a conv of `taps` taps over the phase planes (else as conv2d).
+// Whether this build runs a conv of `taps` taps over the phase planes (else as conv2d): the
+// register kernels' kRows mode reads B's rows through the tap table.
 inline constexpr bool takes(std::size_t taps) {
 #if defined(__AVX512F__)
     return taps <= kDirectMaxTaps;
-#elif defined(SOFIE_RT_HAS_DIRECT_CONV)
+#elif defined(SOFIE_RT_REGISTER_KERNELS)
     return taps <= kDirectMaxTapsAvx2;
 #else
     (void)taps;
@@ -129,10 +125,11 @@ struct Layout {
     }
 };
 
-#if defined(SOFIE_RT_HAS_DIRECT_CONV)
+#if defined(SOFIE_RT_REGISTER_KERNELS)
 // One output row oy of one image into y_row (channel 0 of the row; channels ldc apart): tiles
 // of up to NR_FLOAT columns (64 on AVX-512, 16 on AVX2), each by every 6 output channels in
-// turn (the tile's B floats stay in L1 while the weights' rows pass). res_row: the residual at the row, the same layout, or nullptr.
+// turn (the tile's B floats stay in L1 while the weights' rows pass). res_row: the residual at
+// the row, the same layout, or nullptr.
 template <class F>
 inline void row(const float* planes, const std::int32_t* taps, const float* w, const float* bias, float* y_row,
                 const float* res_row, std::size_t ldc, std::size_t K, std::size_t M, std::size_t OW,
@@ -202,7 +199,7 @@ inline void conv2d_direct(const float* x, const float* w, const float* bias, flo
                           std::size_t pad_bottom, std::size_t pad_right, std::size_t sh, std::size_t sw,
                           std::size_t OH, std::size_t OW, F f, const float* residual) {
     if (OH == 0 || OW == 0) return;
-#if defined(SOFIE_RT_HAS_DIRECT_CONV)
+#if defined(SOFIE_RT_REGISTER_KERNELS)
     if (detail::direct::takes(C * kH * kW)) {
         detail::direct::conv(x, w, bias, y, scratch, N, C, H, W, M, kH, kW, pad_top, pad_left, sh, sw, OH, OW, f,
                              residual);
@@ -250,7 +247,7 @@ inline void conv2d_direct_max_pool(const float* x, const float* w, const float* 
     (void)pad_right;
     // Conv row `r` of output channels [m0, m1) of image xn into dst.
     auto conv_row = [&](const float* xn, float* dst, std::size_t r, std::size_t m0, std::size_t m1) {
-#if defined(SOFIE_RT_HAS_DIRECT_CONV)
+#if defined(SOFIE_RT_REGISTER_KERNELS)
         if (direct) {
             detail::direct::row(scratch, l.taps, w + m0 * K, bias ? bias + m0 : nullptr, dst, nullptr, OW, K, m1 - m0,
                                 OW, r, sh, l.g, f);

@@ -26,7 +26,13 @@
 #include <limits>
 #include <type_traits>
 
+// The build has the register kernels (AVX-512, or AVX2 with FMA): the one place that says so,
+// for this file, blas.hxx and conv_direct.hxx.
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define SOFIE_RT_REGISTER_KERNELS 1
+#endif
+
+#if defined(SOFIE_RT_REGISTER_KERNELS)
 #include <immintrin.h>
 #endif
 
@@ -576,13 +582,13 @@ inline void dispatch_nv(std::size_t kc, std::size_t nr, const float* a, std::siz
 // Columns one kernel call covers, per element type.
 template <class T>
 inline constexpr std::size_t kernel_nr() {
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(SOFIE_RT_REGISTER_KERNELS)
     if constexpr (std::is_same_v<T, float>) return NR_FLOAT;
 #endif
     return NR_GENERIC<T>;
 }
 
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(SOFIE_RT_REGISTER_KERNELS)
 // The register kernels store with bias and residual only (and Relu or Clip, a max and a min
 // in registers), so their 24 instances per ISA are shared by every activation (each op's
 // epilogue is its own type: instancing the kernels per activation made a CNN's build
@@ -812,7 +818,7 @@ template <class T, class F>
 inline void tile(std::size_t kc, std::size_t mr, std::size_t nr, const T* a, std::size_t a_rs,
                  std::size_t a_ks, const T* b, std::size_t b_ps, std::size_t j, T* C, std::size_t ldc,
                  const Epilogue<T, F>& e) {
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#if defined(SOFIE_RT_REGISTER_KERNELS)
     if constexpr (std::is_same_v<T, float>) {
         register_tile(kc, mr, nr, a, a_rs, a_ks, b + (j / PW<float>) * b_ps, b_ps, PW<float>, C, ldc, e);
         return;
