@@ -68,6 +68,18 @@
 #endif
 #endif
 
+// An activation pass over finished outputs still in L1 (activate_rows here, dw_activate in
+// depthwise_small.hxx): out of line and flattened, so the functor is inlined into a loop of its
+// own that vectorizes. On AVX-512 builds that loop takes 512-bit vectors: for the Intel parts g++
+// tunes auto-vectorized loops to 256 bits, and SiLU over ymm took 1.27x its time over zmm.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
+#define SOFIE_ACTIVATION_PASS __attribute__((noinline, flatten, target("prefer-vector-width=512"))) inline
+#elif defined(__GNUC__) || defined(__clang__)
+#define SOFIE_ACTIVATION_PASS __attribute__((noinline, flatten)) inline
+#else
+#define SOFIE_ACTIVATION_PASS inline
+#endif
+
 namespace sofie {
 inline namespace v0_1_0 {
 namespace rt {
@@ -620,11 +632,14 @@ inline void with_rows(std::size_t mr, Fn&& fn) {
 
 // The activation register_epilogue left out, over the rows of a finished tile.
 template <class F>
+SOFIE_ACTIVATION_PASS void activate_tile(std::size_t mr, std::size_t nr, float* C, std::size_t ldc, const F& f) {
+    for (std::size_t r = 0; r < mr; ++r) activate_row(C + r * ldc, nr, f);
+}
+
+template <class F>
 inline void activate_rows(std::size_t mr, std::size_t nr, float* C, std::size_t ldc, const Epilogue<float, F>& e) {
     if constexpr (!std::is_same_v<F, Identity> && !is_clamp<F>) {
-        if (e.last) {
-            for (std::size_t r = 0; r < mr; ++r) activate_row(C + r * ldc, nr, e.f);
-        }
+        if (e.last) activate_tile(mr, nr, C, ldc, e.f);
     }
 }
 

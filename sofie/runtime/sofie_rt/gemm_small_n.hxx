@@ -62,7 +62,7 @@ struct Store {
 // masked load even when res is null, and a masked load from an unmapped page costs AMD a
 // microcode assist per row (measured: 3x the product's time).
 template <class F>
-inline void store_tile(float (*acc)[kTileRows], std::size_t rows, std::size_t cols, float* C,
+SOFIE_ACTIVATION_PASS void store_tile(float (*acc)[kTileRows], std::size_t rows, std::size_t cols, float* C,
                        std::size_t ldc, std::size_t i0, std::size_t j0, const Store<F>& s) {
     const float* res = s.last ? s.residual : nullptr;
     if (!s.first) {
