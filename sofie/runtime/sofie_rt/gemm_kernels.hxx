@@ -322,11 +322,81 @@ inline void kernel_generic(std::size_t kc, std::size_t mr, std::size_t nr, const
     }
 }
 
+// The store of a register tile acc[R x NV] (row-major; rows ldc apart in C, NV vectors of
+// Isa::kLanes floats, the last masked to nr) with the epilogue. Each flag is tested once around a
+// pass of its own over the tile: tested at every vector inside one pass, they made ~120
+// branches a 6 x 64 tile, about 200 cycles (a 27-tap stem tile computes for 500, a 64-deep one
+// for 770). Isa: the vector operations of one ISA (Zmm, Ymm below).
+template <class Isa, int R, int NV, class F>
+SOFIE_ALWAYS_INLINE inline void store_register_tile(typename Isa::V* acc, std::size_t nr, float* C, std::size_t ldc,
+                                                    const Epilogue<float, F>& e) {
+    using V = typename Isa::V;
+    using M = typename Isa::M;
+    const M last = Isa::mask(nr - Isa::kLanes * (NV - 1)), full = Isa::mask(Isa::kLanes);
+    auto each = [&](auto&& fn) SOFIE_ALWAYS_INLINE {  // fn(y, r, offset of the vector in a row, mask)
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; ++v) fn(acc[r * NV + v], r, Isa::kLanes * std::size_t(v), v == NV - 1 ? last : full);
+    };
+    if (e.alpha != 1.0f) {  // (a multiply by 1 is exact: skipping it changes no bit)
+        const V alpha = Isa::set1(e.alpha);
+        each([&](V& y, int, std::size_t, const M&) SOFIE_ALWAYS_INLINE { y = Isa::mul(alpha, y); });
+    }
+    if (!e.first) {
+        each([&](V& y, int r, std::size_t j, const M& m) SOFIE_ALWAYS_INLINE { y = Isa::add(y, Isa::load(m, C + r * ldc + j)); });
+    } else if (e.beta != 0.0f) {
+        const V beta = Isa::set1(e.beta);
+        each([&](V& y, int r, std::size_t j, const M& m) SOFIE_ALWAYS_INLINE {
+            y = Isa::fmadd(beta, Isa::load(m, C + r * ldc + j), y);
+        });
+    }
+    if (e.last) {
+        if (e.bias && e.bias_per_row) {
+            each([&](V& y, int r, std::size_t, const M&) SOFIE_ALWAYS_INLINE { y = Isa::add(y, Isa::set1(e.bias[r])); });
+        } else if (e.bias) {
+            each([&](V& y, int, std::size_t j, const M& m) SOFIE_ALWAYS_INLINE { y = Isa::add(y, Isa::load(m, e.bias + j)); });
+        }
+        if (e.residual) {
+            each([&](V& y, int r, std::size_t j, const M& m) SOFIE_ALWAYS_INLINE {
+                y = Isa::add(y, Isa::load(m, e.residual + r * ldc + j));
+            });
+        }
+        if (e.clamp) {
+            const V lo = Isa::set1(e.lo), hi = Isa::set1(e.hi);
+            each([&](V& y, int, std::size_t, const M&) SOFIE_ALWAYS_INLINE { y = Isa::clamp(lo, hi, y); });
+        }
+    }
+    each([&](V& y, int r, std::size_t j, const M& m) SOFIE_ALWAYS_INLINE { Isa::store(C + r * ldc + j, m, y); });
+    if (e.last) {
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) activate_row(C + r * ldc, nr, e.f);
+    }
+}
+
 #if defined(__AVX512F__)
 // ---------------------------------------------------------------------------
 // AVX-512: R (1..6) rows x NV (1..4) zmm, the last one masked to nr.
 // ---------------------------------------------------------------------------
 inline constexpr std::size_t NR_FLOAT = 64;
+
+// The vector operations store_register_tile uses, on zmm.
+struct Zmm {
+    using V = __m512;
+    using M = __mmask16;
+    static constexpr std::size_t kLanes = 16;
+    SOFIE_ALWAYS_INLINE static M mask(std::size_t n) { return M((1u << n) - 1u); }  // lanes < n, n in 1..16
+    SOFIE_ALWAYS_INLINE static V load(M m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+    SOFIE_ALWAYS_INLINE static void store(float* p, M m, V y) { _mm512_mask_storeu_ps(p, m, y); }
+    SOFIE_ALWAYS_INLINE static V set1(float x) { return _mm512_set1_ps(x); }
+    SOFIE_ALWAYS_INLINE static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    SOFIE_ALWAYS_INLINE static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+    SOFIE_ALWAYS_INLINE static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    // NaN and -0 kept: y, the second operand (maskz: _mm512_max_ps trips GCC 12 -Wmaybe-uninitialized)
+    SOFIE_ALWAYS_INLINE static V clamp(V lo, V hi, V y) {
+        return _mm512_maskz_min_ps(M(0xFFFF), hi, _mm512_maskz_max_ps(M(0xFFFF), lo, y));
+    }
+};
 
 // kPack (full tiles of B as stored, b_vs 16): the B vectors loaded at each k are also
 // stored to pack as 4 packed panels of kc x 16 (see tile_in_place). kRows: row k of B is at
@@ -420,63 +490,7 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
                 for (int v = 0; v < NV; ++v) acc[0][r][v] = _mm512_add_ps(acc[0][r][v], acc[1][r][v]);
         }
     }
-    const std::size_t tail = nr - 16 * (NV - 1);  // 1..16 columns in the last vector
-    const __mmask16 last_mask = static_cast<__mmask16>((1u << tail) - 1u);
-    // fn(accumulator, row, vector, mask) over the tile. Each flag of the epilogue is tested
-    // once around a pass of its own: tested inside one pass per vector, they made ~120
-    // branches a tile, about 200 cycles (a 27-tap stem tile computes for 500, a 64-deep one 770).
-    auto each = [&](auto&& fn) SOFIE_ALWAYS_INLINE {
-#pragma GCC unroll 6
-        for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) fn(acc[0][r][v], r, v, v == NV - 1 ? last_mask : __mmask16(0xFFFF));
-    };
-    auto at = [&](const float* p, int r, std::size_t ld, int v) SOFIE_ALWAYS_INLINE {
-        return p + std::size_t(r) * ld + 16 * std::size_t(v);
-    };
-    if (e.alpha != 1.0f) {  // (a multiply by 1 is exact: skipping it changes no bit)
-        const __m512 alpha = _mm512_set1_ps(e.alpha);
-        each([&](__m512& y, int, int, __mmask16) SOFIE_ALWAYS_INLINE { y = _mm512_mul_ps(alpha, y); });
-    }
-    if (!e.first) {
-        each([&](__m512& y, int r, int v, __mmask16 m) SOFIE_ALWAYS_INLINE {
-            y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, at(C, r, ldc, v)));
-        });
-    } else if (e.beta != 0.0f) {
-        const __m512 beta = _mm512_set1_ps(e.beta);
-        each([&](__m512& y, int r, int v, __mmask16 m) SOFIE_ALWAYS_INLINE {
-            y = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m, at(C, r, ldc, v)), y);
-        });
-    }
-    if (e.last) {
-        if (e.bias && e.bias_per_row) {
-            each([&](__m512& y, int r, int, __mmask16) SOFIE_ALWAYS_INLINE { y = _mm512_add_ps(y, _mm512_set1_ps(e.bias[r])); });
-        } else if (e.bias) {
-            each([&](__m512& y, int, int v, __mmask16 m) SOFIE_ALWAYS_INLINE {
-                y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, at(e.bias, 0, 0, v)));
-            });
-        }
-        if (e.residual) {
-            each([&](__m512& y, int r, int v, __mmask16 m) SOFIE_ALWAYS_INLINE {
-                y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, at(e.residual, r, ldc, v)));
-            });
-        }
-        // NaN and -0 kept: y, the second operand (maskz: _mm512_max_ps trips GCC 12
-        // -Wmaybe-uninitialized)
-        if (e.clamp) {
-            const __m512 lo = _mm512_set1_ps(e.lo), hi = _mm512_set1_ps(e.hi);
-            each([&](__m512& y, int, int, __mmask16) SOFIE_ALWAYS_INLINE {
-                y = _mm512_maskz_min_ps(__mmask16(0xFFFF), hi, _mm512_maskz_max_ps(__mmask16(0xFFFF), lo, y));
-            });
-        }
-    }
-    each([&](__m512& y, int r, int v, __mmask16 m) SOFIE_ALWAYS_INLINE {
-        _mm512_mask_storeu_ps(C + std::size_t(r) * ldc + 16 * std::size_t(v), m, y);
-    });
-    if (e.last) {
-#pragma GCC unroll 6
-        for (int r = 0; r < R; ++r) activate_row(C + std::size_t(r) * ldc, nr, e.f);
-    }
+    store_register_tile<Zmm, R, NV>(&acc[0][0][0], nr, C, ldc, e);
 }
 
 // kRows: B's rows through the table b_rows (see kernel_avx512).
@@ -506,6 +520,22 @@ inline __m256i avx2_mask(std::size_t n) {  // lanes < n set
     const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lanes);
 }
+
+// The vector operations store_register_tile uses, on ymm.
+struct Ymm {
+    using V = __m256;
+    using M = __m256i;
+    static constexpr std::size_t kLanes = 8;
+    SOFIE_ALWAYS_INLINE static M mask(std::size_t n) { return avx2_mask(n); }
+    SOFIE_ALWAYS_INLINE static V load(M m, const float* p) { return _mm256_maskload_ps(p, m); }
+    SOFIE_ALWAYS_INLINE static void store(float* p, M m, V y) { _mm256_maskstore_ps(p, m, y); }
+    SOFIE_ALWAYS_INLINE static V set1(float x) { return _mm256_set1_ps(x); }
+    SOFIE_ALWAYS_INLINE static V add(V a, V b) { return _mm256_add_ps(a, b); }
+    SOFIE_ALWAYS_INLINE static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+    SOFIE_ALWAYS_INLINE static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    // NaN and -0 kept: y, the second operand
+    SOFIE_ALWAYS_INLINE static V clamp(V lo, V hi, V y) { return _mm256_min_ps(hi, _mm256_max_ps(lo, y)); }
+};
 
 // kPack (full tiles): the B vectors loaded at each k are also stored to pack, one packed
 // panel of kc x 16 (see tile_in_place). kRows: row k of B is at b + b_rows[k] (b_ks unused; a
@@ -567,59 +597,7 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
                     for (int v = 0; v < NV; ++v) acc[0][r][v] = _mm256_add_ps(acc[0][r][v], acc[s][r][v]);
         }
     }
-    const __m256i last_mask = avx2_mask(nr - 8 * (NV - 1));
-    const __m256i all = _mm256_set1_epi32(-1);
-    // fn(accumulator, row, vector, mask) over the tile, one pass per flag (see kernel_avx512).
-    auto each = [&](auto&& fn) SOFIE_ALWAYS_INLINE {
-#pragma GCC unroll 6
-        for (int r = 0; r < R; ++r)
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; ++v) fn(acc[0][r][v], r, v, v == NV - 1 ? last_mask : all);
-    };
-    auto at = [&](const float* p, int r, std::size_t ld, int v) SOFIE_ALWAYS_INLINE {
-        return p + std::size_t(r) * ld + 8 * std::size_t(v);
-    };
-    if (e.alpha != 1.0f) {
-        const __m256 alpha = _mm256_set1_ps(e.alpha);
-        each([&](__m256& y, int, int, __m256i) SOFIE_ALWAYS_INLINE { y = _mm256_mul_ps(alpha, y); });
-    }
-    if (!e.first) {
-        each([&](__m256& y, int r, int v, __m256i m) SOFIE_ALWAYS_INLINE {
-            y = _mm256_add_ps(y, _mm256_maskload_ps(at(C, r, ldc, v), m));
-        });
-    } else if (e.beta != 0.0f) {
-        const __m256 beta = _mm256_set1_ps(e.beta);
-        each([&](__m256& y, int r, int v, __m256i m) SOFIE_ALWAYS_INLINE {
-            y = _mm256_fmadd_ps(beta, _mm256_maskload_ps(at(C, r, ldc, v), m), y);
-        });
-    }
-    if (e.last) {
-        if (e.bias && e.bias_per_row) {
-            each([&](__m256& y, int r, int, __m256i) SOFIE_ALWAYS_INLINE { y = _mm256_add_ps(y, _mm256_set1_ps(e.bias[r])); });
-        } else if (e.bias) {
-            each([&](__m256& y, int, int v, __m256i m) SOFIE_ALWAYS_INLINE {
-                y = _mm256_add_ps(y, _mm256_maskload_ps(at(e.bias, 0, 0, v), m));
-            });
-        }
-        if (e.residual) {
-            each([&](__m256& y, int r, int v, __m256i m) SOFIE_ALWAYS_INLINE {
-                y = _mm256_add_ps(y, _mm256_maskload_ps(at(e.residual, r, ldc, v), m));
-            });
-        }
-        if (e.clamp) {  // NaN and -0 kept: y, the second operand
-            const __m256 lo = _mm256_set1_ps(e.lo), hi = _mm256_set1_ps(e.hi);
-            each([&](__m256& y, int, int, __m256i) SOFIE_ALWAYS_INLINE {
-                y = _mm256_min_ps(hi, _mm256_max_ps(lo, y));
-            });
-        }
-    }
-    each([&](__m256& y, int r, int v, __m256i m) SOFIE_ALWAYS_INLINE {
-        _mm256_maskstore_ps(C + std::size_t(r) * ldc + 8 * std::size_t(v), m, y);
-    });
-    if (e.last) {
-#pragma GCC unroll 6
-        for (int r = 0; r < R; ++r) activate_row(C + std::size_t(r) * ldc, nr, e.f);
-    }
+    store_register_tile<Ymm, R, NV>(&acc[0][0][0], nr, C, ldc, e);
 }
 
 // kRows: B's rows through the table b_rows (see kernel_avx2).
@@ -754,23 +732,11 @@ inline void gemv_panels(std::size_t K, std::size_t nr, const float* x, std::size
 #pragma GCC unroll 5
         for (int i = 0; i < G; ++i) g[i] += 16;
     });
-    const __m512 alpha = _mm512_set1_ps(e.alpha), beta = _mm512_set1_ps(e.beta);
+    if (e.split_k) {
 #pragma GCC unroll 16
-    for (int v = 0; v < NP; ++v) {
-        const std::size_t j = 16 * std::size_t(v);
-        const __mmask16 m = j + 16 <= nr ? __mmask16(0xFFFF) : __mmask16((1u << (nr - j)) - 1u);
-        __m512 y = _mm512_mul_ps(alpha, e.split_k ? _mm512_add_ps(acc[0][v], acc[1][v]) : acc[0][v]);
-        if (e.beta != 0.0f) y = _mm512_fmadd_ps(beta, _mm512_maskz_loadu_ps(m, C + j), y);
-        if (e.bias) {
-            y = _mm512_add_ps(y, e.bias_per_row ? _mm512_set1_ps(e.bias[0]) : _mm512_maskz_loadu_ps(m, e.bias + j));
-        }
-        if (e.residual) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, e.residual + j));
-        if (e.clamp) {  // as kernel_avx512's store: NaN and -0 kept
-            y = _mm512_maskz_max_ps(__mmask16(0xFFFF), _mm512_set1_ps(e.lo), y);
-            y = _mm512_maskz_min_ps(__mmask16(0xFFFF), _mm512_set1_ps(e.hi), y);
-        }
-        _mm512_mask_storeu_ps(C + j, m, y);
+        for (int v = 0; v < NP; ++v) acc[0][v] = _mm512_add_ps(acc[0][v], acc[1][v]);
     }
+    store_register_tile<Zmm, 1, NP>(acc[0], nr, C, 0, e);
 }
 
 #else
@@ -795,24 +761,18 @@ inline void gemv_panels(std::size_t K, std::size_t nr, const float* x, std::size
             ac[v][1] = _mm256_fmadd_ps(xk, _mm256_loadu_ps(bk + v * b_ps + 8), ac[v][1]);
         }
     });
-    const __m256 alpha = _mm256_set1_ps(e.alpha), beta = _mm256_set1_ps(e.beta);
+    if (e.split_k) {
 #pragma GCC unroll 3
-    for (int v = 0; v < NP; ++v) {
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; ++h) {
-            const std::size_t j = 16 * std::size_t(v) + 8 * std::size_t(h);
-            if (j >= nr) break;
-            const __m256i m = avx2_mask(std::min<std::size_t>(8, nr - j));
-            __m256 y = _mm256_mul_ps(alpha, e.split_k ? _mm256_add_ps(acc[0][v][h], acc[1][v][h]) : acc[0][v][h]);
-            if (e.beta != 0.0f) y = _mm256_fmadd_ps(beta, _mm256_maskload_ps(C + j, m), y);
-            if (e.bias) y = _mm256_add_ps(y, e.bias_per_row ? _mm256_set1_ps(e.bias[0]) : _mm256_maskload_ps(e.bias + j, m));
-            if (e.residual) y = _mm256_add_ps(y, _mm256_maskload_ps(e.residual + j, m));
-            if (e.clamp) {  // as kernel_avx2's store: NaN and -0 kept
-                y = _mm256_max_ps(_mm256_set1_ps(e.lo), y);
-                y = _mm256_min_ps(_mm256_set1_ps(e.hi), y);
-            }
-            _mm256_maskstore_ps(C + j, m, y);
+        for (int v = 0; v < NP; ++v) {
+            acc[0][v][0] = _mm256_add_ps(acc[0][v][0], acc[1][v][0]);
+            acc[0][v][1] = _mm256_add_ps(acc[0][v][1], acc[1][v][1]);
         }
+    }
+    // the group's columns end in its last panel's first or second vector
+    if (nr > 16 * std::size_t(NP) - 8) {
+        store_register_tile<Ymm, 1, 2 * NP>(&acc[0][0][0], nr, C, 0, e);
+    } else {
+        store_register_tile<Ymm, 1, 2 * NP - 1>(&acc[0][0][0], nr, C, 0, e);
     }
 }
 #endif
