@@ -68,8 +68,8 @@
 #endif
 #endif
 
-// An activation pass over finished outputs still in L1 (activate_rows here, dw_activate in
-// depthwise_small.hxx): out of line and flattened, so the functor is inlined into a loop of its
+// An activation pass over finished outputs still in L1 (activate_tile here, store_tile in
+// gemm_small_n.hxx, dw_activate in depthwise_small.hxx): out of line and flattened, so the functor is inlined into a loop of its
 // own that vectorizes. On AVX-512 builds that loop takes 512-bit vectors: for the Intel parts g++
 // tunes auto-vectorized loops to 256 bits, and SiLU over ymm took 1.27x its time over zmm.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__)
@@ -326,10 +326,11 @@ inline void kernel_generic(std::size_t kc, std::size_t mr, std::size_t nr, const
 // Isa::kLanes floats, the last masked to nr) with the epilogue. Each flag is tested once around a
 // pass of its own over the tile: tested at every vector inside one pass, they made ~120
 // branches a 6 x 64 tile, about 200 cycles (a 27-tap stem tile computes for 500, a 64-deep one
-// for 770). Isa: the vector operations of one ISA (Zmm, Ymm below).
-template <class Isa, int R, int NV, class F>
+// for 770). Isa: the vector operations of one ISA (Zmm, Ymm below). The epilogue's activation
+// is Relu or Clip (e.clamp) or none: any other runs over the stored tile (activate_rows).
+template <class Isa, int R, int NV>
 SOFIE_ALWAYS_INLINE inline void store_register_tile(typename Isa::V* acc, std::size_t nr, float* C, std::size_t ldc,
-                                                    const Epilogue<float, F>& e) {
+                                                    const Epilogue<float, Identity>& e) {
     using V = typename Isa::V;
     using M = typename Isa::M;
     const M last = Isa::mask(nr - Isa::kLanes * (NV - 1)), full = Isa::mask(Isa::kLanes);
@@ -368,10 +369,6 @@ SOFIE_ALWAYS_INLINE inline void store_register_tile(typename Isa::V* acc, std::s
         }
     }
     each([&](V& y, int r, std::size_t j, const M& m) SOFIE_ALWAYS_INLINE { Isa::store(C + r * ldc + j, m, y); });
-    if (e.last) {
-#pragma GCC unroll 6
-        for (int r = 0; r < R; ++r) activate_row(C + r * ldc, nr, e.f);
-    }
 }
 
 #if defined(__AVX512F__)
@@ -401,10 +398,10 @@ struct Zmm {
 // kPack (full tiles of B as stored, b_vs 16): the B vectors loaded at each k are also
 // stored to pack as 4 packed panels of kc x 16 (see tile_in_place). kRows: row k of B is at
 // b + b_rows[k] (b_ks unused; a direct conv's taps, conv_direct.hxx).
-template <int R, int NV, class F, bool kPack = false, bool kRows = false>
+template <int R, int NV, bool kPack = false, bool kRows = false>
 inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
                           std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_vs,
-                          std::size_t b_ks, float* C, std::size_t ldc, const Epilogue<float, F>& e,
+                          std::size_t b_ks, float* C, std::size_t ldc, const Epilogue<float, Identity>& e,
                           float* SOFIE_RESTRICT pack = nullptr, std::size_t pack_ps = 0,
                           const std::int32_t* b_rows = nullptr) {
     // With e.split_k (a product of 1 or 2 rows in all: dense layers at batch 1 and 2), two
@@ -494,13 +491,13 @@ inline void kernel_avx512(std::size_t kc, std::size_t nr, const float* a, std::s
 }
 
 // kRows: B's rows through the table b_rows (see kernel_avx512).
-template <int R, bool kRows = false, class F>
+template <int R, bool kRows = false>
 inline void dispatch_nv(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
                         const float* b, std::size_t b_vs, std::size_t b_ks, float* C, std::size_t ldc,
-                        const Epilogue<float, F>& e, const std::int32_t* b_rows = nullptr) {
+                        const Epilogue<float, Identity>& e, const std::int32_t* b_rows = nullptr) {
     auto run = [&](auto nv) {
-        kernel_avx512<R, decltype(nv)::value, F, false, kRows>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, e,
-                                                               nullptr, 0, b_rows);
+        kernel_avx512<R, decltype(nv)::value, false, kRows>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, e, nullptr, 0,
+                                                            b_rows);
     };
     switch ((nr + 15) / 16) {
         case 1: run(std::integral_constant<int, 1>{}); break;
@@ -540,10 +537,10 @@ struct Ymm {
 // kPack (full tiles): the B vectors loaded at each k are also stored to pack, one packed
 // panel of kc x 16 (see tile_in_place). kRows: row k of B is at b + b_rows[k] (b_ks unused; a
 // direct conv's taps, conv_direct.hxx).
-template <int R, int NV, class F, bool kPack = false, bool kRows = false>
+template <int R, int NV, bool kPack = false, bool kRows = false>
 inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs,
                         std::size_t a_ks, const float* SOFIE_RESTRICT b, std::size_t b_ks, float* C,
-                        std::size_t ldc, const Epilogue<float, F>& e, float* SOFIE_RESTRICT pack = nullptr,
+                        std::size_t ldc, const Epilogue<float, Identity>& e, float* SOFIE_RESTRICT pack = nullptr,
                         const std::int32_t* b_rows = nullptr) {
     // Two accumulator sets with e.split_k, as in kernel_avx512: mlp_5x200 at batch 1 built for
     // Haswell took 0.69 of the time of one set; 4 sets for one row took 1.1x the time of 2
@@ -601,14 +598,14 @@ inline void kernel_avx2(std::size_t kc, std::size_t nr, const float* a, std::siz
 }
 
 // kRows: B's rows through the table b_rows (see kernel_avx2).
-template <int R, bool kRows = false, class F>
+template <int R, bool kRows = false>
 inline void dispatch_nv(std::size_t kc, std::size_t nr, const float* a, std::size_t a_rs, std::size_t a_ks,
                         const float* b, std::size_t, std::size_t b_ks, float* C, std::size_t ldc,
-                        const Epilogue<float, F>& e, const std::int32_t* b_rows = nullptr) {
+                        const Epilogue<float, Identity>& e, const std::int32_t* b_rows = nullptr) {
     if (nr > 8) {
-        kernel_avx2<R, 2, F, false, kRows>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, e, nullptr, b_rows);
+        kernel_avx2<R, 2, false, kRows>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, e, nullptr, b_rows);
     } else {
-        kernel_avx2<R, 1, F, false, kRows>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, e, nullptr, b_rows);
+        kernel_avx2<R, 1, false, kRows>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, e, nullptr, b_rows);
     }
 }
 #endif
@@ -675,9 +672,9 @@ inline void register_tile(std::size_t kc, std::size_t mr, std::size_t nr, const 
     const Epilogue<float, Identity> ek = register_epilogue(e);
     if (pack != nullptr) {  // a whole tile (mr == MR, nr == NR_FLOAT), B as stored
 #if defined(__AVX512F__)
-        kernel_avx512<MR, 4, Identity, true>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek, pack, pack_ps);
+        kernel_avx512<MR, 4, true>(kc, nr, a, a_rs, a_ks, b, b_vs, b_ks, C, ldc, ek, pack, pack_ps);
 #else
-        kernel_avx2<MR, 2, Identity, true>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, ek, pack);
+        kernel_avx2<MR, 2, true>(kc, nr, a, a_rs, a_ks, b, b_ks, C, ldc, ek, pack);
 #endif
     } else {
         with_rows(mr, [&](auto r) {
